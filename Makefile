@@ -1,0 +1,46 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both create the venv if missing.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint unit bench lock clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# pip 23 backtracks for minutes over boto3 + moto + kopf: upgrade first, install pinned.
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[service,local,operator]' \
+		--group test --group lint --group bench
+	touch $(STAMP)
+
+## Run the service on an embedded S3 + DynamoDB (moto server on 127.0.0.1), port 8080.
+run: $(STAMP)
+	$(BIN)/tempaudio-service
+
+## Lint, type-check and run every test (the real control plane is built once, then cached).
+test: $(STAMP) lint
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## Fast feedback: the pure unit tests only.
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit -q
+
+## Re-pin every dependency after changing pyproject.toml.
+lock:
+	rm -rf $(VENV)-lock
+	$(PYTHON) -m venv $(VENV)-lock
+	$(VENV)-lock/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)-lock/bin/python -m pip install --quiet -e '.[service,local,operator]' \
+		--group test --group lint --group bench
+	$(VENV)-lock/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+	rm -rf $(VENV)-lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Build the real control plane used by the tests (etcd, kube-apiserver,
+# kube-controller-manager) and helm from Go modules through the module proxy,
+# and cache them outside the repo so one machine builds them once.
+#
+# Usage: scripts/k8s-binaries.sh            # prints the directory holding the binaries
+# Env:   TEMPAUDIO_K8S_CACHE (default ~/.cache/tempaudio/k8s)
+set -euo pipefail
+
+K8S_VERSION=${K8S_VERSION:-1.34.4}
+ETCD_VERSION=${ETCD_VERSION:-3.6.16}
+HELM_VERSION=${HELM_VERSION:-3.21.4}
+CACHE=${TEMPAUDIO_K8S_CACHE:-$HOME/.cache/tempaudio/k8s}
+BIN="$CACHE/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION"
+export GOFLAGS="${GOFLAGS:-} -trimpath"
+export CGO_ENABLED=0
+
+log() { echo "k8s-binaries: $*" >&2; }
+
+build_kubernetes() {
+  local work="$CACHE/src/kubernetes-$K8S_VERSION"
+  mkdir -p "$work"
+  cd "$work"
+  if [ ! -f go.mod ]; then
+    go mod init tempaudio.local/k8s-wrapper >/dev/null 2>&1
+    # k8s.io/kubernetes replaces its staging modules with local paths; a wrapper
+    # module must point each at the matching published v0.x release instead.
+    local gomod
+    gomod=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+    {
+      echo "require k8s.io/kubernetes v$K8S_VERSION"
+      echo "replace ("
+      grep -E '^\s*k8s\.io/[a-z0-9./-]+ => \./staging/' "$gomod" \
+        | awk -v v="v0.${K8S_VERSION#1.}" '{print "\t" $1 " => " $1 " " v}'
+      echo ")"
+    } >>go.mod
+    cat >tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+)
+GO
+    go mod tidy >/dev/null
+  fi
+  for cmd in kube-apiserver kube-controller-manager; do
+    [ -x "$BIN/$cmd" ] && continue
+    log "building $cmd v$K8S_VERSION (takes a while on 2 cores)"
+    go build -o "$BIN/$cmd" "k8s.io/kubernetes/cmd/$cmd"
+  done
+}
+
+build_etcd() {
+  [ -x "$BIN/etcd" ] && return
+  local work="$CACHE/src/etcd-$ETCD_VERSION"
+  mkdir -p "$work"
+  cd "$work"
+  if [ ! -f go.mod ]; then
+    go mod init tempaudio.local/etcd-wrapper >/dev/null 2>&1
+    go get "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" >/dev/null 2>&1
+    printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' >tools.go
+    go mod tidy >/dev/null
+  fi
+  log "building etcd v$ETCD_VERSION"
+  go build -o "$BIN/etcd" go.etcd.io/etcd/server/v3
+}
+
+build_helm() {
+  [ -x "$BIN/helm" ] && return
+  log "building helm v$HELM_VERSION"
+  GOBIN="$BIN" go install "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"
+}
+
+mkdir -p "$BIN"
+(build_etcd)
+(build_kubernetes)
+(build_helm)
+echo "$BIN"

@@ -1,0 +1,250 @@
+"""``tempaudio-cleanup``: delete audio older than its retention, and nothing younger.
+
+Lists only the date folders that can hold expired audio, checks each object's
+LastModified, deletes in DeleteObjects batches of up to 1,000 keys, retries the
+keys a response reports as failed, and ends with one JSON summary line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from . import layout
+from .durations import format_duration, parse_duration
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+logger = logging.getLogger(__name__)
+MAX_DELETE_BATCH = 1000
+SUMMARY_EVENT = "tempaudio-cleanup-summary"
+
+
+@dataclass
+class CleanupStats:
+    scanned: int = 0
+    expired: int = 0
+    deleted: int = 0
+    bytes: int = 0
+    errors: int = 0
+    folders_scanned: int = 0
+    folders_skipped: int = 0
+    list_requests: int = 0
+    delete_requests: int = 0
+    dry_run: bool = False
+    duration_seconds: float = 0.0
+
+    def summary_line(self) -> str:
+        return json.dumps({"event": SUMMARY_EVENT, **asdict(self)}, sort_keys=True)
+
+
+class S3Cleaner:
+    def __init__(
+        self,
+        s3: S3Client,
+        *,
+        bucket: str,
+        prefix: str,
+        batch_size: int = MAX_DELETE_BATCH,
+        max_attempts: int = 4,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not 1 <= batch_size <= MAX_DELETE_BATCH:
+            raise ValueError(f"batch_size must be 1..{MAX_DELETE_BATCH}")
+        self._s3 = s3
+        self.bucket = bucket
+        self.prefix = prefix
+        self._batch_size = batch_size
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+
+    def _folders(self, stats: CleanupStats) -> Iterator[str]:
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix, Delimiter="/"):
+            stats.list_requests += 1
+            for common in page.get("CommonPrefixes", []):
+                yield common["Prefix"]
+
+    def _objects(self, folder: str, stats: CleanupStats) -> Iterator[layout.StoredObject]:
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=folder):
+            stats.list_requests += 1
+            for entry in page.get("Contents", []):
+                stats.scanned += 1
+                yield layout.StoredObject(
+                    key=entry["Key"], size=entry["Size"], last_modified=entry["LastModified"]
+                )
+
+    def _delete(self, batch: Sequence[layout.StoredObject], stats: CleanupStats) -> None:
+        """Delete one batch; retry the keys the response names as failed."""
+        pending = {obj.key: obj for obj in batch}
+        for attempt in range(self._max_attempts):
+            if attempt:
+                self._sleep(min(5.0, 0.2 * 2**attempt))
+            stats.delete_requests += 1
+            try:
+                answer = self._s3.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": key} for key in pending], "Quiet": True},
+                )
+            except (BotoCoreError, ClientError) as error:
+                logger.warning("DeleteObjects failed (attempt %d): %s", attempt + 1, error)
+                continue
+            failed = {error["Key"] for error in answer.get("Errors", []) if "Key" in error}
+            for key in set(pending) - failed:
+                stats.deleted += 1
+                stats.bytes += pending.pop(key).size
+            if not pending:
+                return
+            logger.warning("%d key(s) failed to delete, retrying", len(pending))
+        for key in pending:
+            logger.error("could not delete %s after %d attempts", key, self._max_attempts)
+        stats.errors += len(pending)
+
+    def run(
+        self,
+        *,
+        now: datetime,
+        retention: timedelta,
+        dry_run: bool,
+        stats: CleanupStats | None = None,
+    ) -> CleanupStats:
+        """Delete what has expired; counters accumulate in ``stats`` even if a call raises."""
+        started = time.monotonic()
+        stats = stats or CleanupStats()
+        stats.dry_run = dry_run
+        cutoff = layout.expiry_cutoff(now, retention)
+        for folder in self._folders(stats):
+            day = layout.folder_date(self.prefix, folder)
+            if day is None or not layout.folder_may_hold_expired(day, cutoff):
+                stats.folders_skipped += 1
+                continue
+            stats.folders_scanned += 1
+            expired = (
+                obj
+                for obj in self._objects(folder, stats)
+                if layout.is_object_expired(obj.last_modified, cutoff)
+            )
+            for batch in layout.chunked(expired, self._batch_size):
+                stats.expired += len(batch)
+                if dry_run:
+                    stats.bytes += sum(obj.size for obj in batch)
+                    for obj in batch:
+                        logger.info("dry run: would delete %s", obj.key)
+                else:
+                    self._delete(batch, stats)
+        stats.duration_seconds = round(time.monotonic() - started, 3)
+        return stats
+
+
+def _parse_now(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError("--now needs a timezone, e.g. 2026-01-02T12:00:00+00:00")
+    return value.astimezone(UTC)
+
+
+def _retention(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _prefix(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("the prefix must not be empty (it scopes what is deleted)")
+    return text if text.endswith("/") else text + "/"
+
+
+def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tempaudio-cleanup",
+        description="Delete tempaudio objects older than the retention, and nothing younger.",
+    )
+    bucket = env.get("TEMPAUDIO_BUCKET")
+    retention = env.get("TEMPAUDIO_RETENTION")
+    parser.add_argument(
+        "--bucket", default=bucket, required=bucket is None, help="bucket (TEMPAUDIO_BUCKET)"
+    )
+    parser.add_argument(
+        "--prefix",
+        type=_prefix,
+        default=env.get("TEMPAUDIO_PREFIX", "temp-audio/"),
+        help="key prefix holding the YYYY-MM-DD/ folders (TEMPAUDIO_PREFIX, default temp-audio/)",
+    )
+    parser.add_argument(
+        "--retention",
+        type=_retention,
+        default=retention,
+        required=retention is None,
+        help="delete objects older than this, e.g. 24h, 90m, 2d (TEMPAUDIO_RETENTION)",
+    )
+    parser.add_argument(
+        "--region",
+        default=env.get("TEMPAUDIO_REGION") or env.get("AWS_REGION") or "us-east-1",
+        help="AWS region (TEMPAUDIO_REGION)",
+    )
+    parser.add_argument(
+        "--endpoint-url",
+        default=env.get("TEMPAUDIO_S3_ENDPOINT_URL") or None,
+        help="S3 endpoint for S3-compatible stores (TEMPAUDIO_S3_ENDPOINT_URL)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        default=env.get("TEMPAUDIO_CLEANUP_DRY_RUN", "").lower() in {"1", "true", "yes"},
+        help="list what would be deleted, delete nothing",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=env.get("TEMPAUDIO_LOG_FORMAT", "text"),
+        help="log format (TEMPAUDIO_LOG_FORMAT)",
+    )
+    # For tests: pretend the clock says this.
+    parser.add_argument("--now", type=_parse_now, default=None, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    from .logsetup import configure_logging
+    from .store import make_s3_client
+
+    # argparse runs each type= on defaults taken from the environment, too.
+    args = build_parser(os.environ if env is None else env).parse_args(argv)
+    configure_logging(args.log_format)
+    now = args.now or datetime.now(UTC)
+    logger.info(
+        "cleanup of s3://%s/%s: retention=%s dry_run=%s now=%s",
+        args.bucket,
+        args.prefix,
+        format_duration(args.retention),
+        args.dry_run,
+        now.isoformat(),
+    )
+    s3 = make_s3_client(region=args.region, endpoint_url=args.endpoint_url, timeout_seconds=30)
+    cleaner = S3Cleaner(s3, bucket=args.bucket, prefix=args.prefix)
+    stats = CleanupStats(dry_run=args.dry_run)
+    try:
+        cleaner.run(now=now, retention=args.retention, dry_run=args.dry_run, stats=stats)
+    except (BotoCoreError, ClientError) as error:
+        logger.error("cleanup failed: %s", error)
+        stats.errors += 1
+    print(stats.summary_line(), flush=True)
+    return 1 if stats.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

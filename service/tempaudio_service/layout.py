@@ -1,0 +1,142 @@
+"""Where audio lives and what its metadata item holds (pure: no clocks, no I/O)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, TypeVar
+
+# S3 reports LastModified in whole seconds; an object may have been written up to
+# this much later than its LastModified says, so expiry keeps this margin.
+LAST_MODIFIED_GRANULARITY = timedelta(seconds=1)
+# SigV4 presigned URLs cannot live longer than seven days.
+MAX_PRESIGN = timedelta(days=7)
+
+_DATE_FOLDER = re.compile(r"^(\d{4})-(\d{2})-(\d{2})/$")
+_AUDIO_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+T = TypeVar("T")
+
+
+def date_folder(created: datetime) -> str:
+    """The UTC day an object belongs to, as ``YYYY-MM-DD``."""
+    return created.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def object_key(prefix: str, created: datetime, audio_id: str) -> str:
+    return f"{prefix}{date_folder(created)}/{audio_id}.wav"
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def key_from_s3_uri(uri: str, bucket: str) -> str:
+    head = f"s3://{bucket}/"
+    if not uri.startswith(head):
+        raise ValueError(f"{uri!r} is not an object of bucket {bucket!r}")
+    return uri[len(head) :]
+
+
+def expiry_epoch(created: datetime, retention: timedelta) -> int:
+    """DynamoDB ``ttl``: whole epoch seconds when the audio may be deleted."""
+    return int((created + retention).timestamp())
+
+
+def presign_seconds(now: datetime, expires_epoch: int) -> int:
+    """URL lifetime that never outlives the audio (and respects the SigV4 limit)."""
+    remaining = expires_epoch - int(now.timestamp())
+    return max(0, min(remaining, int(MAX_PRESIGN.total_seconds())))
+
+
+def is_valid_audio_id(audio_id: str) -> bool:
+    return _AUDIO_ID.match(audio_id) is not None
+
+
+def parse_date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else None
+    except ValueError:
+        return None
+
+
+def duration_decimal(num_frames: int, sample_rate: int) -> Decimal:
+    """Audio duration in seconds, as DynamoDB wants numbers: a Decimal, millisecond precision."""
+    return (Decimal(num_frames) / Decimal(sample_rate)).quantize(
+        Decimal("0.001"), rounding=ROUND_HALF_UP
+    )
+
+
+def audio_item(
+    *,
+    created: datetime,
+    audio_id: str,
+    bucket: str,
+    key: str,
+    text: str,
+    voice_id: str,
+    duration: Decimal,
+    retention: timedelta,
+) -> dict[str, Any]:
+    """The DynamoDB item for one audio file: exactly these attributes."""
+    return {
+        "date": date_folder(created),
+        "audio_id": audio_id,
+        "s3_url": s3_uri(bucket, key),
+        "text": text,
+        "voice_id": voice_id,
+        "duration": duration,
+        "ttl": expiry_epoch(created, retention),
+    }
+
+
+def is_item_expired(item: dict[str, Any], now: datetime) -> bool:
+    """True once the item's ``ttl`` has passed (DynamoDB may keep it up to days longer)."""
+    return int(item["ttl"]) <= int(now.timestamp())
+
+
+# --- cleanup ---------------------------------------------------------------------------
+
+
+def folder_date(prefix: str, common_prefix: str) -> date | None:
+    """The day of a ``<prefix>YYYY-MM-DD/`` folder, or None for anything else."""
+    if not common_prefix.startswith(prefix):
+        return None
+    match = _DATE_FOLDER.match(common_prefix[len(prefix) :])
+    if match is None:
+        return None
+    return parse_date(common_prefix[len(prefix) : -1])
+
+
+def expiry_cutoff(now: datetime, retention: timedelta) -> datetime:
+    """Objects whose LastModified is at or before this instant are older than retention."""
+    return now - retention - LAST_MODIFIED_GRANULARITY
+
+
+def folder_may_hold_expired(day: date, cutoff: datetime) -> bool:
+    """A day folder holds objects created that UTC day, so later days cannot be expired."""
+    return day <= cutoff.astimezone(UTC).date()
+
+
+def is_object_expired(last_modified: datetime, cutoff: datetime) -> bool:
+    return last_modified <= cutoff
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    last_modified: datetime
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[Sequence[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

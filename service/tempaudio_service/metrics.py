@@ -1,0 +1,76 @@
+"""Prometheus metrics, one registry per app so tests can build many apps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    registry: CollectorRegistry
+    requests: Counter
+    request_seconds: Histogram
+    synthesis_seconds: Histogram
+    audio_seconds: Counter
+    queue_depth: Gauge
+    in_flight: Gauge
+    rejected: Counter
+    storage_failures: Counter
+
+    @classmethod
+    def create(cls) -> Metrics:
+        registry = CollectorRegistry()
+        return cls(
+            registry=registry,
+            requests=Counter(
+                "tempaudio_requests",
+                "HTTP requests by route, method and status.",
+                ["route", "method", "status"],
+                registry=registry,
+            ),
+            request_seconds=Histogram(
+                "tempaudio_request_seconds",
+                "HTTP request latency by route.",
+                ["route"],
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            synthesis_seconds=Histogram(
+                "tempaudio_synthesis_seconds",
+                "Time spent in Piper per request.",
+                ["voice"],
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            audio_seconds=Counter(
+                "tempaudio_audio_seconds",
+                "Seconds of audio synthesized.",
+                ["voice"],
+                registry=registry,
+            ),
+            queue_depth=Gauge(
+                "tempaudio_synthesis_queue_depth",
+                "Requests waiting for a synthesis slot.",
+                registry=registry,
+            ),
+            in_flight=Gauge(
+                "tempaudio_synthesis_in_flight",
+                "Syntheses running now.",
+                registry=registry,
+            ),
+            rejected=Counter(
+                "tempaudio_overload_rejections",
+                "Requests answered 503 because the synthesis queue was full.",
+                registry=registry,
+            ),
+            storage_failures=Counter(
+                "tempaudio_storage_failures",
+                "S3 or DynamoDB operations that failed, by operation.",
+                ["operation"],
+                registry=registry,
+            ),
+        )

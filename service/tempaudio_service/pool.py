@@ -1,0 +1,53 @@
+"""Bounded synthesis pool: at most N syntheses run, at most Q wait, the rest get 503."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+
+from .errors import Overloaded
+from .metrics import Metrics
+
+T = TypeVar("T")
+
+
+class SynthesisPool:
+    def __init__(self, *, workers: int, queue: int, metrics: Metrics) -> None:
+        self.workers = workers
+        self.capacity = workers + queue
+        self._limiter = anyio.CapacityLimiter(workers)
+        self._admitted = 0
+        self._metrics = metrics
+        # Smoothed synthesis time, to tell rejected clients when to come back.
+        self._mean_seconds = 1.0
+
+    def retry_after_seconds(self) -> int:
+        waiting = max(0, self._admitted - self.workers)
+        return max(1, min(60, math.ceil(self._mean_seconds * (waiting + 1) / self.workers)))
+
+    async def run(self, func: Callable[..., T], *args: object) -> T:
+        if self._admitted >= self.capacity:
+            self._metrics.rejected.inc()
+            raise Overloaded(
+                f"synthesis queue is full ({self.capacity} requests admitted); retry later",
+                self.retry_after_seconds(),
+            )
+        self._admitted += 1
+        self._update_gauges()
+        try:
+            started = anyio.current_time()
+            result = await anyio.to_thread.run_sync(func, *args, limiter=self._limiter)
+            elapsed = anyio.current_time() - started
+            self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * elapsed
+            return result
+        finally:
+            self._admitted -= 1
+            self._update_gauges()
+
+    def _update_gauges(self) -> None:
+        self._metrics.in_flight.set(min(self._admitted, self.workers))
+        self._metrics.queue_depth.set(max(0, self._admitted - self.workers))

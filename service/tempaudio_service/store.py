@@ -1,0 +1,186 @@
+"""AudioStore: the WAV in S3 and its item in DynamoDB (boto3, thin)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import StorageUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+
+    from .settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+# The embedded moto endpoint accepts any credentials; these keep boto3 from looking for real ones.
+LOCAL_KEY_ID, LOCAL_SECRET = "tempaudio-local", "local"
+
+
+def boto_config(timeout_seconds: int) -> Config:
+    return Config(
+        connect_timeout=timeout_seconds,
+        read_timeout=timeout_seconds,
+        retries={"mode": "standard", "max_attempts": 3},
+    )
+
+
+def s3_config(timeout_seconds: int, *, path_style: bool) -> Config:
+    """SigV4 presigned URLs (boto3 may otherwise sign with SigV2); path style for custom endpoints."""
+    return boto_config(timeout_seconds).merge(
+        Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"} if path_style else None,
+        )
+    )
+
+
+def make_s3_client(
+    *, region: str, endpoint_url: str | None, timeout_seconds: int, local: bool = False
+) -> S3Client:
+    return boto3.client(
+        "s3",
+        region_name=region,
+        endpoint_url=endpoint_url,
+        config=s3_config(timeout_seconds, path_style=endpoint_url is not None),
+        aws_access_key_id=LOCAL_KEY_ID if local else None,
+        aws_secret_access_key=LOCAL_SECRET if local else None,
+    )
+
+
+def make_dynamodb_client(
+    *, region: str, endpoint_url: str | None, timeout_seconds: int, local: bool = False
+) -> DynamoDBClient:
+    return boto3.client(
+        "dynamodb",
+        region_name=region,
+        endpoint_url=endpoint_url,
+        config=boto_config(timeout_seconds),
+        aws_access_key_id=LOCAL_KEY_ID if local else None,
+        aws_secret_access_key=LOCAL_SECRET if local else None,
+    )
+
+
+def serialize_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in item.items()}
+
+
+def deserialize_item(raw: dict[str, Any]) -> dict[str, Any]:
+    return {name: _deserializer.deserialize(value) for name, value in raw.items()}
+
+
+class AudioStore:
+    def __init__(self, s3: S3Client, dynamodb: DynamoDBClient, *, bucket: str, table: str) -> None:
+        self._s3 = s3
+        self._dynamodb = dynamodb
+        self.bucket = bucket
+        self.table = table
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> AudioStore:
+        return cls(
+            make_s3_client(
+                region=settings.region,
+                endpoint_url=settings.s3_endpoint_url,
+                timeout_seconds=settings.io_timeout_seconds,
+                local=settings.local_aws,
+            ),
+            make_dynamodb_client(
+                region=settings.region,
+                endpoint_url=settings.dynamodb_endpoint_url,
+                timeout_seconds=settings.io_timeout_seconds,
+                local=settings.local_aws,
+            ),
+            bucket=settings.bucket,
+            table=settings.table,
+        )
+
+    def put_audio(self, key: str, wav: bytes) -> None:
+        try:
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=wav, ContentType="audio/wav")
+        except (BotoCoreError, ClientError) as error:
+            raise StorageUnavailable(f"could not store audio in S3: {error}") from error
+
+    def delete_audio(self, key: str) -> None:
+        try:
+            self._s3.delete_object(Bucket=self.bucket, Key=key)
+        except (BotoCoreError, ClientError) as error:
+            raise StorageUnavailable(f"could not delete audio from S3: {error}") from error
+
+    def presign(self, key: str, expires_in: int) -> str:
+        return self._s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+        )
+
+    def put_item(self, item: dict[str, Any]) -> None:
+        try:
+            self._dynamodb.put_item(
+                TableName=self.table,
+                Item=serialize_item(item),
+                ConditionExpression="attribute_not_exists(audio_id)",
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise StorageUnavailable(f"could not write metadata to DynamoDB: {error}") from error
+
+    def get_item(self, date: str, audio_id: str) -> dict[str, Any] | None:
+        try:
+            answer = self._dynamodb.get_item(
+                TableName=self.table,
+                Key={"date": {"S": date}, "audio_id": {"S": audio_id}},
+                ConsistentRead=True,
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise StorageUnavailable(f"could not read metadata from DynamoDB: {error}") from error
+        raw = answer.get("Item")
+        return deserialize_item(dict(raw)) if raw else None
+
+    def check_ready(self) -> dict[str, str]:
+        """Problems keyed by dependency; empty when bucket and table are reachable."""
+        problems: dict[str, str] = {}
+        try:
+            self._s3.head_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError) as error:
+            problems["s3"] = str(error)
+        try:
+            self._dynamodb.describe_table(TableName=self.table)
+        except (BotoCoreError, ClientError) as error:
+            problems["dynamodb"] = str(error)
+        return problems
+
+    def ensure_resources(self, ttl_attribute: str = "ttl") -> None:
+        """Create bucket, table and TTL when missing (the embedded local mode only)."""
+        try:
+            self._s3.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            self._s3.create_bucket(Bucket=self.bucket)
+        try:
+            self._dynamodb.describe_table(TableName=self.table)
+        except self._dynamodb.exceptions.ResourceNotFoundException:
+            self._dynamodb.create_table(
+                TableName=self.table,
+                KeySchema=[
+                    {"AttributeName": "date", "KeyType": "HASH"},
+                    {"AttributeName": "audio_id", "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": "date", "AttributeType": "S"},
+                    {"AttributeName": "audio_id", "AttributeType": "S"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        # Describe before update: AWS rejects enabling TTL that is already enabled.
+        ttl = self._dynamodb.describe_time_to_live(TableName=self.table)
+        description = ttl.get("TimeToLiveDescription", {})
+        if description.get("TimeToLiveStatus") not in {"ENABLED", "ENABLING"}:
+            self._dynamodb.update_time_to_live(
+                TableName=self.table,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute},
+            )

