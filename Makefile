@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint unit bench lock clean
+.PHONY: run test lint unit bench lock clean k8s-binaries
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,12 @@ run: $(STAMP)
 	$(BIN)/tempaudio-service
 
 ## Lint, type-check and run every test (the real control plane is built once, then cached).
-test: $(STAMP) lint
+test: $(STAMP) lint k8s-binaries
 	$(BIN)/pytest
+
+## etcd, kube-apiserver, kube-controller-manager and helm from Go modules (~20 min the first time).
+k8s-binaries:
+	bash scripts/k8s-binaries.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -11,7 +11,7 @@ K8S_VERSION=${K8S_VERSION:-1.34.4}
 ETCD_VERSION=${ETCD_VERSION:-3.6.16}
 HELM_VERSION=${HELM_VERSION:-3.21.4}
 CACHE=${TEMPAUDIO_K8S_CACHE:-$HOME/.cache/tempaudio/k8s}
-BIN="$CACHE/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION"
+BIN="$CACHE/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION-r2"
 export GOFLAGS="${GOFLAGS:-} -trimpath"
 export CGO_ENABLED=0
 
@@ -49,7 +49,15 @@ GO
   for cmd in kube-apiserver kube-controller-manager; do
     [ -x "$BIN/$cmd" ] && continue
     log "building $cmd v$K8S_VERSION (takes a while on 2 cores)"
-    go build -o "$BIN/$cmd" "k8s.io/kubernetes/cmd/$cmd"
+    # Stamp the version the way Kubernetes' own build does; helm and clients read it.
+    local minor=${K8S_VERSION#1.}
+    minor=${minor%%.*}
+    go build -o "$BIN/$cmd" -ldflags "\
+      -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION \
+      -X k8s.io/component-base/version.gitMajor=1 \
+      -X k8s.io/component-base/version.gitMinor=$minor \
+      -X k8s.io/component-base/version.gitTreeState=clean" \
+      "k8s.io/kubernetes/cmd/$cmd"
   done
 }
 
@@ -71,7 +79,8 @@ build_etcd() {
 build_helm() {
   [ -x "$BIN/helm" ] && return
   log "building helm v$HELM_VERSION"
-  GOBIN="$BIN" go install "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"
+  GOBIN="$BIN" go install -ldflags "-X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" \
+    "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"
 }
 
 mkdir -p "$BIN"

@@ -242,8 +242,22 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except (BotoCoreError, ClientError) as error:
         logger.error("cleanup failed: %s", error)
         stats.errors += 1
-    print(stats.summary_line(), flush=True)
+    summary = stats.summary_line()
+    print(summary, flush=True)
+    _write_termination_message(summary, (os.environ if env is None else env))
     return 1 if stats.errors else 0
+
+
+def _write_termination_message(summary: str, env: Mapping[str, str]) -> None:
+    """In a pod, the summary also becomes the container's termination message."""
+    path = env.get("TEMPAUDIO_TERMINATION_LOG")
+    if not path:
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as message:  # noqa: PTH123
+            message.write(summary + "\n")
+    except OSError as error:
+        logger.warning("could not write termination message to %s: %s", path, error)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,257 @@
+"""Desired state as plain dicts: the cleanup CronJob, TTL, lifecycle rule, conditions (pure)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from .policy import Policy
+
+POLICY_LABEL = "tempaudio.dev/policy"
+MANAGED_BY = "tempaudio-operator"
+SUMMARY_EVENT = "tempaudio-cleanup-summary"
+CLEANUP_CONTAINER = "cleanup"
+# CronJob names are limited to 52 characters (the controller appends a suffix to Job names).
+_MAX_CRONJOB_NAME = 52
+
+
+def cronjob_name(policy_name: str) -> str:
+    suffix = "-cleanup"
+    return policy_name[: _MAX_CRONJOB_NAME - len(suffix)].rstrip("-.") + suffix
+
+
+def labels(policy: Policy) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "tempaudio",
+        "app.kubernetes.io/component": "cleanup",
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        POLICY_LABEL: policy.name,
+    }
+
+
+def cleanup_args(policy: Policy) -> list[str]:
+    """The tempaudio-cleanup command line for a policy."""
+    args = [
+        "--bucket", policy.bucket,
+        "--prefix", policy.prefix,
+        "--retention", policy.retention_text,
+        "--region", policy.region,
+        "--log-format", "json",
+    ]  # fmt: skip
+    if policy.endpoint_url:
+        args += ["--endpoint-url", policy.endpoint_url]
+    if policy.dry_run:
+        args.append("--dry-run")
+    return args
+
+
+def cleanup_cronjob(
+    policy: Policy,
+    *,
+    image: str,
+    image_pull_policy: str = "IfNotPresent",
+    service_account_name: str | None = None,
+) -> dict[str, Any]:
+    """The CronJob that runs tempaudio-cleanup on the policy's schedule."""
+    job = policy.job
+    pod_labels = labels(policy)
+    container: dict[str, Any] = {
+        "name": CLEANUP_CONTAINER,
+        "image": job.image or image,
+        "imagePullPolicy": job.image_pull_policy or image_pull_policy,
+        "command": ["tempaudio-cleanup"],
+        "args": cleanup_args(policy),
+        "env": [{"name": "TEMPAUDIO_TERMINATION_LOG", "value": "/dev/termination-log"}],
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    if job.resources:
+        container["resources"] = dict(job.resources)
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "containers": [container],
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+    }
+    account = job.service_account_name or service_account_name
+    if account:
+        pod_spec["serviceAccountName"] = account
+    if job.node_selector:
+        pod_spec["nodeSelector"] = dict(job.node_selector)
+    if job.tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in job.tolerations]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {
+            "name": cronjob_name(policy.name),
+            "namespace": policy.namespace,
+            "labels": pod_labels,
+        },
+        "spec": {
+            "schedule": policy.schedule,
+            "timeZone": policy.time_zone,
+            "suspend": policy.suspend,
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 300,
+            "successfulJobsHistoryLimit": job.successful_jobs_history_limit,
+            "failedJobsHistoryLimit": job.failed_jobs_history_limit,
+            "jobTemplate": {
+                "metadata": {"labels": pod_labels},
+                "spec": {
+                    "backoffLimit": job.backoff_limit,
+                    "activeDeadlineSeconds": job.active_deadline_seconds,
+                    "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec},
+                },
+            },
+        },
+    }
+
+
+def is_subset(desired: Any, actual: Any) -> bool:
+    """True when every field in ``desired`` has the same value in ``actual``.
+
+    The API server fills in defaults (dnsPolicy, terminationMessagePath, ...); those are
+    not drift. Lists must match item by item.
+    """
+    if isinstance(desired, Mapping):
+        return isinstance(actual, Mapping) and all(
+            key in actual and is_subset(value, actual[key]) for key, value in desired.items()
+        )
+    if isinstance(desired, list):
+        return (
+            isinstance(actual, list)
+            and len(desired) == len(actual)
+            and all(is_subset(d, a) for d, a in zip(desired, actual, strict=True))
+        )
+    return bool(desired == actual)
+
+
+def cronjob_drift(desired: Mapping[str, Any], actual: Mapping[str, Any]) -> bool:
+    return not (
+        is_subset(desired["spec"], actual.get("spec", {}))
+        and is_subset(desired["metadata"]["labels"], actual.get("metadata", {}).get("labels", {}))
+    )
+
+
+# --- DynamoDB TTL and S3 lifecycle --------------------------------------------------------
+
+
+def ttl_in_place(description: Mapping[str, Any], attribute: str) -> bool:
+    """DescribeTimeToLive already shows TTL on ``attribute`` (or on its way there)."""
+    return (
+        description.get("TimeToLiveStatus") in {"ENABLED", "ENABLING"}
+        and description.get("AttributeName") == attribute
+    )
+
+
+def lifecycle_rule_id(policy: Policy) -> str:
+    return f"tempaudio-{policy.namespace}-{policy.name}"[:255]
+
+
+def lifecycle_rule(policy: Policy) -> dict[str, Any]:
+    """Safety net: S3 expires the prefix a day after the retention, even if cleanup stops."""
+    return {
+        "ID": lifecycle_rule_id(policy),
+        "Filter": {"Prefix": policy.prefix},
+        "Status": "Enabled",
+        "Expiration": {"Days": policy.lifecycle_days},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+    }
+
+
+def merged_lifecycle_rules(
+    existing: Sequence[Mapping[str, Any]], rule_id: str, rule: Mapping[str, Any] | None
+) -> list[dict[str, Any]] | None:
+    """The bucket's rules with ours set (or removed, for None); None if nothing changes.
+
+    Rules of other owners are kept as they are, in their order.
+    """
+    others = [dict(r) for r in existing if r.get("ID") != rule_id]
+    ours = [dict(r) for r in existing if r.get("ID") == rule_id]
+    if rule is None:
+        return others if ours else None
+    if len(ours) == 1 and is_subset(rule, ours[0]):
+        return None
+    return [*others, dict(rule)]
+
+
+# --- status -------------------------------------------------------------------------------
+
+
+def set_condition(
+    conditions: Sequence[Mapping[str, Any]],
+    *,
+    type_: str,
+    status: bool,
+    reason: str,
+    message: str,
+    now: datetime,
+    generation: int | None,
+) -> list[dict[str, Any]]:
+    """Conditions with one set; lastTransitionTime moves only when the status flips."""
+    wanted = "True" if status else "False"
+    previous = next((c for c in conditions if c.get("type") == type_), None)
+    transition = (
+        previous["lastTransitionTime"]
+        if previous and previous.get("status") == wanted and previous.get("lastTransitionTime")
+        else now.isoformat().replace("+00:00", "Z")
+    )
+    condition = {
+        "type": type_,
+        "status": wanted,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": transition,
+    }
+    if generation is not None:
+        condition["observedGeneration"] = generation
+    return [dict(c) for c in conditions if c.get("type") != type_] + [condition]
+
+
+def parse_cleanup_summary(text: str | None) -> dict[str, Any] | None:
+    """The counters of tempaudio-cleanup's summary line, from a termination message or log."""
+    for line in reversed((text or "").strip().splitlines()):
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and entry.get("event") == SUMMARY_EVENT:
+            return entry
+    return None
+
+
+def job_outcome(job: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A finished Job's result for status.lastCleanup; None while it runs."""
+    status = job.get("status") or {}
+    conditions = {
+        c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"
+    }
+    if "Complete" in conditions:
+        finished, succeeded = conditions["Complete"], True
+    elif "Failed" in conditions:
+        finished, succeeded = conditions["Failed"], False
+    else:
+        return None
+    return {
+        "jobName": job.get("metadata", {}).get("name"),
+        "completionTime": status.get("completionTime") or finished.get("lastTransitionTime"),
+        "succeeded": succeeded,
+    }
+
+
+def last_cleanup(outcome: Mapping[str, Any], summary: Mapping[str, Any] | None) -> dict[str, Any]:
+    result = dict(outcome)
+    if summary:
+        for key in ("scanned", "expired", "deleted", "bytes", "errors"):
+            if isinstance(summary.get(key), int):
+                result[key] = summary[key]
+        if isinstance(summary.get("dry_run"), bool):
+            result["dryRun"] = summary["dry_run"]
+    return result

@@ -1,0 +1,204 @@
+"""kopf handlers only: each parses, builds, applies and reports through reconcile.py.
+
+No finalizer is used: the CronJob is owned (garbage-collected with the policy) and the
+table's TTL is deliberately left alone on deletion, so a policy can always be deleted,
+even while the operator is down. Periodic drift repair therefore runs as a resync loop
+rather than a kopf timer (timers force a finalizer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+import kopf
+
+from . import GROUP, PLURAL, VERSION, kube
+from .aws import AwsNotReady
+from .desired import (
+    MANAGED_BY,
+    POLICY_LABEL,
+    cleanup_cronjob,
+    job_outcome,
+    last_cleanup,
+)
+from .policy import Policy, PolicyError
+from .reconcile import Clients, as_body, post_events, reconcile, status_changed
+from .settings import OperatorSettings
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+logger = logging.getLogger(__name__)
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    kube.load_config(os.environ)
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # State lives in annotations, never in status fields the CRD's schema would prune.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 60
+    memo.settings = OperatorSettings.from_env(os.environ)
+    memo.clients = Clients()
+    memo.resync = asyncio.create_task(_resync_loop(memo))
+
+
+@kopf.on.cleanup()
+async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
+    task: asyncio.Task[None] | None = memo.get("resync")
+    if task is not None:
+        task.cancel()
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL)
+def reconcile_policy(body: kopf.Body, memo: kopf.Memo, patch: kopf.Patch, **_: Any) -> None:
+    settings: OperatorSettings = memo.settings
+    outcome = reconcile(body, settings, memo.clients)
+    patch.status.update(outcome.status)
+    post_events(body, outcome.events)
+    if outcome.invalid is not None:
+        raise kopf.PermanentError(f"invalid spec: {outcome.invalid}")
+    if outcome.not_ready is not None:
+        delay = (
+            settings.ttl_throttle_retry_seconds
+            if outcome.not_ready.throttled
+            else settings.aws_retry_seconds
+        )
+        raise kopf.TemporaryError(outcome.not_ready.message, delay=delay)
+
+
+def _reconcile_by_name(memo: kopf.Memo, namespace: str, name: str) -> None:
+    """Reconcile outside a policy handler: patch status only when it changes."""
+    clients: Clients = memo.clients
+    body = kube.get_policy(clients.custom, namespace, name)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return
+    outcome = reconcile(body, memo.settings, clients)
+    if status_changed(body, outcome.status):
+        kube.patch_policy_status(clients.custom, namespace, name, outcome.status)
+    post_events(body, outcome.events)
+
+
+async def _resync_loop(memo: kopf.Memo) -> None:
+    settings: OperatorSettings = memo.settings
+    while True:
+        await asyncio.sleep(settings.drift_interval_seconds)
+        try:
+            await asyncio.to_thread(_resync_all, memo)
+        except Exception:  # the loop must outlive one failed round; the error is logged
+            logger.exception(
+                "resync round failed; retrying in %ss", settings.drift_interval_seconds
+            )
+
+
+def _resync_all(memo: kopf.Memo) -> None:
+    settings: OperatorSettings = memo.settings
+    custom = memo.clients.custom
+    if settings.namespaces:
+        policies = [
+            item
+            for namespace in settings.namespaces
+            for item in custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)[
+                "items"
+            ]
+        ]
+    else:
+        policies = custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
+    for item in policies:
+        try:
+            _reconcile_by_name(memo, item["metadata"]["namespace"], item["metadata"]["name"])
+        except AwsNotReady as error:
+            logger.warning(
+                "policy %s/%s: %s", item["metadata"]["namespace"], item["metadata"]["name"], error
+            )
+
+
+@kopf.on.event(
+    "batch", "v1", "cronjobs", labels={MANAGED_BY_LABEL: MANAGED_BY, POLICY_LABEL: kopf.PRESENT}
+)
+def repair_cronjob(
+    type: str, body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any
+) -> None:
+    """Undo edits to (or deletion of) an owned CronJob as soon as they are seen."""
+    if namespace is None:
+        return
+    clients: Clients = memo.clients
+    policy_body = kube.get_policy(clients.custom, namespace, body.metadata.labels[POLICY_LABEL])
+    if policy_body is None or policy_body["metadata"].get("deletionTimestamp"):
+        return
+    meta = policy_body["metadata"]
+    try:
+        policy = Policy.from_spec(
+            policy_body.get("spec") or {}, name=meta["name"], namespace=namespace
+        )
+    except PolicyError:
+        return  # reported by the policy's own reconcile
+    settings: OperatorSettings = memo.settings
+    desired = cleanup_cronjob(
+        policy,
+        image=settings.cleanup_image,
+        image_pull_policy=settings.cleanup_image_pull_policy,
+        service_account_name=settings.cleanup_service_account,
+    )
+    kopf.adopt(desired, owner=as_body(policy_body))
+    action = kube.ensure_cronjob(clients.custom, desired)
+    if action != "unchanged":
+        kopf.event(
+            as_body(policy_body),
+            type="Normal",
+            reason="CronJobRestored",
+            message=f"{action} CronJob {desired['metadata']['name']} after it was "
+            f"{'deleted' if type == 'DELETED' else 'changed'}",
+        )
+
+
+@kopf.on.event(
+    "batch", "v1", "jobs", labels={MANAGED_BY_LABEL: MANAGED_BY, POLICY_LABEL: kopf.PRESENT}
+)
+def record_cleanup(
+    type: str, body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any
+) -> None:
+    """Put a finished cleanup Job's outcome (and its summary counters) into the policy status."""
+    if type == "DELETED" or namespace is None:
+        return
+    outcome = job_outcome(body)
+    if outcome is None:
+        return
+    clients: Clients = memo.clients
+    name = body.metadata.labels[POLICY_LABEL]
+    policy_body = kube.get_policy(clients.custom, namespace, name)
+    if policy_body is None:
+        return
+    recorded = (policy_body.get("status") or {}).get("lastCleanup") or {}
+    if recorded.get("jobName") == outcome["jobName"] or (recorded.get("completionTime") or "") > (
+        outcome["completionTime"] or ""
+    ):
+        return
+    summary = kube.cleanup_summary(clients.core, namespace, outcome["jobName"])
+    result = last_cleanup(outcome, summary)
+    kube.patch_policy_status(clients.custom, namespace, name, {"lastCleanup": result})
+    if result["succeeded"]:
+        counts = (
+            f": deleted {result['deleted']} of {result['scanned']} scanned"
+            if "deleted" in result
+            else ""
+        )
+        kopf.event(as_body(policy_body), type="Normal", reason="CleanupSucceeded",
+                   message=f"Job {outcome['jobName']} succeeded{counts}")  # fmt: skip
+    else:
+        kopf.event(as_body(policy_body), type="Warning", reason="CleanupFailed",
+                   message=f"Job {outcome['jobName']} failed")  # fmt: skip
+    # Each cleanup run is also a cheap moment to re-check TTL and lifecycle drift.
+    _reconcile_by_name(memo, namespace, name)

@@ -1,0 +1,99 @@
+"""Kubernetes side effects: the cleanup CronJob, job summaries, policy status. Thin.
+
+CronJobs are handled as plain dicts through the generic object API, the same shape the
+builders in desired.py produce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from . import GROUP, PLURAL, VERSION
+from .desired import CLEANUP_CONTAINER, cronjob_drift, parse_cleanup_summary
+
+MERGE_PATCH = "application/merge-patch+json"
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+def load_config(env: Mapping[str, str]) -> None:
+    """Configure the client library: in-cluster, else $KUBECONFIG as it is now.
+
+    (kubernetes.config reads KUBECONFIG once, at import; tests and tools set it later.)
+    """
+    if env.get("KUBERNETES_SERVICE_HOST") and Path(SERVICE_ACCOUNT_TOKEN).exists():
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    else:
+        config.load_kube_config(config_file=env.get("KUBECONFIG"))  # type: ignore[no-untyped-call]
+
+
+def _get(
+    api: client.CustomObjectsApi, group: str, version: str, namespace: str, plural: str, name: str
+) -> dict[str, Any] | None:
+    try:
+        return cast(
+            dict[str, Any],
+            api.get_namespaced_custom_object(group, version, namespace, plural, name),
+        )
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def ensure_cronjob(api: client.CustomObjectsApi, desired: Mapping[str, Any]) -> str:
+    """Create or repair the CronJob; returns "created", "updated" or "unchanged"."""
+    name, namespace = desired["metadata"]["name"], desired["metadata"]["namespace"]
+    actual = _get(api, "batch", "v1", namespace, "cronjobs", name)
+    if actual is None:
+        api.create_namespaced_custom_object("batch", "v1", namespace, "cronjobs", dict(desired))
+        return "created"
+    if not cronjob_drift(desired, actual):
+        return "unchanged"
+    patch = {
+        "metadata": {
+            "labels": desired["metadata"]["labels"],
+            "ownerReferences": desired["metadata"].get("ownerReferences"),
+        },
+        "spec": desired["spec"],
+    }
+    # A merge patch replaces lists (containers, args) whole: edits to them are undone.
+    api.patch_namespaced_custom_object(
+        "batch", "v1", namespace, "cronjobs", name, patch, _content_type=MERGE_PATCH
+    )
+    return "updated"
+
+
+def cleanup_summary(core: client.CoreV1Api, namespace: str, job_name: str) -> dict[str, Any] | None:
+    """The summary line of a finished cleanup pod, from its termination message."""
+    pods = core.list_namespaced_pod(namespace, label_selector=f"job-name={job_name}").items
+
+    def created(pod: client.V1Pod) -> datetime:
+        stamp = pod.metadata.creation_timestamp if pod.metadata else None
+        return stamp or datetime.min.replace(tzinfo=UTC)
+
+    for pod in sorted(pods, key=created, reverse=True):
+        for status in (pod.status.container_statuses or []) if pod.status else []:
+            terminated = status.state.terminated if status.state else None
+            if status.name == CLEANUP_CONTAINER and terminated is not None:
+                summary = parse_cleanup_summary(terminated.message)
+                if summary is not None:
+                    return summary
+    return None
+
+
+def get_policy(api: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any] | None:
+    return _get(api, GROUP, VERSION, namespace, PLURAL, name)
+
+
+def patch_policy_status(
+    api: client.CustomObjectsApi, namespace: str, name: str, status: Mapping[str, Any]
+) -> None:
+    api.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, PLURAL, name, {"status": dict(status)}, _content_type=MERGE_PATCH
+    )

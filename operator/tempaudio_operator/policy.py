@@ -1,0 +1,140 @@
+"""TempAudioPolicy spec -> validated Policy (pure).
+
+The CRD's schema and CEL rules reject most bad input at the API server; this repeats
+the checks a schema cannot make (any cron schedule's period) and guards against
+objects stored before a stricter schema.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import MappingProxyType
+from typing import Any
+
+from .cron import CronError, longest_gap
+
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_TABLE = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
+MIN_RETENTION = timedelta(minutes=1)
+
+
+class PolicyError(ValueError):
+    """The spec cannot be reconciled; the message says why."""
+
+
+def parse_retention(text: str) -> timedelta:
+    match = _DURATION.match(text)
+    if not text or match is None:
+        raise PolicyError(f"retention {text!r} is not a duration such as 24h, 90m or 2d")
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    value = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    if value < MIN_RETENTION:
+        raise PolicyError(f"retention {text!r} is shorter than {MIN_RETENTION}")
+    return value
+
+
+@dataclass(frozen=True)
+class JobOverrides:
+    image: str | None = None
+    image_pull_policy: str | None = None
+    service_account_name: str | None = None
+    resources: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    node_selector: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    tolerations: tuple[Mapping[str, Any], ...] = ()
+    backoff_limit: int = 2
+    active_deadline_seconds: int = 3600
+    successful_jobs_history_limit: int = 3
+    failed_jobs_history_limit: int = 3
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> JobOverrides:
+        return cls(
+            image=spec.get("image"),
+            image_pull_policy=spec.get("imagePullPolicy"),
+            service_account_name=spec.get("serviceAccountName"),
+            resources=MappingProxyType(dict(spec.get("resources") or {})),
+            node_selector=MappingProxyType(dict(spec.get("nodeSelector") or {})),
+            tolerations=tuple(dict(t) for t in spec.get("tolerations") or ()),
+            backoff_limit=int(spec.get("backoffLimit", 2)),
+            active_deadline_seconds=int(spec.get("activeDeadlineSeconds", 3600)),
+            successful_jobs_history_limit=int(spec.get("successfulJobsHistoryLimit", 3)),
+            failed_jobs_history_limit=int(spec.get("failedJobsHistoryLimit", 3)),
+        )
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    namespace: str
+    retention: timedelta
+    retention_text: str
+    schedule: str
+    time_zone: str
+    suspend: bool
+    dry_run: bool
+    bucket: str
+    prefix: str
+    region: str
+    endpoint_url: str | None
+    table: str
+    ttl_attribute: str
+    lifecycle_safety_net: bool
+    job: JobOverrides
+
+    @property
+    def lifecycle_days(self) -> int:
+        """S3 lifecycle expiration: whole days past the retention, plus one day of slack."""
+        return math.ceil(self.retention / timedelta(days=1)) + 1
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any], *, name: str, namespace: str) -> Policy:
+        storage = spec.get("storage") or {}
+        metadata = spec.get("metadata") or {}
+        retention_text = str(spec.get("retention", "24h"))
+        retention = parse_retention(retention_text)
+        schedule = str(spec.get("schedule", "*/15 * * * *")).strip()
+        if not schedule:
+            raise PolicyError("schedule must not be empty")
+        try:
+            period = longest_gap(schedule)
+        except CronError as error:
+            raise PolicyError(str(error)) from None
+        if retention < period:
+            raise PolicyError(
+                f"retention {retention_text} is shorter than the schedule's period ({period}):"
+                " audio would outlive its retention by up to one period"
+            )
+        bucket = str(storage.get("bucket", ""))
+        if not _BUCKET.match(bucket) or ".." in bucket:
+            raise PolicyError(f"storage.bucket {bucket!r} is not a valid S3 bucket name")
+        prefix = str(storage.get("prefix", "temp-audio/"))
+        if not prefix or prefix.startswith("/") or not prefix.endswith("/"):
+            raise PolicyError(
+                f"storage.prefix {prefix!r} must be non-empty, not start with '/' and end with '/'"
+            )
+        table = str(metadata.get("table", ""))
+        if not _TABLE.match(table):
+            raise PolicyError(f"metadata.table {table!r} is not a valid DynamoDB table name")
+        return cls(
+            name=name,
+            namespace=namespace,
+            retention=retention,
+            retention_text=retention_text,
+            schedule=schedule,
+            time_zone=str(spec.get("timeZone", "Etc/UTC")),
+            suspend=bool(spec.get("suspend", False)),
+            dry_run=bool(spec.get("dryRun", False)),
+            bucket=bucket,
+            prefix=prefix,
+            region=str(storage.get("region", "us-east-1")),
+            endpoint_url=storage.get("endpointURL") or None,
+            table=table,
+            ttl_attribute=str(metadata.get("ttlAttribute", "ttl")),
+            lifecycle_safety_net=bool(spec.get("lifecycleSafetyNet", False)),
+            job=JobOverrides.from_spec(spec.get("jobTemplate") or {}),
+        )

@@ -1,0 +1,190 @@
+"""One level-based reconcile of a TempAudioPolicy: parse -> build -> apply -> status.
+
+Used by the kopf handlers (which apply the status through kopf's patch) and by the
+resync loop and the owned-object watches (which patch the status themselves).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any, cast
+
+import kopf
+from kubernetes import client
+
+from . import aws, kube
+from .desired import cleanup_cronjob, lifecycle_rule, lifecycle_rule_id, set_condition
+from .policy import Policy, PolicyError
+from .settings import OperatorSettings
+
+logger = logging.getLogger(__name__)
+
+
+class Clients:
+    """API clients, made on first use (after kopf has logged in)."""
+
+    def __init__(self) -> None:
+        self.aws = aws.AwsClients()
+
+    @cached_property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api()
+
+    @cached_property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi()
+
+
+@dataclass
+class Event:
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass
+class Outcome:
+    status: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+    invalid: PolicyError | None = None
+    not_ready: aws.AwsNotReady | None = None
+
+
+class Conditions:
+    """Accumulates condition changes; warns once per transition, not on every retry."""
+
+    def __init__(self, current: list[dict[str, Any]], generation: int | None, now: datetime):
+        self.previous = {c.get("type"): c for c in current}
+        self.items = current
+        self.generation = generation
+        self.now = now
+        self.events: list[Event] = []
+
+    def set(self, type_: str, ok: bool, reason: str, message: str) -> None:
+        before = self.previous.get(type_) or {}
+        self.items = set_condition(
+            self.items, type_=type_, status=ok, reason=reason, message=message,
+            now=self.now, generation=self.generation,
+        )  # fmt: skip
+        flipped = (
+            before.get("status") != ("True" if ok else "False") or before.get("reason") != reason
+        )
+        if not ok and flipped:
+            self.events.append(Event("Warning", reason, message))
+
+
+def reconcile(
+    body: Mapping[str, Any],
+    settings: OperatorSettings,
+    clients: Clients,
+    now: datetime | None = None,
+) -> Outcome:
+    meta = body["metadata"]
+    name, namespace = meta["name"], meta["namespace"]
+    conditions = Conditions(
+        list((body.get("status") or {}).get("conditions") or []),
+        meta.get("generation"),
+        now or datetime.now(UTC),
+    )
+    try:
+        policy = Policy.from_spec(body.get("spec") or {}, name=name, namespace=namespace)
+    except PolicyError as error:
+        conditions.set("Ready", False, "InvalidSpec", str(error))
+        status = {"observedGeneration": meta.get("generation"), "conditions": conditions.items}
+        return Outcome(status=status, events=conditions.events, invalid=error)
+
+    events: list[Event] = []
+    desired = cleanup_cronjob(
+        policy,
+        image=settings.cleanup_image,
+        image_pull_policy=settings.cleanup_image_pull_policy,
+        service_account_name=settings.cleanup_service_account,
+    )
+    kopf.adopt(desired, owner=as_body(body))
+    action = kube.ensure_cronjob(clients.custom, desired)
+    cronjob = desired["metadata"]["name"]
+    if action != "unchanged":
+        events.append(
+            Event("Normal", f"CronJob{action.capitalize()}", f"{action} CronJob {cronjob}"
+                  f" (schedule {policy.schedule!r}, retention {policy.retention_text})")
+        )  # fmt: skip
+    conditions.set("CronJobReady", True, "Reconciled", f"CronJob {cronjob} matches the policy")
+
+    not_ready: aws.AwsNotReady | None = None
+    if not settings.manage_aws:
+        conditions.set("TTLReady", True, "NotManaged", "the operator does not manage AWS")
+        conditions.set("LifecycleReady", True, "NotManaged", "the operator does not manage AWS")
+    else:
+        try:
+            dynamodb = clients.aws.dynamodb(policy.region, policy.endpoint_url)
+            if aws.ensure_ttl(dynamodb, policy.table, policy.ttl_attribute):
+                events.append(
+                    Event(
+                        "Normal",
+                        "TTLEnabled",
+                        f"enabled TTL on {policy.table}.{policy.ttl_attribute}",
+                    )
+                )
+            conditions.set(
+                "TTLReady", True, "Enabled", f"TTL on {policy.table}.{policy.ttl_attribute}"
+            )
+        except aws.AwsNotReady as error:
+            not_ready = error
+            conditions.set("TTLReady", False, error.reason, error.message)
+        try:
+            s3 = clients.aws.s3(policy.region, policy.endpoint_url)
+            rule = lifecycle_rule(policy) if policy.lifecycle_safety_net else None
+            if aws.ensure_lifecycle_rule(s3, policy.bucket, lifecycle_rule_id(policy), rule):
+                verb = "set" if rule else "removed"
+                events.append(
+                    Event(
+                        "Normal",
+                        "LifecycleRuleUpdated",
+                        f"{verb} lifecycle rule on {policy.bucket}/{policy.prefix}",
+                    )
+                )
+            if rule:
+                conditions.set(
+                    "LifecycleReady",
+                    True,
+                    "Enabled",
+                    f"objects under {policy.prefix} expire after {policy.lifecycle_days} days",
+                )
+            else:
+                conditions.set("LifecycleReady", True, "NotRequested", "lifecycleSafetyNet is off")
+        except aws.AwsNotReady as error:
+            not_ready = not_ready or error
+            conditions.set("LifecycleReady", False, error.reason, error.message)  # fmt: skip
+
+    failing = [c for c in conditions.items if c["type"] != "Ready" and c["status"] != "True"]
+    if failing:
+        conditions.set("Ready", False, failing[0]["reason"], failing[0]["message"])
+    else:
+        conditions.set(
+            "Ready", True, "Reconciled", "cleanup CronJob, TTL and lifecycle match the policy"
+        )
+    status = {
+        "observedGeneration": meta.get("generation"),
+        "cronJobName": cronjob,
+        "conditions": conditions.items,
+    }
+    return Outcome(status=status, events=events + conditions.events, not_ready=not_ready)
+
+
+def as_body(body: Mapping[str, Any]) -> kopf.Body:
+    """kopf's helpers read any mapping with apiVersion, kind and metadata."""
+    return cast(kopf.Body, body)
+
+
+def post_events(body: Mapping[str, Any], events: list[Event]) -> None:
+    for event in events:
+        kopf.event(as_body(body), type=event.type, reason=event.reason, message=event.message)
+
+
+def status_changed(body: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+    current = body.get("status") or {}
+    return any(current.get(key) != value for key, value in status.items())

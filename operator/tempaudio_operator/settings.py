@@ -1,0 +1,70 @@
+"""Operator settings, read once from ``TEMPAUDIO_OPERATOR_*`` environment variables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise SettingsError(f"{name}={raw!r} must be greater than zero")
+    return value
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    # Image holding tempaudio-cleanup (the service image); a policy may override it.
+    cleanup_image: str = "ghcr.io/tempaudio/tempaudio:0.1.0"
+    cleanup_image_pull_policy: str = "IfNotPresent"
+    # ServiceAccount of cleanup Jobs (cloud identity for S3), unless the policy names one.
+    cleanup_service_account: str | None = None
+    # Manage DynamoDB TTL and S3 lifecycle rules (needs AWS permissions).
+    manage_aws: bool = True
+    # Watched namespaces; empty means all namespaces.
+    namespaces: tuple[str, ...] = ()
+    # Every policy is fully reconciled this often (CronJob edits are repaired at once).
+    drift_interval_seconds: float = 300.0
+    aws_retry_seconds: float = 60.0
+    # AWS allows about one TTL change per table per hour.
+    ttl_throttle_retry_seconds: float = 900.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> OperatorSettings:
+        defaults = cls()
+        manage = env.get("TEMPAUDIO_OPERATOR_MANAGE_AWS", "true").strip().lower()
+        if manage not in {"true", "false", "1", "0", "yes", "no"}:
+            raise SettingsError(f"TEMPAUDIO_OPERATOR_MANAGE_AWS={manage!r} is not a boolean")
+        return cls(
+            cleanup_image=env.get("TEMPAUDIO_OPERATOR_CLEANUP_IMAGE", defaults.cleanup_image),
+            cleanup_image_pull_policy=env.get(
+                "TEMPAUDIO_OPERATOR_CLEANUP_IMAGE_PULL_POLICY", defaults.cleanup_image_pull_policy
+            ),
+            cleanup_service_account=env.get("TEMPAUDIO_OPERATOR_CLEANUP_SERVICE_ACCOUNT") or None,
+            manage_aws=manage in {"true", "1", "yes"},
+            namespaces=tuple(
+                n.strip()
+                for n in env.get("TEMPAUDIO_OPERATOR_NAMESPACES", "").split(",")
+                if n.strip()
+            ),
+            drift_interval_seconds=_float(
+                env, "TEMPAUDIO_OPERATOR_DRIFT_INTERVAL", defaults.drift_interval_seconds
+            ),
+            aws_retry_seconds=_float(
+                env, "TEMPAUDIO_OPERATOR_AWS_RETRY", defaults.aws_retry_seconds
+            ),
+            ttl_throttle_retry_seconds=_float(
+                env, "TEMPAUDIO_OPERATOR_TTL_THROTTLE_RETRY", defaults.ttl_throttle_retry_seconds
+            ),
+        )

@@ -1,0 +1,114 @@
+"""The real control plane with the CRD installed, and the operator running against it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+from tests.controlplane import REPO, ControlPlane
+
+T = TypeVar("T")
+GROUP, VERSION, PLURAL = "tempaudio.dev", "v1alpha1", "tempaudiopolicies"
+
+
+def wait_for(check: Callable[[], T | None], *, timeout: float = 60, what: str = "condition") -> T:
+    """Poll until ``check`` returns something truthy; fail with the last value otherwise."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except client.ApiException as error:
+            last = error
+        if last:
+            return last  # type: ignore[no-any-return]
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    with ControlPlane(tmp_path_factory.mktemp("k8s")) as plane, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KUBECONFIG", str(plane.kubeconfig))
+        config.load_kube_config(str(plane.kubeconfig))
+        crd = yaml.safe_load((REPO / "crds" / "tempaudiopolicies.yaml").read_text())
+        extensions = client.ApiextensionsV1Api()
+        extensions.create_custom_resource_definition(crd)
+
+        def established() -> bool:
+            found = extensions.read_custom_resource_definition(crd["metadata"]["name"])
+            return any(
+                c.type == "Established" and c.status == "True"
+                for c in found.status.conditions or []
+            )
+
+        wait_for(established, what="CRD established")
+        yield plane
+
+
+@pytest.fixture
+def namespace(control_plane: ControlPlane) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    client.CoreV1Api().create_namespace({"metadata": {"name": name}})
+    yield name
+    client.CoreV1Api().delete_namespace(name)
+
+
+@pytest.fixture
+def custom(control_plane: ControlPlane) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi()
+
+
+@pytest.fixture
+def batch(control_plane: ControlPlane) -> client.BatchV1Api:
+    return client.BatchV1Api()
+
+
+@pytest.fixture
+def core(control_plane: ControlPlane) -> client.CoreV1Api:
+    return client.CoreV1Api()
+
+
+def policy_manifest(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "TempAudioPolicy",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+@pytest.fixture(scope="module")
+def operator(
+    control_plane: ControlPlane, moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """The operator, in-process through kopf's KopfRunner, watching every namespace."""
+    from kopf.testing import KopfRunner
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "TEMPAUDIO_OPERATOR_CLEANUP_IMAGE": "tempaudio:test",
+            "TEMPAUDIO_OPERATOR_DRIFT_INTERVAL": "2",
+            "TEMPAUDIO_OPERATOR_AWS_RETRY": "2",
+            "TEMPAUDIO_OPERATOR_TTL_THROTTLE_RETRY": "2",
+        }.items():
+            mp.setenv(name, value)
+        args = ["run", "-A", "--standalone", "-m", "tempaudio_operator.handlers"]
+        with KopfRunner(args, timeout=120) as runner:
+            yield
+    assert runner.exception is None, runner.output
+    assert runner.exit_code == 0, runner.output
+
+
+def read_text(path: Path) -> str:
+    return path.read_text()

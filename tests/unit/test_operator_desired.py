@@ -1,0 +1,207 @@
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tempaudio_operator.desired import (
+    cleanup_args,
+    cleanup_cronjob,
+    cronjob_drift,
+    cronjob_name,
+    is_subset,
+    job_outcome,
+    last_cleanup,
+    lifecycle_rule,
+    merged_lifecycle_rules,
+    parse_cleanup_summary,
+    set_condition,
+    ttl_in_place,
+)
+from tempaudio_operator.policy import Policy
+
+SPEC: dict[str, Any] = {
+    "retention": "24h",
+    "schedule": "0 * * * *",
+    "storage": {"bucket": "my-audio", "prefix": "tts/", "region": "eu-west-1"},
+    "metadata": {"table": "audio"},
+}
+
+
+def policy(**spec: Any) -> Policy:
+    return Policy.from_spec({**SPEC, **spec}, name="team-a", namespace="apps")
+
+
+def test_cronjob_runs_cleanup_with_the_policy_arguments() -> None:
+    cronjob = cleanup_cronjob(policy(), image="img:1")
+    spec = cronjob["spec"]
+    assert cronjob["metadata"] == {
+        "name": "team-a-cleanup",
+        "namespace": "apps",
+        "labels": {
+            "app.kubernetes.io/name": "tempaudio",
+            "app.kubernetes.io/component": "cleanup",
+            "app.kubernetes.io/managed-by": "tempaudio-operator",
+            "tempaudio.dev/policy": "team-a",
+        },
+    }
+    assert (spec["schedule"], spec["timeZone"], spec["suspend"]) == ("0 * * * *", "Etc/UTC", False)
+    assert spec["concurrencyPolicy"] == "Forbid"
+    container = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "img:1"
+    assert container["command"] == ["tempaudio-cleanup"]
+    assert container["args"] == [
+        "--bucket", "my-audio", "--prefix", "tts/", "--retention", "24h",
+        "--region", "eu-west-1", "--log-format", "json",
+    ]  # fmt: skip
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert spec["jobTemplate"]["metadata"]["labels"]["tempaudio.dev/policy"] == "team-a"
+
+
+def test_overrides_reach_the_pod() -> None:
+    cronjob = cleanup_cronjob(
+        policy(
+            dryRun=True,
+            suspend=True,
+            storage={**SPEC["storage"], "endpointURL": "http://minio:9000"},
+            jobTemplate={
+                "image": "custom:2",
+                "serviceAccountName": "cleanup",
+                "nodeSelector": {"pool": "batch"},
+                "tolerations": [{"key": "batch", "operator": "Exists"}],
+                "resources": {"limits": {"memory": "128Mi"}},
+                "backoffLimit": 0,
+                "successfulJobsHistoryLimit": 1,
+            },
+        ),
+        image="img:1",
+        service_account_name="default-cleanup",
+    )
+    spec = cronjob["spec"]
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert spec["suspend"] is True
+    assert container["image"] == "custom:2"
+    assert container["args"][-3:] == ["--endpoint-url", "http://minio:9000", "--dry-run"]
+    assert container["resources"] == {"limits": {"memory": "128Mi"}}
+    assert pod["serviceAccountName"] == "cleanup"
+    assert pod["nodeSelector"] == {"pool": "batch"}
+    assert pod["tolerations"] == [{"key": "batch", "operator": "Exists"}]
+    assert spec["jobTemplate"]["spec"]["backoffLimit"] == 0
+    assert spec["successfulJobsHistoryLimit"] == 1
+
+
+def test_cronjob_names_fit_the_52_character_limit() -> None:
+    assert cronjob_name("x" * 80) == "x" * 44 + "-cleanup"
+    assert len(cronjob_name("x" * 80)) == 52
+
+
+def test_cleanup_args_dry_run() -> None:
+    assert "--dry-run" in cleanup_args(policy(dryRun=True))
+    assert "--dry-run" not in cleanup_args(policy())
+
+
+def test_server_defaults_are_not_drift_but_edits_are() -> None:
+    desired = cleanup_cronjob(policy(), image="img:1")
+    actual = {
+        **desired,
+        "spec": {
+            **desired["spec"],
+            "extraDefault": True,
+            "jobTemplate": desired["spec"]["jobTemplate"],
+        },
+    }
+    assert not cronjob_drift(desired, actual)
+    edited = {**actual, "spec": {**actual["spec"], "schedule": "* * * * *"}}
+    assert cronjob_drift(desired, edited)
+    relabelled = {**actual, "metadata": {**actual["metadata"], "labels": {}}}
+    assert cronjob_drift(desired, relabelled)
+
+
+@pytest.mark.parametrize(
+    ("desired", "actual", "subset"),
+    [
+        ({"a": 1}, {"a": 1, "b": 2}, True),
+        ({"a": 1}, {"a": 2}, False),
+        ({"a": [1, 2]}, {"a": [1, 2]}, True),
+        ({"a": [1]}, {"a": [1, 2]}, False),
+        ({"a": [{"x": 1}]}, {"a": [{"x": 1, "y": 2}]}, True),
+        ({"a": {}}, {}, False),
+    ],
+)
+def test_is_subset(desired: Any, actual: Any, subset: bool) -> None:
+    assert is_subset(desired, actual) is subset
+
+
+@pytest.mark.parametrize(
+    ("description", "in_place"),
+    [
+        ({"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}, True),
+        ({"TimeToLiveStatus": "ENABLING", "AttributeName": "ttl"}, True),
+        ({"TimeToLiveStatus": "ENABLED", "AttributeName": "expires"}, False),
+        ({"TimeToLiveStatus": "DISABLED"}, False),
+        ({}, False),
+    ],
+)
+def test_ttl_in_place(description: dict[str, str], in_place: bool) -> None:
+    assert ttl_in_place(description, "ttl") is in_place
+
+
+def test_lifecycle_rule_merges_with_other_rules() -> None:
+    rule = lifecycle_rule(policy())
+    assert rule["Expiration"] == {"Days": 2}
+    assert rule["Filter"] == {"Prefix": "tts/"}
+    other = {
+        "ID": "logs",
+        "Filter": {"Prefix": "logs/"},
+        "Status": "Enabled",
+        "Expiration": {"Days": 30},
+    }
+    merged = merged_lifecycle_rules([other], rule["ID"], rule)
+    assert merged == [other, rule]
+    assert merged_lifecycle_rules(merged, rule["ID"], rule) is None  # idempotent
+    changed = lifecycle_rule(policy(retention="3d"))
+    assert merged_lifecycle_rules(merged, rule["ID"], changed) == [other, changed]
+    assert merged_lifecycle_rules(merged, rule["ID"], None) == [other]
+    assert merged_lifecycle_rules([other], rule["ID"], None) is None
+
+
+def test_conditions_keep_transition_time_while_status_holds() -> None:
+    t1, t2 = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    first = set_condition(
+        [], type_="Ready", status=True, reason="R", message="m", now=t1, generation=1
+    )
+    same = set_condition(
+        first, type_="Ready", status=True, reason="R2", message="m2", now=t2, generation=2
+    )
+    flipped = set_condition(
+        same, type_="Ready", status=False, reason="X", message="x", now=t2, generation=2
+    )
+    assert first[0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
+    assert same[0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
+    assert same[0]["observedGeneration"] == 2
+    assert flipped[0]["lastTransitionTime"] == "2026-01-02T00:00:00Z"
+    assert len(flipped) == 1
+
+
+def test_summary_and_job_outcome() -> None:
+    line = '{"event": "tempaudio-cleanup-summary", "scanned": 5, "deleted": 3, "bytes": 9, "errors": 0, "dry_run": false}'
+    assert parse_cleanup_summary(f"noise\n{line}\n")["deleted"] == 3  # type: ignore[index]
+    assert parse_cleanup_summary("not json") is None
+    running = {"metadata": {"name": "j"}, "status": {"active": 1}}
+    assert job_outcome(running) is None
+    done = {
+        "metadata": {"name": "j"},
+        "status": {"completionTime": "2026-01-01T00:00:00Z",
+                   "conditions": [{"type": "Complete", "status": "True"}]},
+    }  # fmt: skip
+    outcome = job_outcome(done)
+    assert outcome == {"jobName": "j", "completionTime": "2026-01-01T00:00:00Z", "succeeded": True}
+    result = last_cleanup(outcome, parse_cleanup_summary(line))
+    assert (result["deleted"], result["scanned"], result["dryRun"]) == (3, 5, False)
+    failed = {"metadata": {"name": "k"}, "status": {"conditions": [
+        {"type": "Failed", "status": "True", "lastTransitionTime": "2026-01-01T01:00:00Z"}]}}  # fmt: skip
+    assert job_outcome(failed) == {
+        "jobName": "k",
+        "completionTime": "2026-01-01T01:00:00Z",
+        "succeeded": False,
+    }

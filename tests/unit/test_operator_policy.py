@@ -1,0 +1,55 @@
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tempaudio_operator.policy import Policy, PolicyError
+
+BASE: dict[str, Any] = {"storage": {"bucket": "my-audio"}, "metadata": {"table": "audio"}}
+
+
+def policy(**spec: Any) -> Policy:
+    return Policy.from_spec({**BASE, **spec}, name="p", namespace="ns")
+
+
+def test_defaults_match_the_crd() -> None:
+    p = policy()
+    assert p.retention == timedelta(hours=24)
+    assert (p.schedule, p.time_zone, p.suspend, p.dry_run) == (
+        "*/15 * * * *",
+        "Etc/UTC",
+        False,
+        False,
+    )
+    assert (p.prefix, p.region, p.endpoint_url) == ("temp-audio/", "us-east-1", None)
+    assert p.ttl_attribute == "ttl"
+    assert p.job.backoff_limit == 2
+
+
+@pytest.mark.parametrize(
+    ("retention", "days"), [("24h", 2), ("1h", 2), ("25h", 3), ("2d", 3), ("2d1s", 4)]
+)
+def test_lifecycle_days_is_ceil_plus_one(retention: str, days: int) -> None:
+    assert policy(retention=retention, schedule="*/5 * * * *").lifecycle_days == days
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"retention": "soon"}, "not a duration"),
+        ({"retention": "30s"}, "shorter than"),
+        ({"retention": "2h", "schedule": "0 0 * * *"}, "shorter than the schedule's period"),
+        ({"retention": "6d", "schedule": "0 0 * * 0"}, "schedule's period"),
+        ({"schedule": "  "}, "must not be empty"),
+        ({"schedule": "every hour"}, "five fields"),
+        ({"storage": {"bucket": "Bad_Bucket"}}, "storage.bucket"),
+        ({"storage": {"bucket": "a..b"}}, "storage.bucket"),
+        ({"storage": {"bucket": "ok-bucket", "prefix": ""}}, "storage.prefix"),
+        ({"storage": {"bucket": "ok-bucket", "prefix": "/abs/"}}, "storage.prefix"),
+        ({"storage": {"bucket": "ok-bucket", "prefix": "noslash"}}, "storage.prefix"),
+        ({"metadata": {"table": "x"}}, "metadata.table"),
+    ],
+)
+def test_invalid_specs_say_why(spec: dict[str, Any], message: str) -> None:
+    with pytest.raises(PolicyError, match=message):
+        policy(**spec)
