@@ -1,0 +1,37 @@
+"""Every program the chart and the CronJob run is an installed console script that starts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.mark.parametrize(
+    ("program", "expected"),
+    [
+        ("tempaudio-service", "TEMPAUDIO_"),
+        ("tempaudio-cleanup", "--retention"),
+        ("tempaudio-operator", "--all-namespaces"),
+    ],
+)
+def test_console_scripts_start(program: str, expected: str) -> None:
+    result = subprocess.run(
+        [str(BIN / program), "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert expected in result.stdout
+
+
+def test_service_rejects_bad_settings_with_a_usage_error() -> None:
+    result = subprocess.run(
+        [str(BIN / "tempaudio-service")],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={"TEMPAUDIO_RETENTION": "forever", "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "TEMPAUDIO_RETENTION" in result.stderr
