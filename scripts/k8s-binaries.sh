@@ -11,7 +11,7 @@ K8S_VERSION=${K8S_VERSION:-1.34.4}
 ETCD_VERSION=${ETCD_VERSION:-3.6.16}
 HELM_VERSION=${HELM_VERSION:-3.21.4}
 CACHE=${TEMPAUDIO_K8S_CACHE:-$HOME/.cache/tempaudio/k8s}
-BIN="$CACHE/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION-r2"
+BIN="$CACHE/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION-r3"
 export GOFLAGS="${GOFLAGS:-} -trimpath"
 export CGO_ENABLED=0
 
@@ -79,7 +79,16 @@ build_etcd() {
 build_helm() {
   [ -x "$BIN/helm" ] && return
   log "building helm v$HELM_VERSION"
-  GOBIN="$BIN" go install -ldflags "-X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" \
+  # As helm's Makefile does: its version, and the Kubernetes version `helm template` and
+  # `helm lint` assume when no cluster is asked.
+  local minor=${K8S_VERSION#1.}
+  minor=${minor%%.*}
+  GOBIN="$BIN" go install -ldflags "\
+    -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION \
+    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 \
+    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor \
+    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 \
+    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor" \
     "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"
 }
 

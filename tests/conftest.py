@@ -19,6 +19,8 @@ from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
 from tempaudio_service.synth import SynthesisOptions, SynthesisResult, VoiceInfo
 
+pytest_plugins = ["tests.kube_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:

@@ -7,6 +7,7 @@ a self-signed serving certificate, a service-account signing key and a static ad
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
@@ -32,6 +33,7 @@ CONTROLLERS = (
 )
 
 
+@functools.cache
 def binaries_dir() -> Path:
     """Build (first time) or find the cached binaries."""
     output = subprocess.run(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.operator.conftest import GROUP, PLURAL, VERSION, policy_manifest
+from tests.kube_fixtures import GROUP, PLURAL, VERSION, policy_manifest
 
 pytestmark = pytest.mark.k8s
 VALID: dict[str, Any] = {"storage": {"bucket": "my-audio"}, "metadata": {"table": "audio"}}

@@ -17,7 +17,7 @@ from kubernetes import client
 from tempaudio_service import layout
 from tempaudio_service.store import AudioStore
 from tests.conftest import list_keys, put_object_created_at
-from tests.operator.conftest import GROUP, PLURAL, VERSION, policy_manifest, wait_for
+from tests.kube_fixtures import GROUP, PLURAL, VERSION, policy_manifest, wait_for
 
 pytestmark = [pytest.mark.k8s, pytest.mark.usefixtures("operator")]
 

@@ -14,7 +14,7 @@ import pytest
 from kubernetes import client
 
 from tests.controlplane import ControlPlane, free_port
-from tests.operator.conftest import GROUP, PLURAL, VERSION, policy_manifest, wait_for
+from tests.kube_fixtures import GROUP, PLURAL, VERSION, policy_manifest, wait_for
 
 pytestmark = pytest.mark.k8s
 

@@ -1,11 +1,10 @@
-"""The real control plane with the CRD installed, and the operator running against it."""
+"""Fixtures on the real control plane: CRD installed, namespaces, API clients, the operator."""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -108,7 +107,3 @@ def operator(
             yield
     assert runner.exception is None, runner.output
     assert runner.exit_code == 0, runner.output
-
-
-def read_text(path: Path) -> str:
-    return path.read_text()

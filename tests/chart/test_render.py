@@ -1,0 +1,165 @@
+"""helm lint and helm template: the chart renders what platform teams expect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.chart.helm import CHART, CI_VALUES, by_kind, env_of, helm, one, render
+from tests.controlplane import REPO
+
+
+def test_chart_crds_are_byte_identical_to_top_level_crds() -> None:
+    top = sorted(p.name for p in (REPO / "crds").iterdir())
+    chart = sorted(p.name for p in (CHART / "crds").iterdir())
+    assert top == chart
+    for name in top:
+        assert (REPO / "crds" / name).read_bytes() == (CHART / "crds" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("values", [None, *CI_VALUES], ids=lambda v: v.name if v else "default")
+def test_lint_and_render(values: Path | None) -> None:
+    args = ["-f", str(values)] if values else []
+    helm("lint", "--strict", str(CHART), *args)
+    assert render(*args)
+
+
+def test_default_render() -> None:
+    objects = render()
+    service = one(objects, "Deployment", "service")
+    pod = service["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["command"] == ["tempaudio-service"]
+    assert container["image"] == "ghcr.io/tempaudio/tempaudio:0.1.0"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["runAsNonRoot"] is True
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert {c["topologyKey"] for c in pod["topologySpreadConstraints"]} == {
+        "topology.kubernetes.io/zone", "kubernetes.io/hostname",
+    }  # fmt: skip
+    assert env_of(container)["TEMPAUDIO_LOCAL_AWS"] == "false"
+
+    operator = one(objects, "Deployment", "operator")
+    assert operator["spec"]["replicas"] == 1
+    assert operator["spec"]["strategy"] == {"type": "Recreate"}
+    op_container = operator["spec"]["template"]["spec"]["containers"][0]
+    assert op_container["command"] == ["tempaudio-operator"]
+    assert "livenessProbe" in op_container
+    assert "readinessProbe" not in op_container
+    assert "--all-namespaces" in op_container["args"]
+
+    assert one(objects, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+    network = one(objects, "NetworkPolicy")
+    sources = network["spec"]["ingress"][0]["from"]
+    assert sources[0]["namespaceSelector"] == {"matchLabels": {"tempaudio.dev/client": "true"}}
+    assert sources[1]["podSelector"] == {"matchLabels": {"tempaudio.dev/client": "true"}}
+    assert not by_kind(objects, "HorizontalPodAutoscaler")
+    assert not by_kind(objects, "ServiceMonitor")
+
+
+def test_one_retention_feeds_service_and_policy() -> None:
+    objects = render("--set", "retention=36h")
+    service = one(objects, "Deployment", "service")
+    assert (
+        env_of(service["spec"]["template"]["spec"]["containers"][0])["TEMPAUDIO_RETENTION"] == "36h"
+    )
+    policy = one(objects, "TempAudioPolicy")
+    assert policy["spec"]["retention"] == "36h"
+    assert policy["spec"]["storage"] == {
+        "bucket": "tempaudio",
+        "prefix": "temp-audio/",
+        "region": "us-east-1",
+    }
+    assert policy["spec"]["jobTemplate"]["serviceAccountName"] == "rel-tempaudio-cleanup"
+
+
+def test_operator_rbac_is_least_privilege() -> None:
+    roles = {r["metadata"]["name"]: r for r in by_kind(render(), "ClusterRole")}
+    application = roles["rel-tempaudio-operator-application"]["rules"]
+    granted = {(g, r, v) for rule in application for g in rule["apiGroups"]
+               for r in rule["resources"] for v in rule["verbs"]}  # fmt: skip
+    assert ("tempaudio.dev", "tempaudiopolicies/status", "patch") in granted
+    assert ("batch", "cronjobs", "create") in granted
+    assert ("batch", "jobs", "watch") in granted
+    assert ("", "events", "create") in granted
+    assert not {v for _, _, v in granted} & {"delete", "deletecollection", "*", "escalate", "bind"}
+    assert not {r for _, r, _ in granted} & {"secrets", "configmaps", "*"}
+    framework = roles["rel-tempaudio-operator-framework"]["rules"]
+    assert {v for rule in framework for v in rule["verbs"]} == {"list", "watch"}
+
+
+def test_full_values_render_every_optional_object() -> None:
+    objects = render("-f", str(CHART / "ci" / "full-values.yaml"))
+    hpa = one(objects, "HorizontalPodAutoscaler")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
+    assert "replicas" not in one(objects, "Deployment", "service")["spec"]
+    monitor = one(objects, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+    service_account = next(
+        sa
+        for sa in by_kind(objects, "ServiceAccount")
+        if sa["metadata"]["name"] == "rel-tempaudio-service"
+    )
+    assert "eks.amazonaws.com/role-arn" in service_account["metadata"]["annotations"]
+    bindings = by_kind(objects, "RoleBinding")
+    assert {b["metadata"]["namespace"] for b in bindings} == {"ci-apps", "ci-team-b"}
+    assert all(
+        b["metadata"]["name"] != "rel-tempaudio-operator-application"
+        for b in by_kind(objects, "ClusterRoleBinding")
+    )
+    container = one(objects, "Deployment", "service")["spec"]["template"]["spec"]["containers"][0]
+    env = env_of(container)
+    assert env["TEMPAUDIO_S3_ENDPOINT_URL"] == "http://minio.storage.svc:9000"
+    assert env["TEMPAUDIO_VOICES_DIR"] == "/voices"
+    policy = one(objects, "TempAudioPolicy")
+    assert policy["metadata"]["name"] == "team-audio"
+    assert policy["spec"]["retention"] == "2d"
+    assert policy["spec"]["storage"]["endpointURL"] == "http://minio.storage.svc:9000"
+
+
+def test_minimal_values_render_the_service_only() -> None:
+    objects = render("-f", str(CHART / "ci" / "minimal-values.yaml"))
+    assert {o["kind"] for o in objects} == {"Deployment", "Service", "ServiceAccount", "Pod"}
+    assert not by_kind(objects, "TempAudioPolicy")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("service.replicaCont=3", "additional properties 'replicaCont' not allowed"),
+        ("retention=forever", "does not match pattern"),
+        ("aws.prefix=noslash", "does not match pattern"),
+        ("image.pullPolicy=Sometimes", "value must be one of"),
+        ("operator.watchNamespace=x", "additional properties 'watchNamespace' not allowed"),
+    ],
+)
+def test_schema_rejects_typos_and_bad_values(override: str, message: str) -> None:
+    result = helm("template", "rel", str(CHART), "--set", override, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_helm_test_hook_is_pinned_and_admitted() -> None:
+    objects = render()
+    hook = next(
+        o for o in by_kind(objects, "Pod") if "helm.sh/hook" in o["metadata"].get("annotations", {})
+    )
+    assert hook["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    image = hook["spec"]["containers"][0]["image"]
+    assert ":" in image.rsplit("/", 1)[-1]  # pinned
+    assert not image.endswith(":latest")
+    assert hook["spec"]["containers"][0]["args"] == ["http://rel-tempaudio-service:8080/healthz"]
+    assert (
+        hook["metadata"]["labels"]["tempaudio.dev/client"] == "true"
+    )  # admitted by the NetworkPolicy
+    notes = helm(
+        "install", "rel", str(CHART), "--dry-run=client", "--namespace", "tempaudio"
+    ).stdout
+    assert "tts/sync" in notes
+    assert "kubectl -n tempaudio get tempaudiopolicies" in notes
