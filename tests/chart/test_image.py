@@ -62,28 +62,32 @@ needs_mount_namespace = pytest.mark.skipif(
 )
 
 
-def read_only_root(*command: str) -> list[str]:
-    """Run ``command`` with / read-only and an empty tmpfs on /tmp, like the chart's pods."""
+def read_only_root(scratch: Path, *command: str) -> list[str]:
+    """Run ``command`` with every filesystem read-only but an empty tmpfs on ``scratch``.
+
+    Like the chart's pods: read-only root, one emptyDir for temporary files. (Not /tmp
+    itself: the checkout under test may live there.)
+    """
     script = (
         "set -e; mount -o remount,bind,ro /; "
-        "for m in $(findmnt -rn -o TARGET | grep -vE '^/(proc|sys|dev|tmp)' | grep -v '^/$'); do "
+        "for m in $(findmnt -rn -o TARGET | grep -vE '^/(proc|sys|dev)' | grep -v '^/$'); do "
         'mount -o remount,bind,ro "$m" 2>/dev/null || true; done; '
-        'mount -t tmpfs tmpfs /tmp; exec "$@"'
+        f'mount -t tmpfs tmpfs {scratch}; exec env HOME={scratch} TMPDIR={scratch} "$@"'
     )
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *command]
 
 
 @needs_mount_namespace
-def test_service_runs_on_a_read_only_root_filesystem() -> None:
+def test_service_runs_on_a_read_only_root_filesystem(tmp_path: Path) -> None:
     port = free_port()
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("AWS_", "TEMPAUDIO_"))
     }
-    env.update(HOME="/tmp", TMPDIR="/tmp", PYTHONDONTWRITEBYTECODE="1", TEMPAUDIO_PORT=str(port))
+    env.update(PYTHONDONTWRITEBYTECODE="1", TEMPAUDIO_PORT=str(port))
     process = subprocess.Popen(
-        read_only_root(str(BIN / "tempaudio-service")),
+        read_only_root(tmp_path, str(BIN / "tempaudio-service")),
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
@@ -107,12 +111,14 @@ def test_service_runs_on_a_read_only_root_filesystem() -> None:
 
 
 @needs_mount_namespace
-def test_cleanup_runs_on_a_read_only_root_filesystem(aws_env: dict[str, str], s3: object) -> None:
+def test_cleanup_runs_on_a_read_only_root_filesystem(
+    aws_env: dict[str, str], s3: object, tmp_path: Path
+) -> None:
     bucket = "ro-cleanup"
     s3.create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
     result = subprocess.run(
-        read_only_root(str(BIN / "tempaudio-cleanup"), "--bucket", bucket, "--retention", "1h"),
-        env={**os.environ, **aws_env, "HOME": "/tmp", "TEMPAUDIO_TERMINATION_LOG": "/tmp/termination-log"},
+        read_only_root(tmp_path, str(BIN / "tempaudio-cleanup"), "--bucket", bucket, "--retention", "1h"),
+        env={**os.environ, **aws_env, "TEMPAUDIO_TERMINATION_LOG": f"{tmp_path}/termination-log"},
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

