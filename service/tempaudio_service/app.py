@@ -101,25 +101,34 @@ async def _synthesize(services: Services, tts: TtsRequest) -> SynthesisResult:
 
 
 async def _store(services: Services, key: str, wav: bytes, item: dict[str, Any]) -> None:
-    """Object first, then item; an item failure takes the object back out.
+    """Object first, then item; if the item write fails, both are taken back out.
 
-    Shielded, so a client that disconnects cannot leave half of the pair behind.
+    A write that timed out may still have landed, so the item is deleted too (deleting a
+    missing item is a no-op). Shielded, so a client that disconnects cannot leave half of
+    the pair behind.
     """
-    store = services.store
+    store, failures = services.store, services.metrics.storage_failures
     with anyio.CancelScope(shield=True):
         try:
             await services.io(store.put_audio, key, wav)
         except StorageUnavailable:
-            services.metrics.storage_failures.labels("put_object").inc()
+            failures.labels("put_object").inc()
             raise
         try:
             await services.io(store.put_item, item)
         except StorageUnavailable:
-            services.metrics.storage_failures.labels("put_item").inc()
+            failures.labels("put_item").inc()
+            try:
+                await services.io(store.delete_item, item["date"], item["audio_id"])
+            except StorageUnavailable:
+                failures.labels("delete_item").inc()
+                logger.error(
+                    "item %s/%s may be left without its object", item["date"], item["audio_id"]
+                )
             try:
                 await services.io(store.delete_audio, key)
             except StorageUnavailable:
-                services.metrics.storage_failures.labels("delete_object").inc()
+                failures.labels("delete_object").inc()
                 logger.error("orphan object %s left until the cleanup job removes it", key)
             raise
 

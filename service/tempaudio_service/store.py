@@ -130,6 +130,14 @@ class AudioStore:
         except (BotoCoreError, ClientError) as error:
             raise StorageUnavailable(f"could not write metadata to DynamoDB: {error}") from error
 
+    def delete_item(self, date: str, audio_id: str) -> None:
+        try:
+            self._dynamodb.delete_item(
+                TableName=self.table, Key={"date": {"S": date}, "audio_id": {"S": audio_id}}
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise StorageUnavailable(f"could not delete metadata from DynamoDB: {error}") from error
+
     def get_item(self, date: str, audio_id: str) -> dict[str, Any] | None:
         try:
             answer = self._dynamodb.get_item(

@@ -17,6 +17,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
+from tempaudio_service.errors import StorageUnavailable
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
 from tempaudio_service.synth import SynthesisOptions, SynthesisResult
@@ -185,6 +186,24 @@ def test_dynamodb_down_answers_503_and_removes_the_object(
         metrics = client.get("/metrics").text
         assert 'tempaudio_storage_failures_total{operation="put_item"} 1.0' in metrics
     assert list_keys(s3, settings.bucket) == set()
+
+
+class WriteThenTimeOut(AudioStore):
+    """DynamoDB took the write, but the answer never came back (a read timeout)."""
+
+    def put_item(self, item: dict[str, Any]) -> None:
+        super().put_item(item)
+        raise StorageUnavailable("could not write metadata to DynamoDB: Read timeout")
+
+
+def test_item_write_that_landed_before_timing_out_is_taken_back(
+    settings: ServiceSettings, store: AudioStore, tone: ToneSynthesizer, s3: Any, dynamodb: Any
+) -> None:
+    flaky = WriteThenTimeOut(s3, dynamodb, bucket=settings.bucket, table=settings.table)
+    with TestClient(create_app(settings, synth=tone, store=flaky)) as client:
+        assert client.post("/tts/sync", json={"text": "half written"}).status_code == 503
+    assert list_keys(s3, settings.bucket) == set()
+    assert scan_items(dynamodb, settings.table) == []
 
 
 class BlockingSynthesizer(ToneSynthesizer):
