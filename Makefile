@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint unit bench lock clean k8s-binaries
+.PHONY: run test lint unit bench reliability lock clean k8s-binaries
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,15 @@ lint: $(STAMP)
 ## Fast feedback: the pure unit tests only.
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
+
+## Benchmarks (BENCHMARKS.md + bench/synthesis.png) and reliability runs (RELIABILITY.md).
+bench: $(STAMP) k8s-binaries
+	$(BIN)/python -m bench.synthesis
+	$(BIN)/python -m bench.cleanup
+	$(BIN)/python -m bench.operator
+
+reliability: $(STAMP)
+	$(BIN)/python -m bench.reliability
 
 ## Re-pin every dependency after changing pyproject.toml.
 lock:

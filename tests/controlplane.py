@@ -72,6 +72,7 @@ class ControlPlane:
         self.server = f"https://127.0.0.1:{self.port}"
         self.kubeconfig = workdir / "kubeconfig"
         self._processes: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]] = []
+        self._args: dict[str, list[str]] = {}
 
     # -- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> Self:
@@ -91,7 +92,8 @@ class ControlPlane:
         self.stop()
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
-        log = (self.workdir / f"{name}.log").open("wb")
+        self._args[name] = args
+        log = (self.workdir / f"{name}.log").open("ab")
         process = subprocess.Popen(
             [str(self.bin / name), *args], stdout=log, stderr=subprocess.STDOUT
         )
@@ -194,6 +196,19 @@ contexts:
 current-context: test
 """
         )
+
+    def restart(self, name: str) -> None:
+        """Kill one component (SIGKILL, no graceful shutdown) and start it again."""
+        for index, (found, process, log) in enumerate(self._processes):
+            if found == name:
+                process.kill()
+                process.wait()
+                log.close()
+                del self._processes[index]
+                break
+        self._spawn(name, self._args[name])
+        if name == "kube-apiserver":
+            self._wait_ready(self.workdir / "certs" / "apiserver.crt")
 
     def log_tail(self, name: str, lines: int = 30) -> str:
         path = self.workdir / f"{name}.log"

@@ -1,0 +1,274 @@
+"""Reliability runs: API fuzzing, storage faults under load, and a bounded soak.
+
+    python -m bench.reliability                     # fuzz + faults + 10-minute soak
+    python -m bench.reliability --soak-seconds 60   # shorter soak
+    python -m bench.reliability --only fuzz         # one part
+
+The service runs as its own process against moto's server (in this process), reached
+through fault proxies (bench/faultproxy.py) so S3 and DynamoDB can be taken down,
+slowed or made to fail half their calls. Loopback only; every loop is bounded.
+Writes RELIABILITY.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import psutil
+
+from bench.common import BIN, TEXTS, clean_env, free_port, machine_line, wait_http, write_section
+from bench.faultproxy import FaultProxy
+from tempaudio_service.local import LocalAws
+from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
+
+
+@dataclass
+class Stack:
+    base: str
+    process: subprocess.Popen[bytes]
+    s3_proxy: FaultProxy
+    dynamodb_proxy: FaultProxy
+    bucket: str
+    table: str
+    s3: Any
+    dynamodb: Any
+
+
+@contextmanager
+def stack(moto: str, **env: str) -> Iterator[Stack]:
+    suffix = uuid.uuid4().hex[:8]
+    bucket, table = f"rel-{suffix}", f"rel-{suffix}"
+    s3 = make_s3_client(region="us-east-1", endpoint_url=moto, timeout_seconds=10, local=True)
+    dynamodb = make_dynamodb_client(
+        region="us-east-1", endpoint_url=moto, timeout_seconds=10, local=True
+    )
+    AudioStore(s3, dynamodb, bucket=bucket, table=table).ensure_resources()
+    s3_proxy, dynamodb_proxy = FaultProxy(moto, "s3"), FaultProxy(moto, "dynamodb")
+    port = free_port()
+    process = subprocess.Popen(
+        [str(BIN / "tempaudio-service")],
+        env=clean_env(
+            AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+            TEMPAUDIO_LOCAL_AWS="false", TEMPAUDIO_PORT=str(port),
+            TEMPAUDIO_BUCKET=bucket, TEMPAUDIO_TABLE=table,
+            TEMPAUDIO_S3_ENDPOINT_URL=s3_proxy.url, TEMPAUDIO_DYNAMODB_ENDPOINT_URL=dynamodb_proxy.url,
+            TEMPAUDIO_IO_TIMEOUT="2", TEMPAUDIO_LOG_LEVEL="WARNING", **env,
+        ),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/readyz", process)
+        yield Stack(base, process, s3_proxy, dynamodb_proxy, bucket, table, s3, dynamodb)
+    finally:
+        process.terminate()
+        process.wait(30)
+        s3_proxy.close()
+        dynamodb_proxy.close()
+
+
+def orphans(st: Stack) -> tuple[int, int, int]:
+    """(objects, items, mismatches): every object needs its item and every item its object."""
+    keys = {
+        entry["Key"]
+        for page in st.s3.get_paginator("list_objects_v2").paginate(Bucket=st.bucket)
+        for entry in page.get("Contents", [])
+    }
+    items = {
+        item["s3_url"]["S"].split(f"s3://{st.bucket}/", 1)[1]
+        for page in st.dynamodb.get_paginator("scan").paginate(TableName=st.table)
+        for item in page["Items"]
+    }
+    return len(keys), len(items), len(keys ^ items)
+
+
+def load(base: str, requests: int, concurrency: int, text: str = TEXTS["short"]) -> Counter[int]:
+    statuses: Counter[int] = Counter()
+    lock = threading.Lock()
+    client = httpx.Client(timeout=120)
+
+    def one(_: int) -> None:
+        try:
+            status = client.post(f"{base}/tts/sync", json={"text": text}).status_code
+        except httpx.TransportError:
+            status = 0
+        with lock:
+            statuses[status] += 1
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(one, range(requests)))
+    return statuses
+
+
+# --- parts -----------------------------------------------------------------------------
+
+
+def fuzz(moto: str, examples: int) -> str:
+    """Schemathesis from the service's own OpenAPI document."""
+    with stack(moto, TEMPAUDIO_MAX_TEXT_CHARS="300") as st:
+        result = subprocess.run(
+            [str(BIN / "schemathesis"), "run", f"{st.base}/openapi.json",
+             "--checks", ("not_a_server_error,status_code_conformance,content_type_conformance,"
+             "response_schema_conformance"), "--max-examples", str(examples),
+             "--request-timeout", "60", "--generation-deterministic", "--no-color"],
+            capture_output=True, text=True, timeout=3600, check=False,
+        )  # fmt: skip
+        objects, items, mismatched = orphans(st)
+    output = result.stdout + result.stderr
+    summary = [
+        line.strip()
+        for line in output.splitlines()
+        if re.search(r"\d+ (passed|failed|cases|generated)", line)
+    ]
+    cases = re.findall(r"(\d+) generated", output) or re.findall(r"Test cases:\s*(.*)", output)
+    print(output[-3000:], flush=True)
+    return "\n".join([
+        "## API fuzzing",
+        "",
+        (f"`schemathesis run /openapi.json` (schemathesis 4, checks: no 5xx, documented status "
+        f"codes, documented content types, response bodies match the schemas, so every 4xx is "
+        f"the JSON error object), up to {examples} examples per operation, text limit 300 "
+        f"characters to keep real Piper synthesis short. Exit code {result.returncode} "
+        f"({'no failures' if result.returncode == 0 else 'FAILURES, see the log'})."),
+        "",
+        "```",
+        *(summary[-6:] or [output.strip().splitlines()[-1]]),
+        "```",
+        "",
+        (f"Cases generated: {', '.join(cases) if cases else 'see summary'}. Afterwards: {objects} "
+        f"objects, {items} items, {mismatched} without their pair."),
+    ])  # fmt: skip
+
+
+FAULTS = [
+    ("S3 down", "s3", "down", {}),
+    ("S3 slow (1.5s per call)", "s3", "slow", {"delay": 1.5}),
+    ("S3 slow past the timeout (5s)", "s3", "slow", {"delay": 5.0}),
+    ("S3 failing 50%", "s3", "flaky", {"rate": 0.5}),
+    ("DynamoDB down", "dynamodb", "down", {}),
+    ("DynamoDB slow (1.5s per call)", "dynamodb", "slow", {"delay": 1.5}),
+    ("DynamoDB slow past the timeout (5s)", "dynamodb", "slow", {"delay": 5.0}),
+    ("DynamoDB failing 50%", "dynamodb", "flaky", {"rate": 0.5}),
+]
+
+
+def faults(moto: str, requests: int) -> str:
+    rows = []
+    for name, target, mode, options in FAULTS:
+        with stack(moto) as st:
+            proxy = st.s3_proxy if target == "s3" else st.dynamodb_proxy
+            proxy.set(mode, **options)
+            statuses = load(st.base, requests, 4)
+            ready_during = httpx.get(f"{st.base}/readyz", timeout=60).status_code
+            proxy.set("ok")
+            time.sleep(6)  # slow calls still in flight land, compensations finish
+            ready_after = httpx.get(f"{st.base}/readyz", timeout=60).status_code
+            recovered = load(st.base, 4, 2)
+            objects, items, mismatched = orphans(st)
+            restarts = 0 if st.process.poll() is None else 1
+        row = (
+            name,
+            dict(sorted(statuses.items())),
+            ready_during,
+            ready_after,
+            dict(recovered),
+            objects,
+            items,
+            mismatched,
+            restarts,
+        )
+        print(row, flush=True)
+        rows.append(row)
+    lines = [
+        "## Storage faults under load",
+        "",
+        (
+            f"{requests} short-text requests at concurrency 4 while the fault is on (S3/DynamoDB "
+            "timeouts 2s, botocore standard retries), then the fault is lifted and 4 more requests "
+            "are sent to the same process. Objects and items are counted afterwards: each object "
+            "must have its item and each item its object."
+        ),
+        "",
+        "| fault | status codes during | /readyz during | /readyz after | after recovery | objects | items | unpaired | restarts |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, statuses, during, after, recovered, objects, items, mismatched, restarts in rows:
+        lines.append(
+            f"| {name} | {statuses} | {during} | {after} | {recovered} | {objects} | {items} | {mismatched} | {restarts} |"
+        )
+    return "\n".join(lines)
+
+
+def soak(moto: str, seconds: int) -> str:
+    with stack(moto) as st:
+        process = psutil.Process(st.process.pid)
+        load(st.base, 6, 2)  # warm up
+        statuses: Counter[int] = Counter()
+        samples: list[tuple[float, int]] = []
+        started = time.monotonic()
+        texts = [TEXTS["short"], TEXTS["medium"]]
+        index = 0
+        while time.monotonic() - started < seconds:
+            statuses.update(load(st.base, 4, 2, texts[index % 2]))
+            index += 1
+            samples.append((time.monotonic() - started, process.memory_info().rss))
+        objects, items, mismatched = orphans(st)
+    total = sum(statuses.values())
+    errors = total - statuses.get(200, 0)
+    settled = [rss for t, rss in samples if t >= min(60, seconds / 5)] or [samples[0][1]]
+    growth = (settled[-1] - settled[0]) / settled[0] * 100
+    return "\n".join([
+        "## Soak",
+        "",
+        (f"{seconds} s at the sustainable rate (concurrency 2, alternating short and medium texts, "
+        "2 synthesis workers), service against moto's server through pass-through proxies."),
+        "",
+        "| requests | errors | error rate | RSS after warm-up | RSS at end | growth | objects / items / unpaired |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        (f"| {total} | {errors} | {errors / max(1, total):.2%} | {settled[0] / 2**20:.0f} MB | "
+        f"{settled[-1] / 2**20:.0f} MB | {growth:+.1f}% | {objects} / {items} / {mismatched} |"),
+        "",
+        "Target: error rate 0, RSS growth < 5%.",
+    ])  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", choices=["fuzz", "faults", "soak"], action="append")
+    parser.add_argument("--fuzz-examples", type=int, default=100)
+    parser.add_argument("--fault-requests", type=int, default=16)
+    parser.add_argument("--soak-seconds", type=int, default=600)
+    args = parser.parse_args(argv)
+    parts = args.only or ["fuzz", "faults", "soak"]
+    with LocalAws() as local:
+        sections = {}
+        if "fuzz" in parts:
+            sections["fuzz"] = fuzz(local.endpoint_url, args.fuzz_examples)
+        if "faults" in parts:
+            sections["faults"] = faults(local.endpoint_url, args.fault_requests)
+        if "soak" in parts:
+            sections["soak"] = soak(local.endpoint_url, args.soak_seconds)
+    for name, body in sections.items():
+        write_section(
+            "RELIABILITY.md",
+            name,
+            f"{body}\n\nMeasured by `python -m bench.reliability` on {machine_line()}.",
+            "Reliability",
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
