@@ -50,9 +50,8 @@ def seed(bucket: str, count: int, now: datetime) -> int:
 def counted_client(endpoint: str) -> tuple[Any, Counter[str]]:
     s3 = make_s3_client(region="us-east-1", endpoint_url=endpoint, timeout_seconds=60, local=True)
     calls: Counter[str] = Counter()
-    s3.meta.events.register(
-        "before-send.s3.*", lambda model, **_: calls.update([model.name]) if model else None
-    )
+    # Once per API call (retries not counted twice), named by operation.
+    s3.meta.events.register("before-call.s3", lambda model, **_: calls.update([model.name]))
     return s3, calls
 
 

@@ -40,6 +40,9 @@ from bench.common import (
     wait_http,
     write_section,
 )
+from tempaudio_service.local import LocalAws
+from tempaudio_service.settings import ServiceSettings
+from tempaudio_service.store import AudioStore
 
 CONCURRENCY = (1, 2, 4, 8)
 
@@ -180,18 +183,29 @@ def peer_server() -> Iterator[tuple[Callable[[str], float], subprocess.Popen[byt
         yield call, process
 
 
+MOTO: list[str] = []  # the endpoint of moto's server, running in this process
+
+
 @contextmanager
 def tempaudio_server(
-    *, workers: int = 2, queue: int = 16, onnx_threads: int = 1
+    *, workers: int = 2, queue: int = 16, onnx_threads: int = 1, idle_threads: int | None = None
 ) -> Iterator[tuple[Callable[[str], float | None], subprocess.Popen[bytes]]]:
+    """The service as its own process; S3 + DynamoDB are moto's server in this process, so
+    the service's memory is measured without the stored audio."""
     port = free_port()
     env = clean_env(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        TEMPAUDIO_LOCAL_AWS="false",
+        TEMPAUDIO_S3_ENDPOINT_URL=MOTO[0],
         TEMPAUDIO_PORT=str(port),
         TEMPAUDIO_SYNTH_WORKERS=str(workers),
         TEMPAUDIO_SYNTH_QUEUE=str(queue),
         TEMPAUDIO_ONNX_THREADS=str(onnx_threads),
         TEMPAUDIO_LOG_LEVEL="WARNING",
     )
+    if idle_threads is not None:
+        env["TEMPAUDIO_ONNX_IDLE_THREADS"] = str(idle_threads)
     with server(
         [str(BIN / "tempaudio-service")], env, f"http://127.0.0.1:{port}/readyz"
     ) as process:
@@ -222,19 +236,27 @@ def matrix(system: str, call: Callable[[str], float | None], quick: bool) -> lis
     return cells
 
 
-def tuning(quick: bool) -> list[tuple[int, int, float, float]]:
-    """tempaudio throughput (medium text, concurrency 4) for workers x onnxruntime threads."""
+TUNING = [  # (synthesis workers, onnx threads while shared, onnx threads when alone)
+    (1, 1, 1), (1, 2, 2), (2, 1, 1), (2, 2, 2), (2, 1, 2), (4, 1, 1), (4, 1, 2),
+]  # fmt: skip
+
+
+def tuning(quick: bool) -> list[tuple[int, int, int, float, float, float]]:
+    """Medium text: p50 latency alone (c=1) and throughput at concurrency 4, per setting."""
     rows = []
-    for workers in (1, 2, 4):
-        for threads in (1, 2):
-            with tempaudio_server(workers=workers, onnx_threads=threads, queue=16) as (call, _):
-                call(TEXTS["short"])
-                cell = run_cell("tempaudio", "medium", 4, 8 if quick else 12, call)
-            rows.append((workers, threads, cell.throughput, cell.p95))
-            print(
-                f"tuning workers={workers} threads={threads}: {cell.throughput:.2f}/s p95={cell.p95:.2f}s",
-                flush=True,
-            )
+    for workers, threads, idle in TUNING:
+        with tempaudio_server(workers=workers, onnx_threads=threads, idle_threads=idle) as (
+            call,
+            _,
+        ):
+            call(TEXTS["short"])
+            alone = run_cell("tempaudio", "medium", 1, 3, call)
+            shared = run_cell("tempaudio", "medium", 4, 8 if quick else 12, call)
+        rows.append((workers, threads, idle, alone.p50, shared.throughput, shared.p95))
+        print(
+            f"tuning {workers}x{threads} idle={idle}: c=1 p50={alone.p50:.2f}s c=4 {shared.throughput:.2f}/s",
+            flush=True,
+        )
     return rows
 
 
@@ -277,7 +299,7 @@ def plot(cells: list[Cell], path: str) -> None:
     figure.savefig(path, dpi=90)
 
 
-def report(cells: list[Cell], tune: list[tuple[int, int, float, float]], shed: dict[str, Cell],
+def report(cells: list[Cell], tune: list[tuple[int, int, int, float, float, float]], shed: dict[str, Cell],
            peak_rss: int, service_rss_idle: int) -> str:  # fmt: skip
     def cell(system: str, text: str, c: int) -> Cell:
         return next(x for x in cells if (x.system, x.text, x.concurrency) == (system, text, c))
@@ -316,9 +338,15 @@ def report(cells: list[Cell], tune: list[tuple[int, int, float, float]], shed: d
         lines.append(
             f"| {text} | {t1.p50 / r1.p50:.2f}x | {t4.throughput / p4.throughput:.2f}x | {rtf:.3f} |"
         )
-    lines += ["", "Tuning (tempaudio, medium text, concurrency 4): concurrent syntheses x onnxruntime intra-op threads.", "",
-              "| synthesis workers | onnx threads | req/s | p95 (s) |", "| --- | --- | --- | --- |"]  # fmt: skip
-    lines += [f"| {w} | {th} | {thr:.2f} | {p95:.2f} |" for w, th, thr, p95 in tune]
+    lines += ["", ("Tuning (tempaudio, medium text): concurrent syntheses x onnxruntime threads per synthesis "
+              "while others run x threads of a synthesis that runs alone (a second, wide session). "
+              "The default is 2 x 1, alone 2 (cores)."), "",
+              "| workers | threads shared | threads alone | p50 alone, c=1 (s) | req/s at c=4 | p95 at c=4 (s) |",
+              "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    lines += [
+        f"| {w} | {th} | {idle} | {p50:.2f} | {thr:.2f} | {p95:.2f} |"
+        for w, th, idle, p50, thr, p95 in tune
+    ]
     t, p = shed["tempaudio"], shed["peer"]
     lines += [
         "",
@@ -342,6 +370,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests per cell")
     args = parser.parse_args(argv)
+    with LocalAws() as local:
+        MOTO[:] = [local.endpoint_url]
+        AudioStore.from_settings(
+            ServiceSettings(local_aws=True).with_endpoint(local.endpoint_url)
+        ).ensure_resources()
+        return _run(args.quick)
+
+
+def _run(quick: bool) -> int:
+    args = argparse.Namespace(quick=quick)
     cells = matrix("raw", raw_piper(), args.quick)
     with peer_server() as (call, _):
         cells += matrix("peer", call, args.quick)

@@ -297,6 +297,7 @@ def create_app(
                     PiperSynthesizer,
                     settings.voices_dir,
                     intra_op_threads=settings.onnx_intra_threads,
+                    idle_threads=settings.onnx_idle_threads,
                 )
             )
         if settings.default_voice not in loaded.voices:

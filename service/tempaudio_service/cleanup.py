@@ -86,6 +86,18 @@ class S3Cleaner:
                     key=entry["Key"], size=entry["Size"], last_modified=entry["LastModified"]
                 )
 
+    def _expired(self, cutoff: datetime, stats: CleanupStats) -> Iterator[layout.StoredObject]:
+        """Expired objects of every date folder that can hold any, listed lazily."""
+        for folder in self._folders(stats):
+            day = layout.folder_date(self.prefix, folder)
+            if day is None or not layout.folder_may_hold_expired(day, cutoff):
+                stats.folders_skipped += 1
+                continue
+            stats.folders_scanned += 1
+            for obj in self._objects(folder, stats):
+                if layout.is_object_expired(obj.last_modified, cutoff):
+                    yield obj
+
     def _delete(self, batch: Sequence[layout.StoredObject], stats: CleanupStats) -> None:
         """Delete one batch; retry the keys the response names as failed."""
         pending = {obj.key: obj for obj in batch}
@@ -125,25 +137,15 @@ class S3Cleaner:
         stats = stats or CleanupStats()
         stats.dry_run = dry_run
         cutoff = layout.expiry_cutoff(now, retention)
-        for folder in self._folders(stats):
-            day = layout.folder_date(self.prefix, folder)
-            if day is None or not layout.folder_may_hold_expired(day, cutoff):
-                stats.folders_skipped += 1
-                continue
-            stats.folders_scanned += 1
-            expired = (
-                obj
-                for obj in self._objects(folder, stats)
-                if layout.is_object_expired(obj.last_modified, cutoff)
-            )
-            for batch in layout.chunked(expired, self._batch_size):
-                stats.expired += len(batch)
-                if dry_run:
-                    stats.bytes += sum(obj.size for obj in batch)
-                    for obj in batch:
-                        logger.info("dry run: would delete %s", obj.key)
-                else:
-                    self._delete(batch, stats)
+        # Batches fill across date folders: ceil(expired / 1000) DeleteObjects in all.
+        for batch in layout.chunked(self._expired(cutoff, stats), self._batch_size):
+            stats.expired += len(batch)
+            if dry_run:
+                stats.bytes += sum(obj.size for obj in batch)
+                for obj in batch:
+                    logger.info("dry run: would delete %s", obj.key)
+            else:
+                self._delete(batch, stats)
         stats.duration_seconds = round(time.monotonic() - started, 3)
         return stats
 

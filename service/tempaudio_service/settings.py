@@ -83,8 +83,9 @@ class ServiceSettings:
     # Concurrent Piper syntheses, and requests allowed to wait for one before 503.
     synth_workers: int = max(1, os.cpu_count() or 1)
     synth_queue: int = 2 * max(1, os.cpu_count() or 1)
-    # onnxruntime threads inside one synthesis.
+    # onnxruntime threads inside one synthesis while others run, and for one running alone.
     onnx_intra_threads: int = 1
+    onnx_idle_threads: int = max(1, os.cpu_count() or 1)
     io_timeout_seconds: int = 5
     host: str = "127.0.0.1"
     port: int = 8080
@@ -126,6 +127,7 @@ class ServiceSettings:
             synth_workers=workers,
             synth_queue=_int(env, "TEMPAUDIO_SYNTH_QUEUE", 2 * workers, minimum=0),
             onnx_intra_threads=_int(env, "TEMPAUDIO_ONNX_THREADS", defaults.onnx_intra_threads),
+            onnx_idle_threads=_int(env, "TEMPAUDIO_ONNX_IDLE_THREADS", defaults.onnx_idle_threads),
             io_timeout_seconds=_int(env, "TEMPAUDIO_IO_TIMEOUT", defaults.io_timeout_seconds),
             host=env.get("TEMPAUDIO_HOST", defaults.host),
             port=_int(env, "TEMPAUDIO_PORT", defaults.port),

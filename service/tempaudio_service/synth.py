@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 import wave
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -106,35 +107,78 @@ def discover_voices(voices_dir: Path | None) -> dict[str, tuple[Path, Path]]:
     return found
 
 
-class PiperSynthesizer:
-    """Piper voices held in memory; ``synthesize`` is thread-safe (onnxruntime sessions are)."""
+def _session(model: Path, threads: int) -> Any:
+    import onnxruntime
 
-    def __init__(self, voices_dir: Path | None = None, *, intra_op_threads: int = 1) -> None:
-        import onnxruntime
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Idle threads sleep instead of spinning: sessions share the cores without burning them.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(
+        str(model), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+
+
+class PiperSynthesizer:
+    """Piper voices held in memory; ``synthesize`` is thread-safe (onnxruntime sessions are).
+
+    Each voice has a narrow session (``intra_op_threads``, default 1) for when several
+    syntheses share the cores, which gives the best throughput, and, when
+    ``idle_threads`` is larger, a wide session used by a synthesis that starts while no
+    other is running, which gives the lowest latency on a quiet service.
+    """
+
+    def __init__(
+        self, voices_dir: Path | None = None, *, intra_op_threads: int = 1, idle_threads: int = 1
+    ) -> None:
         from piper import PiperConfig, PiperVoice
 
-        self._voices: dict[str, Any] = {}
+        self._narrow: dict[str, Any] = {}
+        self._wide: dict[str, Any] = {}
         self._info: dict[str, VoiceInfo] = {}
+        self._running = 0
+        self._lock = threading.Lock()
         for name, (model, config_path) in discover_voices(voices_dir).items():
             config = json.loads(config_path.read_text(encoding="utf-8"))
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = intra_op_threads
-            options.inter_op_num_threads = 1
-            session = onnxruntime.InferenceSession(
-                str(model), sess_options=options, providers=["CPUExecutionProvider"]
+            piper_config = PiperConfig.from_dict(config)
+            self._narrow[name] = PiperVoice(
+                config=piper_config, session=_session(model, intra_op_threads)
             )
-            self._voices[name] = PiperVoice(config=PiperConfig.from_dict(config), session=session)
+            if idle_threads > intra_op_threads:
+                self._wide[name] = PiperVoice(
+                    config=piper_config, session=_session(model, idle_threads)
+                )
             self._info[name] = voice_info_from_config(name, config)
             logger.info("loaded voice %s from %s", name, model)
+
+    def _acquire(self, voice: str) -> Any:
+        with self._lock:
+            alone = self._running == 0
+            self._running += 1
+        return self._wide[voice] if alone and voice in self._wide else self._narrow[voice]
+
+    def _release(self) -> None:
+        with self._lock:
+            self._running -= 1
 
     @property
     def voices(self) -> Mapping[str, VoiceInfo]:
         return self._info
 
     def synthesize(self, text: str, voice: str, options: SynthesisOptions) -> SynthesisResult:
+        piper_voice = self._acquire(voice)
+        try:
+            return self._render(piper_voice, text, voice, options)
+        finally:
+            self._release()
+
+    def _render(
+        self, piper_voice: Any, text: str, voice: str, options: SynthesisOptions
+    ) -> SynthesisResult:
+        """Sentence by sentence into one WAV buffer, with optional silence between."""
         from piper import SynthesisConfig
 
-        piper_voice = self._voices[voice]
         config = SynthesisConfig(
             speaker_id=options.speaker,
             length_scale=options.length_scale,
