@@ -359,8 +359,8 @@ def report(cells: list[Cell], tune: list[tuple[int, int, int, float, float, floa
         "",
         (
             f"Memory: peak RSS of the tempaudio process over the whole matrix {peak_rss / 2**20:.0f} MB "
-            f"(idle after start {service_rss_idle / 2**20:.0f} MB; target < 400 MB). In the embedded mode "
-            "this process also holds the moto server and every stored WAV in memory."
+            f"(idle after start {service_rss_idle / 2**20:.0f} MB; target < 400 MB): the service alone, "
+            "default voice, S3 and DynamoDB served from another process."
         ),
     ]
     return "\n".join(lines)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import math
 import struct
+import subprocess
+import time
 import uuid
 import wave
 from collections.abc import Iterator, Mapping
@@ -12,6 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from unittest import mock
 
+import httpx
 import pytest
 
 from tempaudio_service.local import LocalAws
@@ -84,6 +87,20 @@ def put_object_created_at(s3, bucket: str, key: str, created: datetime, body: by
     naive_utc = created.astimezone(UTC).replace(tzinfo=None)
     with mock.patch("moto.s3.models.utcnow", return_value=naive_utc):
         s3.put_object(Bucket=bucket, Key=key, Body=body)
+
+
+def wait_until_ready(process: subprocess.Popen[str], base: str, timeout: float = 90) -> None:
+    """Poll ``base``/readyz until 200; fail with the program's output if it exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        try:
+            if httpx.get(f"{base}/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"{base} did not become ready"
+        time.sleep(0.2)
 
 
 def list_keys(s3, bucket: str, prefix: str = "") -> set[str]:  # type: ignore[no-untyped-def]

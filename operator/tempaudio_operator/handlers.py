@@ -20,12 +20,11 @@ from .aws import AwsNotReady
 from .desired import (
     MANAGED_BY,
     POLICY_LABEL,
-    cleanup_cronjob,
     job_outcome,
     last_cleanup,
 )
 from .policy import Policy, PolicyError
-from .reconcile import Clients, as_body, post_events, reconcile, status_changed
+from .reconcile import Clients, ensure_cronjob, post_events, reconcile, status_changed
 from .settings import OperatorSettings
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -67,7 +66,7 @@ def reconcile_policy(body: kopf.Body, memo: kopf.Memo, patch: kopf.Patch, **_: A
     settings: OperatorSettings = memo.settings
     outcome = reconcile(body, settings, memo.clients)
     patch.status.update(outcome.status)
-    post_events(body, outcome.events)
+    post_events(memo.clients, body, outcome.events)
     if outcome.invalid is not None:
         raise kopf.PermanentError(f"invalid spec: {outcome.invalid}")
     if outcome.not_ready is not None:
@@ -88,7 +87,7 @@ def _reconcile_by_name(memo: kopf.Memo, namespace: str, name: str) -> None:
     outcome = reconcile(body, memo.settings, clients)
     if status_changed(body, outcome.status):
         kube.patch_policy_status(clients.custom, namespace, name, outcome.status)
-    post_events(body, outcome.events)
+    post_events(clients, body, outcome.events)
 
 
 async def _resync_loop(memo: kopf.Memo) -> None:
@@ -145,21 +144,14 @@ def repair_cronjob(
         )
     except PolicyError:
         return  # reported by the policy's own reconcile
-    settings: OperatorSettings = memo.settings
-    desired = cleanup_cronjob(
-        policy,
-        image=settings.cleanup_image,
-        image_pull_policy=settings.cleanup_image_pull_policy,
-        service_account_name=settings.cleanup_service_account,
-    )
-    kopf.adopt(desired, owner=as_body(policy_body))
-    action = kube.ensure_cronjob(clients.custom, desired)
+    name, action = ensure_cronjob(policy, policy_body, memo.settings, clients)
     if action != "unchanged":
-        kopf.event(
-            as_body(policy_body),
-            type="Normal",
+        kube.post_event(
+            clients.core,
+            policy_body,
+            type_="Normal",
             reason="CronJobRestored",
-            message=f"{action} CronJob {desired['metadata']['name']} after it was "
+            message=f"{action} CronJob {name} after it was "
             f"{'deleted' if type == 'DELETED' else 'changed'}",
         )
 
@@ -195,10 +187,10 @@ def record_cleanup(
             if "deleted" in result
             else ""
         )
-        kopf.event(as_body(policy_body), type="Normal", reason="CleanupSucceeded",
-                   message=f"Job {outcome['jobName']} succeeded{counts}")  # fmt: skip
+        kube.post_event(clients.core, policy_body, type_="Normal", reason="CleanupSucceeded",
+                        message=f"Job {outcome['jobName']} succeeded{counts}")  # fmt: skip
     else:
-        kopf.event(as_body(policy_body), type="Warning", reason="CleanupFailed",
-                   message=f"Job {outcome['jobName']} failed")  # fmt: skip
+        kube.post_event(clients.core, policy_body, type_="Warning", reason="CleanupFailed",
+                        message=f"Job {outcome['jobName']} failed")  # fmt: skip
     # Each cleanup run is also a cheap moment to re-check TTL and lifecycle drift.
     _reconcile_by_name(memo, namespace, name)

@@ -6,6 +6,8 @@ builders in desired.py produce.
 
 from __future__ import annotations
 
+import logging
+import socket
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +20,7 @@ from . import GROUP, PLURAL, VERSION
 from .desired import CLEANUP_CONTAINER, cronjob_drift, parse_cleanup_summary
 
 MERGE_PATCH = "application/merge-patch+json"
+logger = logging.getLogger(__name__)
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
@@ -85,6 +88,29 @@ def cleanup_summary(core: client.CoreV1Api, namespace: str, job_name: str) -> di
                 if summary is not None:
                     return summary
     return None
+
+
+def post_event(
+    core: client.CoreV1Api, obj: Mapping[str, Any], *, type_: str, reason: str, message: str
+) -> None:
+    """A core/v1 Event about ``obj``; best-effort, so a refused Event never fails a reconcile."""
+    meta = obj["metadata"]
+    now = datetime.now(UTC)
+    event = client.CoreV1Event(
+        metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}.", namespace=meta["namespace"]),
+        involved_object=client.V1ObjectReference(
+            api_version=obj.get("apiVersion"), kind=obj.get("kind"), name=meta["name"],
+            namespace=meta["namespace"], uid=meta.get("uid"),
+        ),
+        type=type_, reason=reason, message=message[:1024],
+        source=client.V1EventSource(component="tempaudio-operator"),
+        reporting_component="tempaudio-operator", reporting_instance=socket.gethostname(),
+        first_timestamp=now, last_timestamp=now, count=1,
+    )  # fmt: skip
+    try:
+        core.create_namespaced_event(meta["namespace"], event)
+    except ApiException as error:
+        logger.warning("could not post event %s on %s: %s", reason, meta["name"], error.reason)
 
 
 def get_policy(api: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any] | None:

@@ -77,6 +77,20 @@ class Conditions:
             self.events.append(Event("Warning", reason, message))
 
 
+def ensure_cronjob(
+    policy: Policy, body: Mapping[str, Any], settings: OperatorSettings, clients: Clients
+) -> tuple[str, str]:
+    """The policy's cleanup CronJob, owned by the policy: (name, created|updated|unchanged)."""
+    desired = cleanup_cronjob(
+        policy,
+        image=settings.cleanup_image,
+        image_pull_policy=settings.cleanup_image_pull_policy,
+        service_account_name=settings.cleanup_service_account,
+    )
+    kopf.adopt(desired, owner=as_body(body))
+    return desired["metadata"]["name"], kube.ensure_cronjob(clients.custom, desired)
+
+
 def reconcile(
     body: Mapping[str, Any],
     settings: OperatorSettings,
@@ -98,15 +112,7 @@ def reconcile(
         return Outcome(status=status, events=conditions.events, invalid=error)
 
     events: list[Event] = []
-    desired = cleanup_cronjob(
-        policy,
-        image=settings.cleanup_image,
-        image_pull_policy=settings.cleanup_image_pull_policy,
-        service_account_name=settings.cleanup_service_account,
-    )
-    kopf.adopt(desired, owner=as_body(body))
-    action = kube.ensure_cronjob(clients.custom, desired)
-    cronjob = desired["metadata"]["name"]
+    cronjob, action = ensure_cronjob(policy, body, settings, clients)
     if action != "unchanged":
         events.append(
             Event("Normal", f"CronJob{action.capitalize()}", f"{action} CronJob {cronjob}"
@@ -180,9 +186,12 @@ def as_body(body: Mapping[str, Any]) -> kopf.Body:
     return cast(kopf.Body, body)
 
 
-def post_events(body: Mapping[str, Any], events: list[Event]) -> None:
+def post_events(clients: Clients, body: Mapping[str, Any], events: list[Event]) -> None:
+    """Through our own client: kopf.event works only inside kopf's tasks, not the resync loop."""
     for event in events:
-        kopf.event(as_body(body), type=event.type, reason=event.reason, message=event.message)
+        kube.post_event(
+            clients.core, body, type_=event.type, reason=event.reason, message=event.message
+        )
 
 
 def status_changed(body: Mapping[str, Any], status: Mapping[str, Any]) -> bool:

@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import httpx
 import pytest
 
 from tests.chart.helm import render
+from tests.conftest import wait_until_ready
 from tests.controlplane import REPO, free_port
 
 BIN = Path(sys.executable).parent
@@ -91,16 +91,7 @@ def test_service_runs_on_a_read_only_root_filesystem(tmp_path: Path) -> None:
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        wait_until_ready(process, f"http://127.0.0.1:{port}")
         answer = httpx.post(
             f"http://127.0.0.1:{port}/tts/sync", json={"text": "Read only."}, timeout=60
         )

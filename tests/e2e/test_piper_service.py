@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import wave
 from collections.abc import Iterator
 from dataclasses import replace
@@ -22,6 +21,7 @@ from starlette.testclient import TestClient
 from tempaudio_service.app import create_app
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore
+from tests.conftest import wait_until_ready
 
 pytestmark = pytest.mark.piper
 
@@ -111,16 +111,7 @@ def test_the_program_runs_on_embedded_s3_and_dynamodb() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "service did not become ready"
-            time.sleep(0.2)
+        wait_until_ready(process, base)
         answer = httpx.post(f"{base}/tts/sync", json={"text": "Hello from the README."}, timeout=60)
         assert answer.status_code == 200, answer.text
         body = answer.json()
