@@ -13,6 +13,7 @@ Writes RELIABILITY.md.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import threading
@@ -259,7 +260,12 @@ def main(argv: list[str] | None = None) -> int:
         if "faults" in parts:
             sections["faults"] = faults(local.endpoint_url, args.fault_requests)
         if "soak" in parts:
-            sections["soak"] = soak(local.endpoint_url, args.soak_seconds)
+            allocator = os.environ.get("MALLOC_ARENA_MAX")
+            name = f"soak-malloc-arena-max-{allocator}" if allocator else "soak"
+            body = soak(local.endpoint_url, args.soak_seconds)
+            if allocator:
+                body = body.replace("## Soak", f"## Soak with MALLOC_ARENA_MAX={allocator}", 1)
+            sections[name] = body
     for name, body in sections.items():
         write_section(
             "RELIABILITY.md",

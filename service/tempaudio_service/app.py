@@ -101,10 +101,10 @@ async def _synthesize(services: Services, tts: TtsRequest) -> SynthesisResult:
 
 
 async def _store(services: Services, key: str, wav: bytes, item: dict[str, Any]) -> None:
-    """Object first, then item; if the item write fails, both are taken back out.
+    """Object first, then item; whatever fails is taken back out.
 
-    A write that timed out may still have landed, so the item is deleted too (deleting a
-    missing item is a no-op). Shielded, so a client that disconnects cannot leave half of
+    A write that timed out may still have landed, so the failed write itself is undone too
+    (deleting a missing object or item is a no-op). Shielded, so a client that disconnects cannot leave half of
     the pair behind.
     """
     store, failures = services.store, services.metrics.storage_failures
@@ -113,6 +113,11 @@ async def _store(services: Services, key: str, wav: bytes, item: dict[str, Any])
             await services.io(store.put_audio, key, wav)
         except StorageUnavailable:
             failures.labels("put_object").inc()
+            # A PUT that timed out may still land: take it back out, best-effort.
+            try:
+                await services.io(store.delete_audio, key)
+            except StorageUnavailable:
+                logger.warning("object %s may land without its item; cleanup removes it", key)
             raise
         try:
             await services.io(store.put_item, item)
