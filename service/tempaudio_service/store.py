@@ -163,7 +163,7 @@ class AudioStore:
             problems["dynamodb"] = str(error)
         return problems
 
-    def ensure_resources(self, ttl_attribute: str = "ttl") -> None:
+    def ensure_resources(self, ttl_attribute: str = "ttl", *, enable_ttl: bool = True) -> None:
         """Create bucket, table and TTL when missing (the embedded local mode only)."""
         try:
             self._s3.head_bucket(Bucket=self.bucket)
@@ -184,6 +184,8 @@ class AudioStore:
                 ],
                 BillingMode="PAY_PER_REQUEST",
             )
+        if not enable_ttl:
+            return
         # Describe before update: AWS rejects enabling TTL that is already enabled.
         ttl = self._dynamodb.describe_time_to_live(TableName=self.table)
         description = ttl.get("TimeToLiveDescription", {})

@@ -28,19 +28,7 @@ def aws(moto_endpoint: str, dynamodb: Any, s3: Any) -> dict[str, Any]:
     suffix = uuid.uuid4().hex[:10]
     bucket, table = f"audio-{suffix}", f"audio-{suffix}"
     store = AudioStore(s3, dynamodb, bucket=bucket, table=table)
-    s3.create_bucket(Bucket=bucket)
-    dynamodb.create_table(
-        TableName=table,
-        KeySchema=[
-            {"AttributeName": "date", "KeyType": "HASH"},
-            {"AttributeName": "audio_id", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "date", "AttributeType": "S"},
-            {"AttributeName": "audio_id", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    store.ensure_resources(enable_ttl=False)  # enabling TTL is the operator's job here
     return {"bucket": bucket, "table": table, "store": store, "endpoint": moto_endpoint}
 
 
