@@ -42,6 +42,7 @@ bench: $(STAMP) k8s-binaries
 	$(BIN)/python -m bench.synthesis
 	$(BIN)/python -m bench.cleanup
 	$(BIN)/python -m bench.operator
+	$(BIN)/python -m bench.memory
 
 reliability: $(STAMP)
 	$(BIN)/python -m bench.reliability
