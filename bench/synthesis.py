@@ -188,7 +188,12 @@ MOTO: list[str] = []  # the endpoint of moto's server, running in this process
 
 @contextmanager
 def tempaudio_server(
-    *, workers: int = 2, queue: int = 16, onnx_threads: int = 1, idle_threads: int | None = None
+    *,
+    workers: int = 2,
+    queue: int = 16,
+    onnx_threads: int = 1,
+    idle_threads: int | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[tuple[Callable[[str], float | None], subprocess.Popen[bytes]]]:
     """The service as its own process; S3 + DynamoDB are moto's server in this process, so
     the service's memory is measured without the stored audio."""
@@ -206,6 +211,7 @@ def tempaudio_server(
     )
     if idle_threads is not None:
         env["TEMPAUDIO_ONNX_IDLE_THREADS"] = str(idle_threads)
+    env.update(extra_env or {})
     with server(
         [str(BIN / "tempaudio-service")], env, f"http://127.0.0.1:{port}/readyz"
     ) as process:

@@ -303,6 +303,7 @@ def create_app(
                     settings.voices_dir,
                     intra_op_threads=settings.onnx_intra_threads,
                     idle_threads=settings.onnx_idle_threads,
+                    max_chunk_phonemes=settings.max_chunk_phonemes,
                 )
             )
         if settings.default_voice not in loaded.voices:

@@ -22,6 +22,14 @@ _AWS_CREDENTIAL_HINTS = (
 )
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), not every core of the node."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 class SettingsError(ValueError):
     """A TEMPAUDIO_* variable holds a value the service cannot use."""
 
@@ -81,11 +89,13 @@ class ServiceSettings:
     max_text_chars: int = 5000
     max_body_bytes: int = 65536
     # Concurrent Piper syntheses, and requests allowed to wait for one before 503.
-    synth_workers: int = max(1, os.cpu_count() or 1)
-    synth_queue: int = 2 * max(1, os.cpu_count() or 1)
+    synth_workers: int = usable_cores()
+    synth_queue: int = 2 * usable_cores()
     # onnxruntime threads inside one synthesis while others run, and for one running alone.
     onnx_intra_threads: int = 1
-    onnx_idle_threads: int = max(1, os.cpu_count() or 1)
+    onnx_idle_threads: int = usable_cores()
+    # Longest piece of a sentence decoded at once (phonemes; 0: whole sentences): bounds memory.
+    max_chunk_phonemes: int = 150
     io_timeout_seconds: int = 5
     host: str = "127.0.0.1"
     port: int = 8080
@@ -127,7 +137,11 @@ class ServiceSettings:
             synth_workers=workers,
             synth_queue=_int(env, "TEMPAUDIO_SYNTH_QUEUE", 2 * workers, minimum=0),
             onnx_intra_threads=_int(env, "TEMPAUDIO_ONNX_THREADS", defaults.onnx_intra_threads),
-            onnx_idle_threads=_int(env, "TEMPAUDIO_ONNX_IDLE_THREADS", defaults.onnx_idle_threads),
+            # A lone synthesis may use every core the workers share, and no more.
+            onnx_idle_threads=_int(env, "TEMPAUDIO_ONNX_IDLE_THREADS", workers),
+            max_chunk_phonemes=_int(
+                env, "TEMPAUDIO_MAX_CHUNK_PHONEMES", defaults.max_chunk_phonemes, minimum=0
+            ),
             io_timeout_seconds=_int(env, "TEMPAUDIO_IO_TIMEOUT", defaults.io_timeout_seconds),
             host=env.get("TEMPAUDIO_HOST", defaults.host),
             port=_int(env, "TEMPAUDIO_PORT", defaults.port),

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from .chunking import split_phonemes
+
 logger = logging.getLogger(__name__)
 
 
@@ -130,7 +132,12 @@ class PiperSynthesizer:
     """
 
     def __init__(
-        self, voices_dir: Path | None = None, *, intra_op_threads: int = 1, idle_threads: int = 1
+        self,
+        voices_dir: Path | None = None,
+        *,
+        intra_op_threads: int = 1,
+        idle_threads: int = 1,
+        max_chunk_phonemes: int = 0,
     ) -> None:
         from piper import PiperConfig, PiperVoice
 
@@ -138,6 +145,7 @@ class PiperSynthesizer:
         self._wide: dict[str, Any] = {}
         self._info: dict[str, VoiceInfo] = {}
         self._running = 0
+        self._max_chunk_phonemes = max_chunk_phonemes
         self._lock = threading.Lock()
         for name, (model, config_path) in discover_voices(voices_dir).items():
             config = json.loads(config_path.read_text(encoding="utf-8"))
@@ -176,7 +184,13 @@ class PiperSynthesizer:
     def _render(
         self, piper_voice: Any, text: str, voice: str, options: SynthesisOptions
     ) -> SynthesisResult:
-        """Sentence by sentence into one WAV buffer, with optional silence between."""
+        """Sentence by sentence into one WAV buffer, with optional silence between.
+
+        A sentence longer than ``max_chunk_phonemes`` is decoded in pieces (split at clause
+        marks or word breaks), which bounds the decoder's memory; the pieces of a sentence
+        are normalized together, as Piper normalizes a whole sentence.
+        """
+        import numpy as np
         from piper import SynthesisConfig
 
         config = SynthesisConfig(
@@ -193,13 +207,31 @@ class PiperSynthesizer:
             wav.setnchannels(1)
             wav.setsampwidth(2)
             wav.setframerate(sample_rate)
-            for index, chunk in enumerate(piper_voice.synthesize(text, syn_config=config)):
-                if index and silence:
+            for phonemes in piper_voice.phonemize(text):
+                pieces = [
+                    np.atleast_1d(
+                        piper_voice.phoneme_ids_to_audio(piper_voice.phonemes_to_ids(p), config)
+                    )
+                    for p in split_phonemes(phonemes, self._max_chunk_phonemes)
+                ]
+                if not pieces:
+                    continue
+                if num_frames and silence:
                     wav.writeframes(silence)
                     num_frames += len(silence) // 2
-                frames = chunk.audio_int16_bytes
+                frames = _int16_frames(np.concatenate(pieces))
                 wav.writeframes(frames)
                 num_frames += len(frames) // 2
         return SynthesisResult(
             wav=buffer.getvalue(), sample_rate=sample_rate, num_frames=num_frames
         )
+
+
+def _int16_frames(audio: Any) -> bytes:
+    """Float samples to 16-bit PCM, normalized to full scale as Piper does per sentence."""
+    import numpy as np
+
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak < 1e-8:
+        return bytes(2 * audio.size)
+    return bytes(np.clip(audio * (32767.0 / peak), -32767, 32767).astype("<i2").tobytes())

@@ -47,7 +47,18 @@ def test_environment_is_read() -> None:
     assert settings.dynamodb_endpoint_url == "http://s3:9000"
     assert settings.voices_dir == Path("/voices")
     assert (settings.synth_workers, settings.synth_queue) == (3, 6)
+    assert settings.onnx_idle_threads == 3
     assert settings.max_text_chars == 100
+
+
+def test_chunk_limit_and_idle_threads() -> None:
+    settings = ServiceSettings.from_env(
+        {"TEMPAUDIO_MAX_CHUNK_PHONEMES": "0", "TEMPAUDIO_ONNX_IDLE_THREADS": "1"}
+    )
+    assert (settings.max_chunk_phonemes, settings.onnx_idle_threads) == (0, 1)
+    assert ServiceSettings.from_env({}).max_chunk_phonemes == ServiceSettings().max_chunk_phonemes
+    with pytest.raises(SettingsError, match="TEMPAUDIO_MAX_CHUNK_PHONEMES"):
+        ServiceSettings.from_env({"TEMPAUDIO_MAX_CHUNK_PHONEMES": "-1"})
 
 
 @pytest.mark.parametrize(
