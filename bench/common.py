@@ -17,7 +17,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
-_SENTENCES = [
+SENTENCES = [
     "The quarterly review meeting starts at nine o'clock tomorrow morning in the large conference room.",
     "Please bring the printed reports and your laptop, because the projector on the third floor is broken.",
     "Our delivery drivers completed more routes this week than in any week since the warehouse opened.",
@@ -27,7 +27,7 @@ _SENTENCES = [
 ]
 TEXTS = {
     "short": "Your package has been delivered to the front desk of the main office.",
-    "medium": " ".join(_SENTENCES[:4]),
+    "medium": " ".join(SENTENCES[:4]),
 }
 
 
@@ -35,7 +35,7 @@ def _long_text(words: int = 400) -> str:
     out: list[str] = []
     index = 0
     while sum(len(s.split()) for s in out) < words:
-        out.append(_SENTENCES[index % len(_SENTENCES)])
+        out.append(SENTENCES[index % len(SENTENCES)])
         index += 1
     return " ".join(out)
 

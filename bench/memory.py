@@ -15,14 +15,14 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from bench.common import _SENTENCES, TEXTS, machine_line, write_section
+from bench.common import SENTENCES, TEXTS, machine_line, write_section
 from bench.synthesis import MOTO, RssSampler, tempaudio_server
 from tempaudio_service.local import LocalAws
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore
 
 # One run-on sentence of about 50 words: what an unchunked decoder renders in one go.
-RUN_ON = ", and ".join(sentence.rstrip(".") for sentence in _SENTENCES[:3]) + "."
+RUN_ON = ", and ".join(sentence.rstrip(".") for sentence in SENTENCES[:3]) + "."
 LOAD_TEXTS = (TEXTS["medium"], RUN_ON, TEXTS["short"], TEXTS["long"])
 # (threads of a synthesis running alone, longest piece decoded at once in phonemes)
 LOAD_SETTINGS = ((2, 0), (2, 150), (2, 100), (1, 150), (1, 100), (1, 60))
