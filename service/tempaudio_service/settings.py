@@ -30,6 +30,9 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_CORES = usable_cores()
+
+
 class SettingsError(ValueError):
     """A TEMPAUDIO_* variable holds a value the service cannot use."""
 
@@ -89,11 +92,11 @@ class ServiceSettings:
     max_text_chars: int = 5000
     max_body_bytes: int = 65536
     # Concurrent Piper syntheses, and requests allowed to wait for one before 503.
-    synth_workers: int = usable_cores()
-    synth_queue: int = 2 * usable_cores()
+    synth_workers: int = _CORES
+    synth_queue: int = 2 * _CORES
     # onnxruntime threads inside one synthesis while others run, and for one running alone.
     onnx_intra_threads: int = 1
-    onnx_idle_threads: int = usable_cores()
+    onnx_idle_threads: int = _CORES
     # Longest piece of a sentence decoded at once (phonemes; 0: whole sentences): bounds memory.
     max_chunk_phonemes: int = 150
     io_timeout_seconds: int = 5
