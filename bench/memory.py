@@ -16,10 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from bench.common import SENTENCES, TEXTS, machine_line, write_section
-from bench.synthesis import MOTO, RssSampler, tempaudio_server
-from tempaudio_service.local import LocalAws
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore
+from bench.synthesis import RssSampler, local_moto, tempaudio_server
 
 # One run-on sentence of about 50 words: what an unchunked decoder renders in one go.
 RUN_ON = ", and ".join(sentence.rstrip(".") for sentence in SENTENCES[:3]) + "."
@@ -65,32 +62,37 @@ def under_load(idle_threads: int, chunk: int, requests: int = 16) -> tuple[float
 
 
 def main() -> int:
-    with LocalAws() as local:
-        MOTO[:] = [local.endpoint_url]
-        AudioStore.from_settings(
-            ServiceSettings(local_aws=True).with_endpoint(local.endpoint_url)
-        ).ensure_resources()
+    with local_moto():
         loads = []
         for idle, chunk in LOAD_SETTINGS:
             peak, rate, audio_rate = under_load(idle, chunk)
             print(f"idle={idle} chunk={chunk}: peak {peak:.0f} MB, {rate:.2f} req/s", flush=True)
             loads.append((idle, chunk, peak, rate, audio_rate))
-    return report(loads)
-
-
-def report(loads: list[tuple[int, int, float, float, float]]) -> int:
-    peaks = {(idle, chunk): peak for idle, chunk, peak, _, _ in loads}
-    whole, chunked = peaks[(2, 0)], peaks[(2, 150)]
-    lowest = min(peaks.values())
-    met = [
-        f"{idle} thread(s) alone, chunk {chunk}" for (idle, chunk), p in peaks.items() if p < 400
-    ]
     one, _, _ = probe(1, 0)
     two, _, _ = probe(2, 0)
     rows = []
     for words in (5, 15, 30, 60):
         loaded, peak, seconds = probe(1, words)
         rows.append((words, seconds, peak - loaded))
+    text = report(loads, one, two, rows)
+    write_section("BENCHMARKS.md", "memory", text, "Benchmarks")
+    print(text)
+    return 0
+
+
+def report(
+    loads: list[tuple[int, int, float, float, float]],
+    one: float,
+    two: float,
+    rows: list[tuple[int, float, float]],
+) -> str:
+    """The "memory" section from the load runs, the loaded-process sizes and the probes."""
+    peaks = {(idle, chunk): peak for idle, chunk, peak, _, _ in loads}
+    whole, chunked = peaks[(2, 0)], peaks[(2, 150)]
+    lowest = min(peaks.values())
+    met = [
+        f"{idle} thread(s) alone, chunk {chunk}" for (idle, chunk), p in peaks.items() if p < 400
+    ]
     slope = (rows[-1][2] - rows[0][2]) / (rows[-1][1] - rows[0][1])
     lines = [
         "## Memory",
@@ -133,9 +135,7 @@ def report(loads: list[tuple[int, int, float, float, float]]) -> int:
             "holding the largest activations of two concurrent syntheses. What would: sharing "
             "weights and one arena across the sessions, or a smaller (low-quality) voice.")),
     ]  # fmt: skip
-    write_section("BENCHMARKS.md", "memory", "\n".join(lines), "Benchmarks")
-    print("\n".join(lines))
-    return 0
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

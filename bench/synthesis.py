@@ -187,6 +187,17 @@ MOTO: list[str] = []  # the endpoint of moto's server, running in this process
 
 
 @contextmanager
+def local_moto() -> Iterator[None]:
+    """moto's server in this process, with the bucket and table; MOTO holds its endpoint."""
+    with LocalAws() as local:
+        MOTO[:] = [local.endpoint_url]
+        AudioStore.from_settings(
+            ServiceSettings(local_aws=True).with_endpoint(local.endpoint_url)
+        ).ensure_resources()
+        yield
+
+
+@contextmanager
 def tempaudio_server(
     *,
     workers: int = 2,
@@ -377,11 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests per cell")
     args = parser.parse_args(argv)
-    with LocalAws() as local:
-        MOTO[:] = [local.endpoint_url]
-        AudioStore.from_settings(
-            ServiceSettings(local_aws=True).with_endpoint(local.endpoint_url)
-        ).ensure_resources()
+    with local_moto():
         return _run(args.quick)
 
 
