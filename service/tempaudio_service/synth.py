@@ -234,4 +234,6 @@ def _int16_frames(audio: Any) -> bytes:
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if peak < 1e-8:
         return bytes(2 * audio.size)
-    return bytes(np.clip(audio * (32767.0 / peak), -32767, 32767).astype("<i2").tobytes())
+    # Round, not truncate: a float32 product can land a hair under full scale.
+    scaled = np.rint(audio * (32767.0 / peak))
+    return bytes(np.clip(scaled, -32767, 32767).astype("<i2").tobytes())
