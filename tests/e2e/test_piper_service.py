@@ -151,3 +151,25 @@ def test_a_long_sentence_decoded_in_pieces_keeps_all_of_its_audio(piper: Any) ->
         for i in range(0, len(frames), 2)
     )
     assert peak == 32767  # normalized across the pieces, as Piper normalizes a sentence
+
+
+def test_narrow_and_wide_sessions_share_one_arena_without_memory_patterns() -> None:
+    from tempaudio_service.synth import PiperSynthesizer, SynthesisOptions
+
+    first = PiperSynthesizer(intra_op_threads=1, idle_threads=2)
+    second = PiperSynthesizer(intra_op_threads=1, idle_threads=2)  # registers nothing twice
+    sessions = [
+        synth_voices["en_US-joe-medium"].session
+        for synth in (first, second)
+        for synth_voices in (synth._narrow, synth._wide)
+    ]
+    for session in sessions:
+        options = session.get_session_options()
+        assert options.enable_mem_pattern is False
+        assert options.get_session_config_entry("session.use_env_allocators") == "1"
+    # Alone, a synthesis takes the wide session; both render the same text to full length.
+    alone = first.synthesize(TEXT, "en_US-joe-medium", SynthesisOptions())
+    narrow = first._render(first._narrow["en_US-joe-medium"], TEXT, "en_US-joe-medium",
+                           SynthesisOptions())  # fmt: skip
+    check_wav(alone.wav, alone.duration_seconds)
+    assert alone.duration_seconds == pytest.approx(narrow.duration_seconds, rel=0.25)
