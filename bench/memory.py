@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from bench.common import SENTENCES, TEXTS, machine_line, write_section
 from bench.synthesis import RssSampler, local_moto, tempaudio_server
@@ -21,8 +22,32 @@ from bench.synthesis import RssSampler, local_moto, tempaudio_server
 # One run-on sentence of about 50 words: what an unchunked decoder renders in one go.
 RUN_ON = ", and ".join(sentence.rstrip(".") for sentence in SENTENCES[:3]) + "."
 LOAD_TEXTS = (TEXTS["medium"], RUN_ON, TEXTS["short"], TEXTS["long"])
-# (threads of a synthesis running alone, longest piece decoded at once in phonemes)
-LOAD_SETTINGS = ((2, 0), (2, 150), (2, 100), (1, 150), (1, 100), (1, 60))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One memory setting of the service, as the environment variables a user would set."""
+
+    name: str
+    workers: int = 2  # TEMPAUDIO_SYNTH_WORKERS
+    threads: int = 1  # TEMPAUDIO_ONNX_THREADS: each synthesis while others run
+    idle: int = 2  # TEMPAUDIO_ONNX_IDLE_THREADS: a synthesis running alone
+    chunk: int = 150  # TEMPAUDIO_MAX_CHUNK_PHONEMES
+
+    @property
+    def sessions(self) -> int:
+        return 2 if self.idle > self.threads else 1
+
+
+DEFAULT = Profile("default")
+PROFILES = (
+    DEFAULT,
+    Profile("whole sentences", chunk=0),
+    Profile("shorter pieces", chunk=100),
+    Profile("one 2-thread session", threads=2),
+    Profile("one 1-thread session", idle=1),
+    Profile("one 2-thread session, one worker", workers=1, threads=2),
+)
 
 _PROBE = """
 import resource, sys
@@ -38,16 +63,58 @@ print(loaded, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, seconds)
 """
 
 
+# The default profile's load in one process, with the session options the service turned
+# off put back: a memory pattern per input shape, one arena per session.
+_SESSION_OPTIONS_PROBE = """
+import resource, sys
+from concurrent.futures import ThreadPoolExecutor
+import onnxruntime
+import tempaudio_service.synth as synth
+from bench.memory import LOAD_TEXTS
+pattern, shared = sys.argv[1] == "1", sys.argv[2] == "1"
+real = onnxruntime.InferenceSession
+def session(model, sess_options, providers):
+    sess_options.enable_mem_pattern = pattern
+    sess_options.add_session_config_entry("session.use_env_allocators", "1" if shared else "0")
+    return real(model, sess_options=sess_options, providers=providers)
+onnxruntime.InferenceSession = session
+s = synth.PiperSynthesizer(intra_op_threads=1, idle_threads=2, max_chunk_phonemes=150)
+options = synth.SynthesisOptions()
+with ThreadPoolExecutor(2) as pool:
+    list(pool.map(lambda i: s.synthesize(LOAD_TEXTS[i % 4], "en_US-joe-medium", options),
+                  range(16)))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+SESSION_OPTIONS = (
+    ("memory pattern per shape, one arena per session (onnxruntime's defaults)", True, False),
+    ("no memory pattern, one arena per session", False, False),
+    ("no memory pattern, one arena for all sessions (the service)", False, True),
+)
+
+
+def session_options_peak(pattern: bool, shared: bool) -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", _SESSION_OPTIONS_PROBE, str(int(pattern)), str(int(shared))],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return int(out.split()[-1]) / 1024
+
+
 def probe(idle_threads: int, words: int) -> tuple[float, float, float]:
     out = subprocess.run([sys.executable, "-c", _PROBE, str(idle_threads), str(words)],
                          capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
     return int(out[0]) / 1024, int(out[1]) / 1024, float(out[2])
 
 
-def under_load(idle_threads: int, chunk: int, requests: int = 16) -> tuple[float, float, float]:
-    """Peak RSS (MB), requests/s and audio seconds/s at concurrency 4, two workers."""
-    env = {"TEMPAUDIO_MAX_CHUNK_PHONEMES": str(chunk)}
-    with tempaudio_server(workers=2, idle_threads=idle_threads, extra_env=env) as (call, process):
+def under_load(profile: Profile, requests: int = 16) -> tuple[float, float, float]:
+    """Peak RSS (MB), requests/s and audio seconds/s at concurrency 4."""
+    env = {"TEMPAUDIO_MAX_CHUNK_PHONEMES": str(profile.chunk)}
+    with tempaudio_server(
+        workers=profile.workers,
+        onnx_threads=profile.threads,
+        idle_threads=profile.idle,
+        extra_env=env,
+    ) as (call, process):
         call(TEXTS["short"])
         sampler = RssSampler(process.pid)
         started = time.perf_counter()
@@ -64,76 +131,97 @@ def under_load(idle_threads: int, chunk: int, requests: int = 16) -> tuple[float
 def main() -> int:
     with local_moto():
         loads = []
-        for idle, chunk in LOAD_SETTINGS:
-            peak, rate, audio_rate = under_load(idle, chunk)
-            print(f"idle={idle} chunk={chunk}: peak {peak:.0f} MB, {rate:.2f} req/s", flush=True)
-            loads.append((idle, chunk, peak, rate, audio_rate))
+        for profile in PROFILES:
+            peak, rate, audio_rate = under_load(profile)
+            print(f"{profile.name}: peak {peak:.0f} MB, {rate:.2f} req/s", flush=True)
+            loads.append((profile, peak, rate, audio_rate))
     one, _, _ = probe(1, 0)
     two, _, _ = probe(2, 0)
     rows = []
     for words in (5, 15, 30, 60):
         loaded, peak, seconds = probe(1, words)
         rows.append((words, seconds, peak - loaded))
-    text = report(loads, one, two, rows)
+    options = [(name, session_options_peak(p, shared)) for name, p, shared in SESSION_OPTIONS]
+    text = report(loads, options, one, two, rows)
     write_section("BENCHMARKS.md", "memory", text, "Benchmarks")
     print(text)
     return 0
 
 
 def report(
-    loads: list[tuple[int, int, float, float, float]],
+    loads: list[tuple[Profile, float, float, float]],
+    options: list[tuple[str, float]],
     one: float,
     two: float,
     rows: list[tuple[int, float, float]],
 ) -> str:
-    """The "memory" section from the load runs, the loaded-process sizes and the probes."""
-    peaks = {(idle, chunk): peak for idle, chunk, peak, _, _ in loads}
-    whole, chunked = peaks[(2, 0)], peaks[(2, 150)]
-    lowest = min(peaks.values())
-    met = [
-        f"{idle} thread(s) alone, chunk {chunk}" for (idle, chunk), p in peaks.items() if p < 400
-    ]
+    """The "memory" section from the load runs, the session-option runs and the probes."""
+    default_rate = next(rate for p, _, rate, _ in loads if p == DEFAULT)
+    default_peak = next(peak for p, peak, _, _ in loads if p == DEFAULT)
+    met = [(p, peak, rate) for p, peak, rate, _ in loads if peak < 400]
     slope = (rows[-1][2] - rows[0][2]) / (rows[-1][1] - rows[0][1])
+    if met:
+        best = max(met, key=lambda m: m[2])
+        verdict = (
+            f"With the defaults the peak is {default_peak:.0f} MB ({default_peak / 400:.2f}x "
+            f"the 400 MB target). Under the target: "
+            + ", ".join(f"{p.name} ({peak:.0f} MB, {rate / default_rate:.2f}x the default's "
+                        "throughput)" for p, peak, rate in met)
+            + f". For pods limited to 400 MB, use \"{best[0].name}\" (see the README)."
+        )  # fmt: skip
+    else:
+        verdict = (
+            f"No profile measured here is under the 400 MB target; the default peaks at "
+            f"{default_peak:.0f} MB ({default_peak / 400:.2f}x)."
+        )
     lines = [
         "## Memory",
         "",
         f"Measured by `python -m bench.memory` on {machine_line()}, each figure a fresh process.",
         "",
-        (f"- Process with the default voice loaded: {one:.0f} MB with one session "
-        f"(`TEMPAUDIO_ONNX_IDLE_THREADS=1`), {two:.0f} MB with the wide session for quiet-service latency (the default)."),
+        (f"- Process with the default voice loaded: {one:.0f} MB with one session, {two:.0f} MB "
+         "with two (1-thread sessions for busy times plus a 2-thread one for a synthesis running "
+         "alone, the default)."),
         "- Extra peak while one synthesis decodes a single sentence:",
         "",
         "| words in the sentence | audio (s) | extra peak RSS (MB) |",
         "| --- | --- | --- |",
         *[f"| {w} | {s:.1f} | {mb:.0f} |" for w, s, mb in rows],
         "",
-        (f"About {slope:.0f} MB per second of sentence audio per concurrent synthesis: Piper decodes a "
-        "whole sentence at once and the VITS decoder's activations grow with its audio length. "
-        "Unchunked, a synthesis's peak grows with its longest sentence without bound. "
-        "The service therefore decodes a long sentence in pieces of at most "
-        "`TEMPAUDIO_MAX_CHUNK_PHONEMES` phonemes (default 150, about 7 s of audio: ordinary "
-        "sentences stay whole; split after a clause mark or between words). onnxruntime's arena "
-        "keeps each session's largest activations, so the narrow session (shared by the "
-        "workers) and the wide one each hold their own; turning the arena off returns the "
-        "memory after each synthesis but cost 1.25-1.7x in speed here, and arena shrinkage "
-        "raised the peak, so the arena stays on."),
+        (f"About {slope:.0f} MB per second of sentence audio per concurrent synthesis: Piper "
+         "decodes a whole sentence at once and the VITS decoder's activations grow with its "
+         "audio length. The service therefore decodes a long sentence in pieces of at most "
+         "`TEMPAUDIO_MAX_CHUNK_PHONEMES` phonemes (default 150, about 7 s of audio: ordinary "
+         "sentences stay whole; split after a clause mark or between words)."),
         "",
-        ("Service peak RSS under load (two workers, concurrency 4, 16 requests cycling medium "
+        ("onnxruntime's session options, the default profile's load run in one process "
+         "(two syntheses at once, 16 texts):"),
+        "",
+        "| session options | peak RSS (MB) |",
+        "| --- | --- |",
+        *[f"| {name} | {peak:.0f} |" for name, peak in options],
+        "",
+        ("A memory pattern is planned and allocated as one block per input shape, and text "
+         "comes in every length, so the blocks fragment the arena; the arena keeps the largest "
+         "activations it has served, so two arenas keep two copies of the peak. The service "
+         "turns patterns off and registers one arena for all its sessions "
+         "(`service/tempaudio_service/synth.py`). Neither costs speed (the tables under "
+         "\"Synthesis\" are measured with them). Turning the arena off entirely cost 1.25-1.7x "
+         "in speed."),
+        "",
+        ("Service peak RSS under load, per profile (concurrency 4, 16 requests cycling medium "
          "text, a 50-word run-on sentence, short text and long text; S3 and DynamoDB in "
          "another process; target < 400 MB):"),
         "",
-        "| threads alone | max chunk (phonemes) | peak RSS (MB) | req/s | audio s/s |",
-        "| --- | --- | --- | --- | --- |",
-        *[f"| {idle} | {chunk or 'whole sentences'} | {peak:.0f} | {rate:.2f} | {audio:.1f} |"
-          for idle, chunk, peak, rate, audio in loads],
+        ("| profile | `SYNTH_WORKERS` | `ONNX_THREADS` / `ONNX_IDLE_THREADS` | sessions "
+         "| `MAX_CHUNK_PHONEMES` | peak RSS (MB) | req/s | audio s/s | throughput vs default |"),
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        *[f"| {p.name} | {p.workers} | {p.threads} / {p.idle} | {p.sessions} "
+          f"| {p.chunk or 'whole sentences'} | {peak:.0f} | {rate:.2f} | {audio:.1f} "
+          f"| {rate / default_rate:.2f}x |"
+          for p, peak, rate, audio in loads],
         "",
-        (f"Chunking cuts the default's peak to {chunked:.0f} MB from {whole:.0f} MB "
-         f"({chunked / whole:.2f}x) at the same throughput. "
-         + (f"Settings under the 400 MB target: {', '.join(met)}." if met else
-            f"No setting measured here meets the 400 MB target (lowest {lowest:.0f} MB, "
-            f"{lowest / 400:.2f}x the target): two 63 MB sessions plus one arena per session "
-            "holding the largest activations of two concurrent syntheses. What would: sharing "
-            "weights and one arena across the sessions, or a smaller (low-quality) voice.")),
+        verdict,
     ]  # fmt: skip
     return "\n".join(lines)
 
