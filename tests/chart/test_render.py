@@ -123,6 +123,13 @@ def test_full_values_render_every_optional_object() -> None:
     assert policy["spec"]["storage"]["endpointURL"] == "http://minio.storage.svc:9000"
 
 
+def test_small_pod_profile_reaches_the_service() -> None:
+    objects = render("--set", "service.synthWorkers=1", "--set", "service.onnxThreads=2")
+    container = one(objects, "Deployment", "service")["spec"]["template"]["spec"]["containers"][0]
+    env = env_of(container)
+    assert (env["TEMPAUDIO_SYNTH_WORKERS"], env["TEMPAUDIO_ONNX_THREADS"]) == ("1", "2")
+
+
 def test_minimal_values_render_the_service_only() -> None:
     objects = render("-f", str(CHART / "ci" / "minimal-values.yaml"))
     assert {o["kind"] for o in objects} == {"Deployment", "Service", "ServiceAccount", "Pod"}
@@ -137,6 +144,7 @@ def test_minimal_values_render_the_service_only() -> None:
         ("aws.prefix=noslash", "does not match pattern"),
         ("image.pullPolicy=Sometimes", "value must be one of"),
         ("operator.watchNamespace=x", "additional properties 'watchNamespace' not allowed"),
+        ("service.onnxThreads=0", "minimum"),
     ],
 )
 def test_schema_rejects_typos_and_bad_values(override: str, message: str) -> None:
