@@ -13,8 +13,8 @@ Writes RELIABILITY.md.
 from __future__ import annotations
 
 import argparse
-import os
 import re
+import statistics
 import subprocess
 import threading
 import time
@@ -212,6 +212,17 @@ def faults(moto: str, requests: int) -> str:
     return "\n".join(lines)
 
 
+def rss_windows(
+    samples: list[tuple[float, int]], *, warm_up: float, window: float
+) -> tuple[float, float, int]:
+    """Median RSS of the first window after warm-up and of the last window, and the peak."""
+    settled = [(t, rss) for t, rss in samples if t >= warm_up] or samples
+    start, end = settled[0][0], settled[-1][0]
+    first = [rss for t, rss in settled if t < start + window] or [settled[0][1]]
+    last = [rss for t, rss in settled if t > end - window] or [settled[-1][1]]
+    return statistics.median(first), statistics.median(last), max(r for _, r in settled)
+
+
 def soak(moto: str, seconds: int) -> str:
     with stack(moto) as st:
         process = psutil.Process(st.process.pid)
@@ -228,18 +239,22 @@ def soak(moto: str, seconds: int) -> str:
         objects, items, mismatched = orphans(st)
     total = sum(statuses.values())
     errors = total - statuses.get(200, 0)
-    settled = [rss for t, rss in samples if t >= min(60, seconds / 5)] or [samples[0][1]]
-    growth = (settled[-1] - settled[0]) / settled[0] * 100
+    first, last, peak = rss_windows(samples, warm_up=min(60, seconds / 5), window=seconds / 10)
+    growth = (last - first) / first * 100
     return "\n".join([
         "## Soak",
         "",
         (f"{seconds} s at the sustainable rate (concurrency 2, alternating short and medium texts, "
-        "2 synthesis workers), service against moto's server through pass-through proxies."),
+        "2 synthesis workers), service against moto's server through pass-through proxies. "
+        f"RSS is sampled after every batch of 4 requests; growth compares the median of the "
+        f"first {seconds / 10:.0f} s after a {min(60, seconds / 5):.0f} s warm-up with the "
+        f"median of the last {seconds / 10:.0f} s."),
         "",
-        "| requests | errors | error rate | RSS after warm-up | RSS at end | growth | objects / items / unpaired |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-        (f"| {total} | {errors} | {errors / max(1, total):.2%} | {settled[0] / 2**20:.0f} MB | "
-        f"{settled[-1] / 2**20:.0f} MB | {growth:+.1f}% | {objects} / {items} / {mismatched} |"),
+        "| requests | errors | error rate | RSS after warm-up | RSS at end | growth | peak RSS | objects / items / unpaired |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        (f"| {total} | {errors} | {errors / max(1, total):.2%} | {first / 2**20:.0f} MB | "
+        f"{last / 2**20:.0f} MB | {growth:+.1f}% | {peak / 2**20:.0f} MB "
+        f"| {objects} / {items} / {mismatched} |"),
         "",
         "Target: error rate 0, RSS growth < 5%.",
     ])  # fmt: skip
@@ -260,12 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         if "faults" in parts:
             sections["faults"] = faults(local.endpoint_url, args.fault_requests)
         if "soak" in parts:
-            allocator = os.environ.get("MALLOC_ARENA_MAX")
-            name = f"soak-malloc-arena-max-{allocator}" if allocator else "soak"
-            body = soak(local.endpoint_url, args.soak_seconds)
-            if allocator:
-                body = body.replace("## Soak", f"## Soak with MALLOC_ARENA_MAX={allocator}", 1)
-            sections[name] = body
+            sections["soak"] = soak(local.endpoint_url, args.soak_seconds)
     for name, body in sections.items():
         write_section(
             "RELIABILITY.md",
