@@ -85,6 +85,44 @@ with ThreadPoolExecutor(2) as pool:
                   range(16)))
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
+# Speed of the same two settings, in one process, alternating synthesis by synthesis so a
+# drift in the machine's speed hits both alike.
+_SESSION_SPEED_PROBE = """
+import statistics, sys, time
+import onnxruntime
+import tempaudio_service.synth as synth
+from bench.common import TEXTS
+real = onnxruntime.InferenceSession
+defaults = [False]
+def session(model, sess_options, providers):
+    if defaults[0]:
+        sess_options.enable_mem_pattern = True
+        sess_options.add_session_config_entry("session.use_env_allocators", "0")
+    return real(model, sess_options=sess_options, providers=providers)
+onnxruntime.InferenceSession = session
+service = synth.PiperSynthesizer(intra_op_threads=1, idle_threads=2, max_chunk_phonemes=150)
+defaults[0] = True
+ort_defaults = synth.PiperSynthesizer(intra_op_threads=1, idle_threads=2, max_chunk_phonemes=150)
+options = synth.SynthesisOptions()
+ratios = []
+for text, rounds in (("short", 12), ("medium", 6), ("long", 2)):
+    times = {service: [], ort_defaults: []}
+    for _ in range(rounds + 1):
+        for s in (service, ort_defaults):
+            started = time.perf_counter()
+            s.synthesize(TEXTS[text], "en_US-joe-medium", options)
+            times[s].append(time.perf_counter() - started)
+    print(text, statistics.median(times[service][1:]) / statistics.median(times[ort_defaults][1:]))
+"""
+
+
+def session_options_speed() -> dict[str, float]:
+    """Per text: p50 with the service's session options / p50 with onnxruntime's defaults."""
+    out = subprocess.run([sys.executable, "-c", _SESSION_SPEED_PROBE],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    return {line.split()[0]: float(line.split()[1]) for line in out.splitlines() if line.strip()}
+
+
 SESSION_OPTIONS = (
     ("memory pattern per shape, one arena per session (onnxruntime's defaults)", True, False),
     ("no memory pattern, one arena per session", False, False),
@@ -142,7 +180,8 @@ def main() -> int:
         loaded, peak, seconds = probe(1, words)
         rows.append((words, seconds, peak - loaded))
     options = [(name, session_options_peak(p, shared)) for name, p, shared in SESSION_OPTIONS]
-    text = report(loads, options, one, two, rows)
+    speed = session_options_speed()
+    text = report(loads, options, speed, one, two, rows)
     write_section("BENCHMARKS.md", "memory", text, "Benchmarks")
     print(text)
     return 0
@@ -151,6 +190,7 @@ def main() -> int:
 def report(
     loads: list[tuple[Profile, float, float, float]],
     options: list[tuple[str, float]],
+    speed: dict[str, float],
     one: float,
     two: float,
     rows: list[tuple[int, float, float]],
@@ -205,9 +245,10 @@ def report(
          "comes in every length, so the blocks fragment the arena; the arena keeps the largest "
          "activations it has served, so two arenas keep two copies of the peak. The service "
          "turns patterns off and registers one arena for all its sessions "
-         "(`service/tempaudio_service/synth.py`). Neither costs speed (the tables under "
-         "\"Synthesis\" are measured with them). Turning the arena off entirely cost 1.25-1.7x "
-         "in speed."),
+         "(`service/tempaudio_service/synth.py`). Speed, the service's options over "
+         "onnxruntime's defaults, one process, alternating synthesis by synthesis (p50): "
+         + ", ".join(f"{text} {ratio:.2f}x" for text, ratio in speed.items())
+         + ". Turning the arena off entirely cost 1.25-1.7x in speed."),
         "",
         ("Service peak RSS under load, per profile (concurrency 4, 16 requests cycling medium "
          "text, a 50-word run-on sentence, short text and long text; S3 and DynamoDB in "
