@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import pytest
@@ -52,12 +53,20 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         yield plane
 
 
+@contextmanager
+def fresh_namespace(prefix: str) -> Iterator[str]:
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    client.CoreV1Api().create_namespace({"metadata": {"name": name}})
+    try:
+        yield name
+    finally:
+        client.CoreV1Api().delete_namespace(name)
+
+
 @pytest.fixture
 def namespace(control_plane: ControlPlane) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    client.CoreV1Api().create_namespace({"metadata": {"name": name}})
-    yield name
-    client.CoreV1Api().delete_namespace(name)
+    with fresh_namespace("t") as name:
+        yield name
 
 
 @pytest.fixture
@@ -88,7 +97,9 @@ def policy_manifest(name: str, spec: dict[str, Any]) -> dict[str, Any]:
 def operator(
     control_plane: ControlPlane, moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
-    """The operator, in-process through kopf's KopfRunner, watching every namespace."""
+    """The operator, in-process through kopf's KopfRunner, watching the tests' ``t-*``
+    namespaces (the ``namespace`` fixture's); tests of the operator program use their own
+    prefix, so two operators never reconcile one policy."""
     from kopf.testing import KopfRunner
 
     with pytest.MonkeyPatch.context() as mp:
@@ -102,7 +113,7 @@ def operator(
             "TEMPAUDIO_OPERATOR_TTL_THROTTLE_RETRY": "2",
         }.items():
             mp.setenv(name, value)
-        args = ["run", "-A", "--standalone", "-m", "tempaudio_operator.handlers"]
+        args = ["run", "-n", "t-*", "--standalone", "-m", "tempaudio_operator.handlers"]
         with KopfRunner(args, timeout=120) as runner:
             yield
     assert runner.exception is None, runner.output

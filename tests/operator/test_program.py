@@ -14,9 +14,16 @@ import pytest
 from kubernetes import client
 
 from tests.controlplane import ControlPlane, free_port
-from tests.kube_fixtures import GROUP, PLURAL, VERSION, policy_manifest, wait_for
+from tests.kube_fixtures import GROUP, PLURAL, VERSION, fresh_namespace, policy_manifest, wait_for
 
 pytestmark = pytest.mark.k8s
+
+
+@pytest.fixture
+def namespace(control_plane: ControlPlane) -> Iterator[str]:
+    """Outside the in-process operator's ``t-*`` namespaces: only the program reconciles here."""
+    with fresh_namespace("p") as name:
+        yield name
 
 
 @pytest.fixture
