@@ -15,6 +15,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from bench.common import SENTENCES, TEXTS, machine_line, write_section
 from bench.synthesis import RssSampler, local_moto, tempaudio_server
@@ -63,48 +64,54 @@ print(loaded, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, seconds)
 """
 
 
-# The default profile's load in one process, with the session options the service turned
-# off put back: a memory pattern per input shape, one arena per session.
+def synthesizer_with(*, pattern: bool, shared: bool) -> Any:
+    """The default profile's synthesizer with its sessions' memory options overridden: a
+    memory pattern per input shape or none, one arena for all sessions or one each."""
+    import onnxruntime
+
+    from tempaudio_service.synth import PiperSynthesizer
+
+    real = onnxruntime.InferenceSession
+
+    def session(model: str, sess_options: Any, providers: list[str]) -> Any:
+        sess_options.enable_mem_pattern = pattern
+        sess_options.add_session_config_entry("session.use_env_allocators", str(int(shared)))
+        return real(model, sess_options=sess_options, providers=providers)
+
+    onnxruntime.InferenceSession = session
+    try:
+        return PiperSynthesizer(
+            intra_op_threads=DEFAULT.threads,
+            idle_threads=DEFAULT.idle,
+            max_chunk_phonemes=DEFAULT.chunk,
+        )
+    finally:
+        onnxruntime.InferenceSession = real
+
+
+# The default profile's load in one process, two syntheses at once, per session options.
 _SESSION_OPTIONS_PROBE = """
 import resource, sys
 from concurrent.futures import ThreadPoolExecutor
-import onnxruntime
-import tempaudio_service.synth as synth
-from bench.memory import LOAD_TEXTS
-pattern, shared = sys.argv[1] == "1", sys.argv[2] == "1"
-real = onnxruntime.InferenceSession
-def session(model, sess_options, providers):
-    sess_options.enable_mem_pattern = pattern
-    sess_options.add_session_config_entry("session.use_env_allocators", "1" if shared else "0")
-    return real(model, sess_options=sess_options, providers=providers)
-onnxruntime.InferenceSession = session
-s = synth.PiperSynthesizer(intra_op_threads=1, idle_threads=2, max_chunk_phonemes=150)
-options = synth.SynthesisOptions()
+from tempaudio_service.synth import SynthesisOptions
+from bench.memory import LOAD_TEXTS, synthesizer_with
+s = synthesizer_with(pattern=sys.argv[1] == "1", shared=sys.argv[2] == "1")
+options = SynthesisOptions()
 with ThreadPoolExecutor(2) as pool:
     list(pool.map(lambda i: s.synthesize(LOAD_TEXTS[i % 4], "en_US-joe-medium", options),
                   range(16)))
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
-# Speed of the same two settings, in one process, alternating synthesis by synthesis so a
-# drift in the machine's speed hits both alike.
+# Speed of the service's options vs onnxruntime's defaults, in one process, alternating
+# synthesis by synthesis so a drift in the machine's speed hits both alike.
 _SESSION_SPEED_PROBE = """
-import statistics, sys, time
-import onnxruntime
-import tempaudio_service.synth as synth
+import statistics, time
+from tempaudio_service.synth import SynthesisOptions
 from bench.common import TEXTS
-real = onnxruntime.InferenceSession
-defaults = [False]
-def session(model, sess_options, providers):
-    if defaults[0]:
-        sess_options.enable_mem_pattern = True
-        sess_options.add_session_config_entry("session.use_env_allocators", "0")
-    return real(model, sess_options=sess_options, providers=providers)
-onnxruntime.InferenceSession = session
-service = synth.PiperSynthesizer(intra_op_threads=1, idle_threads=2, max_chunk_phonemes=150)
-defaults[0] = True
-ort_defaults = synth.PiperSynthesizer(intra_op_threads=1, idle_threads=2, max_chunk_phonemes=150)
-options = synth.SynthesisOptions()
-ratios = []
+from bench.memory import synthesizer_with
+service = synthesizer_with(pattern=False, shared=True)
+ort_defaults = synthesizer_with(pattern=True, shared=False)
+options = SynthesisOptions()
 for text, rounds in (("short", 12), ("medium", 6), ("long", 2)):
     times = {service: [], ort_defaults: []}
     for _ in range(rounds + 1):
@@ -196,8 +203,7 @@ def report(
     rows: list[tuple[int, float, float]],
 ) -> str:
     """The "memory" section from the load runs, the session-option runs and the probes."""
-    default_rate = next(rate for p, _, rate, _ in loads if p == DEFAULT)
-    default_peak = next(peak for p, peak, _, _ in loads if p == DEFAULT)
+    _, default_peak, default_rate, _ = next(row for row in loads if row[0] == DEFAULT)
     met = [(p, peak, rate) for p, peak, rate, _ in loads if peak < 400]
     slope = (rows[-1][2] - rows[0][2]) / (rows[-1][1] - rows[0][1])
     if met:
