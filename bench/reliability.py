@@ -239,7 +239,8 @@ def soak(moto: str, seconds: int) -> str:
         objects, items, mismatched = orphans(st)
     total = sum(statuses.values())
     errors = total - statuses.get(200, 0)
-    first, last, peak = rss_windows(samples, warm_up=min(60, seconds / 5), window=seconds / 10)
+    warm_up, window = min(60, seconds / 5), seconds / 10
+    first, last, peak = rss_windows(samples, warm_up=warm_up, window=window)
     growth = (last - first) / first * 100
     return "\n".join([
         "## Soak",
@@ -247,8 +248,8 @@ def soak(moto: str, seconds: int) -> str:
         (f"{seconds} s at the sustainable rate (concurrency 2, alternating short and medium texts, "
         "2 synthesis workers), service against moto's server through pass-through proxies. "
         f"RSS is sampled after every batch of 4 requests; growth compares the median of the "
-        f"first {seconds / 10:.0f} s after a {min(60, seconds / 5):.0f} s warm-up with the "
-        f"median of the last {seconds / 10:.0f} s."),
+        f"first {window:.0f} s after a {warm_up:.0f} s warm-up with the "
+        f"median of the last {window:.0f} s."),
         "",
         "| requests | errors | error rate | RSS after warm-up | RSS at end | growth | peak RSS | objects / items / unpaired |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
