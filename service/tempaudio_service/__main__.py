@@ -3,15 +3,67 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import os
+import signal
+import socket
+import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import uvicorn
 
 from .settings import ServiceSettings, SettingsError
 
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
 logger = logging.getLogger("tempaudio_service")
+# After the drain, how long uvicorn waits for connections to finish sending answers.
+CLOSE_SECONDS = 5
+
+
+class DrainingServer(uvicorn.Server):
+    """The first SIGTERM (or SIGINT) drains before uvicorn stops; a second one stops at once.
+
+    uvicorn alone would close its listener and cancel whatever is still running after its
+    grace period, which answered queued requests with a plain-text 500. Here readiness
+    turns false and new work gets ``503 shutting_down`` while admitted work finishes, for
+    up to TEMPAUDIO_DRAIN_SECONDS; only then does uvicorn shut down.
+    """
+
+    def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
+        super().__init__(config)
+        self._app = app
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._draining = False
+        self._drain: asyncio.Task[None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining or not self.started or self._loop is None:
+            self.should_exit = self.force_exit = True
+            return
+        self._draining = True
+        logger.info("received %s: draining", signal.Signals(sig).name)
+        # A signal handler may interrupt the loop anywhere: hand over through its self-pipe.
+        self._loop.call_soon_threadsafe(self._start_drain)
+
+    def _start_drain(self) -> None:
+        self._drain = asyncio.get_running_loop().create_task(self._drain_then_exit())
+
+    async def _drain_then_exit(self) -> None:
+        try:
+            await self._app.state.services.drain()
+        finally:
+            self.should_exit = True
 
 
 def parse_args(argv: Sequence[str] | None, defaults: ServiceSettings) -> argparse.Namespace:
@@ -36,11 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = ServiceSettings.from_env(os.environ)
     except SettingsError as error:
-        raise SystemExit(f"tempaudio-service: {error}") from None
+        print(f"tempaudio-service: {error}", file=sys.stderr)
+        return 2
     args = parse_args(argv, settings)
     settings = replace(settings, host=args.host, port=args.port, log_format=args.log_format)
-
-    import uvicorn
 
     from .app import create_app
     from .logsetup import configure_logging
@@ -55,13 +106,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = settings.with_endpoint(local.endpoint_url)
             AudioStore.from_settings(settings).ensure_resources()
         logger.info("starting with %s", settings.describe())
-        uvicorn.run(
-            create_app(settings),
+        app = create_app(settings)
+        config = uvicorn.Config(
+            app,
             host=settings.host,
             port=settings.port,
             log_config=None,
-            timeout_graceful_shutdown=30,
+            limit_concurrency=settings.max_connections,
+            # Admitted work has had its drain time already; this only lets answers go out.
+            timeout_graceful_shutdown=CLOSE_SECONDS,
         )
+        DrainingServer(config, app).run()
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -9,10 +10,10 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -25,22 +26,99 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import layout
-from .errors import AudioNotFound, BodyTooLarge, MalformedJson, StorageUnavailable, TempAudioError
+from .errors import (
+    AudioNotFound,
+    BodyTimeout,
+    BodyTooLarge,
+    MalformedJson,
+    ShuttingDown,
+    StorageUnavailable,
+    TempAudioError,
+)
 from .metrics import Metrics
 from .openapi import openapi_document
 from .pool import SynthesisPool
+from .repository import AudioRepository
 from .settings import ServiceSettings
 from .store import AudioStore
 from .synth import PiperSynthesizer, SynthesisResult, Synthesizer
 from .tts_request import TtsRequest, parse_tts_request
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 Clock = Callable[[], datetime]
+# /readyz answers from a check at most this old, so probes never queue storage calls.
+READY_CACHE_SECONDS = 2.0
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass
+class Readiness:
+    """Storage checks run in parallel, shared by concurrent probes, cached briefly."""
+
+    checked_at: float = -READY_CACHE_SECONDS
+    problems: dict[str, str] = field(default_factory=dict)
+    running: asyncio.Task[dict[str, str]] | None = None
+
+    async def problems_now(self, repository: AudioRepository) -> dict[str, str]:
+        if time.monotonic() - self.checked_at < READY_CACHE_SECONDS:
+            return self.problems
+        if self.running is None:
+            self.running = asyncio.get_running_loop().create_task(self._check(repository))
+        task = self.running
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if task.done() and self.running is task:
+                self.running = None
+
+    async def _check(self, repository: AudioRepository) -> dict[str, str]:
+        store = repository.store
+        checks = {"s3": ("S3", store.check_s3), "dynamodb": ("DynamoDB", store.check_dynamodb)}
+        outcomes = await asyncio.gather(
+            *(repository.call(name, check) for name, check in checks.values()),
+            return_exceptions=True,
+        )
+        problems: dict[str, str] = {}
+        for name, outcome in zip(checks, outcomes, strict=True):
+            if isinstance(outcome, StorageUnavailable):
+                problems[name] = outcome.message
+            elif isinstance(outcome, BaseException):
+                raise outcome
+        self.problems, self.checked_at = problems, time.monotonic()
+        return problems
+
+
+@dataclass
+class Draining:
+    """Set at SIGTERM: readiness turns false and new work is refused.
+
+    ``in_progress`` counts synthesis requests from admission to answer, so the drain also
+    waits for those past synthesis that are still storing their pair.
+    """
+
+    started: bool = False
+    in_progress: int = 0
+    idle: anyio.Event = field(default_factory=anyio.Event)
+
+    @contextlib.asynccontextmanager
+    async def tracked(self) -> AsyncIterator[None]:
+        if self.started:
+            raise ShuttingDown("the service is shutting down; retry on another replica")
+        self.in_progress += 1
+        try:
+            yield
+        finally:
+            self.in_progress -= 1
+            if self.in_progress == 0:
+                self.idle.set()
+                self.idle = anyio.Event()
+
+    async def wait_idle(self) -> None:
+        if self.in_progress:
+            await self.idle.wait()
 
 
 @dataclass(frozen=True)
@@ -49,15 +127,30 @@ class Services:
 
     settings: ServiceSettings
     synth: Synthesizer
-    store: AudioStore
+    repository: AudioRepository
     pool: SynthesisPool
-    io_limiter: anyio.CapacityLimiter
     metrics: Metrics
     clock: Clock
+    readiness: Readiness = field(default_factory=Readiness)
+    draining: Draining = field(default_factory=Draining)
 
-    async def io(self, func: Callable[..., T], *args: Any) -> T:
-        """Run a blocking boto3 call off the event loop."""
-        return await anyio.to_thread.run_sync(partial(func, *args), limiter=self.io_limiter)
+    @property
+    def store(self) -> AudioStore:
+        return self.repository.store
+
+    async def drain(self) -> None:
+        """Kubernetes-style shutdown: stop taking work, let admitted work finish within
+        the drain time, refuse what is left, and wait for undoing of failed writes."""
+        self.draining.started = True
+        self.pool.close()
+        logger.info(
+            "draining: %d request(s) admitted, up to %d s", self.pool.admitted,
+            self.settings.drain_seconds,
+        )  # fmt: skip
+        await self.pool.drain(self.settings.drain_seconds)
+        # Past synthesis, storing is bounded by two storage budgets.
+        await self.draining.wait_idle()
+        await self.repository.settle()
 
 
 def _services(request: Request) -> Services:
@@ -65,31 +158,46 @@ def _services(request: Request) -> Services:
     return services
 
 
-async def _read_json(request: Request, limit: int) -> Any:
+async def _read_json(request: Request, limit: int, timeout_seconds: float) -> Any:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"the body has {declared} bytes; the limit is {limit}")
+        raise BodyTooLarge(f"the body has {declared[:20]} bytes; the limit is {limit}")
     body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise BodyTooLarge(f"the body is larger than the limit of {limit} bytes")
+    with anyio.move_on_after(timeout_seconds) as deadline:
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > limit:
+                raise BodyTooLarge(f"the body is larger than the limit of {limit} bytes")
+    if deadline.cancelled_caught:
+        raise BodyTimeout(f"the body did not arrive within {timeout_seconds:g} s")
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise MalformedJson(f"the body is not valid JSON: {error}") from None
+    # ValueError covers bad UTF-8, bad JSON and integers over Python's 4,300-digit limit.
+    except (ValueError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)[:200]
+        raise MalformedJson(f"the body is not valid JSON: {reason}") from None
 
 
-def _item_response(item: dict[str, Any], url: str) -> dict[str, Any]:
+def _item_response(item: dict[str, Any], url: str, url_expires: int) -> dict[str, Any]:
+    """``expires_at`` is when the URL stops working (SigV4 caps it at 7 days);
+    ``audio_expires_at`` is when the audio goes (``GET /tts/{date}/{id}`` signs anew until then)."""
     return {
         "audio_id": item["audio_id"],
         "s3_url": url,
         "duration": float(item["duration"]),
         "text": item["text"],
         "voice_id": item["voice_id"],
-        "expires_at": datetime.fromtimestamp(int(item["ttl"]), UTC).isoformat(),
+        "expires_at": datetime.fromtimestamp(url_expires, UTC).isoformat(),
+        "audio_expires_at": datetime.fromtimestamp(int(item["ttl"]), UTC).isoformat(),
         "date": item["date"],
     }
+
+
+def _signed(services: Services, item: dict[str, Any], now: datetime) -> JSONResponse:
+    key = layout.key_from_s3_uri(item["s3_url"], services.store.bucket)
+    seconds = layout.presign_seconds(now, int(item["ttl"]))
+    url = services.store.presign(key, seconds)
+    return JSONResponse(_item_response(item, url, int(now.timestamp()) + seconds))
 
 
 async def _synthesize(services: Services, tts: TtsRequest) -> SynthesisResult:
@@ -100,48 +208,15 @@ async def _synthesize(services: Services, tts: TtsRequest) -> SynthesisResult:
     return result
 
 
-async def _store(services: Services, key: str, wav: bytes, item: dict[str, Any]) -> None:
-    """Object first, then item; whatever fails is taken back out.
-
-    A write that timed out may still have landed, so the failed write itself is undone too
-    (deleting a missing object or item is a no-op). Shielded, so a client that disconnects cannot leave half of
-    the pair behind.
-    """
-    store, failures = services.store, services.metrics.storage_failures
-    with anyio.CancelScope(shield=True):
-        try:
-            await services.io(store.put_audio, key, wav)
-        except StorageUnavailable:
-            failures.labels("put_object").inc()
-            # A PUT that timed out may still land: take it back out, best-effort.
-            try:
-                await services.io(store.delete_audio, key)
-            except StorageUnavailable:
-                logger.warning("object %s may land without its item; cleanup removes it", key)
-            raise
-        try:
-            await services.io(store.put_item, item)
-        except StorageUnavailable:
-            failures.labels("put_item").inc()
-            try:
-                await services.io(store.delete_item, item["date"], item["audio_id"])
-            except StorageUnavailable:
-                failures.labels("delete_item").inc()
-                logger.error(
-                    "item %s/%s may be left without its object", item["date"], item["audio_id"]
-                )
-            try:
-                await services.io(store.delete_audio, key)
-            except StorageUnavailable:
-                failures.labels("delete_object").inc()
-                logger.error("orphan object %s left until the cleanup job removes it", key)
-            raise
-
-
 async def tts_sync(request: Request) -> JSONResponse:
     services = _services(request)
+    async with services.draining.tracked():
+        return await _tts_sync(services, request)
+
+
+async def _tts_sync(services: Services, request: Request) -> JSONResponse:
     settings = services.settings
-    body = await _read_json(request, settings.max_body_bytes)
+    body = await _read_json(request, settings.max_body_bytes, settings.body_timeout_seconds)
     tts = parse_tts_request(
         body,
         voices=services.synth.voices,
@@ -162,9 +237,10 @@ async def tts_sync(request: Request) -> JSONResponse:
         duration=layout.duration_decimal(result.num_frames, result.sample_rate),
         retention=settings.retention,
     )
-    await _store(services, key, result.wav, item)
-    url = services.store.presign(key, layout.presign_seconds(created, item["ttl"]))
-    return JSONResponse(_item_response(item, url))
+    # Shielded: neither a client that disconnects nor shutdown leaves half of the pair.
+    with anyio.CancelScope(shield=True):
+        await services.repository.save(key, result.wav, "audio/wav", item)
+    return _signed(services, item, created)
 
 
 async def get_audio(request: Request) -> JSONResponse:
@@ -172,15 +248,13 @@ async def get_audio(request: Request) -> JSONResponse:
     day = str(request.path_params["date"])
     audio_id = str(request.path_params["audio_id"])
     if layout.parse_date(day) is None or not layout.is_valid_audio_id(audio_id):
-        raise AudioNotFound(f"no audio {day}/{audio_id}")
-    item = await services.io(services.store.get_item, day, audio_id)
+        raise AudioNotFound(f"no audio {day[:10]}/{audio_id[:36]}")
+    item = await services.repository.call("DynamoDB", services.store.get_item, day, audio_id)
     now = services.clock()
     # DynamoDB deletes expired items lazily (and moto never does): filter on read.
     if item is None or layout.is_item_expired(item, now):
         raise AudioNotFound(f"no audio {day}/{audio_id}, or it has expired")
-    key = layout.key_from_s3_uri(item["s3_url"], services.store.bucket)
-    url = services.store.presign(key, layout.presign_seconds(now, int(item["ttl"])))
-    return JSONResponse(_item_response(item, url))
+    return _signed(services, item, now)
 
 
 async def list_voices(request: Request) -> JSONResponse:
@@ -195,7 +269,9 @@ async def healthz(request: Request) -> JSONResponse:
 
 async def readyz(request: Request) -> JSONResponse:
     services = _services(request)
-    problems = await services.io(services.store.check_ready)
+    if services.draining.started:
+        return JSONResponse({"status": "draining"}, status_code=503)
+    problems = dict(await services.readiness.problems_now(services.repository))
     if not services.synth.voices:
         problems["voices"] = "no voice loaded"
     if problems:
@@ -249,9 +325,34 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse({"error": "internal_error", "message": "internal error"}, status_code=500)
+INTERNAL_ERROR = {"error": "internal_error", "message": "internal error"}
+
+
+class ErrorMiddleware:
+    """Outermost: an unexpected error is logged once, with its traceback, and answered as
+    JSON; Starlette's own last-resort handler would log it again and re-raise it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if started:
+                raise
+            await JSONResponse(INTERNAL_ERROR, status_code=500)(scope, receive, send)
 
 
 class MetricsMiddleware:
@@ -304,37 +405,39 @@ def create_app(
                     intra_op_threads=settings.onnx_intra_threads,
                     idle_threads=settings.onnx_idle_threads,
                     max_chunk_phonemes=settings.max_chunk_phonemes,
+                    max_audio_seconds=settings.max_audio_seconds,
                 )
             )
         if settings.default_voice not in loaded.voices:
             raise RuntimeError(
                 f"default voice {settings.default_voice!r} is not among {sorted(loaded.voices)}"
             )
-        app.state.services = Services(
+        services = Services(
             settings=settings,
             synth=loaded,
-            store=store or AudioStore.from_settings(settings),
+            repository=AudioRepository(
+                store or AudioStore.from_settings(settings),
+                budget_seconds=settings.io_timeout_seconds,
+                threads=max(8, 2 * (settings.synth_workers + settings.synth_queue)),
+                metrics=app_metrics,
+            ),
             pool=SynthesisPool(
                 workers=settings.synth_workers, queue=settings.synth_queue, metrics=app_metrics
-            ),
-            io_limiter=anyio.CapacityLimiter(
-                max(8, 2 * settings.synth_workers + settings.synth_queue)
             ),
             metrics=app_metrics,
             clock=clock,
         )
+        app.state.services = services
         yield
+        await services.repository.close()
 
     app = Starlette(
         routes=ROUTES,
         lifespan=lifespan,
-        exception_handlers={
-            TempAudioError: _domain_error,
-            HTTPException: _http_error,
-            Exception: _unexpected_error,
-        },
+        exception_handlers={TempAudioError: _domain_error, HTTPException: _http_error},
     )
     app.add_middleware(MetricsMiddleware, metrics=app_metrics)
+    app.add_middleware(ErrorMiddleware)
     return app
 
 

@@ -16,17 +16,19 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import layout
-from .durations import format_duration, parse_duration
+from .config import ConfigError, Env, parse_prefix, parse_retention
+from .durations import format_duration
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 MAX_DELETE_BATCH = 1000
 SUMMARY_EVENT = "tempaudio-cleanup-summary"
 
@@ -157,62 +159,73 @@ def _parse_now(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def _retention(text: str) -> timedelta:
-    try:
-        return parse_duration(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+def _argument_type(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """A shared rule from ``config`` as an argparse type: its error becomes a usage error."""
+
+    def checked(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    checked.__name__ = parse.__name__.removeprefix("parse_")
+    return checked
 
 
-def _prefix(text: str) -> str:
-    if not text:
-        raise argparse.ArgumentTypeError("the prefix must not be empty (it scopes what is deleted)")
-    return text if text.endswith("/") else text + "/"
+def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
+    """Flags default from the environment, read by the same strict rules as the service.
 
-
-def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    A bad variable is a usage error naming it (exit 2) before anything is listed or deleted.
+    """
     parser = argparse.ArgumentParser(
         prog="tempaudio-cleanup",
         description="Delete tempaudio objects older than the retention, and nothing younger.",
     )
-    bucket = env.get("TEMPAUDIO_BUCKET")
-    retention = env.get("TEMPAUDIO_RETENTION")
+    env = Env(environ)
+    try:
+        bucket = env.raw("TEMPAUDIO_BUCKET")
+        retention = env.retention("TEMPAUDIO_RETENTION", timedelta(0)) or None
+        prefix = env.prefix("TEMPAUDIO_PREFIX", "temp-audio/")
+        dry_run = env.boolean("TEMPAUDIO_CLEANUP_DRY_RUN", False)
+        log_format = env.choice("TEMPAUDIO_LOG_FORMAT", "text", ("text", "json"))
+    except ConfigError as error:
+        parser.error(str(error))
     parser.add_argument(
         "--bucket", default=bucket, required=bucket is None, help="bucket (TEMPAUDIO_BUCKET)"
     )
     parser.add_argument(
         "--prefix",
-        type=_prefix,
-        default=env.get("TEMPAUDIO_PREFIX", "temp-audio/"),
+        type=_argument_type(parse_prefix),
+        default=prefix,
         help="key prefix holding the YYYY-MM-DD/ folders (TEMPAUDIO_PREFIX, default temp-audio/)",
     )
     parser.add_argument(
         "--retention",
-        type=_retention,
+        type=_argument_type(parse_retention),
         default=retention,
         required=retention is None,
-        help="delete objects older than this, e.g. 24h, 90m, 2d (TEMPAUDIO_RETENTION)",
+        help="delete objects older than this, 1m to 365d, e.g. 24h, 90m, 2d (TEMPAUDIO_RETENTION)",
     )
     parser.add_argument(
         "--region",
-        default=env.get("TEMPAUDIO_REGION") or env.get("AWS_REGION") or "us-east-1",
+        default=env.raw("TEMPAUDIO_REGION") or env.raw("AWS_REGION") or "us-east-1",
         help="AWS region (TEMPAUDIO_REGION)",
     )
     parser.add_argument(
         "--endpoint-url",
-        default=env.get("TEMPAUDIO_S3_ENDPOINT_URL") or None,
+        default=env.raw("TEMPAUDIO_S3_ENDPOINT_URL"),
         help="S3 endpoint for S3-compatible stores (TEMPAUDIO_S3_ENDPOINT_URL)",
     )
     parser.add_argument(
         "--dry-run",
         action="store_true",
-        default=env.get("TEMPAUDIO_CLEANUP_DRY_RUN", "").lower() in {"1", "true", "yes"},
-        help="list what would be deleted, delete nothing",
+        default=dry_run,
+        help="list what would be deleted, delete nothing (TEMPAUDIO_CLEANUP_DRY_RUN)",
     )
     parser.add_argument(
         "--log-format",
         choices=["text", "json"],
-        default=env.get("TEMPAUDIO_LOG_FORMAT", "text"),
+        default=log_format,
         help="log format (TEMPAUDIO_LOG_FORMAT)",
     )
     # For tests: pretend the clock says this.
@@ -244,10 +257,19 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except (BotoCoreError, ClientError) as error:
         logger.error("cleanup failed: %s", error)
         stats.errors += 1
+    except BaseException:
+        # The operator reads the summary back: it is written whatever went wrong.
+        stats.errors += 1
+        _report(stats, env)
+        raise
+    _report(stats, env)
+    return 1 if stats.errors else 0
+
+
+def _report(stats: CleanupStats, env: Mapping[str, str] | None) -> None:
     summary = stats.summary_line()
     print(summary, flush=True)
     _write_termination_message(summary, (os.environ if env is None else env))
-    return 1 if stats.errors else 0
 
 
 def _write_termination_message(summary: str, env: Mapping[str, str]) -> None:

@@ -34,12 +34,31 @@ class BodyTooLarge(TempAudioError):
     code = "body_too_large"
 
 
+class BodyTimeout(TempAudioError):
+    """The client did not send its whole body within TEMPAUDIO_BODY_TIMEOUT."""
+
+    status_code = 408
+    code = "body_timeout"
+
+
 class TextTooLong(InvalidRequest):
     code = "text_too_long"
 
 
 class UnknownVoice(InvalidRequest):
     code = "unknown_voice"
+
+
+class NoSpeech(InvalidRequest):
+    """The text holds nothing to say (only punctuation, spaces or invisible characters)."""
+
+    code = "no_speech"
+
+
+class AudioTooLong(InvalidRequest):
+    """The audio would run past the per-request cap (TEMPAUDIO_MAX_AUDIO_SECONDS)."""
+
+    code = "audio_too_long"
 
 
 class AudioNotFound(TempAudioError):
@@ -60,3 +79,11 @@ class StorageUnavailable(TempAudioError):
     status_code = 503
     code = "storage_unavailable"
     retry_after_seconds = 5
+
+
+class ShuttingDown(TempAudioError):
+    """SIGTERM arrived: this replica takes no new work; another one will."""
+
+    status_code = 503
+    code = "shutting_down"
+    retry_after_seconds = 1

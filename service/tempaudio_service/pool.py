@@ -1,4 +1,9 @@
-"""Bounded synthesis pool: at most N syntheses run, at most Q wait, the rest get 503."""
+"""Bounded synthesis pool: at most N syntheses run, at most Q wait, the rest get 503.
+
+At shutdown the pool closes (new work gets 503 at once) and, when the drain time is up,
+lets go of what is still admitted: each such request answers ``503 shutting_down``
+instead of being cut off, and its synthesis thread is abandoned with the process.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
-from .errors import Overloaded
+from .errors import Overloaded, ShuttingDown
 from .metrics import Metrics
 
 T = TypeVar("T")
@@ -24,12 +29,22 @@ class SynthesisPool:
         self._metrics = metrics
         # Smoothed synthesis time, to tell rejected clients when to come back.
         self._mean_seconds = 1.0
+        self._closed = False
+        self._scopes: set[anyio.CancelScope] = set()
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    @property
+    def admitted(self) -> int:
+        return self._admitted
 
     def retry_after_seconds(self) -> int:
         waiting = max(0, self._admitted - self.workers)
         return max(1, min(60, math.ceil(self._mean_seconds * (waiting + 1) / self.workers)))
 
     async def run(self, func: Callable[..., T], *args: object) -> T:
+        if self._closed:
+            raise ShuttingDown("the service is shutting down; retry on another replica")
         if self._admitted >= self.capacity:
             self._metrics.rejected.inc()
             raise Overloaded(
@@ -37,16 +52,37 @@ class SynthesisPool:
                 self.retry_after_seconds(),
             )
         self._admitted += 1
+        self._idle = anyio.Event() if self._admitted == 1 else self._idle
         self._update_gauges()
+        scope = anyio.CancelScope()
+        self._scopes.add(scope)
         try:
-            started = anyio.current_time()
-            result = await anyio.to_thread.run_sync(func, *args, limiter=self._limiter)
-            elapsed = anyio.current_time() - started
-            self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * elapsed
-            return result
+            with scope:
+                started = anyio.current_time()
+                result = await anyio.to_thread.run_sync(
+                    func, *args, limiter=self._limiter, abandon_on_cancel=True
+                )
+                elapsed = anyio.current_time() - started
+                self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * elapsed
+                return result
+            raise ShuttingDown("the service shut down before this synthesis finished; retry")
         finally:
+            self._scopes.discard(scope)
             self._admitted -= 1
+            if self._admitted == 0:
+                self._idle.set()
             self._update_gauges()
+
+    def close(self) -> None:
+        """Refuse new work from now on; what is admitted goes on."""
+        self._closed = True
+
+    async def drain(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for admitted work, then let go of what is left."""
+        with anyio.move_on_after(seconds):
+            await self._idle.wait()
+        for scope in list(self._scopes):
+            scope.cancel()
 
     def _update_gauges(self) -> None:
         self._metrics.in_flight.set(min(self._admitted, self.workers))

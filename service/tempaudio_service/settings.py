@@ -9,7 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .durations import format_duration, parse_duration
+from .chunking import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_CHUNK_PHONEMES
+from .config import ConfigError, Env
+from .durations import format_duration
 
 DEFAULT_VOICE = "en_US-joe-medium"
 # Credentials that make boto3 talk to real AWS rather than the embedded endpoint.
@@ -33,46 +35,8 @@ def usable_cores() -> int:
 _CORES = usable_cores()
 
 
-class SettingsError(ValueError):
-    """A TEMPAUDIO_* variable holds a value the service cannot use."""
-
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
-    if value < minimum:
-        raise SettingsError(f"{name}={raw!r} must be at least {minimum}")
-    return value
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if raw == "":
-        return default
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off"}:
-        return False
-    raise SettingsError(f"{name}={raw!r} is not a boolean (true/false)")
-
-
-def _duration(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        return parse_duration(raw)
-    except ValueError as error:
-        raise SettingsError(f"{name}: {error}") from None
-
-
-def _optional(env: Mapping[str, str], name: str) -> str | None:
-    return env.get(name) or None
+# The one error type for bad settings, shared with the cleanup program.
+SettingsError = ConfigError
 
 
 @dataclass(frozen=True)
@@ -97,59 +61,80 @@ class ServiceSettings:
     # onnxruntime threads inside one synthesis while others run, and for one running alone.
     onnx_intra_threads: int = 1
     onnx_idle_threads: int = _CORES
-    # Longest piece of a sentence decoded at once (phonemes; 0: whole sentences): bounds memory.
-    max_chunk_phonemes: int = 150
+    # Longest piece of a sentence decoded at once (phonemes): bounds memory per synthesis.
+    max_chunk_phonemes: int = DEFAULT_MAX_CHUNK_PHONEMES
+    # Audio one request may produce: bounds its output, time and memory.
+    max_audio_seconds: int = DEFAULT_MAX_AUDIO_SECONDS
+    # Time budget of one storage operation, retries included.
     io_timeout_seconds: int = 5
+    # A request body must arrive within this; connections beyond the cap get 503.
+    body_timeout_seconds: int = 10
+    max_connections: int = 256
+    # After SIGTERM: how long admitted work may take before what is left is refused.
+    drain_seconds: int = 20
     host: str = "127.0.0.1"
     port: int = 8080
     log_format: str = "text"
     log_level: str = "INFO"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ServiceSettings:
-        defaults = cls()
-        prefix = env.get("TEMPAUDIO_PREFIX", defaults.prefix)
-        if prefix and not prefix.endswith("/"):
-            prefix += "/"
-        s3_endpoint = _optional(env, "TEMPAUDIO_S3_ENDPOINT_URL")
-        dynamodb_endpoint = _optional(env, "TEMPAUDIO_DYNAMODB_ENDPOINT_URL") or s3_endpoint
-        has_aws = s3_endpoint is not None or any(env.get(name) for name in _AWS_CREDENTIAL_HINTS)
-        local_raw = env.get("TEMPAUDIO_LOCAL_AWS", "auto").strip().lower()
-        local_aws = (
-            (not has_aws) if local_raw in {"", "auto"} else _bool(env, "TEMPAUDIO_LOCAL_AWS", False)
-        )
-        log_format = env.get("TEMPAUDIO_LOG_FORMAT", defaults.log_format)
-        if log_format not in {"text", "json"}:
-            raise SettingsError(f"TEMPAUDIO_LOG_FORMAT={log_format!r} must be text or json")
-        voices_dir = _optional(env, "TEMPAUDIO_VOICES_DIR")
-        workers = _int(env, "TEMPAUDIO_SYNTH_WORKERS", defaults.synth_workers)
+    def from_env(cls, environ: Mapping[str, str]) -> ServiceSettings:
+        """Every variable validated; a bad one raises ``SettingsError`` naming it."""
+        env, defaults = Env(environ), cls()
+        s3_endpoint = env.raw("TEMPAUDIO_S3_ENDPOINT_URL")
+        has_aws = s3_endpoint is not None or any(env.raw(name) for name in _AWS_CREDENTIAL_HINTS)
+        local = env.text("TEMPAUDIO_LOCAL_AWS", "auto").strip().lower()
+        voices_dir = env.raw("TEMPAUDIO_VOICES_DIR")
+        workers = env.integer("TEMPAUDIO_SYNTH_WORKERS", defaults.synth_workers, maximum=256)
         return cls(
-            bucket=env.get("TEMPAUDIO_BUCKET", defaults.bucket),
-            prefix=prefix,
-            table=env.get("TEMPAUDIO_TABLE", defaults.table),
-            region=env.get("TEMPAUDIO_REGION") or env.get("AWS_REGION") or defaults.region,
+            bucket=env.text("TEMPAUDIO_BUCKET", defaults.bucket),
+            prefix=env.prefix("TEMPAUDIO_PREFIX", defaults.prefix),
+            table=env.text("TEMPAUDIO_TABLE", defaults.table),
+            region=env.raw("TEMPAUDIO_REGION") or env.raw("AWS_REGION") or defaults.region,
             s3_endpoint_url=s3_endpoint,
-            dynamodb_endpoint_url=dynamodb_endpoint,
-            local_aws=local_aws,
-            local_aws_port=_int(env, "TEMPAUDIO_LOCAL_AWS_PORT", 0, minimum=0),
-            retention=_duration(env, "TEMPAUDIO_RETENTION", defaults.retention),
+            dynamodb_endpoint_url=env.raw("TEMPAUDIO_DYNAMODB_ENDPOINT_URL") or s3_endpoint,
+            local_aws=(not has_aws)
+            if local == "auto"
+            else env.boolean("TEMPAUDIO_LOCAL_AWS", False),
+            local_aws_port=env.integer("TEMPAUDIO_LOCAL_AWS_PORT", 0, minimum=0, maximum=65535),
+            retention=env.retention("TEMPAUDIO_RETENTION", defaults.retention),
             voices_dir=Path(voices_dir) if voices_dir else None,
-            default_voice=env.get("TEMPAUDIO_DEFAULT_VOICE", defaults.default_voice),
-            max_text_chars=_int(env, "TEMPAUDIO_MAX_TEXT_CHARS", defaults.max_text_chars),
-            max_body_bytes=_int(env, "TEMPAUDIO_MAX_BODY_BYTES", defaults.max_body_bytes),
-            synth_workers=workers,
-            synth_queue=_int(env, "TEMPAUDIO_SYNTH_QUEUE", 2 * workers, minimum=0),
-            onnx_intra_threads=_int(env, "TEMPAUDIO_ONNX_THREADS", defaults.onnx_intra_threads),
-            # A lone synthesis may use every core the workers share, and no more.
-            onnx_idle_threads=_int(env, "TEMPAUDIO_ONNX_IDLE_THREADS", workers),
-            max_chunk_phonemes=_int(
-                env, "TEMPAUDIO_MAX_CHUNK_PHONEMES", defaults.max_chunk_phonemes, minimum=0
+            default_voice=env.text("TEMPAUDIO_DEFAULT_VOICE", defaults.default_voice),
+            max_text_chars=env.integer(
+                "TEMPAUDIO_MAX_TEXT_CHARS", defaults.max_text_chars, maximum=100_000
             ),
-            io_timeout_seconds=_int(env, "TEMPAUDIO_IO_TIMEOUT", defaults.io_timeout_seconds),
-            host=env.get("TEMPAUDIO_HOST", defaults.host),
-            port=_int(env, "TEMPAUDIO_PORT", defaults.port),
-            log_format=log_format,
-            log_level=env.get("TEMPAUDIO_LOG_LEVEL", defaults.log_level).upper(),
+            max_body_bytes=env.integer(
+                "TEMPAUDIO_MAX_BODY_BYTES", defaults.max_body_bytes, minimum=256, maximum=2**24
+            ),
+            synth_workers=workers,
+            synth_queue=env.integer("TEMPAUDIO_SYNTH_QUEUE", 2 * workers, minimum=0, maximum=4096),
+            onnx_intra_threads=env.integer(
+                "TEMPAUDIO_ONNX_THREADS", defaults.onnx_intra_threads, maximum=256
+            ),
+            # A lone synthesis may use every core the workers share, and no more.
+            onnx_idle_threads=env.integer("TEMPAUDIO_ONNX_IDLE_THREADS", workers, maximum=256),
+            max_chunk_phonemes=env.integer(
+                "TEMPAUDIO_MAX_CHUNK_PHONEMES", defaults.max_chunk_phonemes, maximum=100_000
+            ),
+            max_audio_seconds=env.integer(
+                "TEMPAUDIO_MAX_AUDIO_SECONDS", defaults.max_audio_seconds, maximum=3600
+            ),
+            io_timeout_seconds=env.integer(
+                "TEMPAUDIO_IO_TIMEOUT", defaults.io_timeout_seconds, maximum=120
+            ),
+            body_timeout_seconds=env.integer(
+                "TEMPAUDIO_BODY_TIMEOUT", defaults.body_timeout_seconds, maximum=600
+            ),
+            max_connections=env.integer(
+                "TEMPAUDIO_MAX_CONNECTIONS", defaults.max_connections, maximum=100_000
+            ),
+            drain_seconds=env.integer(
+                "TEMPAUDIO_DRAIN_SECONDS", defaults.drain_seconds, minimum=0, maximum=3600
+            ),
+            host=env.text("TEMPAUDIO_HOST", defaults.host),
+            port=env.integer("TEMPAUDIO_PORT", defaults.port, maximum=65535),
+            log_format=env.choice("TEMPAUDIO_LOG_FORMAT", defaults.log_format, ("text", "json")),
+            log_level=env.log_level("TEMPAUDIO_LOG_LEVEL", defaults.log_level),
         )
 
     def with_endpoint(self, endpoint_url: str) -> ServiceSettings:

@@ -25,6 +25,12 @@ _deserializer = TypeDeserializer()
 LOCAL_KEY_ID, LOCAL_SECRET = "tempaudio-local", "local"
 
 
+def unavailable(dependency: str, operation: str, error: Exception) -> StorageUnavailable:
+    """The client learns which dependency failed; endpoints, buckets and keys go to the log."""
+    logger.warning("%s %s failed: %s", dependency, operation, error)
+    return StorageUnavailable(f"{dependency} is unavailable ({operation} failed); retry later")
+
+
 def boto_config(timeout_seconds: int) -> Config:
     return Config(
         connect_timeout=timeout_seconds,
@@ -103,17 +109,17 @@ class AudioStore:
             table=settings.table,
         )
 
-    def put_audio(self, key: str, wav: bytes) -> None:
+    def put_audio(self, key: str, audio: bytes, content_type: str = "audio/wav") -> None:
         try:
-            self._s3.put_object(Bucket=self.bucket, Key=key, Body=wav, ContentType="audio/wav")
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=audio, ContentType=content_type)
         except (BotoCoreError, ClientError) as error:
-            raise StorageUnavailable(f"could not store audio in S3: {error}") from error
+            raise unavailable("S3", "PutObject", error) from error
 
     def delete_audio(self, key: str) -> None:
         try:
             self._s3.delete_object(Bucket=self.bucket, Key=key)
         except (BotoCoreError, ClientError) as error:
-            raise StorageUnavailable(f"could not delete audio from S3: {error}") from error
+            raise unavailable("S3", "DeleteObject", error) from error
 
     def presign(self, key: str, expires_in: int) -> str:
         return self._s3.generate_presigned_url(
@@ -128,7 +134,7 @@ class AudioStore:
                 ConditionExpression="attribute_not_exists(audio_id)",
             )
         except (BotoCoreError, ClientError) as error:
-            raise StorageUnavailable(f"could not write metadata to DynamoDB: {error}") from error
+            raise unavailable("DynamoDB", "PutItem", error) from error
 
     def delete_item(self, date: str, audio_id: str) -> None:
         try:
@@ -136,7 +142,7 @@ class AudioStore:
                 TableName=self.table, Key={"date": {"S": date}, "audio_id": {"S": audio_id}}
             )
         except (BotoCoreError, ClientError) as error:
-            raise StorageUnavailable(f"could not delete metadata from DynamoDB: {error}") from error
+            raise unavailable("DynamoDB", "DeleteItem", error) from error
 
     def get_item(self, date: str, audio_id: str) -> dict[str, Any] | None:
         try:
@@ -146,22 +152,23 @@ class AudioStore:
                 ConsistentRead=True,
             )
         except (BotoCoreError, ClientError) as error:
-            raise StorageUnavailable(f"could not read metadata from DynamoDB: {error}") from error
+            raise unavailable("DynamoDB", "GetItem", error) from error
         raw = answer.get("Item")
         return deserialize_item(dict(raw)) if raw else None
 
-    def check_ready(self) -> dict[str, str]:
-        """Problems keyed by dependency; empty when bucket and table are reachable."""
-        problems: dict[str, str] = {}
+    def check_s3(self) -> None:
+        """Raise ``StorageUnavailable`` unless the bucket answers."""
         try:
             self._s3.head_bucket(Bucket=self.bucket)
         except (BotoCoreError, ClientError) as error:
-            problems["s3"] = str(error)
+            raise unavailable("S3", "HeadBucket", error) from error
+
+    def check_dynamodb(self) -> None:
+        """Raise ``StorageUnavailable`` unless the table answers."""
         try:
             self._dynamodb.describe_table(TableName=self.table)
         except (BotoCoreError, ClientError) as error:
-            problems["dynamodb"] = str(error)
-        return problems
+            raise unavailable("DynamoDB", "DescribeTable", error) from error
 
     def ensure_resources(self, ttl_attribute: str = "ttl", *, enable_ttl: bool = True) -> None:
         """Create bucket, table and TTL when missing (the embedded local mode only)."""

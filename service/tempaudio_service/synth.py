@@ -12,14 +12,23 @@ import json
 import logging
 import threading
 import wave
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .chunking import split_phonemes
+from .chunking import (
+    DEFAULT_MAX_AUDIO_SECONDS,
+    DEFAULT_MAX_CHUNK_PHONEMES,
+    chunk_limit,
+    min_audio_seconds,
+    split_phonemes,
+)
+from .errors import AudioTooLong, InvalidRequest, NoSpeech
 
 logger = logging.getLogger(__name__)
+# Phonemes that make no sound of their own.
+_SILENT = frozenset(" .,;:!?")
 
 
 @dataclass(frozen=True)
@@ -168,7 +177,8 @@ class PiperSynthesizer:
         *,
         intra_op_threads: int = 1,
         idle_threads: int = 1,
-        max_chunk_phonemes: int = 0,
+        max_chunk_phonemes: int = DEFAULT_MAX_CHUNK_PHONEMES,
+        max_audio_seconds: int = DEFAULT_MAX_AUDIO_SECONDS,
     ) -> None:
         from piper import PiperConfig, PiperVoice
 
@@ -177,6 +187,7 @@ class PiperSynthesizer:
         self._info: dict[str, VoiceInfo] = {}
         self._running = 0
         self._max_chunk_phonemes = max_chunk_phonemes
+        self._max_audio_seconds = max_audio_seconds
         self._lock = threading.Lock()
         for name, (model, config_path) in discover_voices(voices_dir).items():
             config = json.loads(config_path.read_text(encoding="utf-8"))
@@ -217,20 +228,29 @@ class PiperSynthesizer:
     ) -> SynthesisResult:
         """Sentence by sentence into one WAV buffer, with optional silence between.
 
-        A sentence longer than ``max_chunk_phonemes`` is decoded in pieces (split at clause
-        marks or word breaks), which bounds the decoder's memory; the pieces of a sentence
-        are normalized together, as Piper normalizes a whole sentence.
+        Raises ``NoSpeech`` when there is nothing to say and ``AudioTooLong`` before
+        decoding when the estimate is over the cap, or as soon as the decoded audio is.
+        Each sentence is decoded in pieces of at most ``chunk_limit`` phonemes, which
+        bounds the decoder's memory; the pieces of a sentence are normalized together, as
+        Piper normalizes a whole sentence.
         """
         import numpy as np
         from piper import SynthesisConfig
 
+        sentences = speakable_sentences(
+            _phonemize(piper_voice, text), piper_voice.config.phoneme_id_map
+        )
+        length_scale = options.length_scale or piper_voice.config.length_scale
+        sample_rate = self._info[voice].sample_rate
+        check_audio_estimate(sentences, length_scale, options, self._max_audio_seconds)
         config = SynthesisConfig(
             speaker_id=options.speaker,
             length_scale=options.length_scale,
             noise_scale=options.noise_scale,
             noise_w_scale=options.noise_w,
         )
-        sample_rate = self._info[voice].sample_rate
+        limit = chunk_limit(self._max_chunk_phonemes, length_scale)
+        max_frames = int(self._max_audio_seconds * sample_rate)
         silence = b"\x00\x00" * int(sample_rate * options.sentence_silence)
         buffer = io.BytesIO()
         num_frames = 0
@@ -238,13 +258,17 @@ class PiperSynthesizer:
             wav.setnchannels(1)
             wav.setsampwidth(2)
             wav.setframerate(sample_rate)
-            for phonemes in piper_voice.phonemize(text):
-                pieces = [
-                    np.atleast_1d(
-                        piper_voice.phoneme_ids_to_audio(piper_voice.phonemes_to_ids(p), config)
+            for phonemes in sentences:
+                pieces = []
+                decoded = num_frames + (len(silence) // 2 if num_frames else 0)
+                for piece in split_phonemes(phonemes, limit):
+                    audio = np.atleast_1d(
+                        piper_voice.phoneme_ids_to_audio(piper_voice.phonemes_to_ids(piece), config)
                     )
-                    for p in split_phonemes(phonemes, self._max_chunk_phonemes)
-                ]
+                    decoded += audio.size
+                    if decoded > max_frames:
+                        raise AudioTooLong(_too_long(self._max_audio_seconds))
+                    pieces.append(audio)
                 if not pieces:
                     continue
                 if num_frames and silence:
@@ -253,9 +277,53 @@ class PiperSynthesizer:
                 frames = _int16_frames(np.concatenate(pieces))
                 wav.writeframes(frames)
                 num_frames += len(frames) // 2
+        if num_frames == 0:
+            raise NoSpeech("the text holds nothing to say")
         return SynthesisResult(
             wav=buffer.getvalue(), sample_rate=sample_rate, num_frames=num_frames
         )
+
+
+def _phonemize(piper_voice: Any, text: str) -> list[list[str]]:
+    """espeak's phonemes per sentence; text espeak cannot take is the caller's error."""
+    try:
+        return list(piper_voice.phonemize(text))
+    except ValueError as error:  # NUL, unpaired surrogates: espeak takes C strings of UTF-8
+        raise InvalidRequest(f"'text' cannot be spoken: {error}") from None
+
+
+def speakable_sentences(
+    sentences: Sequence[Sequence[str]], id_map: Mapping[str, Any]
+) -> list[list[str]]:
+    """Each sentence's phonemes that the voice knows, without sentences of only breaks.
+
+    Piper would log a warning for every unknown phoneme (``[[…]]`` passes raw phonemes
+    through), so they are dropped here, once. Raises ``NoSpeech`` when nothing is left.
+    """
+    kept = [[p for p in sentence if p in id_map] for sentence in sentences]
+    kept = [sentence for sentence in kept if any(p not in _SILENT for p in sentence)]
+    if not kept:
+        raise NoSpeech("the text holds nothing to say")
+    return kept
+
+
+def check_audio_estimate(
+    sentences: Sequence[Sequence[str]],
+    length_scale: float,
+    options: SynthesisOptions,
+    max_seconds: float,
+) -> None:
+    """Refuse before decoding when even a low estimate of the audio is over the cap."""
+    estimate = min_audio_seconds(
+        [len(sentence) for sentence in sentences], length_scale, options.sentence_silence
+    )
+    if estimate > max_seconds:
+        raise AudioTooLong(_too_long(max_seconds, estimate))
+
+
+def _too_long(max_seconds: float, estimate: float | None = None) -> str:
+    what = f"at least {estimate:.0f} s of audio" if estimate else "more audio than allowed"
+    return f"the text would make {what}; the limit is {max_seconds:g} s per request"
 
 
 def _int16_frames(audio: Any) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ KNOB_RANGES: dict[str, tuple[float, float]] = {
     "sentence_silence": (0.0, 5.0),
 }
 _FIELDS = {"text", "voice", "speaker", *KNOB_RANGES}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -31,12 +33,25 @@ def _knob(body: Mapping[str, Any], name: str) -> float | None:
     value = body.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidRequest(f"'{name}' must be a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidRequest(f"'{name}' must be a finite number")
     low, high = KNOB_RANGES[name]
+    # Compared before any conversion: a 400-digit integer overflows float().
     if not low <= value <= high:
-        raise InvalidRequest(f"'{name}' must be between {low} and {high}, got {value}")
+        shown = value if isinstance(value, float) or abs(value) < 10**15 else "a huge integer"
+        raise InvalidRequest(f"'{name}' must be between {low} and {high}, got {shown}")
     return float(value)
+
+
+def _text_problem(text: str) -> str | None:
+    """Why espeak cannot take this text (it reads C strings of UTF-8), or None."""
+    if "\x00" in text:
+        return "'text' must not contain NUL characters"
+    if _SURROGATE.search(text):
+        return "'text' must not contain unpaired UTF-16 surrogates (\\ud800-\\udfff)"
+    return None
 
 
 def _speaker(value: Any, voice: VoiceInfo) -> int | None:
@@ -69,6 +84,9 @@ def parse_tts_request(
         raise InvalidRequest("'text' must be a non-empty string")
     if len(text) > max_text_chars:
         raise TextTooLong(f"'text' has {len(text)} characters; the limit is {max_text_chars}")
+    problem = _text_problem(text)
+    if problem:
+        raise InvalidRequest(problem)
     voice_name = body.get("voice")
     if voice_name is None:
         voice_name = default_voice

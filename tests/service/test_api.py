@@ -23,6 +23,9 @@ from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_cl
 from tempaudio_service.synth import SynthesisOptions, SynthesisResult
 from tests.conftest import ToneSynthesizer, list_keys, scan_items
 
+# Tests inject the clock: nothing here depends on the wall clock or the time of day.
+NOW = datetime(2026, 6, 15, 12, 0, 0, tzinfo=UTC)
+
 
 def dead_endpoint() -> str:
     """An address where nothing listens: connections are refused at once."""
@@ -36,8 +39,8 @@ def dead_endpoint() -> str:
 def client(
     settings: ServiceSettings, store: AudioStore, tone: ToneSynthesizer
 ) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, synth=tone, store=store)) as test_client:
-        yield test_client
+    with TestClient(create_app(settings, synth=tone, store=store, clock=lambda: NOW)) as test:
+        yield test
 
 
 def test_sync_stores_object_and_item_and_returns_a_working_url(
@@ -46,7 +49,10 @@ def test_sync_stores_object_and_item_and_returns_a_working_url(
     response = client.post("/tts/sync", json={"text": "Hello there", "voice": "en_US-joe-medium"})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"audio_id", "s3_url", "duration", "text", "voice_id", "expires_at", "date"}
+    assert set(body) == {
+        "audio_id", "s3_url", "duration", "text", "voice_id", "expires_at", "audio_expires_at",
+        "date",
+    }  # fmt: skip
     assert body["text"] == "Hello there"
     assert body["voice_id"] == "en_US-joe-medium"
     key = f"temp-audio/{body['date']}/{body['audio_id']}.wav"
@@ -58,8 +64,10 @@ def test_sync_stores_object_and_item_and_returns_a_working_url(
     assert set(item) == {"date", "audio_id", "s3_url", "text", "voice_id", "duration", "ttl"}
     assert item["s3_url"] == {"S": f"s3://{settings.bucket}/{key}"}
     assert Decimal(item["duration"]["N"]) == Decimal(str(body["duration"]))
-    created = datetime.fromisoformat(body["expires_at"]) - settings.retention
-    assert abs((datetime.now(UTC) - created).total_seconds()) < 60
+    assert body["date"] == "2026-06-15"
+    assert datetime.fromisoformat(body["expires_at"]) == NOW + settings.retention
+    assert datetime.fromisoformat(body["audio_expires_at"]) == NOW + settings.retention
+    assert int(item["ttl"]["N"]) == int((NOW + settings.retention).timestamp())
 
     download = httpx.get(body["s3_url"])
     assert download.status_code == 200
@@ -73,7 +81,7 @@ def test_sync_stores_object_and_item_and_returns_a_working_url(
 def test_lookup_signs_a_fresh_url_and_hides_expired_audio(
     settings: ServiceSettings, store: AudioStore, tone: ToneSynthesizer
 ) -> None:
-    now = [datetime.now(UTC)]
+    now = [NOW]
     app = create_app(replace(settings, retention=timedelta(minutes=10)), synth=tone, store=store)
     with TestClient(app) as client:
         app.state.services = replace(app.state.services, clock=lambda: now[0])

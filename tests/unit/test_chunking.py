@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tempaudio_service.chunking import split_phonemes
+from tempaudio_service.chunking import chunk_limit, split_phonemes
 
 
 def words(text: str) -> list[str]:
@@ -24,10 +24,15 @@ def words(text: str) -> list[str]:
         ("abcde, fg hi jk", 12, ["abcde,", "fg hi jk"]),
         # ...but not one so early that the piece would be tiny.
         ("a, bcd efg hij", 10, ["a, bcd efg", "hij"]),
-        # A word longer than the limit stays whole.
-        ("abcdefgh ij", 4, ["abcdefgh", "ij"]),
-        ("ab abcdefgh", 4, ["ab", "abcdefgh"]),
-        ("abcdefgh", 4, ["abcdefgh"]),
+        # A word longer than the limit is cut inside it (espeak reads "hello-hello-..." or
+        # thousands of letters without a space as one word).
+        ("abcdefgh ij", 4, ["abcd", "efgh", "ij"]),
+        ("ab abcdefgh", 4, ["ab", "abcd", "efgh"]),
+        ("abcdefgh", 4, ["abcd", "efgh"]),
+        ("abcdefghi", 4, ["abcd", "efgh", "i"]),
+        # ...but never between a phoneme and the length or combining mark after it.
+        ("abc\u02d0:", 3, ["ab", "c\u02d0:"]),
+        ("ab\u0303cd", 2, ["a", "b\u0303", "cd"]),
     ],
 )
 def test_split_phonemes(text: str, limit: int, expected: list[str]) -> None:
@@ -39,6 +44,21 @@ def test_negative_limit_is_refused() -> None:
         split_phonemes(["a"], -1)
 
 
+@pytest.mark.parametrize(
+    ("limit", "length_scale", "expected"),
+    [(150, 1.0, 150), (150, 0.5, 150), (150, 2.0, 75), (150, 5.0, 30), (3, 5.0, 1)],
+)
+def test_slower_speech_gets_shorter_pieces(limit: int, length_scale: float, expected: int) -> None:
+    assert chunk_limit(limit, length_scale) == expected
+
+
+def test_no_piece_of_a_run_on_word_is_over_the_limit() -> None:
+    # 4,800 phonemes with no break: before, one piece of 4,800 (a 5 GB decoder peak).
+    pieces = split_phonemes(list("h\u0259l\u02c8o\u028a" * 800), 150)
+    assert max(len(piece) for piece in pieces) <= 150
+    assert sum(len(piece) for piece in pieces) == 4800
+
+
 phoneme_lists = st.lists(
     st.sampled_from(["a", "b", "\u026a", "\u02c8", ",", ".", " "]), max_size=200
 )
@@ -47,13 +67,10 @@ phoneme_lists = st.lists(
 @given(phonemes=phoneme_lists, limit=st.integers(min_value=1, max_value=60))
 def test_pieces_rejoin_to_the_input_and_respect_the_limit(phonemes: list[str], limit: int) -> None:
     pieces = split_phonemes(phonemes, limit)
-    # Nothing lost, nothing reordered: the same words, only the breaks between pieces go.
-    assert [w for piece in pieces for w in "".join(piece).split(" ") if w] == [
-        w for w in "".join(phonemes).split(" ") if w
-    ]
+    # Nothing lost, nothing reordered: only breaks between pieces go.
+    assert [p for piece in pieces for p in piece if p != " "] == [p for p in phonemes if p != " "]
     for piece in pieces:
         assert piece
         assert piece[0] != " "
         assert piece[-1] != " "
-        # Over the limit only when the piece is one word that cannot be split.
-        assert len(piece) <= limit or " " not in piece
+        assert len(piece) <= limit

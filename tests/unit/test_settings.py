@@ -53,22 +53,34 @@ def test_environment_is_read() -> None:
 
 def test_chunk_limit_and_idle_threads() -> None:
     settings = ServiceSettings.from_env(
-        {"TEMPAUDIO_MAX_CHUNK_PHONEMES": "0", "TEMPAUDIO_ONNX_IDLE_THREADS": "1"}
+        {"TEMPAUDIO_MAX_CHUNK_PHONEMES": "60", "TEMPAUDIO_ONNX_IDLE_THREADS": "1"}
     )
-    assert (settings.max_chunk_phonemes, settings.onnx_idle_threads) == (0, 1)
+    assert (settings.max_chunk_phonemes, settings.onnx_idle_threads) == (60, 1)
     assert ServiceSettings.from_env({}).max_chunk_phonemes == ServiceSettings().max_chunk_phonemes
-    with pytest.raises(SettingsError, match="TEMPAUDIO_MAX_CHUNK_PHONEMES"):
-        ServiceSettings.from_env({"TEMPAUDIO_MAX_CHUNK_PHONEMES": "-1"})
+    # 0 once meant "whole sentences": unbounded memory for a run-on sentence.
+    for value in ("-1", "0"):
+        with pytest.raises(SettingsError, match="TEMPAUDIO_MAX_CHUNK_PHONEMES"):
+            ServiceSettings.from_env({"TEMPAUDIO_MAX_CHUNK_PHONEMES": value})
 
 
 @pytest.mark.parametrize(
     ("env", "message"),
     [
         ({"TEMPAUDIO_RETENTION": "soon"}, "TEMPAUDIO_RETENTION"),
-        ({"TEMPAUDIO_SYNTH_WORKERS": "0"}, "at least 1"),
+        ({"TEMPAUDIO_SYNTH_WORKERS": "0"}, "TEMPAUDIO_SYNTH_WORKERS='0' must be 1 to 256"),
         ({"TEMPAUDIO_PORT": "http"}, "whole number"),
+        ({"TEMPAUDIO_PORT": "70000"}, "TEMPAUDIO_PORT"),
         ({"TEMPAUDIO_LOCAL_AWS": "maybe"}, "boolean"),
-        ({"TEMPAUDIO_LOG_FORMAT": "xml"}, "text or json"),
+        ({"TEMPAUDIO_LOG_FORMAT": "xml"}, "TEMPAUDIO_LOG_FORMAT='xml' must be one of: text, json"),
+        # Each of these started the service before, and failed later or silently.
+        ({"TEMPAUDIO_RETENTION": "3000000d"}, "TEMPAUDIO_RETENTION: .* between 1m and 365d"),
+        ({"TEMPAUDIO_RETENTION": "30s"}, "TEMPAUDIO_RETENTION: .* between 1m and 365d"),
+        ({"TEMPAUDIO_LOG_LEVEL": "verbose"}, "TEMPAUDIO_LOG_LEVEL: 'verbose' is not a log level"),
+        ({"TEMPAUDIO_PREFIX": ""}, "TEMPAUDIO_PREFIX: the prefix must not be empty"),
+        ({"TEMPAUDIO_PREFIX": "/abs"}, "TEMPAUDIO_PREFIX"),
+        ({"TEMPAUDIO_PREFIX": "a/../b"}, "TEMPAUDIO_PREFIX"),
+        ({"TEMPAUDIO_MAX_AUDIO_SECONDS": "0"}, "TEMPAUDIO_MAX_AUDIO_SECONDS"),
+        ({"TEMPAUDIO_IO_TIMEOUT": "9" * 5000}, "TEMPAUDIO_IO_TIMEOUT"),
     ],
 )
 def test_bad_values_are_reported_by_name(env: dict[str, str], message: str) -> None:
@@ -80,3 +92,15 @@ def test_describe_is_printable() -> None:
     described = ServiceSettings.from_env({"TEMPAUDIO_VOICES_DIR": "/v"}).describe()
     assert described["retention"] == "1d"
     assert described["voices_dir"] == "/v"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("on", True), (" true", True), ("YES", True), ("1", True), ("off", False), ("No", False)],
+)
+def test_one_boolean_rule(raw: str, expected: bool) -> None:
+    assert ServiceSettings.from_env({"TEMPAUDIO_LOCAL_AWS": raw}).local_aws is expected
+
+
+def test_log_level_is_case_insensitive() -> None:
+    assert ServiceSettings.from_env({"TEMPAUDIO_LOG_LEVEL": "debug"}).log_level == "DEBUG"

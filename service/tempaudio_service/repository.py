@@ -1,0 +1,114 @@
+"""The object and its item as one pair, each storage call within a time budget.
+
+Every call runs on a bounded thread pool and is awaited for at most ``budget_seconds``,
+botocore's retries included: a hung endpoint costs a request one budget, not three
+attempts of connect and read timeouts. A call still running when its budget is spent goes
+on in the background; if it was a write, the pair is undone once it has settled (it may
+still land), so no object outlives its item and no item its object. The client has its
+``503`` by then; shutdown waits for the undoing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, TypeVar
+
+from .errors import StorageUnavailable
+from .metrics import Metrics
+from .store import AudioStore
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+# How long undoing one half of a pair may take in the background (the call it waits for
+# is bounded by botocore's own timeouts and attempts).
+UNDO_GRACE_SECONDS = 120.0
+
+
+class AudioRepository:
+    def __init__(
+        self, store: AudioStore, *, budget_seconds: float, threads: int, metrics: Metrics
+    ) -> None:
+        self.store = store
+        self.budget_seconds = budget_seconds
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="storage")
+        self._metrics = metrics
+        self._undoing: set[asyncio.Task[None]] = set()
+
+    def _start(self, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        return asyncio.get_running_loop().run_in_executor(self._executor, partial(func, *args))
+
+    async def _within_budget(self, call: asyncio.Future[T], dependency: str) -> T:
+        try:
+            return await asyncio.wait_for(asyncio.shield(call), self.budget_seconds)
+        except TimeoutError:
+            raise StorageUnavailable(
+                f"{dependency} did not answer within {self.budget_seconds:g} s; retry later"
+            ) from None
+
+    async def call(self, dependency: str, func: Callable[..., T], *args: Any) -> T:
+        """One read or check within the budget (``dependency`` names it in the error)."""
+        return await self._within_budget(self._start(func, *args), dependency)
+
+    async def save(self, key: str, audio: bytes, content_type: str, item: dict[str, Any]) -> None:
+        """Object first, then item; whatever fails is undone in the background."""
+        failures = self._metrics.storage_failures
+        put_object = self._start(self.store.put_audio, key, audio, content_type)
+        try:
+            await self._within_budget(put_object, "S3")
+        except StorageUnavailable:
+            failures.labels("put_object").inc()
+            self._undo(put_object, key, None)
+            raise
+        put_item = self._start(self.store.put_item, item)
+        try:
+            await self._within_budget(put_item, "DynamoDB")
+        except StorageUnavailable:
+            failures.labels("put_item").inc()
+            self._undo(put_item, key, (item["date"], item["audio_id"]))
+            raise
+
+    def _undo(
+        self, write: asyncio.Future[None], key: str, item_key: tuple[str, str] | None
+    ) -> None:
+        task = asyncio.get_running_loop().create_task(self._undo_after(write, key, item_key))
+        self._undoing.add(task)
+        task.add_done_callback(self._undoing.discard)
+
+    async def _undo_after(
+        self, write: asyncio.Future[None], key: str, item_key: tuple[str, str] | None
+    ) -> None:
+        """Once the failed write has settled (it may have landed), delete item, then object."""
+        failures = self._metrics.storage_failures
+        await asyncio.wait({write}, timeout=UNDO_GRACE_SECONDS)
+        if item_key is not None:
+            try:
+                await self._settled(self._start(self.store.delete_item, *item_key))
+            except (StorageUnavailable, TimeoutError):
+                failures.labels("delete_item").inc()
+                logger.error("item %s/%s may be left without its object", *item_key)
+        try:
+            await self._settled(self._start(self.store.delete_audio, key))
+        except (StorageUnavailable, TimeoutError):
+            failures.labels("delete_object").inc()
+            # Only an object whose item was written is certain to exist; either way the
+            # cleanup job removes it once it is past the retention.
+            level = logging.ERROR if item_key is not None else logging.WARNING
+            logger.log(level, "object %s may be left without its item until cleanup", key)
+
+    @staticmethod
+    async def _settled(call: asyncio.Future[None]) -> None:
+        await asyncio.wait_for(call, UNDO_GRACE_SECONDS)
+
+    async def settle(self) -> None:
+        """Wait until every failed write has been undone."""
+        while self._undoing:
+            await asyncio.wait(set(self._undoing))
+
+    async def close(self) -> None:
+        """Settle, then let the threads go (the app's lifespan ends with this)."""
+        await self.settle()
+        self._executor.shutdown(wait=False, cancel_futures=True)
