@@ -236,11 +236,22 @@ def test_invalid_spec_past_the_schema_is_a_permanent_error(
     assert cronjob(batch, namespace) is None
 
 
+# Fixed instants, with what the cleanup lists: between 00:00 and 02:00 UTC the 2-hour-old
+# object sits in yesterday's folder, which the cleanup scans (it failed CI there before
+# the clock was injected); and one instant whose objects straddle a month end.
+INSTANTS = [
+    (datetime(2026, 6, 15, 0, 30, tzinfo=UTC), 4),
+    (datetime(2026, 6, 15, 12, 0, tzinfo=UTC), 3),
+    (datetime(2026, 6, 15, 23, 59, tzinfo=UTC), 3),
+    (datetime(2026, 3, 1, 0, 30, tzinfo=UTC), 4),
+]
+
+
+@pytest.mark.parametrize(("now", "scanned"), INSTANTS, ids=lambda v: str(v))
 def test_a_job_from_the_cronjob_runs_cleanup_and_reports_back(
     custom: client.CustomObjectsApi, batch: client.BatchV1Api, core: client.CoreV1Api,
-    namespace: str, aws: dict[str, Any], s3: Any, tmp_path: Path,
+    namespace: str, aws: dict[str, Any], s3: Any, tmp_path: Path, now: datetime, scanned: int,
 ) -> None:  # fmt: skip
-    now = datetime.now(UTC)
     old = [
         layout.object_key("temp-audio/", now - timedelta(hours=30), str(uuid.uuid4()))
         for _ in range(3)
@@ -276,14 +287,15 @@ def test_a_job_from_the_cronjob_runs_cleanup_and_reports_back(
         what="the Job's pod",
     )[0]
 
-    # Play the kubelet: run the pod's container command with its env, on this machine.
+    # Play the kubelet: run the pod's container command with its env, on this machine,
+    # with the clock injected (the program's hidden --now).
     container = pod.spec.containers[0]
     termination_log = tmp_path / "termination-log"
     env = {e.name: e.value for e in container.env or []}
     env["TEMPAUDIO_TERMINATION_LOG"] = str(termination_log)
     bindir = Path(sys.executable).parent
     result = subprocess.run(
-        [str(bindir / container.command[0]), *container.args],
+        [str(bindir / container.command[0]), *container.args, "--now", now.isoformat()],
         env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -291,7 +303,7 @@ def test_a_job_from_the_cronjob_runs_cleanup_and_reports_back(
     message = termination_log.read_text()
     assert json.loads(message)["deleted"] == 3
 
-    started = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    started = now.isoformat().replace("+00:00", "Z")
     core.patch_namespaced_pod_status(pod.metadata.name, namespace, {"status": {
         "phase": "Succeeded",
         "containerStatuses": [{
@@ -310,5 +322,7 @@ def test_a_job_from_the_cronjob_runs_cleanup_and_reports_back(
     last = policy["status"]["lastCleanup"]
     assert last["jobName"] == "audio-cleanup-manual"
     assert last["succeeded"] is True
-    assert (last["scanned"], last["deleted"], last["errors"], last["dryRun"]) == (3, 3, 0, False)
+    assert (last["scanned"], last["deleted"], last["errors"], last["dryRun"]) == (
+        scanned, 3, 0, False,
+    )  # fmt: skip
     assert "CleanupSucceeded" in events(core, namespace)

@@ -27,8 +27,19 @@ def new_bucket(s3: Any) -> str:
     return bucket
 
 
-def put_aged(s3: Any, bucket: str, age: timedelta, body: bytes = b"wav") -> str:
-    created = NOW - age
+# Date folders are UTC days: every date-sensitive test runs at several fixed instants.
+INSTANTS = [
+    datetime(2026, 6, 15, 0, 30, tzinfo=UTC),
+    NOW,
+    datetime(2026, 6, 15, 23, 59, tzinfo=UTC),
+    datetime(2026, 3, 1, 0, 30, tzinfo=UTC),  # yesterday is the last day of February
+]
+
+
+def put_aged(
+    s3: Any, bucket: str, age: timedelta, body: bytes = b"wav", *, now: datetime = NOW
+) -> str:
+    created = now - age
     key = layout.object_key(PREFIX, created, str(uuid.uuid4()))
     put_object_created_at(s3, bucket, key, created, body)
     return key
@@ -151,17 +162,30 @@ def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
     )
 
 
-def test_cli_deletes_and_prints_one_json_summary(s3: Any, aws_env: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("now", "scanned", "folders"),
+    # Shortly after midnight the 12-hour-old object sits in yesterday's folder, which can
+    # hold expired audio, so it is listed (and kept); later in the day it is not listed.
+    [
+        (INSTANTS[0], 2, (2, 0)),
+        (NOW, 1, (1, 1)),
+        (INSTANTS[2], 1, (1, 1)),
+        (INSTANTS[3], 2, (2, 0)),
+    ],
+    ids=str,
+)
+def test_cli_deletes_and_prints_one_json_summary(
+    s3: Any, aws_env: dict[str, str], now: datetime, scanned: int, folders: tuple[int, int]
+) -> None:
     bucket = new_bucket(s3)
-    old = put_aged(s3, bucket, timedelta(hours=30))
-    young = put_aged(s3, bucket, timedelta(hours=12))
-    result = run_cli(["--bucket", bucket, "--retention", "24h", "--now", NOW.isoformat()], aws_env)
+    old = put_aged(s3, bucket, timedelta(hours=30), now=now)
+    young = put_aged(s3, bucket, timedelta(hours=12), now=now)
+    result = run_cli(["--bucket", bucket, "--retention", "24h", "--now", now.isoformat()], aws_env)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["event"] == "tempaudio-cleanup-summary"
-    # The young object sits in today's folder, which cannot hold expired audio: not listed.
-    assert (summary["scanned"], summary["deleted"], summary["errors"]) == (1, 1, 0)
-    assert (summary["folders_scanned"], summary["folders_skipped"]) == (1, 1)
+    assert (summary["scanned"], summary["deleted"], summary["errors"]) == (scanned, 1, 0)
+    assert (summary["folders_scanned"], summary["folders_skipped"]) == folders
     assert summary["dry_run"] is False
     assert list_keys(s3, bucket) == {young}
     assert old not in list_keys(s3, bucket)
@@ -183,6 +207,9 @@ def test_cli_reads_its_defaults_from_the_environment(s3: Any, aws_env: dict[str,
         (["--retention", "24h"], "--bucket"),
         (["--bucket", "b"], "--retention"),
         (["--bucket", "b", "--retention", "soon"], "invalid duration"),
+        # A traceback and no summary line before.
+        (["--bucket", "b", "--retention", "99999999d"], "between 1m and 365d"),
+        (["--bucket", "b", "--retention", "1h", "--prefix", "/abs"], "not a key prefix"),
         (["--bucket", "b", "--retention", "1h", "--prefix", ""], "must not be empty"),
         (["--bucket", "b", "--retention", "1h", "--now", "2026-01-01T00:00"], "timezone"),
     ],
@@ -201,3 +228,39 @@ def test_cli_fails_non_zero_when_the_bucket_is_missing(aws_env: dict[str, str]) 
     assert result.returncode == 1
     assert json.loads(result.stdout.splitlines()[-1])["errors"] == 1
     assert "NoSuchBucket" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["on", " true", "YES", "1"])
+def test_every_true_word_makes_a_dry_run(s3: Any, aws_env: dict[str, str], value: str) -> None:
+    bucket = new_bucket(s3)
+    old = put_aged(s3, bucket, timedelta(hours=3))
+    env = {**aws_env, "TEMPAUDIO_CLEANUP_DRY_RUN": value}
+    result = run_cli(["--bucket", bucket, "--retention", "1h", "--now", NOW.isoformat()], env)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.splitlines()[-1])
+    assert (summary["expired"], summary["deleted"], summary["dry_run"]) == (1, 0, True)
+    assert list_keys(s3, bucket) == {old}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        # "y" once ran a real, deleting cleanup: only 1/true/yes were known.
+        ("TEMPAUDIO_CLEANUP_DRY_RUN", "y"),
+        ("TEMPAUDIO_CLEANUP_DRY_RUN", "dry"),
+        ("TEMPAUDIO_RETENTION", "99999999d"),
+        ("TEMPAUDIO_PREFIX", ""),
+        ("TEMPAUDIO_LOG_FORMAT", "xml"),
+    ],
+)
+def test_a_bad_variable_is_a_usage_error_and_deletes_nothing(
+    s3: Any, aws_env: dict[str, str], variable: str, value: str
+) -> None:
+    bucket = new_bucket(s3)
+    old = put_aged(s3, bucket, timedelta(hours=3))
+    env = {**aws_env, "TEMPAUDIO_BUCKET": bucket, "TEMPAUDIO_RETENTION": "1h", variable: value}
+    result = run_cli(["--now", NOW.isoformat()], env)
+    assert result.returncode == 2
+    assert variable in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list_keys(s3, bucket) == {old}

@@ -33,5 +33,26 @@ def test_service_rejects_bad_settings_with_a_usage_error() -> None:
         capture_output=True, text=True, timeout=60, check=False,
         env={"TEMPAUDIO_RETENTION": "forever", "PATH": "/usr/bin:/bin"},
     )  # fmt: skip
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert "TEMPAUDIO_RETENTION" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        # Each of these started a service that failed later: a traceback, or 500 on every POST.
+        ("TEMPAUDIO_LOG_LEVEL", "verbose"),
+        ("TEMPAUDIO_RETENTION", "3000000d"),
+        ("TEMPAUDIO_PREFIX", ""),
+        ("TEMPAUDIO_LOCAL_AWS", "y"),
+    ],
+)
+def test_service_exits_2_with_one_line_naming_the_variable(variable: str, value: str) -> None:
+    result = subprocess.run(
+        [str(BIN / "tempaudio-service")],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={variable: value, "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"tempaudio-service: {variable}")
