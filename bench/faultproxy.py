@@ -19,7 +19,9 @@ _ERRORS = {
 
 
 class FaultProxy:
-    """Modes: ok, down (connections dropped), slow (delay seconds), flaky (fail ``rate``)."""
+    """Modes: ok, down (connections dropped), slow (delay seconds), flaky (fail ``rate``),
+    hung (hold every request, like a SIGSTOPped endpoint, until the mode changes; then it
+    lands)."""
 
     def __init__(self, target: str, service: str, *, seed: int = 7) -> None:
         parts = urlsplit(target)
@@ -49,6 +51,8 @@ class FaultProxy:
                     return
                 if mode == "slow":
                     time.sleep(proxy.delay)
+                while proxy.mode == "hung":
+                    time.sleep(0.05)
                 if mode == "flaky":
                     with proxy._lock:
                         fail = proxy._random.random() < proxy.rate

@@ -207,6 +207,7 @@ def tempaudio_server(
     idle_threads: int | None = None,
     extra_env: dict[str, str] | None = None,
     retry_waits: list[float] | None = None,
+    port: int | None = None,
 ) -> Iterator[tuple[Callable[[str], float | None], subprocess.Popen[bytes]]]:
     """The service as its own process; S3 + DynamoDB are moto's server in this process, so
     the service's memory is measured without the stored audio.
@@ -214,7 +215,7 @@ def tempaudio_server(
     With ``retry_waits``, a shed request is retried after its Retry-After, as a well-behaved
     client does, and each wait is appended there; otherwise it counts as shed (None).
     """
-    port = free_port()
+    port = port or free_port()
     env = clean_env(
         AWS_ACCESS_KEY_ID="bench",
         AWS_SECRET_ACCESS_KEY="bench",

@@ -23,21 +23,48 @@ def _knob_schema(name: str, description: str) -> dict[str, Any]:
 def openapi_document(*, max_text_chars: int, default_voice: str) -> dict[str, Any]:
     tts_item = {
         "type": "object",
-        "required": ["audio_id", "s3_url", "duration", "text", "voice_id", "expires_at", "date"],
+        "required": [
+            "audio_id",
+            "s3_url",
+            "duration",
+            "text",
+            "voice_id",
+            "expires_at",
+            "audio_expires_at",
+            "date",
+        ],
         "properties": {
             "audio_id": {"type": "string", "format": "uuid"},
             "s3_url": {
                 "type": "string",
-                "description": "Presigned GET URL; expires with the audio.",
+                "description": (
+                    "Presigned GET URL, valid until expires_at: never past the audio's own "
+                    "expiry, and at most 7 days (SigV4's cap)."
+                ),
             },
             "duration": {"type": "number", "description": "Audio length in seconds."},
             "text": {"type": "string"},
             "voice_id": {"type": "string"},
-            "expires_at": {"type": "string", "format": "date-time"},
+            "expires_at": {
+                "type": "string",
+                "format": "date-time",
+                "description": "When s3_url stops working: the audio's expiry, capped at 7 days.",
+            },
+            "audio_expires_at": {
+                "type": "string",
+                "format": "date-time",
+                "description": (
+                    "When the audio is deleted (the item's ttl). Until then "
+                    "GET /tts/{date}/{audio_id} signs a fresh URL."
+                ),
+            },
             "date": {"type": "string", "format": "date"},
         },
     }
-    unavailable = _error("Synthesis queue full or storage unavailable; see Retry-After.")
+    unavailable = _error(
+        "overloaded (queue full), storage_unavailable (names S3 or DynamoDB) or shutting_down "
+        "(this replica is draining); see Retry-After."
+    )
     return {
         "openapi": "3.0.3",
         "info": {
@@ -68,9 +95,11 @@ def openapi_document(*, max_text_chars: int, default_voice: str) -> dict[str, An
                             },
                         },
                         "400": _error("The body is not valid JSON."),
+                        "408": _error("body_timeout: the body did not arrive in time."),
                         "413": _error("The body is larger than the configured limit."),
                         "422": _error(
-                            "Invalid field: empty or too long text, unknown voice, knob out of range."
+                            "invalid_request, text_too_long, unknown_voice; no_speech (nothing "
+                            "to say); audio_too_long (over the per-request audio cap)."
                         ),
                         "503": unavailable,
                     },

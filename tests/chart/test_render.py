@@ -123,6 +123,17 @@ def test_full_values_render_every_optional_object() -> None:
     assert policy["spec"]["storage"]["endpointURL"] == "http://minio.storage.svc:9000"
 
 
+def test_grace_period_covers_pre_stop_and_drain() -> None:
+    objects = render("--set", "service.drainSeconds=40", "--set", "service.preStopSeconds=7")
+    pod = one(objects, "Deployment", "service")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "7"]
+    assert env_of(container)["TEMPAUDIO_DRAIN_SECONDS"] == "40"
+    assert pod["terminationGracePeriodSeconds"] == 7 + 40 + 20
+    default = one(render(), "Deployment", "service")["spec"]["template"]["spec"]
+    assert default["terminationGracePeriodSeconds"] == 45
+
+
 def test_small_pod_profile_reaches_the_service() -> None:
     objects = render("--set", "service.synthWorkers=1", "--set", "service.onnxThreads=2")
     container = one(objects, "Deployment", "service")["spec"]["template"]["spec"]["containers"][0]
