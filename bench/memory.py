@@ -17,7 +17,6 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from bench.common import SENTENCES, TEXTS, free_port, machine_line, write_section
@@ -213,7 +212,7 @@ def hostile() -> list[tuple[str, str, float, float]]:
             started = time.perf_counter()
             content = body if isinstance(body, bytes) else json.dumps(body).encode()
             with ThreadPoolExecutor(2) as pool:
-                answers = list(pool.map(partial(client.post, url), [content] * 2))
+                answers = list(pool.map(lambda c: client.post(url, content=c), [content] * 2))
             seconds = time.perf_counter() - started
             peak = sampler.stop() / 2**20
             codes = {f"{a.status_code} {a.json().get('error', 'ok')}" for a in answers}

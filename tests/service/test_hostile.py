@@ -317,3 +317,22 @@ def test_now_is_injected_not_read(client: TestClient) -> None:
     body = client.post("/tts/sync", json={"text": "when?"}).json()
     assert body["date"] == NOW.astimezone(UTC).date().isoformat()
     assert datetime.fromisoformat(body["expires_at"]) == NOW + timedelta(hours=24)
+
+
+class BrokenSynthesizer(ToneSynthesizer):
+    def synthesize(self, text: str, voice: str, options: SynthesisOptions) -> SynthesisResult:
+        raise RuntimeError("a bug, not the caller's fault")
+
+
+def test_a_real_bug_is_one_json_500_logged_once(
+    settings: ServiceSettings, store: AudioStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(settings, synth=BrokenSynthesizer(), store=store)
+    with TestClient(app, raise_server_exceptions=False) as client, caplog.at_level(logging.INFO):
+        response = client.post("/tts/sync", json={"text": "boom"})
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal_error", "message": "internal error"}
+    # Starlette's own last-resort handler logged it a second time and re-raised it before.
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(tracebacks) == 1
+    assert "unhandled error on POST /tts/sync" in tracebacks[0].getMessage()
