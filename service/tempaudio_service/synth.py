@@ -27,6 +27,9 @@ from .chunking import (
 from .errors import AudioTooLong, InvalidRequest, NoSpeech
 
 logger = logging.getLogger(__name__)
+# Pieces of one sentence are normalized together up to this much audio; a run-on
+# "sentence" of minutes is normalized in stretches, so its float samples are never all held.
+NORMALIZE_SECONDS = 20
 # Phonemes that make no sound of their own.
 _SILENT = frozenset(" .,;:!?")
 
@@ -259,8 +262,11 @@ class PiperSynthesizer:
             wav.setsampwidth(2)
             wav.setframerate(sample_rate)
             for phonemes in sentences:
-                pieces = []
-                decoded = num_frames + (len(silence) // 2 if num_frames else 0)
+                if num_frames and silence:
+                    wav.writeframes(silence)
+                    num_frames += len(silence) // 2
+                decoded = num_frames
+                group: list[Any] = []
                 for piece in split_phonemes(phonemes, limit):
                     audio = np.atleast_1d(
                         piper_voice.phoneme_ids_to_audio(piper_voice.phonemes_to_ids(piece), config)
@@ -268,15 +274,12 @@ class PiperSynthesizer:
                     decoded += audio.size
                     if decoded > max_frames:
                         raise AudioTooLong(_too_long(self._max_audio_seconds))
-                    pieces.append(audio)
-                if not pieces:
-                    continue
-                if num_frames and silence:
-                    wav.writeframes(silence)
-                    num_frames += len(silence) // 2
-                frames = _int16_frames(np.concatenate(pieces))
-                wav.writeframes(frames)
-                num_frames += len(frames) // 2
+                    group.append(audio)
+                    if sum(a.size for a in group) >= NORMALIZE_SECONDS * sample_rate:
+                        num_frames += _write_normalized(wav, group)
+                        group = []
+                if group:
+                    num_frames += _write_normalized(wav, group)
         if num_frames == 0:
             raise NoSpeech("the text holds nothing to say")
         return SynthesisResult(
@@ -326,13 +329,28 @@ def _too_long(max_seconds: float, estimate: float | None = None) -> str:
     return f"the text would make {what}; the limit is {max_seconds:g} s per request"
 
 
+def _write_normalized(wav: wave.Wave_write, pieces: list[Any]) -> int:
+    """Write pieces normalized together; return the frames written."""
+    import numpy as np
+
+    frames = _int16_frames(np.concatenate(pieces) if len(pieces) > 1 else pieces[0])
+    wav.writeframes(frames)
+    return len(frames) // 2
+
+
 def _int16_frames(audio: Any) -> bytes:
-    """Float samples to 16-bit PCM, normalized to full scale as Piper does per sentence."""
+    """Float samples to 16-bit PCM, normalized to full scale as Piper does per sentence.
+
+    In place on a float32 copy at most: a long sentence's audio is not copied four times.
+    """
     import numpy as np
 
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if peak < 1e-8:
         return bytes(2 * audio.size)
+    scaled = np.asarray(audio, dtype=np.float32).copy()
+    np.multiply(scaled, np.float32(32767.0 / peak), out=scaled)
     # Round, not truncate: a float32 product can land a hair under full scale.
-    scaled = np.rint(audio * (32767.0 / peak))
-    return bytes(np.clip(scaled, -32767, 32767).astype("<i2").tobytes())
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, -32767, 32767, out=scaled)
+    return scaled.astype("<i2").tobytes()
