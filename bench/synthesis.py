@@ -141,15 +141,22 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(0.1):
-            try:
-                tree = [self.process, *self.process.children(recursive=True)]
-                self.peak = max(self.peak, sum(p.memory_info().rss for p in tree))
-            except psutil.Error:
+            if not self._sample():
                 return
 
+    def _sample(self) -> bool:
+        try:
+            tree = [self.process, *self.process.children(recursive=True)]
+            self.peak = max(self.peak, sum(p.memory_info().rss for p in tree))
+        except psutil.Error:
+            return False
+        return True
+
     def stop(self) -> int:
+        """The peak, with one last sample: a run shorter than 100 ms still has one."""
         self._stop.set()
         self._thread.join()
+        self._sample()
         return self.peak
 
 
