@@ -87,10 +87,11 @@ def orphans(st: Stack) -> tuple[int, int, int]:
         for page in st.s3.get_paginator("list_objects_v2").paginate(Bucket=st.bucket)
         for entry in page.get("Contents", [])
     }
-    items = {
+    items = {  # a tombstone (an undone write) promises no audio
         item["s3_url"]["S"].split(f"s3://{st.bucket}/", 1)[1]
         for page in st.dynamodb.get_paginator("scan").paginate(TableName=st.table)
         for item in page["Items"]
+        if "revoked" not in item
     }
     return len(keys), len(items), len(keys ^ items)
 

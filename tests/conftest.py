@@ -117,6 +117,11 @@ def scan_items(dynamodb, table: str) -> list[dict[str, object]]:  # type: ignore
     return items
 
 
+def live_items(dynamodb, table: str) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    """Items that promise audio: an undone write leaves a tombstone, which promises none."""
+    return [item for item in scan_items(dynamodb, table) if "revoked" not in item]
+
+
 class ToneSynthesizer:
     """A fast stand-in for Piper: a sine tone whose length follows the text (for API tests)."""
 

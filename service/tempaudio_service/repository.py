@@ -4,8 +4,10 @@ Every call runs on a bounded thread pool and is awaited for at most ``budget_sec
 botocore's retries included: a hung endpoint costs a request one budget, not three
 attempts of connect and read timeouts. A call still running when its budget is spent goes
 on in the background; if it was a write, the pair is undone once it has settled (it may
-still land), so no object outlives its item and no item its object. The client has its
-``503`` by then; shutdown waits for the undoing.
+still land): the item is replaced by a tombstone (see ``AudioStore.revoke_item``), then the
+object is deleted. No item outlives its object; an object whose PUT an endpoint held past
+the undo has no item, so no URL promises it, and the cleanup job removes it. The client
+has its ``503`` by then; shutdown waits for the undoing.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ T = TypeVar("T")
 # How long undoing one half of a pair may take in the background (the call it waits for
 # is bounded by botocore's own timeouts and attempts).
 UNDO_GRACE_SECONDS = 120.0
+UNDO_ATTEMPTS = 3
 
 
 class AudioRepository:
@@ -68,28 +71,34 @@ class AudioRepository:
             await self._within_budget(put_item, "DynamoDB")
         except StorageUnavailable:
             failures.labels("put_item").inc()
-            self._undo(put_item, key, (item["date"], item["audio_id"]))
+            self._undo(put_item, key, (item["date"], item["audio_id"], int(item["ttl"])))
             raise
 
     def _undo(
-        self, write: asyncio.Future[None], key: str, item_key: tuple[str, str] | None
+        self, write: asyncio.Future[None], key: str, item_key: tuple[str, str, int] | None
     ) -> None:
         task = asyncio.get_running_loop().create_task(self._undo_after(write, key, item_key))
         self._undoing.add(task)
         task.add_done_callback(self._undoing.discard)
 
     async def _undo_after(
-        self, write: asyncio.Future[None], key: str, item_key: tuple[str, str] | None
+        self, write: asyncio.Future[None], key: str, item_key: tuple[str, str, int] | None
     ) -> None:
-        """Once the failed write has settled (it may have landed), delete item, then object."""
+        """Once the failed write has settled (it may have landed), revoke the item, then
+        delete the object. The tombstone is tried a few times: it is what keeps a late
+        PutItem from leaving an item without its object."""
         failures = self._metrics.storage_failures
         await asyncio.wait({write}, timeout=UNDO_GRACE_SECONDS)
         if item_key is not None:
-            try:
-                await self._settled(self._start(self.store.delete_item, *item_key))
-            except (StorageUnavailable, TimeoutError):
-                failures.labels("delete_item").inc()
-                logger.error("item %s/%s may be left without its object", *item_key)
+            for attempt in range(UNDO_ATTEMPTS):
+                try:
+                    await self._settled(self._start(self.store.revoke_item, *item_key))
+                    break
+                except (StorageUnavailable, TimeoutError):
+                    failures.labels("revoke_item").inc()
+                    await asyncio.sleep(self.budget_seconds * (attempt + 1))
+            else:
+                logger.error("item %s/%s may be left without its object", *item_key[:2])
         try:
             await self._settled(self._start(self.store.delete_audio, key))
         except (StorageUnavailable, TimeoutError):

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+# Attribute of a tombstone item: a write that was undone (readers treat it as absent).
+REVOKED = "revoked"
 # The embedded moto endpoint accepts any credentials; these keep boto3 from looking for real ones.
 LOCAL_KEY_ID, LOCAL_SECRET = "tempaudio-local", "local"
 
@@ -136,13 +138,18 @@ class AudioStore:
         except (BotoCoreError, ClientError) as error:
             raise unavailable("DynamoDB", "PutItem", error) from error
 
-    def delete_item(self, date: str, audio_id: str) -> None:
+    def revoke_item(self, date: str, audio_id: str, ttl: int) -> None:
+        """Replace the item, whatever is there, with a tombstone that DynamoDB's TTL removes.
+
+        Deleting would not do: a PutItem attempt still held by a hung endpoint could land
+        afterwards and leave an item without its object. Every real PutItem is conditional
+        on the key being absent, so once the tombstone is there, none lands in any order.
+        """
+        tombstone = {"date": date, "audio_id": audio_id, REVOKED: True, "ttl": ttl}
         try:
-            self._dynamodb.delete_item(
-                TableName=self.table, Key={"date": {"S": date}, "audio_id": {"S": audio_id}}
-            )
+            self._dynamodb.put_item(TableName=self.table, Item=serialize_item(tombstone))
         except (BotoCoreError, ClientError) as error:
-            raise unavailable("DynamoDB", "DeleteItem", error) from error
+            raise unavailable("DynamoDB", "PutItem", error) from error
 
     def get_item(self, date: str, audio_id: str) -> dict[str, Any] | None:
         try:
@@ -154,7 +161,9 @@ class AudioStore:
         except (BotoCoreError, ClientError) as error:
             raise unavailable("DynamoDB", "GetItem", error) from error
         raw = answer.get("Item")
-        return deserialize_item(dict(raw)) if raw else None
+        if not raw or REVOKED in raw:
+            return None
+        return deserialize_item(dict(raw))
 
     def check_s3(self) -> None:
         """Raise ``StorageUnavailable`` unless the bucket answers."""

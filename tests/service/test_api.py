@@ -21,7 +21,7 @@ from tempaudio_service.errors import StorageUnavailable
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
 from tempaudio_service.synth import SynthesisOptions, SynthesisResult
-from tests.conftest import ToneSynthesizer, list_keys, scan_items
+from tests.conftest import ToneSynthesizer, list_keys, live_items, scan_items
 
 # Tests inject the clock: nothing here depends on the wall clock or the time of day.
 NOW = datetime(2026, 6, 15, 12, 0, 0, tzinfo=UTC)
@@ -209,9 +209,12 @@ def test_item_write_that_landed_before_timing_out_is_taken_back(
 ) -> None:
     flaky = WriteThenTimeOut(s3, dynamodb, bucket=settings.bucket, table=settings.table)
     with TestClient(create_app(settings, synth=tone, store=flaky)) as client:
-        assert client.post("/tts/sync", json={"text": "half written"}).status_code == 503
+        answer = client.post("/tts/sync", json={"text": "half written"})
+        assert answer.status_code == 503
     assert list_keys(s3, settings.bucket) == set()
-    assert scan_items(dynamodb, settings.table) == []
+    assert live_items(dynamodb, settings.table) == []
+    (tombstone,) = scan_items(dynamodb, settings.table)
+    assert tombstone["revoked"] == {"BOOL": True}
 
 
 class BlockingSynthesizer(ToneSynthesizer):

@@ -19,11 +19,11 @@ from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import _read_json, create_app
-from tempaudio_service.errors import BodyTimeout
+from tempaudio_service.errors import BodyTimeout, StorageUnavailable
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore
 from tempaudio_service.synth import SynthesisOptions, SynthesisResult
-from tests.conftest import ToneSynthesizer, list_keys, scan_items
+from tests.conftest import ToneSynthesizer, list_keys, live_items, scan_items
 from tests.service.test_api import NOW, BlockingSynthesizer
 
 HUGE_INT = "9" * 400
@@ -336,3 +336,44 @@ def test_a_real_bug_is_one_json_500_logged_once(
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert len(tracebacks) == 1
     assert "unhandled error on POST /tts/sync" in tracebacks[0].getMessage()
+
+
+class HeldPutItem(AudioStore):
+    """DynamoDB holds the PutItem past botocore's last attempt, then applies it late."""
+
+    def __init__(self, base: AudioStore) -> None:
+        super().__init__(base._s3, base._dynamodb, bucket=base.bucket, table=base.table)
+        self.release = threading.Event()
+        self.late: list[str] = []
+
+    def put_item(self, item: dict[str, Any]) -> None:
+        def land_late() -> None:
+            assert self.release.wait(30)
+            try:
+                AudioStore.put_item(self, item)
+                self.late.append("landed")
+            except StorageUnavailable:
+                self.late.append("refused")
+
+        threading.Thread(target=land_late).start()
+        raise StorageUnavailable("DynamoDB is unavailable (PutItem failed); retry later")
+
+
+def test_a_put_item_landing_after_the_undo_leaves_no_item_without_its_object(
+    settings: ServiceSettings, store: AudioStore, tone: ToneSynthesizer, s3: Any, dynamodb: Any
+) -> None:
+    held = HeldPutItem(store)
+    with TestClient(create_app(settings, synth=tone, store=held)) as client:
+        assert client.post("/tts/sync", json={"text": "held"}).status_code == 503
+    # The undo is done (the client waits for it on exit); now the held attempt arrives.
+    held.release.set()
+    while not held.late:
+        threading.Event().wait(0.01)
+    # A delete-based undo let it land: an item whose URL points at a deleted object.
+    assert held.late == ["refused"]
+    assert list_keys(s3, settings.bucket) == set()
+    assert live_items(dynamodb, settings.table) == []
+    (tombstone,) = scan_items(dynamodb, settings.table)
+    lookup = f"/tts/{tombstone['date']['S']}/{tombstone['audio_id']['S']}"
+    with TestClient(create_app(settings, synth=tone, store=store)) as client:
+        assert client.get(lookup).status_code == 404
