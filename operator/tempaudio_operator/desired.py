@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -18,8 +19,14 @@ _MAX_CRONJOB_NAME = 52
 
 
 def cronjob_name(policy_name: str) -> str:
+    """``<policy>-cleanup``; a name too long for that is cut and gets a hash of the whole
+    name, so two long names sharing a prefix never share a CronJob."""
     suffix = "-cleanup"
-    return policy_name[: _MAX_CRONJOB_NAME - len(suffix)].rstrip("-.") + suffix
+    if len(policy_name) + len(suffix) <= _MAX_CRONJOB_NAME:
+        return policy_name + suffix
+    digest = hashlib.sha256(policy_name.encode()).hexdigest()[:8]
+    head = policy_name[: _MAX_CRONJOB_NAME - len(suffix) - len(digest) - 1].rstrip("-.")
+    return f"{head}-{digest}{suffix}"
 
 
 def labels(policy: Policy) -> dict[str, str]:
@@ -79,9 +86,10 @@ def cleanup_cronjob(
         "containers": [container],
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
     }
-    account = job.service_account_name or service_account_name
-    if account:
-        pod_spec["serviceAccountName"] = account
+    # Always set, and the deprecated twin too: the API server copies serviceAccountName into
+    # serviceAccount and defaults one from the other, so a name once set would never go.
+    account = job.service_account_name or service_account_name or "default"
+    pod_spec["serviceAccountName"] = pod_spec["serviceAccount"] = account
     if job.node_selector:
         pod_spec["nodeSelector"] = dict(job.node_selector)
     if job.tolerations:

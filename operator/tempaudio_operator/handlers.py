@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from . import GROUP, PLURAL, VERSION, kube
 from .aws import AwsNotReady
@@ -24,7 +26,15 @@ from .desired import (
     last_cleanup,
 )
 from .policy import Policy, PolicyError
-from .reconcile import Clients, ensure_cronjob, post_events, reconcile, status_changed
+from .reconcile import (
+    Clients,
+    Outcome,
+    ensure_cronjob,
+    failed,
+    post_events,
+    reconcile,
+    status_changed,
+)
 from .settings import OperatorSettings
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -64,11 +74,13 @@ async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.update(GROUP, VERSION, PLURAL)
 def reconcile_policy(body: kopf.Body, memo: kopf.Memo, patch: kopf.Patch, **_: Any) -> None:
     settings: OperatorSettings = memo.settings
-    outcome = reconcile(body, settings, memo.clients)
+    outcome = _reconcile_isolated(body, memo)
     patch.status.update(outcome.status)
     post_events(memo.clients, body, outcome.events)
     if outcome.invalid is not None:
         raise kopf.PermanentError(f"invalid spec: {outcome.invalid}")
+    if outcome.blocked is not None:
+        raise kopf.TemporaryError(outcome.blocked, delay=settings.drift_interval_seconds)
     if outcome.not_ready is not None:
         delay = (
             settings.ttl_throttle_retry_seconds
@@ -78,13 +90,23 @@ def reconcile_policy(body: kopf.Body, memo: kopf.Memo, patch: kopf.Patch, **_: A
         raise kopf.TemporaryError(outcome.not_ready.message, delay=delay)
 
 
+def _reconcile_isolated(body: Mapping[str, Any], memo: kopf.Memo) -> Outcome:
+    """One policy's reconcile; whatever it raises becomes that policy's status."""
+    try:
+        return reconcile(body, memo.settings, memo.clients)
+    except Exception as error:  # noqa: BLE001 (reported on the policy, never lost)
+        meta = body["metadata"]
+        logger.warning("policy %s/%s: reconcile failed: %r", meta["namespace"], meta["name"], error)
+        return failed(body, error)
+
+
 def _reconcile_by_name(memo: kopf.Memo, namespace: str, name: str) -> None:
     """Reconcile outside a policy handler: patch status only when it changes."""
     clients: Clients = memo.clients
     body = kube.get_policy(clients.custom, namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
         return
-    outcome = reconcile(body, memo.settings, clients)
+    outcome = _reconcile_isolated(body, memo)
     if status_changed(body, outcome.status):
         kube.patch_policy_status(clients.custom, namespace, name, outcome.status)
     post_events(clients, body, outcome.events)
@@ -116,12 +138,12 @@ def _resync_all(memo: kopf.Memo) -> None:
     else:
         policies = custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
     for item in policies:
+        namespace, name = item["metadata"]["namespace"], item["metadata"]["name"]
+        # Each policy on its own: one that fails never stops drift repair of the others.
         try:
-            _reconcile_by_name(memo, item["metadata"]["namespace"], item["metadata"]["name"])
-        except AwsNotReady as error:
-            logger.warning(
-                "policy %s/%s: %s", item["metadata"]["namespace"], item["metadata"]["name"], error
-            )
+            _reconcile_by_name(memo, namespace, name)
+        except (ApiException, AwsNotReady) as error:
+            logger.warning("policy %s/%s: %s", namespace, name, error)
 
 
 @kopf.on.event(
@@ -144,7 +166,11 @@ def repair_cronjob(
         )
     except PolicyError:
         return  # reported by the policy's own reconcile
-    name, action = ensure_cronjob(policy, policy_body, memo.settings, clients)
+    try:
+        name, action = ensure_cronjob(policy, policy_body, memo.settings, clients)
+    except (kube.NameConflict, ApiException) as error:
+        logger.warning("policy %s/%s: %s", namespace, meta["name"], error)
+        return  # reported by the policy's own reconcile
     if action != "unchanged":
         kube.post_event(
             clients.core,

@@ -6,6 +6,7 @@ builders in desired.py produce.
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 from collections.abc import Mapping
@@ -17,9 +18,11 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from . import GROUP, PLURAL, VERSION
-from .desired import CLEANUP_CONTAINER, cronjob_drift, parse_cleanup_summary
+from .desired import CLEANUP_CONTAINER, parse_cleanup_summary
 
 MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+FIELD_MANAGER = "tempaudio-operator"
 logger = logging.getLogger(__name__)
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
@@ -49,27 +52,46 @@ def _get(
         raise
 
 
-def ensure_cronjob(api: client.CustomObjectsApi, desired: Mapping[str, Any]) -> str:
-    """Create or repair the CronJob; returns "created", "updated" or "unchanged"."""
+class NameConflict(Exception):
+    """The CronJob's name is taken by an object this policy does not own."""
+
+
+def owned_by(obj: Mapping[str, Any], owner_uid: str | None) -> bool:
+    """True when ``obj`` has a controller owner reference to ``owner_uid``."""
+    references = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(r.get("uid") == owner_uid and r.get("controller") for r in references)
+
+
+def api_error_message(error: ApiException) -> str:
+    """The API server's own message (Status.message), short; never another server's body."""
+    try:
+        message = str(json.loads(error.body or "{}").get("message") or error.reason)
+    except (ValueError, AttributeError):
+        message = str(error.reason)
+    return message[:500]
+
+
+def apply_cronjob(api: client.CustomObjectsApi, desired: Mapping[str, Any], owner_uid: str) -> str:
+    """Server-side apply of the policy's CronJob: "created", "updated" or "unchanged".
+
+    Fields the operator applied before and no longer sets are removed (a merge patch of
+    "desired" never removed a dropped nodeSelector). An object of the same name that this
+    policy does not own is left alone: ``NameConflict``.
+    """
     name, namespace = desired["metadata"]["name"], desired["metadata"]["namespace"]
     actual = _get(api, "batch", "v1", namespace, "cronjobs", name)
+    if actual is not None and not owned_by(actual, owner_uid):
+        raise NameConflict(
+            f"CronJob {name} already exists and is not owned by this policy; rename or delete it"
+        )
+    applied = cast(dict[str, Any], api.patch_namespaced_custom_object(
+        "batch", "v1", namespace, "cronjobs", name, dict(desired),
+        field_manager=FIELD_MANAGER, force=True, _content_type=APPLY_PATCH,
+    ))  # fmt: skip
     if actual is None:
-        api.create_namespaced_custom_object("batch", "v1", namespace, "cronjobs", dict(desired))
         return "created"
-    if not cronjob_drift(desired, actual):
-        return "unchanged"
-    patch = {
-        "metadata": {
-            "labels": desired["metadata"]["labels"],
-            "ownerReferences": desired["metadata"].get("ownerReferences"),
-        },
-        "spec": desired["spec"],
-    }
-    # A merge patch replaces lists (containers, args) whole: edits to them are undone.
-    api.patch_namespaced_custom_object(
-        "batch", "v1", namespace, "cronjobs", name, patch, _content_type=MERGE_PATCH
-    )
-    return "updated"
+    before = actual["metadata"].get("resourceVersion")
+    return "unchanged" if applied["metadata"].get("resourceVersion") == before else "updated"
 
 
 def cleanup_summary(core: client.CoreV1Api, namespace: str, job_name: str) -> dict[str, Any] | None:

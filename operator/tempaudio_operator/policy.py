@@ -21,6 +21,14 @@ _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _TABLE = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
 MIN_RETENTION = timedelta(minutes=1)
+# The longest retention the cleanup program executes (tempaudio_service.config.MAX_RETENTION;
+# a test keeps the two equal, as the operator never imports service code).
+MAX_RETENTION = timedelta(days=365)
+# The policy's name is a label value on its CronJob and Jobs.
+MAX_NAME = 63
+# Kubernetes' own quantity grammar (the API server answers 500 to others in a CronJob).
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
+_REGION = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 
 
 class PolicyError(ValueError):
@@ -33,8 +41,8 @@ def parse_retention(text: str) -> timedelta:
         raise PolicyError(f"retention {text!r} is not a duration such as 24h, 90m or 2d")
     days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
     value = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-    if value < MIN_RETENTION:
-        raise PolicyError(f"retention {text!r} is shorter than {MIN_RETENTION}")
+    if not MIN_RETENTION <= value <= MAX_RETENTION:
+        raise PolicyError(f"retention {text!r} must be between 1m and 365d")
     return value
 
 
@@ -53,6 +61,13 @@ class JobOverrides:
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> JobOverrides:
+        for kind, amounts in (spec.get("resources") or {}).items():
+            for resource, amount in (amounts or {}).items():
+                if not _QUANTITY.match(str(amount)):
+                    raise PolicyError(
+                        f"jobTemplate.resources.{kind}.{resource} {str(amount)[:40]!r} is not a"
+                        " Kubernetes quantity such as 100m, 128Mi or 1"
+                    )
         return cls(
             image=spec.get("image"),
             image_pull_policy=spec.get("imagePullPolicy"),
@@ -93,6 +108,11 @@ class Policy:
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any], *, name: str, namespace: str) -> Policy:
+        if len(name) > MAX_NAME:
+            raise PolicyError(
+                f"the policy's name has {len(name)} characters; at most {MAX_NAME} are supported"
+                " (it labels the CronJob and its Jobs)"
+            )
         storage = spec.get("storage") or {}
         metadata = spec.get("metadata") or {}
         retention_text = str(spec.get("retention", "24h"))
@@ -117,6 +137,9 @@ class Policy:
             raise PolicyError(
                 f"storage.prefix {prefix!r} must be non-empty, not start with '/' and end with '/'"
             )
+        region = str(storage.get("region", "us-east-1"))
+        if not _REGION.match(region):
+            raise PolicyError(f"storage.region {region[:40]!r} is not an AWS region name")
         table = str(metadata.get("table", ""))
         if not _TABLE.match(table):
             raise PolicyError(f"metadata.table {table!r} is not a valid DynamoDB table name")
@@ -131,7 +154,7 @@ class Policy:
             dry_run=bool(spec.get("dryRun", False)),
             bucket=bucket,
             prefix=prefix,
-            region=str(storage.get("region", "us-east-1")),
+            region=region,
             endpoint_url=storage.get("endpointURL") or None,
             table=table,
             ttl_attribute=str(metadata.get("ttlAttribute", "ttl")),

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import kopf
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from . import aws, kube
 from .desired import cleanup_cronjob, lifecycle_rule, lifecycle_rule_id, set_condition
@@ -52,6 +53,9 @@ class Outcome:
     events: list[Event] = field(default_factory=list)
     invalid: PolicyError | None = None
     not_ready: aws.AwsNotReady | None = None
+    # The CronJob could not be applied for a reason that may pass (a name conflict, the API
+    # server failing): retried after the drift interval, reported meanwhile.
+    blocked: str | None = None
 
 
 class Conditions:
@@ -88,7 +92,8 @@ def ensure_cronjob(
         service_account_name=settings.cleanup_service_account,
     )
     kopf.adopt(desired, owner=as_body(body))
-    return desired["metadata"]["name"], kube.ensure_cronjob(clients.custom, desired)
+    uid = body["metadata"]["uid"]
+    return desired["metadata"]["name"], kube.apply_cronjob(clients.custom, desired, uid)
 
 
 def reconcile(
@@ -112,7 +117,16 @@ def reconcile(
         return Outcome(status=status, events=conditions.events, invalid=error)
 
     events: list[Event] = []
-    cronjob, action = ensure_cronjob(policy, body, settings, clients)
+    try:
+        cronjob, action = ensure_cronjob(policy, body, settings, clients)
+    except kube.NameConflict as error:
+        return _stopped(conditions, meta, "NameConflict", str(error), blocked=True)
+    except ApiException as error:
+        message = kube.api_error_message(error)
+        if error.status in {400, 422}:  # the API refused what the spec asks for
+            invalid = PolicyError(f"the CronJob API refused the spec: {message}")
+            return _stopped(conditions, meta, "InvalidSpec", str(invalid), invalid=invalid)
+        return _stopped(conditions, meta, "ApplyFailed", message, blocked=True)
     if action != "unchanged":
         events.append(
             Event("Normal", f"CronJob{action.capitalize()}", f"{action} CronJob {cronjob}"
@@ -179,6 +193,37 @@ def reconcile(
         "conditions": conditions.items,
     }
     return Outcome(status=status, events=events + conditions.events, not_ready=not_ready)
+
+
+def _stopped(
+    conditions: Conditions,
+    meta: Mapping[str, Any],
+    reason: str,
+    message: str,
+    *,
+    invalid: PolicyError | None = None,
+    blocked: bool = False,
+) -> Outcome:
+    """The outcome of a reconcile that could not apply the CronJob: Ready=False, why."""
+    conditions.set("CronJobReady", False, reason, message)
+    conditions.set("Ready", False, reason, message)
+    status = {"observedGeneration": meta.get("generation"), "conditions": conditions.items}
+    return Outcome(
+        status=status, events=conditions.events, invalid=invalid,
+        blocked=message if blocked else None,
+    )  # fmt: skip
+
+
+def failed(body: Mapping[str, Any], error: Exception, now: datetime | None = None) -> Outcome:
+    """An unexpected error while reconciling one policy, as its status: never a silent loop."""
+    meta = body["metadata"]
+    conditions = Conditions(
+        list((body.get("status") or {}).get("conditions") or []),
+        meta.get("generation"),
+        now or datetime.now(UTC),
+    )
+    message = f"{type(error).__name__}: {str(error)[:300]}"
+    return _stopped(conditions, meta, "ReconcileError", message, blocked=True)
 
 
 def as_body(body: Mapping[str, Any]) -> kopf.Body:

@@ -15,21 +15,10 @@ import pytest
 from kubernetes import client
 
 from tempaudio_service import layout
-from tempaudio_service.store import AudioStore
 from tests.conftest import list_keys, put_object_created_at
 from tests.kube_fixtures import GROUP, PLURAL, VERSION, policy_manifest, wait_for
 
 pytestmark = [pytest.mark.k8s, pytest.mark.usefixtures("operator")]
-
-
-@pytest.fixture
-def aws(moto_endpoint: str, dynamodb: Any, s3: Any) -> dict[str, Any]:
-    """A fresh bucket and table on moto for one policy."""
-    suffix = uuid.uuid4().hex[:10]
-    bucket, table = f"audio-{suffix}", f"audio-{suffix}"
-    store = AudioStore(s3, dynamodb, bucket=bucket, table=table)
-    store.ensure_resources(enable_ttl=False)  # enabling TTL is the operator's job here
-    return {"bucket": bucket, "table": table, "store": store, "endpoint": moto_endpoint}
 
 
 def spec_for(aws: dict[str, Any], **extra: Any) -> dict[str, Any]:

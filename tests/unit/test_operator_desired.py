@@ -90,9 +90,15 @@ def test_overrides_reach_the_pod() -> None:
     assert spec["successfulJobsHistoryLimit"] == 1
 
 
-def test_cronjob_names_fit_the_52_character_limit() -> None:
-    assert cronjob_name("x" * 80) == "x" * 44 + "-cleanup"
-    assert len(cronjob_name("x" * 80)) == 52
+def test_cronjob_names_fit_the_52_character_limit_and_stay_unique() -> None:
+    assert cronjob_name("audio") == "audio-cleanup"
+    assert cronjob_name("x" * 44) == "x" * 44 + "-cleanup"
+    long_a, long_b = "team-a-" + "x" * 50 + "-a", "team-a-" + "x" * 50 + "-b"
+    assert len(cronjob_name(long_a)) == len(cronjob_name(long_b)) == 52
+    # Cut to 44 characters, both names shared one CronJob whose owner flipped every round.
+    assert cronjob_name(long_a) != cronjob_name(long_b)
+    assert cronjob_name(long_a).startswith("team-a-xxx")
+    assert cronjob_name(long_a) == cronjob_name(long_a)
 
 
 def test_cleanup_args_dry_run() -> None:

@@ -37,7 +37,10 @@ def test_lifecycle_days_is_ceil_plus_one(retention: str, days: int) -> None:
     ("spec", "message"),
     [
         ({"retention": "soon"}, "not a duration"),
-        ({"retention": "30s"}, "shorter than"),
+        ({"retention": "30s"}, "between 1m and 365d"),
+        # Ready before, while every cleanup Job crashed with OverflowError.
+        ({"retention": "999999d"}, "between 1m and 365d"),
+        ({"storage": {"bucket": "audio", "region": "x" * 74}}, "not an AWS region name"),
         ({"retention": "2h", "schedule": "0 0 * * *"}, "shorter than the schedule's period"),
         ({"retention": "6d", "schedule": "0 0 * * 0"}, "schedule's period"),
         ({"schedule": "  "}, "must not be empty"),
@@ -53,3 +56,18 @@ def test_lifecycle_days_is_ceil_plus_one(retention: str, days: int) -> None:
 def test_invalid_specs_say_why(spec: dict[str, Any], message: str) -> None:
     with pytest.raises(PolicyError, match=message):
         policy(**spec)
+
+
+def test_policy_names_that_cannot_label_a_cronjob_are_refused() -> None:
+    spec = {"storage": {"bucket": "audio"}, "metadata": {"table": "audio"}}
+    Policy.from_spec(spec, name="x" * 63, namespace="ns")
+    with pytest.raises(PolicyError, match="at most 63"):
+        Policy.from_spec(spec, name="x" * 64, namespace="ns")
+
+
+def test_retention_bounds_match_the_cleanup_program() -> None:
+    from tempaudio_operator import policy as operator_policy
+    from tempaudio_service import config
+
+    assert operator_policy.MIN_RETENTION == config.MIN_RETENTION
+    assert operator_policy.MAX_RETENTION == config.MAX_RETENTION

@@ -1,0 +1,193 @@
+"""Operator correctness on the real control plane: every policy ends in a status, one
+policy's failure never blocks another, owned objects only, removals propagate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from tempaudio_operator.desired import cronjob_name
+from tests.kube_fixtures import GROUP, PLURAL, VERSION, policy_manifest, wait_for
+from tests.operator.test_operator import condition, events, spec_for
+
+pytestmark = [pytest.mark.k8s, pytest.mark.usefixtures("operator")]
+
+
+def get(custom: client.CustomObjectsApi, namespace: str, name: str) -> Any:
+    return custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+
+
+def settled(custom: client.CustomObjectsApi, namespace: str, name: str, status: str) -> Any:
+    """The policy once its Ready condition has this status for its current generation."""
+
+    def check() -> Any:
+        policy = get(custom, namespace, name)
+        current = (policy.get("status") or {}).get("observedGeneration") == policy["metadata"][
+            "generation"
+        ]
+        return policy if current and condition(policy, "Ready").get("status") == status else None
+
+    return wait_for(check, what=f"{name} Ready={status}")
+
+
+def read_cronjob(batch: client.BatchV1Api, namespace: str, name: str) -> Any:
+    try:
+        return batch.read_namespaced_cron_job(name, namespace)
+    except client.ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def create(custom: client.CustomObjectsApi, namespace: str, name: str, spec: Any) -> None:
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, policy_manifest(name, spec)
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "says"),
+    [
+        # Each got a blank READY, no Event and a traceback every 60 s before.
+        ({"timeZone": "Mars/Olympus"}, "the CronJob API refused the spec"),
+        ({"timeZone": "Local"}, "the CronJob API refused the spec"),
+        (
+            {"jobTemplate": {"resources": {"limits": {"memory": "lots"}}}},
+            "not a Kubernetes quantity",
+        ),
+    ],
+    ids=["unknown-time-zone", "local-time-zone", "bad-quantity"],
+)
+def test_specs_the_cronjob_api_refuses_end_in_invalid_spec(
+    custom: client.CustomObjectsApi, core: client.CoreV1Api, namespace: str,
+    aws: dict[str, Any], override: dict[str, Any], says: str,
+) -> None:  # fmt: skip
+    create(custom, namespace, "audio", {**spec_for(aws), **override})
+    policy = settled(custom, namespace, "audio", "False")
+    assert condition(policy, "Ready")["reason"] == "InvalidSpec"
+    assert says in condition(policy, "Ready")["message"]
+    wait_for(lambda: "InvalidSpec" in events(core, namespace), what="a Warning event")
+
+
+def test_a_region_no_aws_client_accepts_is_refused_at_the_api(
+    custom: client.CustomObjectsApi, namespace: str, aws: dict[str, Any]
+) -> None:
+    spec = spec_for(aws)
+    spec["storage"]["region"] = "us-" + "east" * 17 + "-1"  # 74 characters, the CRD's pattern
+    with pytest.raises(client.ApiException) as refused:
+        create(custom, namespace, "audio", spec)
+    assert refused.value.status == 422
+    assert "spec.storage.region" in str(refused.value.body)
+
+
+def test_a_policy_name_too_long_for_a_label_is_invalid_spec(
+    custom: client.CustomObjectsApi, namespace: str, aws: dict[str, Any]
+) -> None:
+    name = "n" * 70
+    create(custom, namespace, name, spec_for(aws))
+    policy = settled(custom, namespace, name, "False")
+    assert condition(policy, "Ready")["reason"] == "InvalidSpec"
+    assert "at most 63" in condition(policy, "Ready")["message"]
+
+
+def test_one_bad_policy_never_stops_drift_repair_of_the_others(
+    custom: client.CustomObjectsApi, namespace: str, aws: dict[str, Any], dynamodb: Any
+) -> None:
+    # Listed first (names sort), and refused by the CronJob API in every resync round.
+    create(custom, namespace, "a-bad", {**spec_for(aws), "timeZone": "Mars/Olympus"})
+    create(custom, namespace, "b-good", spec_for(aws))
+    settled(custom, namespace, "a-bad", "False")
+    settled(custom, namespace, "b-good", "True")
+    # Drift only the resync loop repairs: TTL switched off behind the operator's back.
+    dynamodb.update_time_to_live(
+        TableName=aws["table"], TimeToLiveSpecification={"Enabled": False, "AttributeName": "ttl"}
+    )
+
+    def ttl_enabled() -> bool:
+        described = dynamodb.describe_time_to_live(TableName=aws["table"])
+        return bool(described["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED")
+
+    wait_for(ttl_enabled, what="b-good's TTL repaired despite a-bad", timeout=30)
+
+
+def test_long_names_sharing_a_prefix_get_a_cronjob_each(
+    custom: client.CustomObjectsApi, batch: client.BatchV1Api, namespace: str,
+    aws: dict[str, Any],
+) -> None:  # fmt: skip
+    names = ["voicemail-for-the-customer-support-team-in-europe-" + s for s in ("east", "west")]
+    for name, retention in zip(names, ("24h", "48h"), strict=True):
+        create(custom, namespace, name, spec_for(aws, retention=retention))
+    for name, retention in zip(names, ("24h", "48h"), strict=True):
+        settled(custom, namespace, name, "True")
+        cron = read_cronjob(batch, namespace, cronjob_name(name))
+        assert cron.metadata.owner_references[0].name == name
+        args = cron.spec.job_template.spec.template.spec.containers[0].args
+        assert args[args.index("--retention") + 1] == retention
+    # Before, both were cut to one 44-character name: one CronJob, its owner flipping.
+    assert cronjob_name(names[0]) != cronjob_name(names[1])
+
+
+def test_a_cronjob_the_policy_does_not_own_is_left_alone(
+    custom: client.CustomObjectsApi, batch: client.BatchV1Api, core: client.CoreV1Api,
+    namespace: str, aws: dict[str, Any],
+) -> None:  # fmt: skip
+    team = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": "mine-cleanup"},
+        "spec": {
+            "schedule": "5 4 * * *",
+            "jobTemplate": {"spec": {"template": {"spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "team", "image": "team/tool:1", "args": ["tidy"]}],
+            }}}},
+        },
+    }  # fmt: skip
+    batch.create_namespaced_cron_job(namespace, team)
+    create(custom, namespace, "mine", spec_for(aws))
+    policy = settled(custom, namespace, "mine", "False")
+    assert condition(policy, "Ready")["reason"] == "NameConflict"
+    wait_for(lambda: "NameConflict" in events(core, namespace), what="a Warning event")
+    cron = read_cronjob(batch, namespace, "mine-cleanup")
+    assert cron.spec.schedule == "5 4 * * *"
+    assert cron.spec.job_template.spec.template.spec.containers[0].image == "team/tool:1"
+    assert not cron.metadata.owner_references
+    # Deleting the policy once garbage-collected the team's job along with it.
+    custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "mine")
+    wait_for(
+        lambda: (
+            not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
+        ),
+        what="policy gone",
+    )
+    assert read_cronjob(batch, namespace, "mine-cleanup") is not None
+
+
+def test_fields_removed_from_the_policy_are_removed_from_the_cronjob(
+    custom: client.CustomObjectsApi, batch: client.BatchV1Api, namespace: str,
+    aws: dict[str, Any],
+) -> None:  # fmt: skip
+    job = {
+        "nodeSelector": {"pool": "batch"},
+        "tolerations": [{"key": "batch", "operator": "Exists"}],
+        "serviceAccountName": "cleaner",
+    }
+    create(custom, namespace, "audio", spec_for(aws, jobTemplate=job))
+    settled(custom, namespace, "audio", "True")
+    pod = read_cronjob(batch, namespace, "audio-cleanup").spec.job_template.spec.template.spec
+    assert (pod.node_selector, pod.service_account_name) == ({"pool": "batch"}, "cleaner")
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, "audio", {"spec": {"jobTemplate": None}}
+    )
+    settled(custom, namespace, "audio", "True")
+
+    def stripped() -> Any:
+        spec = read_cronjob(batch, namespace, "audio-cleanup").spec.job_template.spec.template.spec
+        gone = not spec.node_selector and not spec.tolerations
+        gone = gone and spec.service_account_name == spec.service_account == "default"
+        return spec if gone else None
+
+    # A merge patch of the desired state never sent the removals before.
+    wait_for(stripped, what="nodeSelector, tolerations and serviceAccountName removed")
