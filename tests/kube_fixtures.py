@@ -111,6 +111,8 @@ def operator(
             "TEMPAUDIO_OPERATOR_DRIFT_INTERVAL": "2",
             "TEMPAUDIO_OPERATOR_AWS_RETRY": "2",
             "TEMPAUDIO_OPERATOR_TTL_THROTTLE_RETRY": "2",
+            # The resync loop's scope, as kopf's "-n t-*" below (it listed everything before).
+            "TEMPAUDIO_OPERATOR_NAMESPACES": "t-*",
         }.items():
             mp.setenv(name, value)
         args = ["run", "-n", "t-*", "--standalone", "-m", "tempaudio_operator.handlers"]

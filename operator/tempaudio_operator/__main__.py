@@ -19,8 +19,9 @@ def build_parser(settings: OperatorSettings) -> argparse.ArgumentParser:
     )
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument(
-        "-n", "--namespace", action="append", default=list(settings.namespaces),
-        help="watch this namespace (repeatable; TEMPAUDIO_OPERATOR_NAMESPACES, comma-separated)",
+        "-n", "--namespace", action="append", default=None,
+        help="watch this namespace or glob (repeatable); replaces TEMPAUDIO_OPERATOR_NAMESPACES"
+             " (comma-separated)",
     )  # fmt: skip
     scope.add_argument(
         "-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)"
@@ -47,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         raise SystemExit(f"tempaudio-operator: {error}") from None
     args = build_parser(settings).parse_args(argv)
+    # One settings object for the whole program, flags over env, handed to the handlers.
+    settings = settings.with_scope(args.namespace, all_namespaces=args.all_namespaces)
 
     import kopf
 
@@ -56,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         verbose=args.verbose,
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
     )
-    namespaces = [] if args.all_namespaces else args.namespace
+    namespaces = list(settings.namespaces)
     logger.info(
         "starting: namespaces=%s peering=%s liveness=%s settings=%s",
         namespaces or "all", args.peering or "standalone", args.liveness or "off", settings,
@@ -67,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=args.liveness or None,
+        memo=kopf.Memo(settings=settings),
     )
     return 0
 

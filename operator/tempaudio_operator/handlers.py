@@ -57,7 +57,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
-    memo.settings = OperatorSettings.from_env(os.environ)
+    # The program hands its one settings object over; kopf run -m (tests) reads the env.
+    if "settings" not in memo:
+        memo.settings = OperatorSettings.from_env(os.environ)
     memo.clients = Clients()
     memo.resync = asyncio.create_task(_resync_loop(memo))
 
@@ -124,19 +126,24 @@ async def _resync_loop(memo: kopf.Memo) -> None:
             )
 
 
-def _resync_all(memo: kopf.Memo) -> None:
+def _watched_policies(memo: kopf.Memo) -> list[dict[str, Any]]:
+    """The policies in the operator's scope, listed the way its RBAC allows."""
     settings: OperatorSettings = memo.settings
     custom = memo.clients.custom
-    if settings.namespaces:
-        policies = [
+    if settings.namespaces and settings.plain_namespaces:
+        return [
             item
             for namespace in settings.namespaces
             for item in custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)[
                 "items"
             ]
         ]
-    else:
-        policies = custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
+    items = custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
+    return [item for item in items if settings.watches(item["metadata"]["namespace"])]
+
+
+def _resync_all(memo: kopf.Memo) -> None:
+    policies = _watched_policies(memo)
     for item in policies:
         namespace, name = item["metadata"]["namespace"], item["metadata"]["name"]
         # Each policy on its own: one that fails never stops drift repair of the others.

@@ -135,6 +135,16 @@ def post_event(
         logger.warning("could not post event %s on %s: %s", reason, meta["name"], error.reason)
 
 
+def service_account_exists(core: client.CoreV1Api, namespace: str, name: str) -> bool:
+    try:
+        core.read_namespaced_service_account(name, namespace)
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
 def get_policy(api: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any] | None:
     return _get(api, GROUP, VERSION, namespace, PLURAL, name)
 

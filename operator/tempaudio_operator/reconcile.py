@@ -85,11 +85,17 @@ def ensure_cronjob(
     policy: Policy, body: Mapping[str, Any], settings: OperatorSettings, clients: Clients
 ) -> tuple[str, str]:
     """The policy's cleanup CronJob, owned by the policy: (name, created|updated|unchanged)."""
+    # The default cleanup account where it exists (the chart creates it in the release and
+    # the watched namespaces); elsewhere a pod naming it would be refused while the policy
+    # said Ready, so the Jobs run as "default" unless the policy names an account.
+    account = settings.cleanup_service_account
+    if account and not kube.service_account_exists(clients.core, policy.namespace, account):
+        account = None
     desired = cleanup_cronjob(
         policy,
         image=settings.cleanup_image,
         image_pull_policy=settings.cleanup_image_pull_policy,
-        service_account_name=settings.cleanup_service_account,
+        service_account_name=account,
     )
     kopf.adopt(desired, owner=as_body(body))
     uid = body["metadata"]["uid"]

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import fnmatch
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+# The words tempaudio_service.config accepts (a unit test keeps the two lists equal; the
+# operator never imports service code).
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
 class SettingsError(ValueError):
@@ -44,7 +50,7 @@ class OperatorSettings:
     def from_env(cls, env: Mapping[str, str]) -> OperatorSettings:
         defaults = cls()
         manage = env.get("TEMPAUDIO_OPERATOR_MANAGE_AWS", "true").strip().lower()
-        if manage not in {"true", "false", "1", "0", "yes", "no"}:
+        if manage not in TRUE_WORDS | FALSE_WORDS:
             raise SettingsError(f"TEMPAUDIO_OPERATOR_MANAGE_AWS={manage!r} is not a boolean")
         return cls(
             cleanup_image=env.get("TEMPAUDIO_OPERATOR_CLEANUP_IMAGE", defaults.cleanup_image),
@@ -52,7 +58,7 @@ class OperatorSettings:
                 "TEMPAUDIO_OPERATOR_CLEANUP_IMAGE_PULL_POLICY", defaults.cleanup_image_pull_policy
             ),
             cleanup_service_account=env.get("TEMPAUDIO_OPERATOR_CLEANUP_SERVICE_ACCOUNT") or None,
-            manage_aws=manage in {"true", "1", "yes"},
+            manage_aws=manage in TRUE_WORDS,
             namespaces=tuple(
                 n.strip()
                 for n in env.get("TEMPAUDIO_OPERATOR_NAMESPACES", "").split(",")
@@ -68,3 +74,24 @@ class OperatorSettings:
                 env, "TEMPAUDIO_OPERATOR_TTL_THROTTLE_RETRY", defaults.ttl_throttle_retry_seconds
             ),
         )
+
+    def with_scope(
+        self, namespaces: Sequence[str] | None, *, all_namespaces: bool
+    ) -> OperatorSettings:
+        """Flags win over the environment: ``-A`` watches all, ``-n`` exactly those given."""
+        if all_namespaces:
+            return replace(self, namespaces=())
+        if namespaces:
+            return replace(self, namespaces=tuple(namespaces))
+        return self
+
+    def watches(self, namespace: str) -> bool:
+        """Whether ``namespace`` is in scope (patterns may be globs, as kopf's are)."""
+        return not self.namespaces or any(
+            fnmatch.fnmatchcase(namespace, p) for p in self.namespaces
+        )
+
+    @property
+    def plain_namespaces(self) -> bool:
+        """Every watched namespace is a name, not a glob: each can be listed on its own."""
+        return all(not any(c in p for c in "*?[") for p in self.namespaces)

@@ -107,8 +107,20 @@ def test_full_values_render_every_optional_object() -> None:
         if sa["metadata"]["name"] == "rel-tempaudio-service"
     )
     assert "eks.amazonaws.com/role-arn" in service_account["metadata"]["annotations"]
+    # The default policy lives in the release namespace: it is watched too (it was not, so
+    # that policy never got a CronJob), and cleanup Jobs have their ServiceAccount everywhere.
+    watched = {"ci-apps", "ci-team-b", "tempaudio"}
     bindings = by_kind(objects, "RoleBinding")
-    assert {b["metadata"]["namespace"] for b in bindings} == {"ci-apps", "ci-team-b"}
+    assert {b["metadata"]["namespace"] for b in bindings} == watched
+    operator_args = one(objects, "Deployment", "operator")["spec"]["template"]["spec"][
+        "containers"
+    ][0]["args"]
+    assert {a.split("=", 1)[1] for a in operator_args if a.startswith("--namespace=")} == watched
+    cleanup_accounts = [
+        sa for sa in by_kind(objects, "ServiceAccount")
+        if sa["metadata"]["labels"].get("app.kubernetes.io/component") == "cleanup"
+    ]  # fmt: skip
+    assert {sa["metadata"]["namespace"] for sa in cleanup_accounts} == watched
     assert all(
         b["metadata"]["name"] != "rel-tempaudio-operator-application"
         for b in by_kind(objects, "ClusterRoleBinding")

@@ -6,13 +6,18 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from kubernetes import client
+import yaml
+from kubernetes import client, utils
 
+from tempaudio_service.store import AudioStore
+from tests.chart.helm import CHART, helm
 from tests.controlplane import ControlPlane, free_port
 from tests.kube_fixtures import GROUP, PLURAL, VERSION, fresh_namespace, policy_manifest, wait_for
 
@@ -70,3 +75,67 @@ def test_operator_program_reconciles_its_namespace_and_answers_liveness(
     lines = [line for line in log.read_text().splitlines() if line.startswith("{")]
     assert lines, log.read_text()
     assert all("message" in json.loads(line) for line in lines)
+
+
+def test_namespaced_operator_with_the_charts_rbac_repairs_drift(
+    control_plane: ControlPlane, custom: client.CustomObjectsApi, core: client.CoreV1Api,
+    namespace: str, moto_endpoint: str, dynamodb: Any, s3: Any, tmp_path: Path,
+) -> None:  # fmt: skip
+    """The operator as the chart runs it in namespaced mode: its own ServiceAccount, the
+    chart's RBAC, ``--namespace`` flags. Its resync loop listed cluster-wide before, got 403
+    and never repaired anything; ``-n`` also merged with the env list instead of replacing it."""
+    release = f"r{uuid.uuid4().hex[:6]}"
+    rendered = helm(
+        "template", release, str(CHART), "--namespace", namespace,
+        "--set", f"operator.watchNamespaces={{{namespace}}}", "--set", "policy.create=false",
+        "--show-only", "templates/operator/rbac.yaml",
+        "--show-only", "templates/operator/serviceaccount.yaml",
+    ).stdout  # fmt: skip
+    api = client.ApiClient()
+    for manifest in (doc for doc in yaml.safe_load_all(rendered) if doc):
+        utils.create_from_dict(api, manifest, namespace=namespace)
+    account = f"{release}-tempaudio-operator"
+    token = core.create_namespaced_service_account_token(
+        account, namespace, {"spec": {"expirationSeconds": 3600}}
+    ).status.token
+    kubeconfig = tmp_path / "operator-kubeconfig"
+    kubeconfig.write_text(control_plane.kubeconfig.read_text().replace(control_plane.token, token))
+    store = AudioStore(s3, dynamodb, bucket=f"ns-{release}", table=f"ns-{release}")
+    store.ensure_resources(enable_ttl=False)
+    log = tmp_path / "operator.log"
+    env = {
+        **os.environ, "KUBECONFIG": str(kubeconfig),
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "TEMPAUDIO_OPERATOR_DRIFT_INTERVAL": "2",
+        # Replaced by the flag, not merged with it (a namespace it may not list).
+        "TEMPAUDIO_OPERATOR_NAMESPACES": "kube-system",
+    }  # fmt: skip
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "tempaudio-operator"), "--namespace", namespace,
+             "--liveness", ""],
+            env=env, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            custom.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL,
+                policy_manifest("audio", {
+                    "storage": {"bucket": store.bucket, "endpointURL": moto_endpoint},
+                    "metadata": {"table": store.table},
+                }),
+            )  # fmt: skip
+
+            def ttl_enabled() -> bool:
+                described = dynamodb.describe_time_to_live(TableName=store.table)
+                return bool(described["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED")
+
+            wait_for(ttl_enabled, what="TTL enabled by the namespaced operator")
+            dynamodb.update_time_to_live(
+                TableName=store.table,
+                TimeToLiveSpecification={"Enabled": False, "AttributeName": "ttl"},
+            )
+            wait_for(ttl_enabled, what="TTL drift repaired by the resync loop", timeout=30)
+        finally:
+            process.terminate()
+            process.wait(30)
+    assert "403" not in log.read_text(), log.read_text()[-3000:]

@@ -110,3 +110,15 @@ fsGroup: 10001
 seccompProfile:
   type: RuntimeDefault
 {{- end }}
+
+{{/*
+Namespaces the operator watches in namespaced mode: watchNamespaces, plus the release
+namespace when the chart creates the default policy there. Empty: all namespaces.
+*/}}
+{{- define "tempaudio.operator.watchNamespaces" -}}
+{{- $namespaces := .Values.operator.watchNamespaces }}
+{{- if and $namespaces .Values.policy.create }}
+{{- $namespaces = append $namespaces .Release.Namespace }}
+{{- end }}
+{{- toJson ($namespaces | uniq) }}
+{{- end }}
