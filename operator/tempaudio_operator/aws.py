@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 logger = logging.getLogger(__name__)
+_ERROR_CODE = re.compile(r"[A-Za-z][A-Za-z0-9.]{0,63}")
 
 
 class AwsNotReady(Exception):
@@ -29,11 +31,27 @@ class AwsNotReady(Exception):
         self.throttled = throttled
 
 
-def _describe(error: BotoCoreError | ClientError) -> str:
+def _raw(error: BotoCoreError | ClientError) -> str:
+    """The whole error, remote message included: for matching and the log only."""
     if isinstance(error, ClientError):
         details = error.response.get("Error", {})
         return f"{details.get('Code', 'Error')}: {details.get('Message', '')}".strip()
     return str(error)
+
+
+def _describe(error: BotoCoreError | ClientError) -> str:
+    """What may go into a policy's status and Events: an error code and HTTP status.
+
+    A policy's endpoint can point at any listener, so whatever its response says stays in
+    the operator's log; a code that is not a plain identifier is not repeated either.
+    """
+    logger.warning("AWS call failed: %s", _raw(error))
+    if isinstance(error, ClientError):
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        shown = code if _ERROR_CODE.fullmatch(code) else "Error"
+        return f"{shown} (HTTP {status})" if status else shown
+    return type(error).__name__
 
 
 class AwsClients:
@@ -41,8 +59,10 @@ class AwsClients:
 
     def __init__(self) -> None:
         self._clients: dict[tuple[str, str, str | None], Any] = {}
+        # A budget per call that a listener which never answers cannot stretch: about
+        # 2 x (3 + 5) s at most, and the handlers run on a pool other policies share.
         self._config = Config(
-            connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}
+            connect_timeout=3, read_timeout=5, retries={"mode": "standard", "max_attempts": 2}
         )
 
     def _client(self, service: str, region: str, endpoint_url: str | None) -> Any:
@@ -100,17 +120,19 @@ def ensure_ttl(dynamodb: DynamoDBClient, table: str, attribute: str) -> bool:
             TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute}
         )
     except ClientError as error:
-        message = _describe(error)
+        message = _raw(error)
         if "already enabled" in message:
             return False
         throttled = "multiple times" in message or "LimitExceeded" in message
         raise AwsNotReady(
             "Throttled" if throttled else "UpdateFailed",
-            f"UpdateTimeToLive {table}: {message}",
+            f"UpdateTimeToLive {table}: {_describe(error)}",
             throttled=throttled,
         ) from error
     except BotoCoreError as error:
-        raise AwsNotReady("UpdateFailed", f"UpdateTimeToLive {table}: {error}") from error
+        raise AwsNotReady(
+            "UpdateFailed", f"UpdateTimeToLive {table}: {_describe(error)}"
+        ) from error
     return True
 
 

@@ -57,6 +57,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
+    # Sync handlers share this pool: policies whose endpoints hang must not hold every
+    # thread (kopf's default is cores + 4), or a new policy waits for its CronJob.
+    settings.execution.max_workers = 64
     # The program hands its one settings object over; kopf run -m (tests) reads the env.
     if "settings" not in memo:
         memo.settings = OperatorSettings.from_env(os.environ)

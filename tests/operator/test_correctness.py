@@ -3,6 +3,11 @@ policy's failure never blocks another, owned objects only, removals propagate.""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import socket
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -191,3 +196,92 @@ def test_fields_removed_from_the_policy_are_removed_from_the_cronjob(
 
     # A merge patch of the desired state never sent the removals before.
     wait_for(stripped, what="nodeSelector, tolerations and serviceAccountName removed")
+
+
+@contextlib.contextmanager
+def listener(answer: bytes | None) -> Iterator[str]:
+    """A loopback HTTP listener that answers every request with ``answer``, or never."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            if answer is None:
+                held.append(connection)  # read nothing, answer nothing
+                continue
+            with connection:
+                connection.settimeout(2)
+                with contextlib.suppress(OSError):
+                    connection.recv(65536)
+                    connection.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        for connection in held:
+            connection.close()
+        server.close()
+
+
+def test_policies_on_a_hung_endpoint_never_delay_another_policy(
+    custom: client.CustomObjectsApi, batch: client.BatchV1Api, namespace: str,
+    aws: dict[str, Any],
+) -> None:  # fmt: skip
+    with listener(None) as hung:
+        stuck = [f"stuck-{i}" for i in range(9)]
+        for name in stuck:
+            spec = spec_for(aws)
+            spec["storage"]["endpointURL"] = hung
+            create(custom, namespace, name, spec)
+        create(custom, namespace, "fresh", spec_for(aws))
+        settled(custom, namespace, "fresh", "True")
+        # Every stuck policy is still in its first reconcile, waiting on the listener: the
+        # fresh one did not queue behind them (it waited 79 s behind 9 of them before).
+        assert read_cronjob(batch, namespace, "fresh-cleanup") is not None
+        waiting = [name for name in stuck if not get(custom, namespace, name).get("status")]
+        assert len(waiting) == len(stuck)
+
+
+ECHO_BODY = (
+    b"<?xml version='1.0'?><Error><Code>Leak-Me please</Code><Message>secret listener text"
+    b"</Message><RequestId>1</RequestId></Error>"
+)
+ECHO = (
+    b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\n"
+    b"Connection: close\r\nContent-Length: "
+    + str(len(ECHO_BODY)).encode()
+    + b"\r\n\r\n"
+    + ECHO_BODY
+)
+
+
+def test_a_listeners_answer_is_never_echoed_into_status_or_events(
+    custom: client.CustomObjectsApi, core: client.CoreV1Api, namespace: str,
+    aws: dict[str, Any],
+) -> None:  # fmt: skip
+    with listener(ECHO) as endpoint:
+        spec = spec_for(aws)
+        spec["storage"]["endpointURL"] = endpoint
+        create(custom, namespace, "echo", spec)
+        policy = settled(custom, namespace, "echo", "False")
+        wait_for(lambda: events(core, namespace), what="events")
+    shown = json.dumps(policy["status"]) + json.dumps(
+        [e.message for e in core.list_namespaced_event(namespace).items]
+    )
+    # The status still says what failed and how: the call and the HTTP status.
+    assert "DescribeTimeToLive" in shown
+    assert "HTTP 500" in shown
+    for leaked in ("secret listener text", "Leak-Me"):
+        assert leaked not in shown
