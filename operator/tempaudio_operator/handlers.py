@@ -1,9 +1,12 @@
 """kopf handlers only: each parses, builds, applies and reports through reconcile.py.
 
-No finalizer is used: the CronJob is owned (garbage-collected with the policy) and the
-table's TTL is deliberately left alone on deletion, so a policy can always be deleted,
-even while the operator is down. Periodic drift repair therefore runs as a resync loop
-rather than a kopf timer (timers force a finalizer).
+The CronJob is owned (garbage-collected with the policy) and the table's TTL is left alone
+on deletion. Only a policy whose lifecycle safety net is on carries a finalizer, so that
+its rule leaves the bucket with it; every other policy can be deleted while the operator
+is down. With the operator gone for good, ``kubectl patch tap NAME --type=merge -p
+'{"metadata":{"finalizers":null}}'`` lets such a policy go (remove its rule by hand).
+Periodic drift repair runs as a resync loop rather than a kopf timer (timers force a
+finalizer on every policy).
 """
 
 from __future__ import annotations
@@ -28,11 +31,13 @@ from .desired import (
 from .policy import Policy, PolicyError
 from .reconcile import (
     Clients,
+    Event,
     Outcome,
     ensure_cronjob,
     failed,
     post_events,
     reconcile,
+    remove_lifecycle_rule,
     status_changed,
 )
 from .settings import OperatorSettings
@@ -51,6 +56,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # State lives in annotations, never in status fields the CRD's schema would prune.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.finalizer = f"{GROUP}/lifecycle-rule"
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"
     )
@@ -154,6 +160,34 @@ def _resync_all(memo: kopf.Memo) -> None:
             _reconcile_by_name(memo, namespace, name)
         except (ApiException, AwsNotReady) as error:
             logger.warning("policy %s/%s: %s", namespace, name, error)
+
+
+def _has_lifecycle_rule(spec: kopf.Spec, **_: Any) -> bool:
+    return bool(spec.get("lifecycleSafetyNet")) and not spec.get("dryRun")
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, when=_has_lifecycle_rule, retries=20, backoff=15)
+def remove_lifecycle_rule_on_delete(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    """The safety-net rule goes with its policy (it outlived the policy before)."""
+    settings: OperatorSettings = memo.settings
+    meta = body["metadata"]
+    if not settings.manage_aws:
+        return
+    try:
+        policy = Policy.from_spec(
+            body.get("spec") or {}, name=meta["name"], namespace=meta["namespace"]
+        )
+    except PolicyError:
+        return  # never reconciled, so no rule of its own
+    try:
+        remove_lifecycle_rule(policy, memo.clients)
+    except AwsNotReady as error:
+        # After ~5 minutes of retries the policy goes anyway: a rule left behind only
+        # expires tempaudio's prefix, and the Event says so.
+        if retry >= 19:
+            post_events(memo.clients, body, [Event("Warning", "LifecycleRuleLeft", str(error))])
+            return
+        raise kopf.TemporaryError(str(error), delay=15) from error
 
 
 @kopf.on.event(

@@ -96,10 +96,16 @@ class Policy:
     prefix: str
     region: str
     endpoint_url: str | None
+    dynamodb_endpoint_url: str | None
     table: str
     ttl_attribute: str
     lifecycle_safety_net: bool
     job: JobOverrides
+
+    @property
+    def writes_lifecycle_rule(self) -> bool:
+        """A dry run writes nothing anywhere, the safety net included."""
+        return self.lifecycle_safety_net and not self.dry_run
 
     @property
     def lifecycle_days(self) -> int:
@@ -156,6 +162,8 @@ class Policy:
             prefix=prefix,
             region=region,
             endpoint_url=storage.get("endpointURL") or None,
+            # Like the service's TEMPAUDIO_DYNAMODB_ENDPOINT_URL: the S3 endpoint unless set.
+            dynamodb_endpoint_url=metadata.get("endpointURL") or storage.get("endpointURL") or None,
             table=table,
             ttl_attribute=str(metadata.get("ttlAttribute", "ttl")),
             lifecycle_safety_net=bool(spec.get("lifecycleSafetyNet", False)),

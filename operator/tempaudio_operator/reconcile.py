@@ -144,9 +144,12 @@ def reconcile(
     if not settings.manage_aws:
         conditions.set("TTLReady", True, "NotManaged", "the operator does not manage AWS")
         conditions.set("LifecycleReady", True, "NotManaged", "the operator does not manage AWS")
+    elif policy.dry_run:
+        conditions.set("TTLReady", True, "DryRun", "dryRun: TTL is left as it is")
+        conditions.set("LifecycleReady", True, "DryRun", "dryRun: no lifecycle rule is written")
     else:
         try:
-            dynamodb = clients.aws.dynamodb(policy.region, policy.endpoint_url)
+            dynamodb = clients.aws.dynamodb(policy.region, policy.dynamodb_endpoint_url)
             if aws.ensure_ttl(dynamodb, policy.table, policy.ttl_attribute):
                 events.append(
                     Event(
@@ -163,7 +166,7 @@ def reconcile(
             conditions.set("TTLReady", False, error.reason, error.message)
         try:
             s3 = clients.aws.s3(policy.region, policy.endpoint_url)
-            rule = lifecycle_rule(policy) if policy.lifecycle_safety_net else None
+            rule = lifecycle_rule(policy) if policy.writes_lifecycle_rule else None
             if aws.ensure_lifecycle_rule(s3, policy.bucket, lifecycle_rule_id(policy), rule):
                 verb = "set" if rule else "removed"
                 events.append(
@@ -230,6 +233,12 @@ def failed(body: Mapping[str, Any], error: Exception, now: datetime | None = Non
     )
     message = f"{type(error).__name__}: {str(error)[:300]}"
     return _stopped(conditions, meta, "ReconcileError", message, blocked=True)
+
+
+def remove_lifecycle_rule(policy: Policy, clients: Clients) -> bool:
+    """Take the policy's safety-net rule off its bucket (other rules stay); True if removed."""
+    s3 = clients.aws.s3(policy.region, policy.endpoint_url)
+    return aws.ensure_lifecycle_rule(s3, policy.bucket, lifecycle_rule_id(policy), None)
 
 
 def as_body(body: Mapping[str, Any]) -> kopf.Body:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from kubernetes import client
 
 from tempaudio_operator.desired import cronjob_name
@@ -285,3 +286,61 @@ def test_a_listeners_answer_is_never_echoed_into_status_or_events(
     assert "HTTP 500" in shown
     for leaked in ("secret listener text", "Leak-Me"):
         assert leaked not in shown
+
+
+def test_dry_run_writes_nothing_anywhere(
+    custom: client.CustomObjectsApi, namespace: str, aws: dict[str, Any], s3: Any, dynamodb: Any
+) -> None:
+    create(custom, namespace, "audio", spec_for(aws, dryRun=True, lifecycleSafetyNet=True))
+    policy = settled(custom, namespace, "audio", "True")
+    assert condition(policy, "TTLReady")["reason"] == "DryRun"
+    ttl = dynamodb.describe_time_to_live(TableName=aws["table"])["TimeToLiveDescription"]
+    assert ttl["TimeToLiveStatus"] == "DISABLED"
+    # A real two-day expiry rule was written before.
+    with pytest.raises(ClientError, match="NoSuchLifecycleConfiguration"):
+        s3.get_bucket_lifecycle_configuration(Bucket=aws["bucket"])
+
+
+def test_the_lifecycle_rule_leaves_with_its_policy(
+    custom: client.CustomObjectsApi, namespace: str, aws: dict[str, Any], s3: Any
+) -> None:
+    theirs = {"ID": "logs", "Filter": {"Prefix": "logs/"}, "Status": "Enabled",
+              "Expiration": {"Days": 30}}  # fmt: skip
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=aws["bucket"], LifecycleConfiguration={"Rules": [theirs]}
+    )
+    create(custom, namespace, "audio", spec_for(aws, lifecycleSafetyNet=True))
+    settled(custom, namespace, "audio", "True")
+
+    def rule_ids() -> list[str]:
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=aws["bucket"])["Rules"]
+        return sorted(rule["ID"] for rule in rules)
+
+    assert rule_ids() == sorted(["logs", f"tempaudio-{namespace}-audio"])
+    finalizers = get(custom, namespace, "audio")["metadata"].get("finalizers")
+    assert finalizers == ["tempaudio.dev/lifecycle-rule"]
+    custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "audio")
+    wait_for(
+        lambda: (
+            not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
+        ),
+        what="policy deleted",
+    )
+    # The rule outlived its policy before; the other team's rule stays.
+    assert rule_ids() == ["logs"]
+
+
+def test_dynamodb_calls_go_to_their_own_endpoint(
+    custom: client.CustomObjectsApi, namespace: str, aws: dict[str, Any], dynamodb: Any
+) -> None:
+    with listener(ECHO) as s3_only:
+        spec = spec_for(aws)
+        spec["storage"]["endpointURL"] = s3_only  # an S3 store that knows no DynamoDB
+        spec["metadata"]["endpointURL"] = aws["endpoint"]
+        create(custom, namespace, "audio", spec)
+        policy = settled(custom, namespace, "audio", "False")
+    # TTL calls went to the S3 endpoint before, so TTLReady could never be True.
+    assert condition(policy, "TTLReady")["status"] == "True"
+    assert condition(policy, "LifecycleReady")["status"] == "False"
+    ttl = dynamodb.describe_time_to_live(TableName=aws["table"])["TimeToLiveDescription"]
+    assert ttl["TimeToLiveStatus"] == "ENABLED"
