@@ -113,6 +113,9 @@ def operator(
             "TEMPAUDIO_OPERATOR_TTL_THROTTLE_RETRY": "2",
             # The resync loop's scope, as kopf's "-n t-*" below (it listed everything before).
             "TEMPAUDIO_OPERATOR_NAMESPACES": "t-*",
+            # moto, and the tests' own listeners, all on loopback.
+            "TEMPAUDIO_OPERATOR_ALLOWED_ENDPOINTS": "http://127.0.0.1",
+            "TEMPAUDIO_OPERATOR_ALLOWED_SERVICE_ACCOUNTS": "cleaner",
         }.items():
             mp.setenv(name, value)
         args = ["run", "-n", "t-*", "--standalone", "-m", "tempaudio_operator.handlers"]

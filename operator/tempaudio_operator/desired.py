@@ -163,14 +163,20 @@ def lifecycle_rule_id(policy: Policy) -> str:
     return f"tempaudio-{policy.namespace}-{policy.name}"[:255]
 
 
+# tempaudio-service tags every object it writes with this; the safety net expires only
+# tagged objects, so a prefix shared with other data (say "logs/") loses nothing else.
+AUDIO_TAG = {"Key": "tempaudio", "Value": "audio"}
+
+
 def lifecycle_rule(policy: Policy) -> dict[str, Any]:
-    """Safety net: S3 expires the prefix a day after the retention, even if cleanup stops."""
+    """Safety net: S3 expires the service's objects under the prefix a day after the
+    retention, even if the cleanup stops. (S3 takes no AbortIncompleteMultipartUpload with
+    a tag filter; the service uploads in one PUT.)"""
     return {
         "ID": lifecycle_rule_id(policy),
-        "Filter": {"Prefix": policy.prefix},
+        "Filter": {"And": {"Prefix": policy.prefix, "Tags": [dict(AUDIO_TAG)]}},
         "Status": "Enabled",
         "Expiration": {"Days": policy.lifecycle_days},
-        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
     }
 
 

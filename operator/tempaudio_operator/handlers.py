@@ -20,7 +20,7 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from . import GROUP, PLURAL, VERSION, kube
+from . import GROUP, PLURAL, VERSION, kube, tenancy
 from .aws import AwsNotReady
 from .desired import (
     MANAGED_BY,
@@ -179,6 +179,8 @@ def remove_lifecycle_rule_on_delete(body: kopf.Body, memo: kopf.Memo, retry: int
         )
     except PolicyError:
         return  # never reconciled, so no rule of its own
+    if tenancy.refusal(policy, settings.tenancy) is not None:
+        return  # likewise, and its endpoint is not one to call
     try:
         remove_lifecycle_rule(policy, memo.clients)
     except AwsNotReady as error:
@@ -210,6 +212,8 @@ def repair_cronjob(
         )
     except PolicyError:
         return  # reported by the policy's own reconcile
+    if tenancy.refusal(policy, memo.settings.tenancy) is not None:
+        return  # likewise: a refused policy gets no CronJob
     try:
         name, action = ensure_cronjob(policy, policy_body, memo.settings, clients)
     except (kube.NameConflict, ApiException) as error:

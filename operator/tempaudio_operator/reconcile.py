@@ -17,7 +17,7 @@ import kopf
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from . import aws, kube
+from . import aws, kube, tenancy
 from .desired import cleanup_cronjob, lifecycle_rule, lifecycle_rule_id, set_condition
 from .policy import Policy, PolicyError
 from .settings import OperatorSettings
@@ -122,6 +122,10 @@ def reconcile(
         status = {"observedGeneration": meta.get("generation"), "conditions": conditions.items}
         return Outcome(status=status, events=conditions.events, invalid=error)
 
+    refused = tenancy.refusal(policy, settings.tenancy)
+    if refused is not None:
+        invalid = PolicyError(refused)
+        return _stopped(conditions, meta, "NotAllowed", refused, invalid=invalid)
     events: list[Event] = []
     try:
         cronjob, action = ensure_cronjob(policy, body, settings, clients)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+
+from .tenancy import ANY, Tenancy
 
 # The words tempaudio_service.config accepts (a unit test keeps the two lists equal; the
 # operator never imports service code).
@@ -29,6 +31,22 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in TRUE_WORDS | FALSE_WORDS:
+        raise SettingsError(f"{name}={raw!r} is not a boolean")
+    return raw in TRUE_WORDS
+
+
 @dataclass(frozen=True)
 class OperatorSettings:
     # Image holding tempaudio-cleanup (the service image); a policy may override it.
@@ -45,20 +63,19 @@ class OperatorSettings:
     aws_retry_seconds: float = 60.0
     # AWS allows about one TTL change per table per hour.
     ttl_throttle_retry_seconds: float = 900.0
+    # What a namespace's policy may ask for (endpoints, storage, Job image and account).
+    tenancy: Tenancy = field(default_factory=Tenancy)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> OperatorSettings:
         defaults = cls()
-        manage = env.get("TEMPAUDIO_OPERATOR_MANAGE_AWS", "true").strip().lower()
-        if manage not in TRUE_WORDS | FALSE_WORDS:
-            raise SettingsError(f"TEMPAUDIO_OPERATOR_MANAGE_AWS={manage!r} is not a boolean")
         return cls(
             cleanup_image=env.get("TEMPAUDIO_OPERATOR_CLEANUP_IMAGE", defaults.cleanup_image),
             cleanup_image_pull_policy=env.get(
                 "TEMPAUDIO_OPERATOR_CLEANUP_IMAGE_PULL_POLICY", defaults.cleanup_image_pull_policy
             ),
             cleanup_service_account=env.get("TEMPAUDIO_OPERATOR_CLEANUP_SERVICE_ACCOUNT") or None,
-            manage_aws=manage in TRUE_WORDS,
+            manage_aws=_bool(env, "TEMPAUDIO_OPERATOR_MANAGE_AWS", True),
             namespaces=tuple(
                 n.strip()
                 for n in env.get("TEMPAUDIO_OPERATOR_NAMESPACES", "").split(",")
@@ -72,6 +89,14 @@ class OperatorSettings:
             ),
             ttl_throttle_retry_seconds=_float(
                 env, "TEMPAUDIO_OPERATOR_TTL_THROTTLE_RETRY", defaults.ttl_throttle_retry_seconds
+            ),
+            tenancy=Tenancy(
+                allowed_endpoints=_list(env, "TEMPAUDIO_OPERATOR_ALLOWED_ENDPOINTS", ()),
+                allowed_storage=_list(env, "TEMPAUDIO_OPERATOR_ALLOWED_STORAGE", (ANY,)),
+                allow_job_image=_bool(env, "TEMPAUDIO_OPERATOR_ALLOW_JOB_IMAGE", False),
+                allowed_service_accounts=_list(
+                    env, "TEMPAUDIO_OPERATOR_ALLOWED_SERVICE_ACCOUNTS", ()
+                ),
             ),
         )
 

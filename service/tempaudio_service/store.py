@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+# Every object is tagged: the operator's lifecycle safety net expires tagged objects only
+# (tempaudio_operator.desired.AUDIO_TAG; a test keeps the two equal).
+AUDIO_TAG = "tempaudio=audio"
 # Attribute of a tombstone item: a write that was undone (readers treat it as absent).
 REVOKED = "revoked"
 # The embedded moto endpoint accepts any credentials; these keep boto3 from looking for real ones.
@@ -113,7 +116,9 @@ class AudioStore:
 
     def put_audio(self, key: str, audio: bytes, content_type: str = "audio/wav") -> None:
         try:
-            self._s3.put_object(Bucket=self.bucket, Key=key, Body=audio, ContentType=content_type)
+            self._s3.put_object(
+                Bucket=self.bucket, Key=key, Body=audio, ContentType=content_type, Tagging=AUDIO_TAG
+            )
         except (BotoCoreError, ClientError) as error:
             raise unavailable("S3", "PutObject", error) from error
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,9 +127,14 @@ def test_install_reconcile_upgrade_uninstall(
         f"kubectl -n {namespace} get tempaudiopolicies" in installed.stdout
     )  # ... and inspect policies
 
+    # The operator runs in-process with the environment the chart gives its Deployment.
+    deployment = client.AppsV1Api().read_namespaced_deployment(
+        f"{release}-tempaudio-operator", namespace
+    )
+    for variable in deployment.spec.template.spec.containers[0].env:
+        monkeypatch.setenv(variable.name, variable.value or "")
+    assert os.environ["TEMPAUDIO_OPERATOR_CLEANUP_IMAGE"] == "ghcr.io/tempaudio/tempaudio:ci"
     monkeypatch.setenv("TEMPAUDIO_OPERATOR_MANAGE_AWS", "false")
-    monkeypatch.setenv("TEMPAUDIO_OPERATOR_CLEANUP_IMAGE", "ghcr.io/tempaudio/tempaudio:ci")
-    monkeypatch.setenv("TEMPAUDIO_OPERATOR_CLEANUP_SERVICE_ACCOUNT", f"{release}-tempaudio-cleanup")
     with KopfRunner(
         ["run", "--standalone", "-n", namespace, "-m", "tempaudio_operator.handlers"], timeout=120
     ) as runner:

@@ -194,3 +194,41 @@ def test_helm_test_hook_is_pinned_and_admitted() -> None:
     ).stdout
     assert "tts/sync" in notes
     assert "kubectl -n tempaudio get tempaudiopolicies" in notes
+
+
+def test_operator_allow_lists_include_the_charts_own_endpoint_and_account() -> None:
+    objects = render(
+        "--set", "aws.endpointURL=http://minio.storage.svc:9000",
+        "--set", "operator.allowedEndpoints={http://localstack:4566}",
+        "--set-json", 'operator.allowedStorage=["shared/{namespace}/*"]',
+    )  # fmt: skip
+    container = one(objects, "Deployment", "operator")["spec"]["template"]["spec"]["containers"][0]
+    env = env_of(container)
+    assert env["TEMPAUDIO_OPERATOR_ALLOWED_ENDPOINTS"] == (
+        "http://localstack:4566,http://minio.storage.svc:9000"
+    )
+    assert env["TEMPAUDIO_OPERATOR_ALLOWED_STORAGE"] == "shared/{namespace}/*"
+    assert env["TEMPAUDIO_OPERATOR_ALLOW_JOB_IMAGE"] == "false"
+    # The default policy names the cleanup account: the operator must allow it.
+    policy = one(objects, "TempAudioPolicy")
+    account = policy["spec"]["jobTemplate"]["serviceAccountName"]
+    assert env["TEMPAUDIO_OPERATOR_ALLOWED_SERVICE_ACCOUNTS"] == account
+    roles = {r["metadata"]["name"]: r for r in by_kind(objects, "ClusterRole")}
+    assert (
+        "rbac.authorization.k8s.io/aggregate-to-edit"
+        not in (roles["rel-tempaudio-policy-edit"]["metadata"]["labels"])
+    )
+    assert (
+        roles["rel-tempaudio-policy-view"]["metadata"]["labels"][
+            "rbac.authorization.k8s.io/aggregate-to-view"
+        ]
+        == "true"
+    )
+
+
+def test_a_ttl_attribute_the_service_never_writes_is_refused() -> None:
+    result = helm(
+        "template", "rel", str(CHART), "--set", "policy.ttlAttribute=expires", check=False
+    )
+    assert result.returncode != 0
+    assert "ttlAttribute" in result.stderr

@@ -200,8 +200,9 @@ def test_fields_removed_from_the_policy_are_removed_from_the_cronjob(
 
 
 @contextlib.contextmanager
-def listener(answer: bytes | None) -> Iterator[str]:
-    """A loopback HTTP listener that answers every request with ``answer``, or never."""
+def listener(answer: bytes | None, calls: list[bytes] | None = None) -> Iterator[str]:
+    """A loopback HTTP listener that answers every request with ``answer``, or never;
+    what it receives goes into ``calls``."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(64)
@@ -217,11 +218,15 @@ def listener(answer: bytes | None) -> Iterator[str]:
                 continue
             if answer is None:
                 held.append(connection)  # read nothing, answer nothing
+                if calls is not None:
+                    calls.append(b"")
                 continue
             with connection:
                 connection.settimeout(2)
                 with contextlib.suppress(OSError):
-                    connection.recv(65536)
+                    received = connection.recv(65536)
+                    if calls is not None:
+                        calls.append(received)
                     connection.sendall(answer)
 
     thread = threading.Thread(target=serve, daemon=True)
@@ -344,3 +349,38 @@ def test_dynamodb_calls_go_to_their_own_endpoint(
     assert condition(policy, "LifecycleReady")["status"] == "False"
     ttl = dynamodb.describe_time_to_live(TableName=aws["table"])["TimeToLiveDescription"]
     assert ttl["TimeToLiveStatus"] == "ENABLED"
+
+
+def test_an_endpoint_the_operator_does_not_allow_is_never_called(
+    custom: client.CustomObjectsApi, batch: client.BatchV1Api, namespace: str,
+    aws: dict[str, Any],
+) -> None:  # fmt: skip
+    calls: list[bytes] = []
+    with listener(ECHO, calls) as endpoint:
+        spec = spec_for(aws)
+        # The operator allows http://127.0.0.1 (moto); "localhost" is another host to it.
+        spec["storage"]["endpointURL"] = endpoint.replace("127.0.0.1", "localhost")
+        create(custom, namespace, "audio", spec)
+        policy = settled(custom, namespace, "audio", "False")
+    assert condition(policy, "Ready")["reason"] == "NotAllowed"
+    # Before, the listener got the operator's signed requests (access key id in the headers).
+    assert calls == []
+    assert read_cronjob(batch, namespace, "audio-cleanup") is None
+
+
+@pytest.mark.parametrize(
+    ("job", "says"),
+    [
+        ({"image": "attacker/tool:1"}, "jobTemplate.image"),
+        ({"serviceAccountName": "cluster-admin-ish"}, "serviceAccountName"),
+    ],
+)
+def test_job_image_and_account_need_the_operators_consent(
+    custom: client.CustomObjectsApi, batch: client.BatchV1Api, namespace: str,
+    aws: dict[str, Any], job: dict[str, str], says: str,
+) -> None:  # fmt: skip
+    create(custom, namespace, "audio", spec_for(aws, jobTemplate=job))
+    policy = settled(custom, namespace, "audio", "False")
+    assert condition(policy, "Ready")["reason"] == "NotAllowed"
+    assert says in condition(policy, "Ready")["message"]
+    assert read_cronjob(batch, namespace, "audio-cleanup") is None

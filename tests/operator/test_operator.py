@@ -173,7 +173,10 @@ def test_lifecycle_safety_net_merges_with_other_rules(
     assert set(rules) == {"logs", f"tempaudio-{namespace}-audio"}
     ours = rules[f"tempaudio-{namespace}-audio"]
     assert ours["Expiration"] == {"Days": 3}  # ceil(1.5) + 1
-    assert ours["Filter"] == {"Prefix": "temp-audio/"}
+    # Only what the service wrote (tagged) expires: a shared prefix loses nothing else.
+    assert ours["Filter"] == {
+        "And": {"Prefix": "temp-audio/", "Tags": [{"Key": "tempaudio", "Value": "audio"}]}
+    }
 
     custom.patch_namespaced_custom_object(
         GROUP, VERSION, namespace, PLURAL, "audio", {"spec": {"lifecycleSafetyNet": False}}

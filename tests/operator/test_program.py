@@ -107,6 +107,7 @@ def test_namespaced_operator_with_the_charts_rbac_repairs_drift(
         **os.environ, "KUBECONFIG": str(kubeconfig),
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "TEMPAUDIO_OPERATOR_DRIFT_INTERVAL": "2",
+        "TEMPAUDIO_OPERATOR_ALLOWED_ENDPOINTS": "http://127.0.0.1",
         # Replaced by the flag, not merged with it (a namespace it may not list).
         "TEMPAUDIO_OPERATOR_NAMESPACES": "kube-system",
     }  # fmt: skip

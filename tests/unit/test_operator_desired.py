@@ -4,6 +4,7 @@ from typing import Any
 import pytest
 
 from tempaudio_operator.desired import (
+    AUDIO_TAG,
     cleanup_args,
     cleanup_cronjob,
     cronjob_drift,
@@ -155,7 +156,7 @@ def test_ttl_in_place(description: dict[str, str], in_place: bool) -> None:
 def test_lifecycle_rule_merges_with_other_rules() -> None:
     rule = lifecycle_rule(policy())
     assert rule["Expiration"] == {"Days": 2}
-    assert rule["Filter"] == {"Prefix": "tts/"}
+    assert rule["Filter"] == {"And": {"Prefix": "tts/", "Tags": [AUDIO_TAG]}}
     other = {
         "ID": "logs",
         "Filter": {"Prefix": "logs/"},
@@ -211,3 +212,9 @@ def test_summary_and_job_outcome() -> None:
         "completionTime": "2026-01-01T01:00:00Z",
         "succeeded": False,
     }
+
+
+def test_the_service_tags_what_the_safety_net_expires() -> None:
+    from tempaudio_service.store import AUDIO_TAG as SERVICE_TAG
+
+    assert f"{AUDIO_TAG['Key']}={AUDIO_TAG['Value']}" == SERVICE_TAG

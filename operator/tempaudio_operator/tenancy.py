@@ -1,0 +1,79 @@
+"""What a namespace may ask of the operator (pure): policy fields are untrusted input.
+
+Whoever may create a TempAudioPolicy in a namespace would otherwise point the operator's
+signed AWS calls at any listener, expire any prefix of a shared bucket, and run Jobs with
+any image and ServiceAccount without holding pod-create rights. The platform team's
+operator configuration bounds all three; this module decides, the handlers report.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .policy import Policy
+
+ANY = "*"
+
+
+@dataclass(frozen=True)
+class Tenancy:
+    # Endpoints a policy may name, as scheme://host[:port] ("*": any). None named: AWS only.
+    allowed_endpoints: tuple[str, ...] = ()
+    # "bucket-glob/prefix-glob" entries; "{namespace}" stands for the policy's namespace.
+    allowed_storage: tuple[str, ...] = (ANY,)
+    # jobTemplate.image: only when the platform team allows it.
+    allow_job_image: bool = False
+    # jobTemplate.serviceAccountName: these (and "default") only.
+    allowed_service_accounts: tuple[str, ...] = ()
+
+
+def endpoint_allowed(url: str, allowed: Iterable[str]) -> bool:
+    """Scheme, host and port compared, never string prefixes (``http://ok@evil/``)."""
+    target = urlsplit(url)
+    if target.username is not None or target.password is not None:
+        return False
+    for entry in allowed:
+        if entry == ANY:
+            return True
+        permitted = urlsplit(entry)
+        if (target.scheme, target.hostname) != (permitted.scheme, permitted.hostname):
+            continue
+        if permitted.port is None or permitted.port == target.port:
+            return True
+    return False
+
+
+def storage_allowed(policy: Policy, allowed: Iterable[str]) -> bool:
+    for entry in allowed:
+        if entry == ANY:
+            return True
+        bucket, _, prefix = entry.replace("{namespace}", policy.namespace).partition("/")
+        if fnmatch.fnmatchcase(policy.bucket, bucket) and fnmatch.fnmatchcase(
+            policy.prefix, prefix or ANY
+        ):
+            return True
+    return False
+
+
+def refusal(policy: Policy, tenancy: Tenancy) -> str | None:
+    """Why the operator's configuration does not allow this policy, or None."""
+    for field, url in (
+        ("storage.endpointURL", policy.endpoint_url),
+        ("metadata.endpointURL", policy.dynamodb_endpoint_url),
+    ):
+        if url and not endpoint_allowed(url, tenancy.allowed_endpoints):
+            return f"{field} {url[:200]} is not among the endpoints the operator allows"
+    if not storage_allowed(policy, tenancy.allowed_storage):
+        return (
+            f"bucket {policy.bucket} with prefix {policy.prefix} is not among the storage the"
+            f" operator allows namespace {policy.namespace}"
+        )
+    if policy.job.image and not tenancy.allow_job_image:
+        return "jobTemplate.image is not allowed by the operator's configuration"
+    account = policy.job.service_account_name
+    if account and account != "default" and account not in tenancy.allowed_service_accounts:
+        return f"jobTemplate.serviceAccountName {account} is not allowed by the operator"
+    return None
