@@ -45,7 +45,13 @@ def _field(text: str, low: int, high: int, names: dict[str, int] | None = None) 
     values: set[int] = set()
     for part in text.split(","):
         body, _, step_text = part.partition("/")
-        step = _value(step_text, 1, high, {}) if step_text else 1
+        step = _value(step_text, 1, 10**6, {}) if step_text else 1
+        if step > high - low:
+            # Kubernetes runs */90 in the minutes hourly; the CRD refuses it with these words.
+            raise CronError(
+                f"step {step} is longer than its field ({low}-{high}): it runs once per hour"
+                " or day; write that schedule instead"
+            )
         if body in {"*", "?"}:
             start, end = low, high
         elif "-" in body:

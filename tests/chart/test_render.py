@@ -93,8 +93,11 @@ def test_operator_rbac_is_least_privilege() -> None:
     assert {v for rule in framework for v in rule["verbs"]} == {"list", "watch"}
 
 
+MONITORING = ("--api-versions", "monitoring.coreos.com/v1/ServiceMonitor")
+
+
 def test_full_values_render_every_optional_object() -> None:
-    objects = render("-f", str(CHART / "ci" / "full-values.yaml"))
+    objects = render("-f", str(CHART / "ci" / "full-values.yaml"), *MONITORING)
     hpa = one(objects, "HorizontalPodAutoscaler")
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
     assert "replicas" not in one(objects, "Deployment", "service")["spec"]
@@ -176,7 +179,9 @@ def test_schema_rejects_typos_and_bad_values(override: str, message: str) -> Non
     assert message in result.stderr
 
 
-def test_helm_test_hook_is_pinned_and_admitted() -> None:
+@pytest.mark.k8s
+def test_helm_test_hook_is_pinned_and_admitted(control_plane: object) -> None:
+    # helm install --dry-run=client still asks a cluster whether it is reachable.
     objects = render()
     hook = next(
         o for o in by_kind(objects, "Pod") if "helm.sh/hook" in o["metadata"].get("annotations", {})
@@ -232,3 +237,34 @@ def test_a_ttl_attribute_the_service_never_writes_is_refused() -> None:
     )
     assert result.returncode != 0
     assert "ttlAttribute" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        # minAvailable 1 of 1 replica blocked every node drain before.
+        (["service.replicaCount=1"], {"maxUnavailable": 1}),
+        (
+            ["service.autoscaling.enabled=true", "service.autoscaling.minReplicas=1"],
+            {"maxUnavailable": 1},
+        ),
+        (["service.replicaCount=3"], {"minAvailable": 1}),
+    ],
+)
+def test_the_disruption_budget_never_blocks_a_drain(
+    overrides: list[str], expected: dict[str, int]
+) -> None:
+    args = [arg for override in overrides for arg in ("--set", override)]
+    budget = one(render(*args), "PodDisruptionBudget")["spec"]
+    assert {k: v for k, v in budget.items() if k != "selector"} == expected
+
+
+def test_service_monitor_only_with_its_crd_and_admitted_by_the_network_policy() -> None:
+    # Without the Prometheus Operator's CRD the kind does not exist: it would fail the install.
+    assert not by_kind(render("--set", "service.serviceMonitor.enabled=true"), "ServiceMonitor")
+    objects = render("--set", "service.serviceMonitor.enabled=true", *MONITORING)
+    assert one(objects, "ServiceMonitor")
+    rules = one(objects, "NetworkPolicy")["spec"]["ingress"]
+    assert {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+    } in [peer for rule in rules for peer in rule["from"]]

@@ -45,6 +45,9 @@ def test_defaults_are_applied(custom: client.CustomObjectsApi, namespace: str) -
         ({"retention": "12h", "schedule": "@daily"}, "at least the schedule's period"),
         ({"schedule": ""}, "schedule must not be empty"),
         ({"schedule": "every hour"}, "should match"),
+        # Kubernetes runs it hourly, the CRD read it as 90 minutes, the operator refused it.
+        ({"retention": "2h", "schedule": "*/90 * * * *"}, "longer than its field"),
+        ({"retention": "2d", "schedule": "0 */30 * * *"}, "longer than its field"),
         ({"storage": {"bucket": "My_Bucket"}}, "should match"),
         ({"storage": {"bucket": "10.0.0.1"}}, "must not look like an IP address"),
         ({"storage": {"bucket": "a..b"}}, "must not contain '..'"),

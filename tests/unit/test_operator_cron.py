@@ -46,3 +46,15 @@ def test_longest_gap(schedule: str, gap: timedelta) -> None:
 def test_invalid_schedules(schedule: str, message: str) -> None:
     with pytest.raises(CronError, match=message):
         longest_gap(schedule)
+
+
+@pytest.mark.parametrize("schedule", ["*/90 * * * *", "0 */30 * * *", "*/60 * * * *"])
+def test_a_step_longer_than_its_field_is_refused_as_the_crd_does(schedule: str) -> None:
+    # Kubernetes runs "*/90" in the minutes hourly, the CRD read it as 90 minutes: one rule now.
+    with pytest.raises(CronError, match="longer than its field"):
+        longest_gap(schedule)
+
+
+def test_the_longest_steps_that_fit_still_work() -> None:
+    assert longest_gap("*/59 * * * *") == timedelta(minutes=59)
+    assert longest_gap("0 */23 * * *") == timedelta(hours=23)
