@@ -6,8 +6,10 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 
+from tests.controlplane import REPO
 from tests.kube_fixtures import GROUP, PLURAL, VERSION, policy_manifest
 
 pytestmark = pytest.mark.k8s
@@ -73,5 +75,22 @@ def test_bad_specs_are_rejected_with_a_reason(
 def test_printer_columns(control_plane: object) -> None:
     crd = client.ApiextensionsV1Api().read_custom_resource_definition(f"{PLURAL}.{GROUP}")
     columns = [c.name for c in crd.spec.versions[0].additional_printer_columns]
-    assert columns == ["Retention", "Schedule", "Ready", "Last Cleanup", "Age"]
+    assert columns == ["Retention", "Schedule", "Ready", "Reason", "Last Cleanup", "Age"]
     assert crd.spec.versions[0].subresources.status is not None
+
+
+def test_kubectl_explain_has_a_description_for_every_field() -> None:
+    crd = yaml.safe_load((REPO / "crds" / "tempaudiopolicies.yaml").read_text())
+    missing: list[str] = []
+
+    def walk(node: dict[str, Any], path: str) -> None:
+        # The API server allows nothing but a type on the object's own metadata.
+        if "type" in node and not node.get("description") and path != ".metadata":
+            missing.append(path or "(root)")
+        for name, child in (node.get("properties") or {}).items():
+            walk(child, f"{path}.{name}")
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], f"{path}[]")
+
+    walk(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"], "")
+    assert missing == []
