@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
+import prometheus_client
 from kubernetes.client.exceptions import ApiException
 
 from . import GROUP, PLURAL, VERSION, kube, tenancy
@@ -28,6 +29,7 @@ from .desired import (
     job_outcome,
     last_cleanup,
 )
+from .metrics import OperatorMetrics
 from .policy import Policy, PolicyError
 from .reconcile import (
     Clients,
@@ -66,10 +68,15 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # Sync handlers share this pool: policies whose endpoints hang must not hold every
     # thread (kopf's default is cores + 4), or a new policy waits for its CronJob.
     settings.execution.max_workers = 64
+    memo.metrics = OperatorMetrics.create()
     # The program hands its one settings object over; kopf run -m (tests) reads the env.
     if "settings" not in memo:
         memo.settings = OperatorSettings.from_env(os.environ)
     memo.clients = Clients()
+    port = memo.settings.metrics_port
+    if port:
+        prometheus_client.start_http_server(port, registry=memo.metrics.registry)
+        logger.info("metrics on :%d/metrics", port)
     memo.resync = asyncio.create_task(_resync_loop(memo))
 
 
@@ -86,6 +93,8 @@ async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
 def reconcile_policy(body: kopf.Body, memo: kopf.Memo, patch: kopf.Patch, **_: Any) -> None:
     settings: OperatorSettings = memo.settings
     outcome = _reconcile_isolated(body, memo)
+    if outcome.terminating:
+        return
     patch.status.update(outcome.status)
     post_events(memo.clients, body, outcome.events)
     if outcome.invalid is not None:
@@ -104,11 +113,24 @@ def reconcile_policy(body: kopf.Body, memo: kopf.Memo, patch: kopf.Patch, **_: A
 def _reconcile_isolated(body: Mapping[str, Any], memo: kopf.Memo) -> Outcome:
     """One policy's reconcile; whatever it raises becomes that policy's status."""
     try:
-        return reconcile(body, memo.settings, memo.clients)
+        outcome = reconcile(body, memo.settings, memo.clients)
     except Exception as error:  # noqa: BLE001 (reported on the policy, never lost)
         meta = body["metadata"]
         logger.warning("policy %s/%s: reconcile failed: %r", meta["namespace"], meta["name"], error)
-        return failed(body, error)
+        outcome = failed(body, error)
+    if not outcome.terminating:
+        memo.metrics.reconciles.labels(outcome.label).inc()
+    return outcome
+
+
+def _log_failure(namespace: str, name: str, error: Exception) -> None:
+    """One line, no traceback; a namespace being deleted is routine, not a warning."""
+    message = kube.api_error_message(error) if isinstance(error, ApiException) else str(error)
+    terminating = isinstance(error, ApiException) and "being terminated" in message
+    logger.log(
+        logging.DEBUG if terminating else logging.WARNING, "policy %s/%s: %s", namespace, name,
+        message,
+    )  # fmt: skip
 
 
 def _reconcile_by_name(memo: kopf.Memo, namespace: str, name: str) -> None:
@@ -153,13 +175,14 @@ def _watched_policies(memo: kopf.Memo) -> list[dict[str, Any]]:
 
 def _resync_all(memo: kopf.Memo) -> None:
     policies = _watched_policies(memo)
+    memo.metrics.count_policies(policies)
     for item in policies:
         namespace, name = item["metadata"]["namespace"], item["metadata"]["name"]
         # Each policy on its own: one that fails never stops drift repair of the others.
         try:
             _reconcile_by_name(memo, namespace, name)
         except (ApiException, AwsNotReady) as error:
-            logger.warning("policy %s/%s: %s", namespace, name, error)
+            _log_failure(namespace, name, error)
 
 
 def _has_lifecycle_rule(spec: kopf.Spec, **_: Any) -> bool:
@@ -217,7 +240,7 @@ def repair_cronjob(
     try:
         name, action = ensure_cronjob(policy, policy_body, memo.settings, clients)
     except (kube.NameConflict, ApiException) as error:
-        logger.warning("policy %s/%s: %s", namespace, meta["name"], error)
+        _log_failure(namespace, meta["name"], error)
         return  # reported by the policy's own reconcile
     if action != "unchanged":
         kube.post_event(
@@ -255,6 +278,8 @@ def record_cleanup(
     summary = kube.cleanup_summary(clients.core, namespace, outcome["jobName"])
     result = last_cleanup(outcome, summary)
     kube.patch_policy_status(clients.custom, namespace, name, {"lastCleanup": result})
+    memo.metrics.cleanups.labels("succeeded" if result["succeeded"] else "failed").inc()
+    memo.metrics.cleanup_deleted.inc(int(result.get("deleted") or 0))
     if result["succeeded"]:
         counts = (
             f": deleted {result['deleted']} of {result['scanned']} scanned"

@@ -19,6 +19,7 @@ from kubernetes.client.exceptions import ApiException
 
 from . import aws, kube, tenancy
 from .desired import cleanup_cronjob, lifecycle_rule, lifecycle_rule_id, set_condition
+from .metrics import outcome_label
 from .policy import Policy, PolicyError
 from .settings import OperatorSettings
 
@@ -56,6 +57,24 @@ class Outcome:
     # The CronJob could not be applied for a reason that may pass (a name conflict, the API
     # server failing): retried after the drift interval, reported meanwhile.
     blocked: str | None = None
+    # The policy's namespace is being deleted: nothing to write, nothing to retry.
+    terminating: bool = False
+
+    @property
+    def label(self) -> str:
+        """The bounded outcome label of the operator's reconcile counter."""
+        reason = next(
+            (c.get("reason") for c in self.status.get("conditions", []) if c["type"] == "Ready"),
+            None,
+        )
+        if reason == "ReconcileError":
+            return "error"
+        return outcome_label(
+            invalid=self.invalid is not None and reason != "NotAllowed",
+            refused=reason == "NotAllowed",
+            blocked=self.blocked is not None,
+            not_ready=self.not_ready is not None,
+        )
 
 
 class Conditions:
@@ -133,6 +152,9 @@ def reconcile(
         return _stopped(conditions, meta, "NameConflict", str(error), blocked=True)
     except ApiException as error:
         message = kube.api_error_message(error)
+        if error.status == 403 and "being terminated" in message:
+            # The namespace is going, and the policy with it: nothing to report or retry.
+            return Outcome(status={}, terminating=True)
         if error.status in {400, 422}:  # the API refused what the spec asks for
             invalid = PolicyError(f"the CronJob API refused the spec: {message}")
             return _stopped(conditions, meta, "InvalidSpec", str(invalid), invalid=invalid)

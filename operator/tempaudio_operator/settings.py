@@ -38,6 +38,15 @@ def _list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
+def _port(env: Mapping[str, str], name: str) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return 0
+    if not raw.isdigit() or int(raw) > 65535:
+        raise SettingsError(f"{name}={raw!r} is not a port (0-65535)")
+    return int(raw)
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -63,6 +72,8 @@ class OperatorSettings:
     aws_retry_seconds: float = 60.0
     # AWS allows about one TTL change per table per hour.
     ttl_throttle_retry_seconds: float = 900.0
+    # Port of the operator's Prometheus /metrics (0: none).
+    metrics_port: int = 0
     # What a namespace's policy may ask for (endpoints, storage, Job image and account).
     tenancy: Tenancy = field(default_factory=Tenancy)
 
@@ -90,6 +101,7 @@ class OperatorSettings:
             ttl_throttle_retry_seconds=_float(
                 env, "TEMPAUDIO_OPERATOR_TTL_THROTTLE_RETRY", defaults.ttl_throttle_retry_seconds
             ),
+            metrics_port=_port(env, "TEMPAUDIO_OPERATOR_METRICS_PORT"),
             tenancy=Tenancy(
                 allowed_endpoints=_list(env, "TEMPAUDIO_OPERATOR_ALLOWED_ENDPOINTS", ()),
                 allowed_storage=_list(env, "TEMPAUDIO_OPERATOR_ALLOWED_STORAGE", (ANY,)),

@@ -34,12 +34,13 @@ def namespace(control_plane: ControlPlane) -> Iterator[str]:
 @pytest.fixture
 def operator_process(
     control_plane: ControlPlane, namespace: str, tmp_path: Path
-) -> Iterator[tuple[str, Path]]:
-    port = free_port()
+) -> Iterator[tuple[str, Path, str]]:
+    port, metrics_port = free_port(), free_port()
     log = tmp_path / "operator.log"
     env = {
         **os.environ,
         "KUBECONFIG": str(control_plane.kubeconfig),
+        "TEMPAUDIO_OPERATOR_METRICS_PORT": str(metrics_port),
         "TEMPAUDIO_OPERATOR_MANAGE_AWS": "false",
         "TEMPAUDIO_OPERATOR_CLEANUP_IMAGE": "registry.example/tempaudio:9.9",
     }
@@ -50,17 +51,21 @@ def operator_process(
             env=env, stdout=output, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
-            yield f"http://127.0.0.1:{port}/healthz", log
+            yield (
+                f"http://127.0.0.1:{port}/healthz",
+                log,
+                f"http://127.0.0.1:{metrics_port}/metrics",
+            )
         finally:
             process.terminate()
             process.wait(30)
 
 
 def test_operator_program_reconciles_its_namespace_and_answers_liveness(
-    operator_process: tuple[str, Path], custom: client.CustomObjectsApi,
+    operator_process: tuple[str, Path, str], custom: client.CustomObjectsApi,
     batch: client.BatchV1Api, namespace: str,
 ) -> None:  # fmt: skip
-    liveness, log = operator_process
+    liveness, log, metrics = operator_process
     custom.create_namespaced_custom_object(
         GROUP, VERSION, namespace, PLURAL,
         policy_manifest("audio", {"storage": {"bucket": "my-audio"}, "metadata": {"table": "t1x"}}),
@@ -72,6 +77,12 @@ def test_operator_program_reconciles_its_namespace_and_answers_liveness(
         "registry.example/tempaudio:9.9"
     )
     assert wait_for(lambda: httpx.get(liveness).status_code == 200, what="liveness")
+    # The operator exported no metrics before.
+    scraped = wait_for(
+        lambda: (t := httpx.get(metrics).text) and 'outcome="ready"} 1.0' in t and t,
+        what="reconcile counted in /metrics",
+    )
+    assert "tempaudio_operator_cleanups_total" in scraped
     lines = [line for line in log.read_text().splitlines() if line.startswith("{")]
     assert lines, log.read_text()
     assert all("message" in json.loads(line) for line in lines)
