@@ -42,6 +42,8 @@ def test_defaults_are_applied(custom: client.CustomObjectsApi, namespace: str) -
         ({"retention": "tomorrow"}, "should match"),
         ({"retention": "0h"}, "retention must be a duration greater than zero"),
         ({"retention": "30s", "schedule": "* * * * *"}, "retention must be at least 1m"),
+        # Ready before, while every cleanup Job crashed with OverflowError.
+        ({"retention": "999999d"}, "retention must be at most 365d"),
         ({"retention": "10m", "schedule": "0 * * * *"}, "at least the schedule's period"),
         ({"retention": "2h", "schedule": "0 */3 * * *"}, "at least the schedule's period"),
         ({"retention": "12h", "schedule": "@daily"}, "at least the schedule's period"),
