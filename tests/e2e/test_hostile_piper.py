@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -25,7 +22,7 @@ from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore
 from tempaudio_service.synth import PiperSynthesizer, SynthesisOptions
 from tests.conftest import list_keys, scan_items, wait_until_ready
-from tests.e2e.test_piper_service import check_wav, free_port
+from tests.e2e.test_piper_service import check_wav, start_program
 
 pytestmark = pytest.mark.piper
 VOICE = "en_US-joe-medium"
@@ -138,23 +135,12 @@ def test_no_unicode_text_yields_a_5xx(client: TestClient, text: str) -> None:
 
 def test_sigterm_drains_admitted_work_and_refuses_new_work(tmp_path: Any) -> None:
     """The real program: readiness false and 503 for new work at once, queued work done."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TEMPAUDIO_"))}
-    env.update(
-        TEMPAUDIO_PORT=str(port),
+    process, base = start_program(
         TEMPAUDIO_SYNTH_WORKERS="1",
         TEMPAUDIO_ONNX_IDLE_THREADS="1",
         TEMPAUDIO_SYNTH_QUEUE="4",
         TEMPAUDIO_DRAIN_SECONDS="120",
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tempaudio_service"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
     text = "The quick brown fox jumps over the lazy dog. It was not amused at all. " * 2
     answers: list[httpx.Response] = []
     try:

@@ -97,11 +97,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_the_program_runs_on_embedded_s3_and_dynamodb() -> None:
-    """What the README's run command does: no AWS configured -> moto server in-process."""
+def start_program(**settings: str) -> tuple[subprocess.Popen[str], str]:
+    """``tempaudio-service`` as ``make run`` starts it (embedded S3 + DynamoDB), on a free
+    port, with these TEMPAUDIO_* settings; returns the process and its base URL."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TEMPAUDIO_"))}
-    env["TEMPAUDIO_PORT"] = str(port)
+    env.update(settings, TEMPAUDIO_PORT=str(port))
     process = subprocess.Popen(
         [sys.executable, "-m", "tempaudio_service"],
         env=env,
@@ -109,7 +110,12 @@ def test_the_program_runs_on_embedded_s3_and_dynamodb() -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    base = f"http://127.0.0.1:{port}"
+    return process, f"http://127.0.0.1:{port}"
+
+
+def test_the_program_runs_on_embedded_s3_and_dynamodb() -> None:
+    """What the README's run command does: no AWS configured -> moto server in-process."""
+    process, base = start_program()
     try:
         wait_until_ready(process, base)
         answer = httpx.post(f"{base}/tts/sync", json={"text": "Hello from the README."}, timeout=60)

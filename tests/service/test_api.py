@@ -6,9 +6,8 @@ import io
 import socket
 import threading
 import wave
-from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,9 +21,7 @@ from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
 from tempaudio_service.synth import SynthesisOptions, SynthesisResult
 from tests.conftest import ToneSynthesizer, list_keys, live_items, scan_items
-
-# Tests inject the clock: nothing here depends on the wall clock or the time of day.
-NOW = datetime(2026, 6, 15, 12, 0, 0, tzinfo=UTC)
+from tests.service.conftest import NOW
 
 
 def dead_endpoint() -> str:
@@ -33,14 +30,6 @@ def dead_endpoint() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture
-def client(
-    settings: ServiceSettings, store: AudioStore, tone: ToneSynthesizer
-) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, synth=tone, store=store, clock=lambda: NOW)) as test:
-        yield test
 
 
 def test_sync_stores_object_and_item_and_returns_a_working_url(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,17 +23,10 @@ from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore
 from tempaudio_service.synth import SynthesisOptions, SynthesisResult
 from tests.conftest import ToneSynthesizer, list_keys, live_items, scan_items
-from tests.service.test_api import NOW, BlockingSynthesizer
+from tests.service.conftest import NOW
+from tests.service.test_api import BlockingSynthesizer
 
 HUGE_INT = "9" * 400
-
-
-@pytest.fixture
-def client(
-    settings: ServiceSettings, store: AudioStore, tone: ToneSynthesizer
-) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, synth=tone, store=store, clock=lambda: NOW)) as test:
-        yield test
 
 
 @pytest.mark.parametrize(
@@ -250,6 +242,19 @@ def _post_in_thread(client: TestClient, results: list[Any], text: str) -> thread
     return thread
 
 
+def _one_running_one_queued(
+    client: TestClient, synth: CountingBlocker
+) -> tuple[list[Any], tuple[threading.Thread, threading.Thread]]:
+    """Two requests: one synthesizing (held by ``synth``), one waiting in the queue."""
+    results: list[Any] = []
+    running = _post_in_thread(client, results, "running")
+    assert synth.entered.acquire(timeout=10)
+    queued = _post_in_thread(client, results, "queued")
+    while client.app.state.services.pool.admitted < 2:  # type: ignore[attr-defined]
+        threading.Event().wait(0.01)
+    return results, (running, queued)
+
+
 def test_drain_refuses_new_work_and_finishes_admitted_work(
     settings: ServiceSettings, store: AudioStore, s3: Any
 ) -> None:
@@ -260,13 +265,8 @@ def test_drain_refuses_new_work_and_finishes_admitted_work(
         store=store,
     )
     with TestClient(app) as client:
-        results: list[Any] = []
-        running = _post_in_thread(client, results, "running")
-        assert synth.entered.acquire(timeout=10)
-        queued = _post_in_thread(client, results, "queued")
+        results, (running, queued) = _one_running_one_queued(client, synth)
         services = app.state.services
-        while services.pool.admitted < 2:
-            threading.Event().wait(0.01)
         drained = threading.Thread(target=lambda: client.portal.call(services.drain))  # type: ignore[union-attr]
         drained.start()
         while not services.draining.started:
@@ -293,13 +293,8 @@ def test_drain_time_up_answers_what_is_left_with_json_503(
         replace(settings, synth_workers=1, synth_queue=1, drain_seconds=0), synth=synth, store=store
     )
     with TestClient(app) as client:
-        results: list[Any] = []
-        running = _post_in_thread(client, results, "running")
-        assert synth.entered.acquire(timeout=10)
-        queued = _post_in_thread(client, results, "queued")
+        results, (running, queued) = _one_running_one_queued(client, synth)
         services = app.state.services
-        while services.pool.admitted < 2:
-            threading.Event().wait(0.01)
         client.portal.call(services.drain)  # type: ignore[union-attr]
         for thread in (running, queued):
             thread.join(30)
