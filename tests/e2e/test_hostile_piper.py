@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -186,3 +187,34 @@ def test_drain_seconds_zero_refuses_the_queue_with_json(
         response = client.post("/tts/sync", json={"text": "after the drain"})
     assert response.status_code == 503
     assert response.json()["error"] == "shutting_down"
+
+
+def test_trickling_clients_are_capped_and_timed_out() -> None:
+    """The program's uvicorn wiring: at most TEMPAUDIO_MAX_CONNECTIONS at once, and a body
+    that does not arrive within TEMPAUDIO_BODY_TIMEOUT is answered 408 (they stayed
+    connected indefinitely before)."""
+    process, base = start_program(TEMPAUDIO_MAX_CONNECTIONS="3", TEMPAUDIO_BODY_TIMEOUT="2")
+    port = int(base.rsplit(":", 1)[1])
+    trickling: list[socket.socket] = []
+    try:
+        wait_until_ready(process, base)
+        # uvicorn answers 503 once the connections open reach the cap (this one included).
+        for _ in range(2):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(
+                b"POST /tts/sync HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 100\r\n\r\n{"te'
+            )
+            trickling.append(sock)
+        refused = httpx.post(f"{base}/tts/sync", json={"text": "a third"}, timeout=10)
+        assert refused.status_code == 503
+        for sock in trickling:
+            sock.settimeout(30)
+            answer = sock.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+            assert b'"body_timeout"' in answer
+    finally:
+        for sock in trickling:
+            sock.close()
+        process.terminate()
+        process.wait(30)
