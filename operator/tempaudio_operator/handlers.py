@@ -35,6 +35,7 @@ from .reconcile import (
     Clients,
     Event,
     Outcome,
+    enforced_retention,
     ensure_cronjob,
     failed,
     post_events,
@@ -237,6 +238,8 @@ def repair_cronjob(
         return  # reported by the policy's own reconcile
     if tenancy.refusal(policy, memo.settings.tenancy) is not None:
         return  # likewise: a refused policy gets no CronJob
+    # The retention the last reconcile decided on (a deferred shrink), never the spec's alone.
+    policy = enforced_retention(policy, policy_body.get("status") or {})
     try:
         name, action = ensure_cronjob(policy, policy_body, memo.settings, clients)
     except (kube.NameConflict, ApiException) as error:

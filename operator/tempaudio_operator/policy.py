@@ -35,6 +35,12 @@ class PolicyError(ValueError):
     """The spec cannot be reconciled; the message says why."""
 
 
+def _shrink(value: Any) -> str:
+    if value not in {"Deferred", "Immediate"}:
+        raise PolicyError(f"retentionShrink {str(value)[:20]!r} must be Deferred or Immediate")
+    return str(value)
+
+
 def parse_retention(text: str) -> timedelta:
     match = _DURATION.match(text)
     if not text or match is None:
@@ -44,6 +50,17 @@ def parse_retention(text: str) -> timedelta:
     if not MIN_RETENTION <= value <= MAX_RETENTION:
         raise PolicyError(f"retention {text!r} must be between 1m and 365d")
     return value
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest ``[Nd][Nh][Nm][Ns]`` spelling (as tempaudio_service.durations writes it)."""
+    remaining = int(value.total_seconds())
+    parts = []
+    for unit, seconds in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, remaining = divmod(remaining, seconds)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
 
 
 @dataclass(frozen=True)
@@ -101,6 +118,8 @@ class Policy:
     ttl_attribute: str
     lifecycle_safety_net: bool
     job: JobOverrides
+    # Deferred: a shorter retention waits until audio promised the longer one has expired.
+    retention_shrink: str = "Deferred"
 
     @property
     def writes_lifecycle_rule(self) -> bool:
@@ -168,4 +187,5 @@ class Policy:
             ttl_attribute=str(metadata.get("ttlAttribute", "ttl")),
             lifecycle_safety_net=bool(spec.get("lifecycleSafetyNet", False)),
             job=JobOverrides.from_spec(spec.get("jobTemplate") or {}),
+            retention_shrink=_shrink(spec.get("retentionShrink", "Deferred")),
         )

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, cast
 
@@ -17,10 +17,10 @@ import kopf
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from . import aws, kube, tenancy
+from . import aws, enforcement, kube, tenancy
 from .desired import cleanup_cronjob, lifecycle_rule, lifecycle_rule_id, set_condition
 from .metrics import outcome_label
-from .policy import Policy, PolicyError
+from .policy import Policy, PolicyError, format_duration, parse_retention
 from .settings import OperatorSettings
 
 logger = logging.getLogger(__name__)
@@ -145,7 +145,11 @@ def reconcile(
     if refused is not None:
         invalid = PolicyError(refused)
         return _stopped(conditions, meta, "NotAllowed", refused, invalid=invalid)
-    events: list[Event] = []
+    # The cleanup and the safety net run with the retention in force for promises made.
+    policy, retention_status, retention_events = enforced(
+        policy, body.get("status") or {}, settings, conditions.now
+    )
+    events: list[Event] = list(retention_events)
     try:
         cronjob, action = ensure_cronjob(policy, body, settings, clients)
     except kube.NameConflict as error:
@@ -226,8 +230,92 @@ def reconcile(
         "observedGeneration": meta.get("generation"),
         "cronJobName": cronjob,
         "conditions": conditions.items,
+        **retention_status,
     }
     return Outcome(status=status, events=events + conditions.events, not_ready=not_ready)
+
+
+def enforced(
+    policy: Policy, status: Mapping[str, Any], settings: OperatorSettings, now: datetime
+) -> tuple[Policy, dict[str, Any], list[Event]]:
+    """The policy as the cleanup must run it now, its retention status fields and Events.
+
+    A shorter retention waits until audio promised the longer one has expired (unless the
+    policy says ``retentionShrink: Immediate``); the history of retentions that still
+    matter lives in the policy's status.
+    """
+    history = parse_history(status.get("retentionHistory"))
+    previous = status.get("enforcedRetention")
+    if policy.retention_shrink == "Immediate":
+        decision = enforcement.immediate(policy.retention, now)
+    else:
+        history = enforcement.record(history, policy.retention, now)
+        lag = timedelta(seconds=settings.retention_lag_seconds)
+        decision = enforcement.enforce(history, now, lag)
+    text = (
+        policy.retention_text
+        if decision.retention == policy.retention
+        else format_duration(decision.retention)
+    )
+    fields = {
+        "retentionHistory": [
+            {"retention": format_duration(p.retention), "since": _stamp(p.since),
+             "ended": _stamp(p.ended) if p.ended else None}
+            for p in decision.history
+        ],
+        "enforcedRetention": text,
+        "enforcedUntil": _stamp(decision.until) if decision.until else None,
+    }  # fmt: skip
+    events: list[Event] = []
+    if decision.until is not None and status.get("enforcedUntil") != fields["enforcedUntil"]:
+        events.append(Event(
+            "Normal", "RetentionShrinkDeferred",
+            f"retention {policy.retention_text} takes effect at {fields['enforcedUntil']}; until"
+            f" then the cleanup keeps {text}, which URLs issued earlier promise",
+        ))  # fmt: skip
+    if policy.retention_shrink == "Immediate" and previous and previous != text:
+        events.append(Event(
+            "Warning", "RetentionShrunkImmediately",
+            f"retentionShrink: Immediate: the cleanup enforces {text} now; URLs issued under"
+            f" {previous} may point at deleted audio",
+        ))  # fmt: skip
+    effective = replace(policy, retention=decision.retention, retention_text=text)
+    return effective, fields, events
+
+
+def parse_history(raw: Any) -> tuple[enforcement.Period, ...]:
+    """The retention periods kept in status; nothing usable reads as no history."""
+    periods = []
+    try:
+        for entry in raw or []:
+            ended = entry.get("ended")
+            periods.append(enforcement.Period(
+                parse_retention(str(entry["retention"])),
+                _parse_stamp(str(entry["since"])),
+                _parse_stamp(str(ended)) if ended else None,
+            ))  # fmt: skip
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return ()
+    return tuple(periods)
+
+
+def enforced_retention(policy: Policy, status: Mapping[str, Any]) -> Policy:
+    """Between reconciles (the CronJob watch): the larger of the spec's and the status's."""
+    try:
+        recorded = parse_retention(str(status.get("enforcedRetention") or ""))
+    except PolicyError:
+        return policy
+    if recorded <= policy.retention:
+        return policy
+    return replace(policy, retention=recorded, retention_text=format_duration(recorded))
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_stamp(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 def _stopped(

@@ -72,6 +72,9 @@ class OperatorSettings:
     aws_retry_seconds: float = 60.0
     # AWS allows about one TTL change per table per hour.
     ttl_throttle_retry_seconds: float = 900.0
+    # How long the service may go on signing with a retention after it was edited (its
+    # rollout or watch delay): that retention's promises count this much longer.
+    retention_lag_seconds: float = 600.0
     # Port of the operator's Prometheus /metrics (0: none).
     metrics_port: int = 0
     # What a namespace's policy may ask for (endpoints, storage, Job image and account).
@@ -100,6 +103,9 @@ class OperatorSettings:
             ),
             ttl_throttle_retry_seconds=_float(
                 env, "TEMPAUDIO_OPERATOR_TTL_THROTTLE_RETRY", defaults.ttl_throttle_retry_seconds
+            ),
+            retention_lag_seconds=_float(
+                env, "TEMPAUDIO_OPERATOR_RETENTION_LAG", defaults.retention_lag_seconds
             ),
             metrics_port=_port(env, "TEMPAUDIO_OPERATOR_METRICS_PORT"),
             tenancy=Tenancy(

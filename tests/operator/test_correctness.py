@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -384,3 +385,50 @@ def test_job_image_and_account_need_the_operators_consent(
     assert condition(policy, "Ready")["reason"] == "NotAllowed"
     assert says in condition(policy, "Ready")["message"]
     assert read_cronjob(batch, namespace, "audio-cleanup") is None
+
+
+def cleanup_retention(batch: client.BatchV1Api, namespace: str) -> str | None:
+    cron = read_cronjob(batch, namespace, "audio-cleanup")
+    if cron is None:
+        return None
+    args = cron.spec.job_template.spec.template.spec.containers[0].args
+    return str(args[args.index("--retention") + 1])
+
+
+def test_a_shrink_waits_until_earlier_urls_have_expired(
+    custom: client.CustomObjectsApi, batch: client.BatchV1Api, core: client.CoreV1Api,
+    namespace: str, aws: dict[str, Any],
+) -> None:  # fmt: skip
+    create(custom, namespace, "audio", spec_for(aws, retention="24h"))
+    settled(custom, namespace, "audio", "True")
+    edited = datetime.now(UTC)
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, "audio", {"spec": {"retention": "1h"}}
+    )
+    policy = settled(custom, namespace, "audio", "True")
+    # Before, the cleanup deleted after 1 hour at once: every URL issued in the last 23
+    # hours pointed at deleted audio.
+    assert policy["status"]["enforcedRetention"] == "1d"
+    until = datetime.fromisoformat(policy["status"]["enforcedUntil"])
+    assert edited + timedelta(hours=24) <= until <= edited + timedelta(hours=24, minutes=11)
+    assert cleanup_retention(batch, namespace) == "1d"
+    wait_for(lambda: "RetentionShrinkDeferred" in events(core, namespace), what="the Event")
+
+    # The CronJob watch repairs with the enforced retention, not the spec's.
+    uid = read_cronjob(batch, namespace, "audio-cleanup").metadata.uid
+    batch.delete_namespaced_cron_job("audio-cleanup", namespace)
+    wait_for(
+        lambda: (c := read_cronjob(batch, namespace, "audio-cleanup")) and c.metadata.uid != uid,
+        what="CronJob recreated",
+    )
+    assert cleanup_retention(batch, namespace) == "1d"
+
+    # A team that must have data gone sooner says so.
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, "audio", {"spec": {"retentionShrink": "Immediate"}}
+    )
+    policy = settled(custom, namespace, "audio", "True")
+    assert policy["status"]["enforcedRetention"] == "1h"
+    assert not policy["status"].get("enforcedUntil")
+    wait_for(lambda: cleanup_retention(batch, namespace) == "1h", what="1h enforced")
+    wait_for(lambda: "RetentionShrunkImmediately" in events(core, namespace), what="a Warning")

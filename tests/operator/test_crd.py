@@ -26,6 +26,7 @@ def test_defaults_are_applied(custom: client.CustomObjectsApi, namespace: str) -
     created = create(custom, namespace, VALID)
     assert created["spec"] == {
         "retention": "24h",
+        "retentionShrink": "Deferred",
         "schedule": "*/15 * * * *",
         "timeZone": "Etc/UTC",
         "suspend": False,
@@ -77,7 +78,15 @@ def test_bad_specs_are_rejected_with_a_reason(
 def test_printer_columns(control_plane: object) -> None:
     crd = client.ApiextensionsV1Api().read_custom_resource_definition(f"{PLURAL}.{GROUP}")
     columns = [c.name for c in crd.spec.versions[0].additional_printer_columns]
-    assert columns == ["Retention", "Schedule", "Ready", "Reason", "Last Cleanup", "Age"]
+    assert columns == [
+        "Retention",
+        "Enforced",
+        "Schedule",
+        "Ready",
+        "Reason",
+        "Last Cleanup",
+        "Age",
+    ]
     assert crd.spec.versions[0].subresources.status is not None
 
 
