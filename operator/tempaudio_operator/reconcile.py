@@ -86,8 +86,14 @@ class Conditions:
         self.generation = generation
         self.now = now
         self.events: list[Event] = []
+        self.not_ready: aws.AwsNotReady | None = None
 
-    def set(self, type_: str, ok: bool, reason: str, message: str) -> None:
+    def set(
+        self, type_: str, ok: bool, reason: str, message: str,
+        *, not_ready: aws.AwsNotReady | None = None,
+    ) -> None:  # fmt: skip
+        """Set one condition; ``not_ready`` records the first AWS refusal (retried later)."""
+        self.not_ready = self.not_ready or not_ready
         before = self.previous.get(type_) or {}
         self.items = set_condition(
             self.items, type_=type_, status=ok, reason=reason, message=message,
@@ -150,26 +156,11 @@ def reconcile(
         policy, body.get("status") or {}, settings, conditions.now
     )
     events: list[Event] = list(retention_events)
-    try:
-        cronjob, action = ensure_cronjob(policy, body, settings, clients)
-    except kube.NameConflict as error:
-        return _stopped(conditions, meta, "NameConflict", str(error), blocked=True)
-    except ApiException as error:
-        message = kube.api_error_message(error)
-        if error.status == 403 and "being terminated" in message:
-            # The namespace is going, and the policy with it: nothing to report or retry.
-            return Outcome(status={}, terminating=True)
-        if error.status in {400, 422}:  # the API refused what the spec asks for
-            invalid = PolicyError(f"the CronJob API refused the spec: {message}")
-            return _stopped(conditions, meta, "InvalidSpec", str(invalid), invalid=invalid)
-        return _stopped(conditions, meta, "ApplyFailed", message, blocked=True)
-    if action != "unchanged":
-        events.append(
-            Event("Normal", f"CronJob{action.capitalize()}", f"{action} CronJob {cronjob}"
-                  f" (schedule {policy.schedule!r}, retention {policy.retention_text})")
-        )  # fmt: skip
-    conditions.set("CronJobReady", True, "Reconciled", f"CronJob {cronjob} matches the policy")
-
+    applied = reconcile_cronjob(policy, body, settings, clients, conditions)
+    if isinstance(applied, Outcome):
+        return applied
+    cronjob, cronjob_events = applied
+    events += cronjob_events
     not_ready: aws.AwsNotReady | None = None
     if not settings.manage_aws:
         conditions.set("TTLReady", True, "NotManaged", "the operator does not manage AWS")
@@ -178,47 +169,9 @@ def reconcile(
         conditions.set("TTLReady", True, "DryRun", "dryRun: TTL is left as it is")
         conditions.set("LifecycleReady", True, "DryRun", "dryRun: no lifecycle rule is written")
     else:
-        try:
-            dynamodb = clients.aws.dynamodb(policy.region, policy.dynamodb_endpoint_url)
-            if aws.ensure_ttl(dynamodb, policy.table, policy.ttl_attribute):
-                events.append(
-                    Event(
-                        "Normal",
-                        "TTLEnabled",
-                        f"enabled TTL on {policy.table}.{policy.ttl_attribute}",
-                    )
-                )
-            conditions.set(
-                "TTLReady", True, "Enabled", f"TTL on {policy.table}.{policy.ttl_attribute}"
-            )
-        except aws.AwsNotReady as error:
-            not_ready = error
-            conditions.set("TTLReady", False, error.reason, error.message)
-        try:
-            s3 = clients.aws.s3(policy.region, policy.endpoint_url)
-            rule = lifecycle_rule(policy) if policy.writes_lifecycle_rule else None
-            if aws.ensure_lifecycle_rule(s3, policy.bucket, lifecycle_rule_id(policy), rule):
-                verb = "set" if rule else "removed"
-                events.append(
-                    Event(
-                        "Normal",
-                        "LifecycleRuleUpdated",
-                        f"{verb} lifecycle rule on {policy.bucket}/{policy.prefix}",
-                    )
-                )
-            if rule:
-                conditions.set(
-                    "LifecycleReady",
-                    True,
-                    "Enabled",
-                    f"objects under {policy.prefix} expire after {policy.lifecycle_days} days",
-                )
-            else:
-                conditions.set("LifecycleReady", True, "NotRequested", "lifecycleSafetyNet is off")
-        except aws.AwsNotReady as error:
-            not_ready = not_ready or error
-            conditions.set("LifecycleReady", False, error.reason, error.message)  # fmt: skip
-
+        events += reconcile_ttl(policy, clients, conditions)
+        events += reconcile_lifecycle(policy, clients, conditions)
+        not_ready = conditions.not_ready
     failing = [c for c in conditions.items if c["type"] != "Ready" and c["status"] != "True"]
     if failing:
         conditions.set("Ready", False, failing[0]["reason"], failing[0]["message"])
@@ -233,6 +186,78 @@ def reconcile(
         **retention_status,
     }
     return Outcome(status=status, events=events + conditions.events, not_ready=not_ready)
+
+
+def reconcile_cronjob(
+    policy: Policy,
+    body: Mapping[str, Any],
+    settings: OperatorSettings,
+    clients: Clients,
+    conditions: Conditions,
+) -> tuple[str, list[Event]] | Outcome:
+    """Apply the CronJob: (its name, Events), or the Outcome that stops the reconcile."""
+    meta = body["metadata"]
+    try:
+        cronjob, action = ensure_cronjob(policy, body, settings, clients)
+    except kube.NameConflict as error:
+        return _stopped(conditions, meta, "NameConflict", str(error), blocked=True)
+    except ApiException as error:
+        message = kube.api_error_message(error)
+        if error.status == 403 and "being terminated" in message:
+            # The namespace is going, and the policy with it: nothing to report or retry.
+            return Outcome(status={}, terminating=True)
+        if error.status in {400, 422}:  # the API refused what the spec asks for
+            invalid = PolicyError(f"the CronJob API refused the spec: {message}")
+            return _stopped(conditions, meta, "InvalidSpec", str(invalid), invalid=invalid)
+        return _stopped(conditions, meta, "ApplyFailed", message, blocked=True)
+    conditions.set("CronJobReady", True, "Reconciled", f"CronJob {cronjob} matches the policy")
+    if action == "unchanged":
+        return cronjob, []
+    return cronjob, [
+        Event("Normal", f"CronJob{action.capitalize()}", f"{action} CronJob {cronjob}"
+              f" (schedule {policy.schedule!r}, retention {policy.retention_text})")
+    ]  # fmt: skip
+
+
+def reconcile_ttl(policy: Policy, clients: Clients, conditions: Conditions) -> list[Event]:
+    """DynamoDB TTL on the policy's attribute; sets TTLReady."""
+    try:
+        dynamodb = clients.aws.dynamodb(policy.region, policy.dynamodb_endpoint_url)
+        changed = aws.ensure_ttl(dynamodb, policy.table, policy.ttl_attribute)
+    except aws.AwsNotReady as error:
+        conditions.set("TTLReady", False, error.reason, error.message, not_ready=error)
+        return []
+    where = f"{policy.table}.{policy.ttl_attribute}"
+    conditions.set("TTLReady", True, "Enabled", f"TTL on {where}")
+    return [Event("Normal", "TTLEnabled", f"enabled TTL on {where}")] if changed else []
+
+
+def reconcile_lifecycle(policy: Policy, clients: Clients, conditions: Conditions) -> list[Event]:
+    """The safety-net rule set, or removed when not wanted; sets LifecycleReady."""
+    rule = lifecycle_rule(policy) if policy.writes_lifecycle_rule else None
+    try:
+        s3 = clients.aws.s3(policy.region, policy.endpoint_url)
+        changed = aws.ensure_lifecycle_rule(s3, policy.bucket, lifecycle_rule_id(policy), rule)
+    except aws.AwsNotReady as error:
+        conditions.set("LifecycleReady", False, error.reason, error.message, not_ready=error)
+        return []
+    if rule:
+        conditions.set(
+            "LifecycleReady", True, "Enabled",
+            f"objects under {policy.prefix} expire after {policy.lifecycle_days} days",
+        )  # fmt: skip
+    else:
+        conditions.set("LifecycleReady", True, "NotRequested", "lifecycleSafetyNet is off")
+    if not changed:
+        return []
+    verb = "set" if rule else "removed"
+    return [
+        Event(
+            "Normal",
+            "LifecycleRuleUpdated",
+            f"{verb} lifecycle rule on {policy.bucket}/{policy.prefix}",
+        )
+    ]
 
 
 def enforced(
