@@ -105,3 +105,12 @@ def test_kubectl_explain_has_a_description_for_every_field() -> None:
 
     walk(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"], "")
     assert missing == []
+
+
+def test_the_example_policy_is_accepted(custom: client.CustomObjectsApi, namespace: str) -> None:
+    example = yaml.safe_load((REPO / "examples" / "policy.yaml").read_text())
+    example["metadata"]["namespace"] = namespace
+    accepted = custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, example, dry_run="All"
+    )
+    assert accepted["spec"]["retentionShrink"] == "Deferred"
