@@ -58,12 +58,12 @@ def utc_now() -> datetime:
 class Readiness:
     """Storage checks run in parallel, shared by concurrent probes, cached briefly."""
 
-    checked_at: float = -READY_CACHE_SECONDS
+    checked_at: float | None = None  # time.monotonic() of the last check; None: never
     problems: dict[str, str] = field(default_factory=dict)
     running: asyncio.Task[dict[str, str]] | None = None
 
     async def problems_now(self, repository: AudioRepository) -> dict[str, str]:
-        if time.monotonic() - self.checked_at < READY_CACHE_SECONDS:
+        if self.checked_at is not None and time.monotonic() - self.checked_at < READY_CACHE_SECONDS:
             return self.problems
         if self.running is None:
             self.running = asyncio.get_running_loop().create_task(self._check(repository))
