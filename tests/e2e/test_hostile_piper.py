@@ -193,7 +193,7 @@ def test_trickling_clients_are_capped_and_timed_out() -> None:
     """The program's uvicorn wiring: at most TEMPAUDIO_MAX_CONNECTIONS at once, and a body
     that does not arrive within TEMPAUDIO_BODY_TIMEOUT is answered 408 (they stayed
     connected indefinitely before)."""
-    process, base = start_program(TEMPAUDIO_MAX_CONNECTIONS="3", TEMPAUDIO_BODY_TIMEOUT="2")
+    process, base = start_program(TEMPAUDIO_MAX_CONNECTIONS="3", TEMPAUDIO_BODY_TIMEOUT="5")
     port = int(base.rsplit(":", 1)[1])
     trickling: list[socket.socket] = []
     try:
