@@ -7,12 +7,14 @@ pair found in the voices directory.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 import threading
 import wave
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +32,8 @@ logger = logging.getLogger(__name__)
 # Pieces of one sentence are normalized together up to this much audio; a run-on
 # "sentence" of minutes is normalized in stretches, so its float samples are never all held.
 NORMALIZE_SECONDS = 20
+# Decoding at once across workers, in full-size pieces (see DecodeBudget).
+DECODE_BUDGET_PIECES = 1.5
 # Phonemes that make no sound of their own.
 _SILENT = frozenset(" .,;:!?")
 
@@ -165,6 +169,41 @@ def _session(model: Path, threads: int) -> Any:
     )
 
 
+class DecodeBudget:
+    """How much decoding runs at once across threads, in phonemes x length_scale.
+
+    A piece's decoder memory follows its audio, so two full-size pieces at once hold twice
+    the activations of one. With a budget of 1.5 pieces, a full-size piece waits for another
+    full-size one to finish, while ordinary short sentences run side by side. First come,
+    first served: a heavy piece is never overtaken by a stream of light ones.
+    """
+
+    def __init__(self, capacity: float) -> None:
+        self._capacity = capacity
+        self._used = 0.0
+        self._queue: deque[object] = deque()
+        self._changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def hold(self, weight: float) -> Iterator[None]:
+        weight = min(weight, self._capacity)  # a piece over the budget runs alone
+        ticket = object()
+        with self._changed:
+            self._queue.append(ticket)
+            self._changed.wait_for(
+                lambda: self._queue[0] is ticket and self._used + weight <= self._capacity
+            )
+            self._queue.popleft()
+            self._used += weight
+            self._changed.notify_all()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._used -= weight
+                self._changed.notify_all()
+
+
 class PiperSynthesizer:
     """Piper voices held in memory; ``synthesize`` is thread-safe (onnxruntime sessions are).
 
@@ -191,6 +230,7 @@ class PiperSynthesizer:
         self._running = 0
         self._max_chunk_phonemes = max_chunk_phonemes
         self._max_audio_seconds = max_audio_seconds
+        self._budget = DecodeBudget(DECODE_BUDGET_PIECES * max_chunk_phonemes)
         self._lock = threading.Lock()
         for name, (model, config_path) in discover_voices(voices_dir).items():
             config = json.loads(config_path.read_text(encoding="utf-8"))
@@ -268,9 +308,12 @@ class PiperSynthesizer:
                 decoded = num_frames
                 group: list[Any] = []
                 for piece in split_phonemes(phonemes, limit):
-                    audio = np.atleast_1d(
-                        piper_voice.phoneme_ids_to_audio(piper_voice.phonemes_to_ids(piece), config)
-                    )
+                    with self._budget.hold(len(piece) * max(1.0, length_scale)):
+                        audio = np.atleast_1d(
+                            piper_voice.phoneme_ids_to_audio(
+                                piper_voice.phonemes_to_ids(piece), config
+                            )
+                        )
                     decoded += audio.size
                     if decoded > max_frames:
                         raise AudioTooLong(_too_long(self._max_audio_seconds))
