@@ -147,7 +147,9 @@ class Services:
             "draining: %d request(s) admitted, up to %d s", self.pool.admitted,
             self.settings.drain_seconds,
         )  # fmt: skip
-        await self.pool.drain(self.settings.drain_seconds)
+        with anyio.move_on_after(self.settings.drain_seconds):
+            await self.draining.wait_idle()
+        self.pool.abandon()
         # Past synthesis, storing is bounded by two storage budgets.
         await self.draining.wait_idle()
         await self.repository.settle()

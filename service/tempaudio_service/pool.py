@@ -1,7 +1,7 @@
 """Bounded synthesis pool: at most N syntheses run, at most Q wait, the rest get 503.
 
 At shutdown the pool closes (new work gets 503 at once) and, when the drain time is up,
-lets go of what is still admitted: each such request answers ``503 shutting_down``
+abandons what is still admitted: each such request answers ``503 shutting_down``
 instead of being cut off, and its synthesis thread is abandoned with the process.
 """
 
@@ -31,8 +31,6 @@ class SynthesisPool:
         self._mean_seconds = 1.0
         self._closed = False
         self._scopes: set[anyio.CancelScope] = set()
-        self._idle = anyio.Event()
-        self._idle.set()
 
     @property
     def admitted(self) -> int:
@@ -52,7 +50,6 @@ class SynthesisPool:
                 self.retry_after_seconds(),
             )
         self._admitted += 1
-        self._idle = anyio.Event() if self._admitted == 1 else self._idle
         self._update_gauges()
         scope = anyio.CancelScope()
         self._scopes.add(scope)
@@ -69,18 +66,14 @@ class SynthesisPool:
         finally:
             self._scopes.discard(scope)
             self._admitted -= 1
-            if self._admitted == 0:
-                self._idle.set()
             self._update_gauges()
 
     def close(self) -> None:
         """Refuse new work from now on; what is admitted goes on."""
         self._closed = True
 
-    async def drain(self, seconds: float) -> None:
-        """Wait up to ``seconds`` for admitted work, then let go of what is left."""
-        with anyio.move_on_after(seconds):
-            await self._idle.wait()
+    def abandon(self) -> None:
+        """Let go of what is still admitted: each such request answers ``503 shutting_down``."""
         for scope in list(self._scopes):
             scope.cancel()
 
