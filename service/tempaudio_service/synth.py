@@ -307,6 +307,7 @@ class PiperSynthesizer:
                     num_frames += len(silence) // 2
                 decoded = num_frames
                 group: list[Any] = []
+                grouped = 0
                 for piece in split_phonemes(phonemes, limit):
                     with self._budget.hold(len(piece) * max(1.0, length_scale)):
                         audio = np.atleast_1d(
@@ -318,9 +319,10 @@ class PiperSynthesizer:
                     if decoded > max_frames:
                         raise AudioTooLong(_too_long(self._max_audio_seconds))
                     group.append(audio)
-                    if sum(a.size for a in group) >= NORMALIZE_SECONDS * sample_rate:
+                    grouped += audio.size
+                    if grouped >= NORMALIZE_SECONDS * sample_rate:
                         num_frames += _write_normalized(wav, group)
-                        group = []
+                        group, grouped = [], 0
                 if group:
                     num_frames += _write_normalized(wav, group)
         if num_frames == 0:
