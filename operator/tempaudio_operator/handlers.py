@@ -127,11 +127,8 @@ def _reconcile_isolated(body: Mapping[str, Any], memo: kopf.Memo) -> Outcome:
 def _log_failure(namespace: str, name: str, error: Exception) -> None:
     """One line, no traceback; a namespace being deleted is routine, not a warning."""
     message = kube.api_error_message(error) if isinstance(error, ApiException) else str(error)
-    terminating = isinstance(error, ApiException) and "being terminated" in message
-    logger.log(
-        logging.DEBUG if terminating else logging.WARNING, "policy %s/%s: %s", namespace, name,
-        message,
-    )  # fmt: skip
+    level = logging.DEBUG if kube.namespace_terminating(error) else logging.WARNING
+    logger.log(level, "policy %s/%s: %s", namespace, name, message)
 
 
 def _reconcile_by_name(memo: kopf.Memo, namespace: str, name: str) -> None:
@@ -180,9 +177,11 @@ def _resync_all(memo: kopf.Memo) -> None:
     for item in policies:
         namespace, name = item["metadata"]["namespace"], item["metadata"]["name"]
         # Each policy on its own: one that fails never stops drift repair of the others.
+        # (reconcile() turns its own failures into status; what is left is reading the
+        # policy and writing its status.)
         try:
             _reconcile_by_name(memo, namespace, name)
-        except (ApiException, AwsNotReady) as error:
+        except ApiException as error:
             _log_failure(namespace, name, error)
 
 

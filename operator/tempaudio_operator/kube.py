@@ -71,6 +71,15 @@ def api_error_message(error: ApiException) -> str:
     return message[:500]
 
 
+def namespace_terminating(error: Exception) -> bool:
+    """The API refused because the namespace is being deleted: routine, not a failure."""
+    return (
+        isinstance(error, ApiException)
+        and error.status == 403
+        and "being terminated" in api_error_message(error)
+    )
+
+
 def apply_cronjob(api: client.CustomObjectsApi, desired: Mapping[str, Any], owner_uid: str) -> str:
     """Server-side apply of the policy's CronJob: "created", "updated" or "unchanged".
 

@@ -88,6 +88,15 @@ class Conditions:
         self.events: list[Event] = []
         self.not_ready: aws.AwsNotReady | None = None
 
+    @classmethod
+    def of(cls, body: Mapping[str, Any], now: datetime | None) -> Conditions:
+        """The policy's current conditions, to be updated at ``now`` (default: the clock)."""
+        return cls(
+            list((body.get("status") or {}).get("conditions") or []),
+            body["metadata"].get("generation"),
+            now or datetime.now(UTC),
+        )
+
     def set(
         self, type_: str, ok: bool, reason: str, message: str,
         *, not_ready: aws.AwsNotReady | None = None,
@@ -135,11 +144,7 @@ def reconcile(
 ) -> Outcome:
     meta = body["metadata"]
     name, namespace = meta["name"], meta["namespace"]
-    conditions = Conditions(
-        list((body.get("status") or {}).get("conditions") or []),
-        meta.get("generation"),
-        now or datetime.now(UTC),
-    )
+    conditions = Conditions.of(body, now)
     try:
         policy = Policy.from_spec(body.get("spec") or {}, name=name, namespace=namespace)
     except PolicyError as error:
@@ -202,10 +207,10 @@ def reconcile_cronjob(
     except kube.NameConflict as error:
         return _stopped(conditions, meta, "NameConflict", str(error), blocked=True)
     except ApiException as error:
-        message = kube.api_error_message(error)
-        if error.status == 403 and "being terminated" in message:
+        if kube.namespace_terminating(error):
             # The namespace is going, and the policy with it: nothing to report or retry.
             return Outcome(status={}, terminating=True)
+        message = kube.api_error_message(error)
         if error.status in {400, 422}:  # the API refused what the spec asks for
             invalid = PolicyError(f"the CronJob API refused the spec: {message}")
             return _stopped(conditions, meta, "InvalidSpec", str(invalid), invalid=invalid)
@@ -364,14 +369,9 @@ def _stopped(
 
 def failed(body: Mapping[str, Any], error: Exception, now: datetime | None = None) -> Outcome:
     """An unexpected error while reconciling one policy, as its status: never a silent loop."""
-    meta = body["metadata"]
-    conditions = Conditions(
-        list((body.get("status") or {}).get("conditions") or []),
-        meta.get("generation"),
-        now or datetime.now(UTC),
-    )
     message = f"{type(error).__name__}: {str(error)[:300]}"
-    return _stopped(conditions, meta, "ReconcileError", message, blocked=True)
+    return _stopped(Conditions.of(body, now), body["metadata"], "ReconcileError", message,
+                    blocked=True)  # fmt: skip
 
 
 def remove_lifecycle_rule(policy: Policy, clients: Clients) -> bool:

@@ -71,3 +71,13 @@ def test_retention_bounds_match_the_cleanup_program() -> None:
 
     assert operator_policy.MIN_RETENTION == config.MIN_RETENTION
     assert operator_policy.MAX_RETENTION == config.MAX_RETENTION
+
+
+@pytest.mark.parametrize("seconds", [1, 59, 60, 3600, 5400, 86400, 90061, 365 * 86400])
+def test_durations_are_spelled_as_the_service_spells_them(seconds: int) -> None:
+    # The operator never imports service code: this keeps its copy of the grammar equal.
+    from tempaudio_operator.policy import format_duration as operator_format
+    from tempaudio_service.durations import format_duration as service_format
+
+    value = timedelta(seconds=seconds)
+    assert operator_format(value) == service_format(value)
