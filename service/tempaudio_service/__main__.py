@@ -11,12 +11,13 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from types import FrameType
 from typing import TYPE_CHECKING
 
 import uvicorn
 
+from .policies import ServedPolicy
+from .policy_sources import policy_source
 from .settings import ServiceSettings, SettingsError
 
 if TYPE_CHECKING:
@@ -66,36 +67,51 @@ class DrainingServer(uvicorn.Server):
             self.should_exit = True
 
 
-def parse_args(argv: Sequence[str] | None, defaults: ServiceSettings) -> argparse.Namespace:
+# Flags are a spelling of the variables: each one sets its TEMPAUDIO_* variable.
+FLAG_VARIABLES = {
+    "host": "TEMPAUDIO_HOST",
+    "port": "TEMPAUDIO_PORT",
+    "log_format": "TEMPAUDIO_LOG_FORMAT",
+    "policy": "TEMPAUDIO_POLICY_FILE",
+}
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="tempaudio-service",
         description="Text-to-speech to temporary S3 audio. Configure with TEMPAUDIO_* variables.",
     )
-    parser.add_argument("--host", default=defaults.host, help="listen address (TEMPAUDIO_HOST)")
+    parser.add_argument("--host", help="listen address (TEMPAUDIO_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="listen port (TEMPAUDIO_PORT, default 8080)")
     parser.add_argument(
-        "--port", type=int, default=defaults.port, help="listen port (TEMPAUDIO_PORT)"
+        "--log-format", choices=["text", "json"], help="log format (TEMPAUDIO_LOG_FORMAT)"
     )
     parser.add_argument(
-        "--log-format",
-        choices=["text", "json"],
-        default=defaults.log_format,
-        help="log format (TEMPAUDIO_LOG_FORMAT)",
+        "--policy",
+        metavar="FILE",
+        help="serve the TempAudioPolicy documents of this YAML file (TEMPAUDIO_POLICY_FILE);"
+        " default: the built-in policy (README 'Policies')",
     )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    environ = dict(os.environ)
+    for flag, variable in FLAG_VARIABLES.items():
+        value = getattr(args, flag)
+        if value is not None:
+            environ[variable] = str(value)
     try:
-        settings = ServiceSettings.from_env(os.environ)
+        settings = ServiceSettings.from_env(environ)
+        policies = policy_source(settings)
     except SettingsError as error:
         print(f"tempaudio-service: {error}", file=sys.stderr)
         return 2
-    args = parse_args(argv, settings)
-    settings = replace(settings, host=args.host, port=args.port, log_format=args.log_format)
 
     from .app import create_app
     from .logsetup import configure_logging
-    from .store import AudioStore
+    from .store import Stores
 
     configure_logging(settings.log_format, settings.log_level)
     with contextlib.ExitStack() as stack:
@@ -104,9 +120,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             local = stack.enter_context(LocalAws(port=settings.local_aws_port))
             settings = settings.with_endpoint(local.endpoint_url)
-            AudioStore.from_settings(settings).ensure_resources()
+            if settings.policy_source == "env":
+                policies = policy_source(settings)  # the shorthand now names the endpoint
+            stores = Stores(timeout_seconds=30, local_endpoint=local.endpoint_url)
+            for entry in policies.current().entries.values():
+                if isinstance(entry, ServedPolicy):
+                    stores.get(entry.storage).ensure_resources(entry.ttl_attribute)
         logger.info("starting with %s", settings.describe())
-        app = create_app(settings)
+        app = create_app(settings, policies=policies)
         config = uvicorn.Config(
             app,
             host=settings.host,

@@ -37,12 +37,14 @@ from .errors import (
 )
 from .metrics import Metrics
 from .openapi import openapi_document
+from .policies import PolicyBook, ServedPolicy
+from .policy_sources import PolicySource, policy_source
 from .pool import SynthesisPool
 from .repository import AudioRepository
 from .settings import ServiceSettings
-from .store import AudioStore
+from .store import AudioStore, Stores
 from .synth import PiperSynthesizer, SynthesisResult, Synthesizer
-from .tts_request import TtsRequest, parse_tts_request
+from .tts_request import TtsRequest, parse_policy_name, parse_tts_request
 
 logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -62,11 +64,12 @@ class Readiness:
     problems: dict[str, str] = field(default_factory=dict)
     running: asyncio.Task[dict[str, str]] | None = None
 
-    async def problems_now(self, repository: AudioRepository) -> dict[str, str]:
+    async def problems_now(self, repository: AudioRepository, store: AudioStore) -> dict[str, str]:
         if self.checked_at is not None and time.monotonic() - self.checked_at < READY_CACHE_SECONDS:
             return self.problems
         if self.running is None:
-            self.running = asyncio.get_running_loop().create_task(self._check(repository))
+            check = self._check(repository, store)
+            self.running = asyncio.get_running_loop().create_task(check)
         task = self.running
         try:
             return await asyncio.shield(task)
@@ -74,8 +77,7 @@ class Readiness:
             if task.done() and self.running is task:
                 self.running = None
 
-    async def _check(self, repository: AudioRepository) -> dict[str, str]:
-        store = repository.store
+    async def _check(self, repository: AudioRepository, store: AudioStore) -> dict[str, str]:
         checks = {"s3": ("S3", store.check_s3), "dynamodb": ("DynamoDB", store.check_dynamodb)}
         outcomes = await asyncio.gather(
             *(repository.call(name, check) for name, check in checks.values()),
@@ -127,6 +129,8 @@ class Services:
 
     settings: ServiceSettings
     synth: Synthesizer
+    policies: PolicySource
+    stores: Stores
     repository: AudioRepository
     pool: SynthesisPool
     metrics: Metrics
@@ -134,9 +138,17 @@ class Services:
     readiness: Readiness = field(default_factory=Readiness)
     draining: Draining = field(default_factory=Draining)
 
-    @property
-    def store(self) -> AudioStore:
-        return self.repository.store
+    def book(self) -> PolicyBook:
+        return self.policies.current()
+
+    def served(self, requested: str | None) -> tuple[ServedPolicy, AudioStore]:
+        """The policy a request gets and the store that holds its audio."""
+        try:
+            policy = self.book().resolve(requested, time.monotonic())
+        except TempAudioError as error:
+            self.metrics.policy_refusals.labels(error.code).inc()
+            raise
+        return policy, self.stores.get(policy.storage)
 
     async def drain(self) -> None:
         """Kubernetes-style shutdown: stop taking work, let admitted work finish within
@@ -195,11 +207,15 @@ def _item_response(item: dict[str, Any], url: str, url_expires: int) -> dict[str
     }
 
 
-def _signed(services: Services, item: dict[str, Any], now: datetime) -> JSONResponse:
-    key = layout.key_from_s3_uri(item["s3_url"], services.store.bucket)
+def _signed(
+    policy: ServedPolicy, store: AudioStore, item: dict[str, Any], now: datetime
+) -> JSONResponse:
+    key = layout.key_from_s3_uri(item["s3_url"], store.bucket)
     seconds = layout.presign_seconds(now, int(item["ttl"]))
-    url = services.store.presign(key, seconds)
-    return JSONResponse(_item_response(item, url, int(now.timestamp()) + seconds))
+    url = store.presign(key, seconds)
+    answer = _item_response(item, url, int(now.timestamp()) + seconds)
+    answer["policy"] = policy.name
+    return JSONResponse(answer)
 
 
 async def _synthesize(services: Services, tts: TtsRequest) -> SynthesisResult:
@@ -225,24 +241,32 @@ async def _tts_sync(services: Services, request: Request) -> JSONResponse:
         default_voice=settings.default_voice,
         max_text_chars=settings.max_text_chars,
     )
+    # Checked before synthesis (no work for a request that cannot be stored) and after
+    # it: the retention, storage and ttl attribute are those in force when the pair is made.
+    services.served(tts.policy)
     result = await _synthesize(services, tts)
+    policy, store = services.served(tts.policy)
     created = services.clock()
     audio_id = str(uuid.uuid4())
-    key = layout.object_key(settings.prefix, created, audio_id)
+    key = layout.object_key(policy.storage.prefix, created, audio_id)
     item = layout.audio_item(
         created=created,
         audio_id=audio_id,
-        bucket=settings.bucket,
+        bucket=policy.storage.bucket,
         key=key,
         text=tts.text,
         voice_id=tts.voice,
         duration=layout.duration_decimal(result.num_frames, result.sample_rate),
-        retention=settings.retention,
+        retention=policy.retention,
+        ttl_attribute=policy.ttl_attribute,
     )
     # Shielded: neither a client that disconnects nor shutdown leaves half of the pair.
     with anyio.CancelScope(shield=True):
-        await services.repository.save(key, result.wav, "audio/wav", item)
-    return _signed(services, item, created)
+        await services.repository.save(
+            store, key, result.wav, "audio/wav", item, policy.ttl_attribute
+        )
+    services.metrics.stored.labels(policy.name).inc()
+    return _signed(policy, store, item, created)
 
 
 async def get_audio(request: Request) -> JSONResponse:
@@ -251,12 +275,19 @@ async def get_audio(request: Request) -> JSONResponse:
     audio_id = str(request.path_params["audio_id"])
     if layout.parse_date(day) is None or not layout.is_valid_audio_id(audio_id):
         raise AudioNotFound(f"no audio {day[:10]}/{audio_id[:36]}")
-    item = await services.repository.call("DynamoDB", services.store.get_item, day, audio_id)
+    policy, store = services.served(parse_policy_name(request.query_params.get("policy")))
+    item = await services.repository.call("DynamoDB", store.get_item, day, audio_id)
     now = services.clock()
     # DynamoDB deletes expired items lazily (and moto never does): filter on read.
     if item is None or layout.is_item_expired(item, now):
-        raise AudioNotFound(f"no audio {day}/{audio_id}, or it has expired")
-    return _signed(services, item, now)
+        raise AudioNotFound(
+            f"no audio {day}/{audio_id} under policy {policy.name}, or it has expired"
+        )
+    return _signed(policy, store, item, now)
+
+
+async def list_policies(request: Request) -> JSONResponse:
+    return JSONResponse(_services(request).book().listing(time.monotonic()))
 
 
 async def list_voices(request: Request) -> JSONResponse:
@@ -273,7 +304,19 @@ async def readyz(request: Request) -> JSONResponse:
     services = _services(request)
     if services.draining.started:
         return JSONResponse({"status": "draining"}, status_code=503)
-    problems = dict(await services.readiness.problems_now(services.repository))
+    problems: dict[str, str] = {}
+    book, now = services.book(), time.monotonic()
+    if book.stale_for(now) is not None:
+        problems["policies"] = book.stale_message("any policy")
+    elif book.default is not None:
+        # Ready when the default policy is served and its storage answers.
+        try:
+            policy = book.resolve(None, now)
+        except TempAudioError as error:
+            problems["policy"] = error.message
+        else:
+            store = services.stores.get(policy.storage)
+            problems.update(await services.readiness.problems_now(services.repository, store))
     if not services.synth.voices:
         problems["voices"] = "no voice loaded"
     if problems:
@@ -299,6 +342,7 @@ ROUTES = [
     Route("/tts/sync", tts_sync, methods=["POST"]),
     Route("/tts/{date}/{audio_id}", get_audio, methods=["GET"]),
     Route("/voices", list_voices, methods=["GET"]),
+    Route("/policies", list_policies, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
@@ -392,8 +436,12 @@ def create_app(
     synth: Synthesizer | None = None,
     store: AudioStore | None = None,
     clock: Clock = utc_now,
+    policies: PolicySource | None = None,
 ) -> Starlette:
-    """Build the service; voices and clients load in the lifespan unless given."""
+    """Build the service; voices, policies and clients load in the lifespan unless given.
+
+    ``store``, when given, holds the audio of the default policy (tests wrap it in faults).
+    """
     app_metrics = Metrics.create()
 
     @contextlib.asynccontextmanager
@@ -414,11 +462,22 @@ def create_app(
             raise RuntimeError(
                 f"default voice {settings.default_voice!r} is not among {sorted(loaded.voices)}"
             )
+        source = policies or policy_source(settings)
+        source.start()
+        known = {}
+        if store is not None:
+            known[source.current().resolve(None, time.monotonic()).storage] = store
+        local_endpoint = settings.s3_endpoint_url if settings.local_aws else None
         services = Services(
             settings=settings,
             synth=loaded,
+            policies=source,
+            stores=Stores(
+                timeout_seconds=settings.io_timeout_seconds,
+                local_endpoint=local_endpoint,
+                known=known,
+            ),
             repository=AudioRepository(
-                store or AudioStore.from_settings(settings),
                 budget_seconds=settings.io_timeout_seconds,
                 threads=max(8, 2 * (settings.synth_workers + settings.synth_queue)),
                 metrics=app_metrics,
@@ -430,8 +489,11 @@ def create_app(
             clock=clock,
         )
         app.state.services = services
-        yield
-        await services.repository.close()
+        try:
+            yield
+        finally:
+            source.stop()
+            await services.repository.close()
 
     app = Starlette(
         routes=ROUTES,

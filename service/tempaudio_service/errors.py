@@ -49,6 +49,12 @@ class UnknownVoice(InvalidRequest):
     code = "unknown_voice"
 
 
+class UnknownPolicy(InvalidRequest):
+    """The request names a policy this service does not serve (or none, without a default)."""
+
+    code = "unknown_policy"
+
+
 class NoSpeech(InvalidRequest):
     """The text holds nothing to say (only punctuation, spaces or invisible characters)."""
 
@@ -87,3 +93,20 @@ class ShuttingDown(TempAudioError):
     status_code = 503
     code = "shutting_down"
     retry_after_seconds = 1
+
+
+class PolicyNotReady(TempAudioError):
+    """The policy exists but is not served now: the operator has not accepted it (yet)."""
+
+    status_code = 503
+    code = "policy_not_ready"
+    retry_after_seconds = 5
+
+
+class PolicyStale(TempAudioError):
+    """The service lost touch with the Kubernetes API for longer than it may vouch for
+    a policy (an edit it has not seen could have shortened the retention)."""
+
+    status_code = 503
+    code = "policy_stale"
+    retry_after_seconds = 5

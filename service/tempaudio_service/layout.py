@@ -79,8 +79,15 @@ def audio_item(
     voice_id: str,
     duration: Decimal,
     retention: timedelta,
+    ttl_attribute: str = "ttl",
 ) -> dict[str, Any]:
-    """The DynamoDB item for one audio file: exactly these attributes."""
+    """The DynamoDB item for one audio file: exactly these attributes.
+
+    ``ttl`` is always written (it is part of the contract); a policy whose
+    ``metadata.ttlAttribute`` names another attribute gets that one too, with the same value,
+    so DynamoDB's TTL expires the item on whichever attribute the table is set to.
+    """
+    expires = expiry_epoch(created, retention)
     return {
         "date": date_folder(created),
         "audio_id": audio_id,
@@ -88,7 +95,8 @@ def audio_item(
         "text": text,
         "voice_id": voice_id,
         "duration": duration,
-        "ttl": expiry_epoch(created, retention),
+        "ttl": expires,
+        ttl_attribute: expires,
     }
 
 

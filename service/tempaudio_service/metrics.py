@@ -20,6 +20,8 @@ class Metrics:
     in_flight: Gauge
     rejected: Counter
     storage_failures: Counter
+    stored: Counter
+    policy_refusals: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -71,6 +73,19 @@ class Metrics:
                 "tempaudio_storage_failures",
                 "S3 or DynamoDB operations that failed, by operation.",
                 ["operation"],
+                registry=registry,
+            ),
+            # Bounded: only served policies (at most TEMPAUDIO_MAX_POLICIES) become labels.
+            stored=Counter(
+                "tempaudio_audio_stored",
+                "Audio files stored, by TempAudioPolicy.",
+                ["policy"],
+                registry=registry,
+            ),
+            policy_refusals=Counter(
+                "tempaudio_policy_refusals",
+                "Requests refused for their policy: unknown_policy, policy_not_ready, policy_stale.",
+                ["reason"],
                 registry=registry,
             ),
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import __version__
-from .tts_request import KNOB_RANGES
+from .tts_request import KNOB_RANGES, MAX_POLICY_CHARS
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -59,12 +59,24 @@ def openapi_document(*, max_text_chars: int, default_voice: str) -> dict[str, An
                 ),
             },
             "date": {"type": "string", "format": "date"},
+            "policy": {
+                "type": "string",
+                "description": "The TempAudioPolicy the audio is stored under (its name).",
+            },
         },
     }
     unavailable = _error(
-        "overloaded (queue full), storage_unavailable (names S3 or DynamoDB) or shutting_down "
-        "(this replica is draining); see Retry-After."
+        "overloaded (queue full), storage_unavailable (names S3 or DynamoDB), shutting_down "
+        "(this replica is draining), policy_not_ready (the operator has not accepted the "
+        "policy) or policy_stale (no current view of the policies); see Retry-After."
     )
+    policy_parameter = {
+        "name": "policy",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "The policy the audio was stored under; default: the default policy.",
+    }
     return {
         "openapi": "3.0.3",
         "info": {
@@ -98,8 +110,9 @@ def openapi_document(*, max_text_chars: int, default_voice: str) -> dict[str, An
                         "408": _error("body_timeout: the body did not arrive in time."),
                         "413": _error("The body is larger than the configured limit."),
                         "422": _error(
-                            "invalid_request, text_too_long, unknown_voice; no_speech (nothing "
-                            "to say); audio_too_long (over the per-request audio cap)."
+                            "invalid_request, text_too_long, unknown_voice, unknown_policy; "
+                            "no_speech (nothing to say); audio_too_long (over the per-request "
+                            "audio cap)."
                         ),
                         "503": unavailable,
                     },
@@ -122,6 +135,7 @@ def openapi_document(*, max_text_chars: int, default_voice: str) -> dict[str, An
                             "required": True,
                             "schema": {"type": "string", "format": "uuid"},
                         },
+                        policy_parameter,
                     ],
                     "responses": {
                         "200": {
@@ -133,6 +147,7 @@ def openapi_document(*, max_text_chars: int, default_voice: str) -> dict[str, An
                             },
                         },
                         "404": _error("Unknown, malformed or expired audio."),
+                        "422": _error("unknown_policy: the service serves no such policy."),
                         "503": unavailable,
                     },
                 }
@@ -154,6 +169,32 @@ def openapi_document(*, max_text_chars: int, default_voice: str) -> dict[str, An
                                             "voices": {
                                                 "type": "array",
                                                 "items": {"$ref": "#/components/schemas/Voice"},
+                                            },
+                                        },
+                                    }
+                                }
+                            },
+                        }
+                    },
+                }
+            },
+            "/policies": {
+                "get": {
+                    "summary": "The TempAudioPolicies this service serves, with their retention.",
+                    "operationId": "listPolicies",
+                    "responses": {
+                        "200": {
+                            "description": "Every policy known, served or not (with why not).",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["default", "policies"],
+                                        "properties": {
+                                            "default": {"type": "string", "nullable": True},
+                                            "policies": {
+                                                "type": "array",
+                                                "items": {"$ref": "#/components/schemas/Policy"},
                                             },
                                         },
                                     }
@@ -204,6 +245,14 @@ def openapi_document(*, max_text_chars: int, default_voice: str) -> dict[str, An
                     "properties": {
                         "text": {"type": "string", "minLength": 1, "maxLength": max_text_chars},
                         "voice": {"type": "string", "default": default_voice},
+                        "policy": {
+                            "type": "string",
+                            "maxLength": MAX_POLICY_CHARS,
+                            "description": (
+                                "TempAudioPolicy to store under: name or namespace/name "
+                                "(GET /policies); default: the service's default policy."
+                            ),
+                        },
                         "speaker": {
                             "oneOf": [{"type": "integer", "minimum": 0}, {"type": "string"}],
                             "description": "Speaker id or name (multi-speaker voices).",
@@ -219,6 +268,27 @@ def openapi_document(*, max_text_chars: int, default_voice: str) -> dict[str, An
                     },
                 },
                 "TtsItem": tts_item,
+                "Policy": {
+                    "type": "object",
+                    "required": ["name", "namespace", "ready", "default"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "namespace": {"type": "string"},
+                        "ready": {"type": "boolean"},
+                        "default": {"type": "boolean"},
+                        "retention": {
+                            "type": "string",
+                            "description": "What new audio is promised, e.g. 24h.",
+                        },
+                        "bucket": {"type": "string"},
+                        "prefix": {"type": "string"},
+                        "table": {"type": "string"},
+                        "ttl_attribute": {"type": "string"},
+                        "generation": {"type": "integer", "nullable": True},
+                        "reason": {"type": "string", "description": "Why it is not ready."},
+                        "message": {"type": "string"},
+                    },
+                },
                 "Voice": {
                     "type": "object",
                     "properties": {

@@ -31,11 +31,14 @@ UNDO_GRACE_SECONDS = 120.0
 UNDO_ATTEMPTS = 3
 
 
+# The tombstone's key and expiry: date, audio_id, ttl, and the policy's ttl attribute.
+ItemKey = tuple[str, str, int, str]
+
+
 class AudioRepository:
-    def __init__(
-        self, store: AudioStore, *, budget_seconds: float, threads: int, metrics: Metrics
-    ) -> None:
-        self.store = store
+    """Storage calls of every policy's store, on one bounded pool with one budget."""
+
+    def __init__(self, *, budget_seconds: float, threads: int, metrics: Metrics) -> None:
         self.budget_seconds = budget_seconds
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="storage")
         self._metrics = metrics
@@ -56,33 +59,43 @@ class AudioRepository:
         """One read or check within the budget (``dependency`` names it in the error)."""
         return await self._within_budget(self._start(func, *args), dependency)
 
-    async def save(self, key: str, audio: bytes, content_type: str, item: dict[str, Any]) -> None:
+    async def save(
+        self,
+        store: AudioStore,
+        key: str,
+        audio: bytes,
+        content_type: str,
+        item: dict[str, Any],
+        ttl_attribute: str = "ttl",
+    ) -> None:
         """Object first, then item; whatever fails is undone in the background."""
         failures = self._metrics.storage_failures
-        put_object = self._start(self.store.put_audio, key, audio, content_type)
+        put_object = self._start(store.put_audio, key, audio, content_type)
         try:
             await self._within_budget(put_object, "S3")
         except StorageUnavailable:
             failures.labels("put_object").inc()
-            self._undo(put_object, key, None)
+            self._undo(store, put_object, key, None)
             raise
-        put_item = self._start(self.store.put_item, item)
+        put_item = self._start(store.put_item, item)
         try:
             await self._within_budget(put_item, "DynamoDB")
         except StorageUnavailable:
             failures.labels("put_item").inc()
-            self._undo(put_item, key, (item["date"], item["audio_id"], int(item["ttl"])))
+            revoked = (item["date"], item["audio_id"], int(item["ttl"]), ttl_attribute)
+            self._undo(store, put_item, key, revoked)
             raise
 
     def _undo(
-        self, write: asyncio.Future[None], key: str, item_key: tuple[str, str, int] | None
+        self, store: AudioStore, write: asyncio.Future[None], key: str, item_key: ItemKey | None
     ) -> None:
-        task = asyncio.get_running_loop().create_task(self._undo_after(write, key, item_key))
+        undo = self._undo_after(store, write, key, item_key)
+        task = asyncio.get_running_loop().create_task(undo)
         self._undoing.add(task)
         task.add_done_callback(self._undoing.discard)
 
     async def _undo_after(
-        self, write: asyncio.Future[None], key: str, item_key: tuple[str, str, int] | None
+        self, store: AudioStore, write: asyncio.Future[None], key: str, item_key: ItemKey | None
     ) -> None:
         """Once the failed write has settled (it may have landed), revoke the item, then
         delete the object. The tombstone is tried a few times: it is what keeps a late
@@ -92,7 +105,7 @@ class AudioRepository:
         if item_key is not None:
             for attempt in range(UNDO_ATTEMPTS):
                 try:
-                    await self._settled(self._start(self.store.revoke_item, *item_key))
+                    await self._settled(self._start(store.revoke_item, *item_key))
                     break
                 except (StorageUnavailable, TimeoutError):
                     failures.labels("revoke_item").inc()
@@ -100,7 +113,7 @@ class AudioRepository:
             else:
                 logger.error("item %s/%s may be left without its object", *item_key[:2])
         try:
-            await self._settled(self._start(self.store.delete_audio, key))
+            await self._settled(self._start(store.delete_audio, key))
         except (StorageUnavailable, TimeoutError):
             failures.labels("delete_object").inc()
             # Only an object whose item was written is certain to exist; either way the

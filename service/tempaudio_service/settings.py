@@ -22,6 +22,19 @@ _AWS_CREDENTIAL_HINTS = (
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
 )
+# Where the served TempAudioPolicies come from (README "Policies").
+POLICY_SOURCES = ("env", "file", "kubernetes")
+# The shorthand for the one policy of the "env" source; with a file or Kubernetes the
+# policy declares these, and a variable that could disagree with it is refused.
+SHORTHAND_VARIABLES = (
+    "TEMPAUDIO_BUCKET",
+    "TEMPAUDIO_PREFIX",
+    "TEMPAUDIO_TABLE",
+    "TEMPAUDIO_REGION",
+    "TEMPAUDIO_RETENTION",
+    "TEMPAUDIO_S3_ENDPOINT_URL",
+    "TEMPAUDIO_DYNAMODB_ENDPOINT_URL",
+)
 
 
 def usable_cores() -> int:
@@ -39,8 +52,26 @@ _CORES = usable_cores()
 SettingsError = ConfigError
 
 
+def _namespaces(text: str | None) -> tuple[str, ...]:
+    return tuple(sorted({part.strip() for part in (text or "").split(",") if part.strip()}))
+
+
 @dataclass(frozen=True)
 class ServiceSettings:
+    # env: the built-in policy (default-policy.yaml) with the TEMPAUDIO_* shorthand below;
+    # file: TempAudioPolicy documents in policy_file; kubernetes: watched, operator-gated.
+    policy_source: str = "env"
+    policy_file: Path | None = None
+    # kubernetes: namespaces whose policies are served (empty: the pod's own namespace).
+    policy_namespaces: tuple[str, ...] = ()
+    # The policy of a request that names none ("name" or "namespace/name"); None: the only
+    # policy of the env source or of a one-policy file, else none.
+    default_policy: str | None = None
+    # kubernetes: without contact with the API for this long, no policy is vouched for.
+    policy_max_staleness_seconds: int = 300
+    # Most policies one service serves (bounds clients, and the metrics' policy label).
+    max_policies: int = 64
+    # The env source's shorthand (defaults equal default-policy.yaml; a test keeps them so).
     bucket: str = "tempaudio"
     prefix: str = "temp-audio/"
     table: str = "tempaudio"
@@ -81,12 +112,37 @@ class ServiceSettings:
     def from_env(cls, environ: Mapping[str, str]) -> ServiceSettings:
         """Every variable validated; a bad one raises ``SettingsError`` naming it."""
         env, defaults = Env(environ), cls()
+        policy_file = env.raw("TEMPAUDIO_POLICY_FILE")
+        source = env.choice(
+            "TEMPAUDIO_POLICY_SOURCE", "file" if policy_file else "env", POLICY_SOURCES
+        )
+        if source == "file" and not policy_file:
+            raise ConfigError("TEMPAUDIO_POLICY_SOURCE=file needs TEMPAUDIO_POLICY_FILE (--policy)")
+        if source != "env":
+            clashing = [name for name in SHORTHAND_VARIABLES if env.raw(name)]
+            if clashing:
+                raise ConfigError(
+                    f"{', '.join(clashing)}: the policy declares this with the {source} policy"
+                    " source; remove the variable (it is the shorthand of the built-in policy)"
+                )
         s3_endpoint = env.raw("TEMPAUDIO_S3_ENDPOINT_URL")
         has_aws = s3_endpoint is not None or any(env.raw(name) for name in _AWS_CREDENTIAL_HINTS)
         local = env.text("TEMPAUDIO_LOCAL_AWS", "auto").strip().lower()
+        if source == "kubernetes":
+            local = env.text("TEMPAUDIO_LOCAL_AWS", "false").strip().lower()
         voices_dir = env.raw("TEMPAUDIO_VOICES_DIR")
         workers = env.integer("TEMPAUDIO_SYNTH_WORKERS", defaults.synth_workers, maximum=256)
         return cls(
+            policy_source=source,
+            policy_file=Path(policy_file) if policy_file else None,
+            policy_namespaces=_namespaces(env.raw("TEMPAUDIO_POLICY_NAMESPACES")),
+            default_policy=env.raw("TEMPAUDIO_DEFAULT_POLICY"),
+            policy_max_staleness_seconds=env.integer(
+                "TEMPAUDIO_POLICY_MAX_STALENESS",
+                defaults.policy_max_staleness_seconds,
+                maximum=3600,
+            ),
+            max_policies=env.integer("TEMPAUDIO_MAX_POLICIES", defaults.max_policies, maximum=1000),
             bucket=env.text("TEMPAUDIO_BUCKET", defaults.bucket),
             prefix=env.prefix("TEMPAUDIO_PREFIX", defaults.prefix),
             table=env.text("TEMPAUDIO_TABLE", defaults.table),
@@ -149,5 +205,7 @@ class ServiceSettings:
                 value = format_duration(value)
             elif isinstance(value, Path):
                 value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
             described[field.name] = value
         return described

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
 
+    from .policies import Storage
     from .settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -143,14 +146,20 @@ class AudioStore:
         except (BotoCoreError, ClientError) as error:
             raise unavailable("DynamoDB", "PutItem", error) from error
 
-    def revoke_item(self, date: str, audio_id: str, ttl: int) -> None:
+    def revoke_item(self, date: str, audio_id: str, ttl: int, ttl_attribute: str = "ttl") -> None:
         """Replace the item, whatever is there, with a tombstone that DynamoDB's TTL removes.
 
         Deleting would not do: a PutItem attempt still held by a hung endpoint could land
         afterwards and leave an item without its object. Every real PutItem is conditional
         on the key being absent, so once the tombstone is there, none lands in any order.
         """
-        tombstone = {"date": date, "audio_id": audio_id, REVOKED: True, "ttl": ttl}
+        tombstone = {
+            "date": date,
+            "audio_id": audio_id,
+            REVOKED: True,
+            "ttl": ttl,
+            ttl_attribute: ttl,
+        }
         try:
             self._dynamodb.put_item(TableName=self.table, Item=serialize_item(tombstone))
         except (BotoCoreError, ClientError) as error:
@@ -215,3 +224,49 @@ class AudioStore:
                 TableName=self.table,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute},
             )
+
+
+class Stores:
+    """One ``AudioStore`` per policy storage, made on first use and kept (boto3 clients are
+    thread-safe and costly to build). The number of policies bounds it."""
+
+    def __init__(
+        self,
+        *,
+        timeout_seconds: int,
+        local_endpoint: str | None = None,
+        known: Mapping[Storage, AudioStore] | None = None,
+    ) -> None:
+        self._timeout = timeout_seconds
+        # Embedded mode: every policy's storage is on the embedded endpoint.
+        self._local_endpoint = local_endpoint
+        self._stores: dict[Storage, AudioStore] = dict(known or {})
+        self._lock = threading.Lock()
+
+    def get(self, storage: Storage) -> AudioStore:
+        with self._lock:
+            store = self._stores.get(storage)
+            if store is None:
+                store = self._stores[storage] = self._make(storage)
+            return store
+
+    def _make(self, storage: Storage) -> AudioStore:
+        local = self._local_endpoint is not None
+        s3_endpoint = self._local_endpoint or storage.s3_endpoint_url
+        dynamodb_endpoint = self._local_endpoint or storage.dynamodb_endpoint_url
+        return AudioStore(
+            make_s3_client(
+                region=storage.region,
+                endpoint_url=s3_endpoint,
+                timeout_seconds=self._timeout,
+                local=local,
+            ),
+            make_dynamodb_client(
+                region=storage.region,
+                endpoint_url=dynamodb_endpoint,
+                timeout_seconds=self._timeout,
+                local=local,
+            ),
+            bucket=storage.bucket,
+            table=storage.table,
+        )

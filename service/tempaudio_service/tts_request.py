@@ -18,7 +18,9 @@ KNOB_RANGES: dict[str, tuple[float, float]] = {
     "noise_w": (0.0, 2.0),
     "sentence_silence": (0.0, 5.0),
 }
-_FIELDS = {"text", "voice", "speaker", *KNOB_RANGES}
+_FIELDS = {"text", "voice", "speaker", "policy", *KNOB_RANGES}
+# namespace/name of a TempAudioPolicy: 63 + 1 + 253 characters at most.
+MAX_POLICY_CHARS = 317
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -27,6 +29,8 @@ class TtsRequest:
     text: str
     voice: str
     options: SynthesisOptions
+    # The TempAudioPolicy named by the request; None: the service's default.
+    policy: str | None = None
 
 
 def _knob(body: Mapping[str, Any], name: str) -> float | None:
@@ -102,4 +106,18 @@ def parse_tts_request(
         noise_w=_knob(body, "noise_w"),
         sentence_silence=_knob(body, "sentence_silence") or 0.0,
     )
-    return TtsRequest(text=text, voice=voice_name, options=options)
+    return TtsRequest(
+        text=text, voice=voice_name, options=options, policy=parse_policy_name(body.get("policy"))
+    )
+
+
+def parse_policy_name(value: Any) -> str | None:
+    """``name`` or ``namespace/name``; None when absent."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_POLICY_CHARS:
+        raise InvalidRequest(
+            f"'policy' must be a policy name or namespace/name of at most {MAX_POLICY_CHARS}"
+            " characters"
+        )
+    return value.strip()

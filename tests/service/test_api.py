@@ -40,8 +40,9 @@ def test_sync_stores_object_and_item_and_returns_a_working_url(
     body = response.json()
     assert set(body) == {
         "audio_id", "s3_url", "duration", "text", "voice_id", "expires_at", "audio_expires_at",
-        "date",
+        "date", "policy",
     }  # fmt: skip
+    assert body["policy"] == "default"
     assert body["text"] == "Hello there"
     assert body["voice_id"] == "en_US-joe-medium"
     key = f"temp-audio/{body['date']}/{body['audio_id']}.wav"
