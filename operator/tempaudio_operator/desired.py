@@ -5,23 +5,29 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .policy import Policy
+from .enforcement import Period
+from .policy import Policy, PolicyError, format_duration, parse_retention
 
 POLICY_LABEL = "tempaudio.dev/policy"
 MANAGED_BY = "tempaudio-operator"
 SUMMARY_EVENT = "tempaudio-cleanup-summary"
 CLEANUP_CONTAINER = "cleanup"
+# The final cleanup of a deleted policy: which policy, what its audio was promised, when
+# it was deleted, and the moment after which its one run counts.
+RETIRED_LABEL = "tempaudio.dev/retired-policy"
+PROMISED_RETENTION = "tempaudio.dev/promised-retention"
+DELETED_AT = "tempaudio.dev/deleted-at"
+RUN_AFTER = "tempaudio.dev/run-after"
 # CronJob names are limited to 52 characters (the controller appends a suffix to Job names).
 _MAX_CRONJOB_NAME = 52
 
 
-def cronjob_name(policy_name: str) -> str:
+def cronjob_name(policy_name: str, suffix: str = "-cleanup") -> str:
     """``<policy>-cleanup``; a name too long for that is cut and gets a hash of the whole
     name, so two long names sharing a prefix never share a CronJob."""
-    suffix = "-cleanup"
     if len(policy_name) + len(suffix) <= _MAX_CRONJOB_NAME:
         return policy_name + suffix
     digest = hashlib.sha256(policy_name.encode()).hexdigest()[:8]
@@ -120,6 +126,103 @@ def cleanup_cronjob(
             },
         },
     }
+
+
+# --- the final cleanup of a deleted policy --------------------------------------------
+
+
+def final_cleanup_name(policy_name: str) -> str:
+    return cronjob_name(policy_name, "-final")
+
+
+def final_run_at(deleted: datetime, retention: timedelta, lag: timedelta) -> datetime:
+    """When every promise the deleted policy made has run out: audio created just before
+    the deletion (or by a service that learned it ``lag`` late) is promised ``retention``,
+    plus a minute, rounded up to a whole minute (the schedule's unit)."""
+    moment = deleted + lag + retention + timedelta(minutes=1)
+    return moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
+def final_cleanup_cronjob(
+    policy: Policy,
+    *,
+    deleted: datetime,
+    run_at: datetime,
+    image: str,
+    image_pull_policy: str = "IfNotPresent",
+    service_account_name: str | None = None,
+) -> dict[str, Any]:
+    """The cleanup a deleted policy leaves behind: one run once its last promise is over.
+
+    Owned by nobody, so it outlives the policy; ``policy`` carries the retention enforced at
+    the deletion. It runs the same program with the same arguments, so it deletes what is
+    older than that retention and nothing younger, whenever it runs. The operator deletes
+    it after a successful run past ``run_at``, or when a policy of the same name returns
+    (which then inherits the promise, see ``inherited_period``).
+    """
+    cronjob = cleanup_cronjob(
+        policy, image=image, image_pull_policy=image_pull_policy,
+        service_account_name=service_account_name,
+    )  # fmt: skip
+    final_labels = {k: v for k, v in labels(policy).items() if k != POLICY_LABEL}
+    final_labels[RETIRED_LABEL] = policy.name
+    cronjob["metadata"] = {
+        "name": final_cleanup_name(policy.name),
+        "namespace": policy.namespace,
+        "labels": final_labels,
+        "annotations": {
+            PROMISED_RETENTION: format_duration(policy.retention),
+            DELETED_AT: _stamp(deleted),
+            RUN_AFTER: _stamp(run_at),
+        },
+    }
+    spec = cronjob["spec"]
+    at = run_at.astimezone(UTC)
+    spec.update(
+        schedule=f"{at.minute} {at.hour} {at.day} {at.month} *",
+        timeZone="Etc/UTC",
+        suspend=False,
+        # A controller that was down at that minute still starts it within a day.
+        startingDeadlineSeconds=86400,
+        successfulJobsHistoryLimit=1,
+        failedJobsHistoryLimit=1,
+    )
+    template = spec["jobTemplate"]
+    template["metadata"]["labels"] = final_labels
+    template["spec"]["template"]["metadata"]["labels"] = final_labels
+    return cronjob
+
+
+def final_cleanup_done(cronjob: Mapping[str, Any]) -> bool:
+    """A run succeeded at or after the moment every promise was over."""
+    succeeded = (cronjob.get("status") or {}).get("lastSuccessfulTime")
+    run_after = ((cronjob.get("metadata") or {}).get("annotations") or {}).get(RUN_AFTER)
+    if not succeeded or not run_after:
+        return False
+    try:
+        return _parse_stamp(str(succeeded)) >= _parse_stamp(str(run_after))
+    except ValueError:
+        return False
+
+
+def inherited_period(cronjob: Mapping[str, Any] | None) -> Period | None:
+    """What a deleted policy of the same name promised, as a period that ended at its
+    deletion: a policy recreated under that name keeps enforcing it while it matters."""
+    annotations = ((cronjob or {}).get("metadata") or {}).get("annotations") or {}
+    try:
+        deleted = _parse_stamp(str(annotations[DELETED_AT]))
+        retention = parse_retention(str(annotations[PROMISED_RETENTION]))
+    except (KeyError, ValueError, PolicyError):
+        return None
+    return Period(retention, since=deleted, ended=deleted)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_stamp(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 def is_subset(desired: Any, actual: Any) -> bool:

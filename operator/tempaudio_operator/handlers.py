@@ -1,12 +1,11 @@
 """kopf handlers only: each parses, builds, applies and reports through reconcile.py.
 
 The CronJob is owned (garbage-collected with the policy) and the table's TTL is left alone
-on deletion. Only a policy whose lifecycle safety net is on carries a finalizer, so that
-its rule leaves the bucket with it; every other policy can be deleted while the operator
-is down. With the operator gone for good, ``kubectl patch tap NAME --type=merge -p
-'{"metadata":{"finalizers":null}}'`` lets such a policy go (remove its rule by hand).
-Periodic drift repair runs as a resync loop rather than a kopf timer (timers force a
-finalizer on every policy).
+on deletion. Every policy carries a finalizer: at deletion the operator schedules the final
+cleanup of the audio it promised and removes its lifecycle rule. With the operator gone for
+good, ``kubectl patch tap NAME --type=merge -p '{"metadata":{"finalizers":null}}'`` lets a
+policy go (its audio and rule are then the platform team's to remove).
+Periodic drift repair runs as a resync loop rather than a kopf timer.
 """
 
 from __future__ import annotations
@@ -14,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -26,6 +27,8 @@ from .aws import AwsNotReady
 from .desired import (
     MANAGED_BY,
     POLICY_LABEL,
+    RETIRED_LABEL,
+    final_cleanup_done,
     job_outcome,
     last_cleanup,
 )
@@ -40,7 +43,7 @@ from .reconcile import (
     failed,
     post_events,
     reconcile,
-    remove_lifecycle_rule,
+    retire,
     status_changed,
 )
 from .settings import OperatorSettings
@@ -74,6 +77,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     if "settings" not in memo:
         memo.settings = OperatorSettings.from_env(os.environ)
     memo.clients = Clients()
+    memo.locks, memo.locks_guard = {}, threading.Lock()
     port = memo.settings.metrics_port
     if port:
         prometheus_client.start_http_server(port, registry=memo.metrics.registry)
@@ -111,10 +115,21 @@ def reconcile_policy(body: kopf.Body, memo: kopf.Memo, patch: kopf.Patch, **_: A
         raise kopf.TemporaryError(outcome.not_ready.message, delay=delay)
 
 
+def _policy_lock(memo: kopf.Memo, meta: Mapping[str, Any]) -> threading.Lock:
+    """One reconcile of a policy at a time: kopf's handler, the resync loop and the watches
+    of its CronJob and Jobs would otherwise change (and report) the same thing twice."""
+    with memo.locks_guard:
+        lock: threading.Lock = memo.locks.setdefault(
+            (meta["namespace"], meta["name"]), threading.Lock()
+        )
+    return lock
+
+
 def _reconcile_isolated(body: Mapping[str, Any], memo: kopf.Memo) -> Outcome:
     """One policy's reconcile; whatever it raises becomes that policy's status."""
     try:
-        outcome = reconcile(body, memo.settings, memo.clients)
+        with _policy_lock(memo, body["metadata"]):
+            outcome = reconcile(body, memo.settings, memo.clients)
     except Exception as error:  # noqa: BLE001 (reported on the policy, never lost)
         meta = body["metadata"]
         logger.warning("policy %s/%s: reconcile failed: %r", meta["namespace"], meta["name"], error)
@@ -137,6 +152,8 @@ def _reconcile_by_name(memo: kopf.Memo, namespace: str, name: str) -> None:
     body = kube.get_policy(clients.custom, namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
         return
+    if (body.get("status") or {}).get("observedGeneration") != body["metadata"].get("generation"):
+        return  # a create or an edit that kopf's handler has yet to reconcile: it owns it
     outcome = _reconcile_isolated(body, memo)
     if status_changed(body, outcome.status):
         kube.patch_policy_status(clients.custom, namespace, name, outcome.status)
@@ -185,27 +202,20 @@ def _resync_all(memo: kopf.Memo) -> None:
             _log_failure(namespace, name, error)
 
 
-def _has_lifecycle_rule(spec: kopf.Spec, **_: Any) -> bool:
-    return bool(spec.get("lifecycleSafetyNet")) and not spec.get("dryRun")
-
-
-@kopf.on.delete(GROUP, VERSION, PLURAL, when=_has_lifecycle_rule, retries=20, backoff=15)
-def remove_lifecycle_rule_on_delete(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
-    """The safety-net rule goes with its policy (it outlived the policy before)."""
-    settings: OperatorSettings = memo.settings
-    meta = body["metadata"]
-    if not settings.manage_aws:
-        return
+@kopf.on.delete(GROUP, VERSION, PLURAL, retries=20, backoff=15)
+def retire_policy(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    """A deleted policy leaves a final cleanup for the audio it promised; its lifecycle
+    rule goes with it (README "Deleting a policy")."""
     try:
-        policy = Policy.from_spec(
-            body.get("spec") or {}, name=meta["name"], namespace=meta["namespace"]
-        )
-    except PolicyError:
-        return  # never reconciled, so no rule of its own
-    if tenancy.refusal(policy, settings.tenancy) is not None:
-        return  # likewise, and its endpoint is not one to call
-    try:
-        remove_lifecycle_rule(policy, memo.clients)
+        events = retire(body, memo.settings, memo.clients, datetime.now(UTC))
+    except ApiException as error:
+        if kube.namespace_terminating(error):
+            # Everything in the namespace goes; a lifecycle rule, if any, stays and expires
+            # the audio, since the final cleanup cannot be scheduled there.
+            logger.info("namespace of %s/%s is terminating: no final cleanup",
+                        body["metadata"]["namespace"], body["metadata"]["name"])  # fmt: skip
+            return
+        raise kopf.TemporaryError(kube.api_error_message(error), delay=15) from error
     except AwsNotReady as error:
         # After ~5 minutes of retries the policy goes anyway: a rule left behind only
         # expires tempaudio's prefix, and the Event says so.
@@ -213,6 +223,20 @@ def remove_lifecycle_rule_on_delete(body: kopf.Body, memo: kopf.Memo, retry: int
             post_events(memo.clients, body, [Event("Warning", "LifecycleRuleLeft", str(error))])
             return
         raise kopf.TemporaryError(str(error), delay=15) from error
+    post_events(memo.clients, body, events)
+
+
+@kopf.on.event(
+    "batch", "v1", "cronjobs", labels={MANAGED_BY_LABEL: MANAGED_BY, RETIRED_LABEL: kopf.PRESENT}
+)
+def finish_final_cleanup(
+    type: str, body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any
+) -> None:
+    """A final cleanup that has run successfully past its time has done its work."""
+    if type == "DELETED" or namespace is None or not final_cleanup_done(body):
+        return
+    logger.info("final cleanup %s/%s is done", namespace, body["metadata"]["name"])
+    kube.delete_cronjob(memo.clients.batch, namespace, body["metadata"]["name"])
 
 
 @kopf.on.event(

@@ -18,7 +18,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from . import GROUP, PLURAL, VERSION
-from .desired import CLEANUP_CONTAINER, parse_cleanup_summary
+from .desired import CLEANUP_CONTAINER, RETIRED_LABEL, parse_cleanup_summary
 
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -101,6 +101,36 @@ def apply_cronjob(api: client.CustomObjectsApi, desired: Mapping[str, Any], owne
         return "created"
     before = actual["metadata"].get("resourceVersion")
     return "unchanged" if applied["metadata"].get("resourceVersion") == before else "updated"
+
+
+def get_cronjob(api: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any] | None:
+    return _get(api, "batch", "v1", namespace, "cronjobs", name)
+
+
+def delete_cronjob(api: client.BatchV1Api, namespace: str, name: str) -> None:
+    """Delete a CronJob and, in the background, its Jobs; gone already is fine."""
+    try:
+        api.delete_namespaced_cron_job(name, namespace, propagation_policy="Background")
+    except ApiException as error:
+        if error.status != 404:
+            raise
+
+
+def apply_final_cleanup(api: client.CustomObjectsApi, desired: Mapping[str, Any]) -> None:
+    """Server-side apply of a deleted policy's final cleanup (owned by nobody). A CronJob of
+    that name that is not one is left alone: ``NameConflict``."""
+    name, namespace = desired["metadata"]["name"], desired["metadata"]["namespace"]
+    retired = desired["metadata"]["labels"][RETIRED_LABEL]
+    actual = _get(api, "batch", "v1", namespace, "cronjobs", name)
+    if (
+        actual is not None
+        and (actual["metadata"].get("labels") or {}).get(RETIRED_LABEL) != retired
+    ):
+        raise NameConflict(f"CronJob {name} already exists and is not this policy's final cleanup")
+    api.patch_namespaced_custom_object(
+        "batch", "v1", namespace, "cronjobs", name, dict(desired),
+        field_manager=FIELD_MANAGER, force=True, _content_type=APPLY_PATCH,
+    )  # fmt: skip
 
 
 def cleanup_summary(core: client.CoreV1Api, namespace: str, job_name: str) -> dict[str, Any] | None:

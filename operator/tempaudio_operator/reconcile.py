@@ -18,7 +18,17 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from . import aws, enforcement, kube, tenancy
-from .desired import cleanup_cronjob, lifecycle_rule, lifecycle_rule_id, set_condition
+from .desired import (
+    RETIRED_LABEL,
+    cleanup_cronjob,
+    final_cleanup_cronjob,
+    final_cleanup_name,
+    final_run_at,
+    inherited_period,
+    lifecycle_rule,
+    lifecycle_rule_id,
+    set_condition,
+)
 from .metrics import outcome_label
 from .policy import Policy, PolicyError, format_duration, parse_retention
 from .settings import OperatorSettings
@@ -39,6 +49,10 @@ class Clients:
     @cached_property
     def custom(self) -> client.CustomObjectsApi:
         return client.CustomObjectsApi()
+
+    @cached_property
+    def batch(self) -> client.BatchV1Api:
+        return client.BatchV1Api()
 
 
 @dataclass
@@ -115,21 +129,25 @@ class Conditions:
             self.events.append(Event("Warning", reason, message))
 
 
+def _cleanup_account(policy: Policy, settings: OperatorSettings, clients: Clients) -> str | None:
+    """The default cleanup account where it exists (the chart creates it in the release and
+    the watched namespaces); elsewhere a pod naming it would be refused while the policy
+    said Ready, so the Jobs run as "default" unless the policy names an account."""
+    account = settings.cleanup_service_account
+    if account and not kube.service_account_exists(clients.core, policy.namespace, account):
+        return None
+    return account
+
+
 def ensure_cronjob(
     policy: Policy, body: Mapping[str, Any], settings: OperatorSettings, clients: Clients
 ) -> tuple[str, str]:
     """The policy's cleanup CronJob, owned by the policy: (name, created|updated|unchanged)."""
-    # The default cleanup account where it exists (the chart creates it in the release and
-    # the watched namespaces); elsewhere a pod naming it would be refused while the policy
-    # said Ready, so the Jobs run as "default" unless the policy names an account.
-    account = settings.cleanup_service_account
-    if account and not kube.service_account_exists(clients.core, policy.namespace, account):
-        account = None
     desired = cleanup_cronjob(
         policy,
         image=settings.cleanup_image,
         image_pull_policy=settings.cleanup_image_pull_policy,
-        service_account_name=account,
+        service_account_name=_cleanup_account(policy, settings, clients),
     )
     kopf.adopt(desired, owner=as_body(body))
     uid = body["metadata"]["uid"]
@@ -156,16 +174,27 @@ def reconcile(
     if refused is not None:
         invalid = PolicyError(refused)
         return _stopped(conditions, meta, "NotAllowed", refused, invalid=invalid)
+    # A policy recreated under the name of a deleted one inherits what that one promised.
+    status = body.get("status") or {}
+    final = (
+        None if parse_history(status.get("retentionHistory")) else _final_cleanup(policy, clients)
+    )
     # The cleanup and the safety net run with the retention in force for promises made.
     policy, retention_status, retention_events = enforced(
-        policy, body.get("status") or {}, settings, conditions.now
+        policy, status, settings, conditions.now, inherited=inherited_period(final)
     )
+    # Valid and allowed: tempaudio-service may serve this generation, with the retention
+    # just recorded (it never signs one the cleanup does not enforce yet).
+    retention_status["acceptedGeneration"] = meta.get("generation")
     events: list[Event] = list(retention_events)
     applied = reconcile_cronjob(policy, body, settings, clients, conditions)
     if isinstance(applied, Outcome):
         return applied
     cronjob, cronjob_events = applied
     events += cronjob_events
+    if final is not None:
+        # Its promise now lives in this policy's history, which the CronJob enforces.
+        kube.delete_cronjob(clients.batch, policy.namespace, final["metadata"]["name"])
     not_ready: aws.AwsNotReady | None = None
     if not settings.manage_aws:
         conditions.set("TTLReady", True, "NotManaged", "the operator does not manage AWS")
@@ -266,7 +295,11 @@ def reconcile_lifecycle(policy: Policy, clients: Clients, conditions: Conditions
 
 
 def enforced(
-    policy: Policy, status: Mapping[str, Any], settings: OperatorSettings, now: datetime
+    policy: Policy,
+    status: Mapping[str, Any],
+    settings: OperatorSettings,
+    now: datetime,
+    inherited: enforcement.Period | None = None,
 ) -> tuple[Policy, dict[str, Any], list[Event]]:
     """The policy as the cleanup must run it now, its retention status fields and Events.
 
@@ -279,6 +312,8 @@ def enforced(
     if policy.retention_shrink == "Immediate":
         decision = enforcement.immediate(policy.retention, now)
     else:
+        if not history and inherited is not None:
+            history = (inherited, enforcement.Period(policy.retention, now))
         history = enforcement.record(history, policy.retention, now)
         lag = timedelta(seconds=settings.retention_lag_seconds)
         decision = enforcement.enforce(history, now, lag)
@@ -288,9 +323,11 @@ def enforced(
         else format_duration(decision.retention)
     )
     fields = {
+        # An unended period has no "ended" key: the API server drops nulls in lists, and
+        # kopf would report the difference on every patch.
         "retentionHistory": [
             {"retention": format_duration(p.retention), "since": _stamp(p.since),
-             "ended": _stamp(p.ended) if p.ended else None}
+             **({"ended": _stamp(p.ended)} if p.ended else {})}
             for p in decision.history
         ],
         "enforcedRetention": text,
@@ -303,6 +340,13 @@ def enforced(
             f"retention {policy.retention_text} takes effect at {fields['enforcedUntil']}; until"
             f" then the cleanup keeps {text}, which URLs issued earlier promise",
         ))  # fmt: skip
+    if inherited is not None and not status.get("retentionHistory"):
+        events.append(Event(
+            "Normal", "RetentionInherited",
+            f"a policy of this name deleted at {_stamp(inherited.ended or now)} promised its audio"
+            f" {format_duration(inherited.retention)}; the cleanup keeps {text}"
+            + (f" until {fields['enforcedUntil']}" if fields["enforcedUntil"] else ""),
+        ))  # fmt: skip
     if policy.retention_shrink == "Immediate" and previous and previous != text:
         events.append(Event(
             "Warning", "RetentionShrunkImmediately",
@@ -311,6 +355,14 @@ def enforced(
         ))  # fmt: skip
     effective = replace(policy, retention=decision.retention, retention_text=text)
     return effective, fields, events
+
+
+def _final_cleanup(policy: Policy, clients: Clients) -> dict[str, Any] | None:
+    """The final cleanup a deleted policy of this name left, if any."""
+    found = kube.get_cronjob(clients.custom, policy.namespace, final_cleanup_name(policy.name))
+    if found is None or (found["metadata"].get("labels") or {}).get(RETIRED_LABEL) != policy.name:
+        return None
+    return found
 
 
 def parse_history(raw: Any) -> tuple[enforcement.Period, ...]:
@@ -372,6 +424,48 @@ def failed(body: Mapping[str, Any], error: Exception, now: datetime | None = Non
     message = f"{type(error).__name__}: {str(error)[:300]}"
     return _stopped(Conditions.of(body, now), body["metadata"], "ReconcileError", message,
                     blocked=True)  # fmt: skip
+
+
+def retire(
+    body: Mapping[str, Any], settings: OperatorSettings, clients: Clients, now: datetime
+) -> list[Event]:
+    """What a deleted policy leaves behind, so that its audio is neither orphaned nor
+    deleted early: a final cleanup that runs once every promise it made is over. Then the
+    lifecycle rule can go with the policy. Raises ``ApiException`` and ``AwsNotReady``
+    (kopf retries); returns the Events to post.
+    """
+    meta = body["metadata"]
+    try:
+        policy = Policy.from_spec(body.get("spec") or {}, name=meta["name"],
+                                  namespace=meta["namespace"])  # fmt: skip
+    except PolicyError:
+        return []  # never reconciled: no CronJob, no rule, no audio promised under it
+    if tenancy.refusal(policy, settings.tenancy) is not None:
+        return []  # likewise, and its endpoint is not one to call
+    status = body.get("status") or {}
+    events: list[Event] = []
+    if parse_history(status.get("retentionHistory")):  # the service may have promised audio
+        promised = enforced_retention(policy, status)
+        lag = timedelta(seconds=settings.retention_lag_seconds)
+        run_at = final_run_at(now, promised.retention, lag)
+        desired = final_cleanup_cronjob(
+            promised, deleted=now, run_at=run_at, image=settings.cleanup_image,
+            image_pull_policy=settings.cleanup_image_pull_policy,
+            service_account_name=_cleanup_account(policy, settings, clients),
+        )  # fmt: skip
+        try:
+            kube.apply_final_cleanup(clients.custom, desired)
+        except kube.NameConflict as error:
+            # The lifecycle rule, if any, stays: S3 still expires the audio.
+            return [Event("Warning", "FinalCleanupNotScheduled", str(error))]
+        events.append(Event(
+            "Normal", "FinalCleanupScheduled",
+            f"CronJob {desired['metadata']['name']} deletes this policy's audio at"
+            f" {_stamp(run_at)}, once the {promised.retention_text} it was promised is over",
+        ))  # fmt: skip
+    if settings.manage_aws and policy.writes_lifecycle_rule:
+        remove_lifecycle_rule(policy, clients)
+    return events
 
 
 def remove_lifecycle_rule(policy: Policy, clients: Clients) -> bool:

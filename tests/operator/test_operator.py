@@ -143,7 +143,10 @@ def test_deleting_the_policy_removes_the_cronjob_and_keeps_ttl(
         GROUP, VERSION, namespace, PLURAL, policy_manifest("audio", spec_for(aws))
     )
     ready(custom, namespace)
-    assert not get_policy(custom, namespace)["metadata"].get("finalizers")
+    # Every policy: the operator leaves the final cleanup of its audio at deletion.
+    assert get_policy(custom, namespace)["metadata"]["finalizers"] == [
+        "tempaudio.dev/lifecycle-rule"
+    ]
     custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "audio")
     wait_for(lambda: cronjob(batch, namespace) is None, what="CronJob garbage-collected")
     ttl = dynamodb.describe_time_to_live(TableName=aws["table"])["TimeToLiveDescription"]

@@ -1,14 +1,22 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tempaudio_operator.desired import (
     AUDIO_TAG,
+    POLICY_LABEL,
+    RETIRED_LABEL,
     cleanup_args,
     cleanup_cronjob,
     cronjob_drift,
     cronjob_name,
+    final_cleanup_cronjob,
+    final_cleanup_done,
+    final_run_at,
+    inherited_period,
     is_subset,
     job_outcome,
     last_cleanup,
@@ -18,6 +26,7 @@ from tempaudio_operator.desired import (
     set_condition,
     ttl_in_place,
 )
+from tempaudio_operator.enforcement import Period
 from tempaudio_operator.policy import Policy
 
 SPEC: dict[str, Any] = {
@@ -218,3 +227,68 @@ def test_the_service_tags_what_the_safety_net_expires() -> None:
     from tempaudio_service.store import AUDIO_TAG as SERVICE_TAG
 
     assert f"{AUDIO_TAG['Key']}={AUDIO_TAG['Value']}" == SERVICE_TAG
+
+
+# --- the final cleanup of a deleted policy ------------------------------------------------
+
+DELETED = datetime(2026, 6, 15, 12, 0, 30, tzinfo=UTC)
+
+
+@given(
+    deleted=st.integers(0, 20 * 365 * 86400).map(
+        lambda s: datetime(2020, 1, 1, tzinfo=UTC) + timedelta(seconds=s, microseconds=s % 997)
+    ),
+    retention=st.integers(60, 365 * 86400).map(lambda s: timedelta(seconds=s)),
+    lag=st.integers(0, 3600).map(lambda s: timedelta(seconds=s)),
+)
+def test_the_final_run_is_never_before_a_promise_is_over(
+    deleted: datetime, retention: timedelta, lag: timedelta
+) -> None:
+    run_at = final_run_at(deleted, retention, lag)
+    assert run_at >= deleted + lag + retention + timedelta(minutes=1)
+    assert run_at - (deleted + lag + retention) <= timedelta(minutes=3)
+    assert (run_at.second, run_at.microsecond) == (0, 0)
+
+
+def test_the_final_cleanup_outlives_its_policy_and_runs_once_at_its_time() -> None:
+    run_at = final_run_at(DELETED, timedelta(hours=24), timedelta(minutes=10))
+    cronjob = final_cleanup_cronjob(policy(), deleted=DELETED, run_at=run_at, image="img:1")
+    meta = cronjob["metadata"]
+    assert meta["name"] == "team-a-final"
+    assert "ownerReferences" not in meta
+    # Not the policy's label: the policy's CronJob watch and Job recorder leave it alone.
+    assert POLICY_LABEL not in meta["labels"]
+    assert meta["labels"][RETIRED_LABEL] == "team-a"
+    assert meta["annotations"] == {
+        "tempaudio.dev/promised-retention": "1d",
+        "tempaudio.dev/deleted-at": "2026-06-15T12:00:30Z",
+        "tempaudio.dev/run-after": "2026-06-16T12:12:00Z",
+    }
+    spec = cronjob["spec"]
+    assert (spec["schedule"], spec["timeZone"]) == ("12 12 16 6 *", "Etc/UTC")
+    labels = spec["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    assert POLICY_LABEL not in labels
+    args = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--retention") + 1] == "24h"
+
+
+def test_a_final_cleanup_is_done_after_a_successful_run_past_its_time() -> None:
+    run_at = final_run_at(DELETED, timedelta(hours=1), timedelta(0))
+    cronjob = final_cleanup_cronjob(policy(), deleted=DELETED, run_at=run_at, image="img:1")
+    assert not final_cleanup_done(cronjob)
+    early = {**cronjob, "status": {"lastSuccessfulTime": "2026-06-15T12:30:00Z"}}
+    assert not final_cleanup_done(early)
+    late = {**cronjob, "status": {"lastSuccessfulTime": "2026-06-15T13:05:00Z"}}
+    assert final_cleanup_done(late)
+
+
+def test_a_recreated_policy_inherits_the_promise_of_its_namesake() -> None:
+    run_at = final_run_at(DELETED, timedelta(days=2), timedelta(0))
+    cronjob = final_cleanup_cronjob(
+        policy(retention="2d"), deleted=DELETED, run_at=run_at, image="img:1"
+    )
+    assert inherited_period(cronjob) == Period(timedelta(days=2), DELETED, DELETED)
+    assert inherited_period(None) is None
+    assert (
+        inherited_period({"metadata": {"annotations": {"tempaudio.dev/deleted-at": "x"}}}) is None
+    )

@@ -16,6 +16,7 @@ from tempaudio_operator.reconcile import (
     reconcile_cronjob,
     reconcile_lifecycle,
     reconcile_ttl,
+    retire,
 )
 from tempaudio_operator.settings import OperatorSettings
 
@@ -195,3 +196,37 @@ def test_reconcile_lifecycle_sets_then_removes_the_rule() -> None:
     assert clients.s3_stub.rules is None
     lifecycle = next(c for c in conditions.items if c["type"] == "LifecycleReady")
     assert lifecycle["reason"] == "NotRequested"
+
+
+def test_a_deleted_policy_that_promised_nothing_leaves_nothing() -> None:
+    clients = Clients()
+    assert retire(body(), OperatorSettings(), clients, NOW) == []  # type: ignore[arg-type]
+    assert clients.custom.applied == []
+
+
+def test_a_deleted_policy_leaves_a_final_cleanup_for_its_longest_promise() -> None:
+    clients = Clients()
+    clients.s3_stub.rules = [{"ID": "tempaudio-ns-audio"}, {"ID": "logs"}]
+    status = {"retentionHistory": [{"retention": "1h", "since": "2026-06-15T11:00:00Z"}],
+              "enforcedRetention": "1d"}  # fmt: skip
+    spec = {**SPEC, "retention": "1h", "lifecycleSafetyNet": True}
+    events = retire(body(spec, status), OperatorSettings(), clients, NOW)  # type: ignore[arg-type]
+    assert [e.reason for e in events] == ["FinalCleanupScheduled"]
+    (final,) = clients.custom.applied
+    assert final["metadata"]["name"] == "audio-final"
+    args = final["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    # A shrink was still deferred: the audio was promised a day, not an hour.
+    assert args[args.index("--retention") + 1] == "1d"
+    assert final["metadata"]["annotations"]["tempaudio.dev/run-after"] == "2026-06-16T12:12:00Z"
+    assert [r["ID"] for r in clients.s3_stub.rules or []] == ["logs"]
+
+
+def test_a_final_cleanup_that_cannot_be_scheduled_keeps_the_lifecycle_rule() -> None:
+    taken = {"metadata": {"name": "audio-final", "labels": {}}}
+    clients = Clients(Custom(existing=taken))
+    clients.s3_stub.rules = [{"ID": "tempaudio-ns-audio"}]
+    status = {"retentionHistory": [{"retention": "1d", "since": "2026-06-15T11:00:00Z"}]}
+    spec = {**SPEC, "lifecycleSafetyNet": True}
+    events = retire(body(spec, status), OperatorSettings(), clients, NOW)  # type: ignore[arg-type]
+    assert [e.reason for e in events] == ["FinalCleanupNotScheduled"]
+    assert clients.s3_stub.rules == [{"ID": "tempaudio-ns-audio"}]
