@@ -62,11 +62,26 @@ def test_default_render() -> None:
     assert not by_kind(objects, "ServiceMonitor")
 
 
-def test_one_retention_feeds_service_and_policy() -> None:
+def test_the_policy_is_the_services_one_source_of_truth() -> None:
     objects = render("--set", "retention=36h")
     service = one(objects, "Deployment", "service")
+    env = env_of(service["spec"]["template"]["spec"]["containers"][0])
+    # No second copy of what the policy declares, which could disagree with it.
+    assert not {
+        "TEMPAUDIO_RETENTION", "TEMPAUDIO_BUCKET", "TEMPAUDIO_PREFIX", "TEMPAUDIO_TABLE",
+        "TEMPAUDIO_REGION", "TEMPAUDIO_S3_ENDPOINT_URL", "TEMPAUDIO_DYNAMODB_ENDPOINT_URL",
+    } & set(env)  # fmt: skip
+    assert env["TEMPAUDIO_POLICY_SOURCE"] == "kubernetes"
+    assert env["TEMPAUDIO_POLICY_NAMESPACES"] == "tempaudio"  # the release namespace
+    assert env["TEMPAUDIO_DEFAULT_POLICY"] == "tempaudio/rel-tempaudio"
+    assert service["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
+    # Read-only access to the policies, in the namespaces served and nowhere else.
+    role = one(objects, "Role", "service")
+    assert role["rules"] == [{"apiGroups": ["tempaudio.dev"], "resources": ["tempaudiopolicies"],
+                              "verbs": ["get", "list", "watch"]}]  # fmt: skip
+    binding = one(objects, "RoleBinding", "service")
     assert (
-        env_of(service["spec"]["template"]["spec"]["containers"][0])["TEMPAUDIO_RETENTION"] == "36h"
+        binding["subjects"][0]["name"] == service["spec"]["template"]["spec"]["serviceAccountName"]
     )
     policy = one(objects, "TempAudioPolicy")
     assert policy["spec"]["retention"] == "36h"
@@ -87,7 +102,10 @@ def test_operator_rbac_is_least_privilege() -> None:
     assert ("batch", "cronjobs", "create") in granted
     assert ("batch", "jobs", "watch") in granted
     assert ("", "events", "create") in granted
-    assert not {v for _, _, v in granted} & {"delete", "deletecollection", "*", "escalate", "bind"}
+    # The one deletion: a deleted policy's final cleanup CronJob, once it has run.
+    deletes = {(g, r) for g, r, v in granted if v in {"delete", "deletecollection"}}
+    assert deletes == {("batch", "cronjobs")}
+    assert not {v for _, _, v in granted} & {"deletecollection", "*", "escalate", "bind"}
     assert not {r for _, r, _ in granted} & {"secrets", "configmaps", "*"}
     framework = roles["rel-tempaudio-operator-framework"]["rules"]
     assert {v for rule in framework for v in rule["verbs"]} == {"list", "watch"}
@@ -130,7 +148,7 @@ def test_full_values_render_every_optional_object() -> None:
     )
     container = one(objects, "Deployment", "service")["spec"]["template"]["spec"]["containers"][0]
     env = env_of(container)
-    assert env["TEMPAUDIO_S3_ENDPOINT_URL"] == "http://minio.storage.svc:9000"
+    assert "TEMPAUDIO_S3_ENDPOINT_URL" not in env  # the policy names it
     assert env["TEMPAUDIO_VOICES_DIR"] == "/voices"
     policy = one(objects, "TempAudioPolicy")
     assert policy["metadata"]["name"] == "team-audio"
@@ -158,7 +176,9 @@ def test_small_pod_profile_reaches_the_service() -> None:
 
 def test_minimal_values_render_the_service_only() -> None:
     objects = render("-f", str(CHART / "ci" / "minimal-values.yaml"))
-    assert {o["kind"] for o in objects} == {"Deployment", "Service", "ServiceAccount", "Pod"}
+    # The Role lets the service read the policies that another release's operator accepts.
+    kinds = {"Deployment", "Service", "ServiceAccount", "Pod", "Role", "RoleBinding"}
+    assert {o["kind"] for o in objects} == kinds
     assert not by_kind(objects, "TempAudioPolicy")
 
 
@@ -231,12 +251,22 @@ def test_operator_allow_lists_include_the_charts_own_endpoint_and_account() -> N
     )
 
 
-def test_a_ttl_attribute_the_service_never_writes_is_refused() -> None:
-    result = helm(
-        "template", "rel", str(CHART), "--set", "policy.ttlAttribute=expires", check=False
-    )
+def test_a_ttl_attribute_reaches_the_policy_the_service_follows() -> None:
+    policy = one(render("--set", "policy.ttlAttribute=expires"), "TempAudioPolicy")
+    assert policy["spec"]["metadata"]["ttlAttribute"] == "expires"
+    result = helm("template", "rel", str(CHART), "--set", "policy.ttlAttribute=a b", check=False)
     assert result.returncode != 0
     assert "ttlAttribute" in result.stderr
+
+
+def test_the_service_serves_the_namespaces_it_is_given() -> None:
+    objects = render("--set", "service.policyNamespaces={team-a,team-b}",
+                     "--set", "service.defaultPolicy=team-a/voicemail")  # fmt: skip
+    env = env_of(one(objects, "Deployment", "service")["spec"]["template"]["spec"]["containers"][0])
+    assert env["TEMPAUDIO_POLICY_NAMESPACES"] == "team-a,team-b"
+    assert env["TEMPAUDIO_DEFAULT_POLICY"] == "team-a/voicemail"
+    roles = [r for r in by_kind(objects, "Role") if r["metadata"]["name"].endswith("-policies")]
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
 
 
 @pytest.mark.parametrize(

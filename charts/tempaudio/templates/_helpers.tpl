@@ -122,3 +122,20 @@ namespace when the chart creates the default policy there. Empty: all namespaces
 {{- end }}
 {{- toJson ($namespaces | uniq) }}
 {{- end }}
+
+{{/*
+Namespaces whose TempAudioPolicies the service serves (comma-separated): policyNamespaces,
+or the release namespace.
+*/}}
+{{- define "tempaudio.service.policyNamespaces" -}}
+{{- join "," (.Values.service.policyNamespaces | default (list .Release.Namespace)) }}
+{{- end }}
+
+{{/* The policy a request without "policy" gets: defaultPolicy, or the chart's own policy. */}}
+{{- define "tempaudio.service.defaultPolicy" -}}
+{{- if .Values.service.defaultPolicy }}
+{{- .Values.service.defaultPolicy }}
+{{- else if .Values.policy.create }}
+{{- printf "%s/%s" .Release.Namespace (include "tempaudio.policyName" .) }}
+{{- end }}
+{{- end }}
