@@ -43,6 +43,7 @@ bench: $(STAMP) k8s-binaries
 	$(BIN)/python -m bench.cleanup
 	$(BIN)/python -m bench.operator
 	$(BIN)/python -m bench.memory
+	$(BIN)/python -m bench.policies
 
 reliability: $(STAMP)
 	$(BIN)/python -m bench.reliability
