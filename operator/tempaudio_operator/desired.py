@@ -76,7 +76,10 @@ def cleanup_cronjob(
         "imagePullPolicy": job.image_pull_policy or image_pull_policy,
         "command": ["tempaudio-cleanup"],
         "args": cleanup_args(policy),
-        "env": [{"name": "TEMPAUDIO_TERMINATION_LOG", "value": "/dev/termination-log"}],
+        "env": [
+            {"name": "TEMPAUDIO_TERMINATION_LOG", "value": "/dev/termination-log"},
+            *(dict(e) for e in job.env),
+        ],
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -85,6 +88,9 @@ def cleanup_cronjob(
             "capabilities": {"drop": ["ALL"]},
         },
     }
+    if job.env_from:
+        # Credentials and configuration without IRSA, e.g. the chart's aws.existingSecret.
+        container["envFrom"] = [dict(e) for e in job.env_from]
     if job.resources:
         container["resources"] = dict(job.resources)
     pod_spec: dict[str, Any] = {

@@ -63,6 +63,17 @@ def format_duration(value: timedelta) -> str:
     return "".join(parts) or "0s"
 
 
+def _env(entries: Any) -> tuple[Mapping[str, Any], ...]:
+    """jobTemplate.env; the TEMPAUDIO_* variables are the operator's, from the policy."""
+    env = tuple(dict(e) for e in entries)
+    for entry in env:
+        if str(entry.get("name", "")).startswith("TEMPAUDIO_"):
+            raise PolicyError(
+                f"jobTemplate.env {entry['name']!r}: TEMPAUDIO_* variables are set by the operator"
+            )
+    return env
+
+
 @dataclass(frozen=True)
 class JobOverrides:
     image: str | None = None
@@ -71,6 +82,8 @@ class JobOverrides:
     resources: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     node_selector: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     tolerations: tuple[Mapping[str, Any], ...] = ()
+    env: tuple[Mapping[str, Any], ...] = ()
+    env_from: tuple[Mapping[str, Any], ...] = ()
     backoff_limit: int = 2
     active_deadline_seconds: int = 3600
     successful_jobs_history_limit: int = 3
@@ -92,6 +105,8 @@ class JobOverrides:
             resources=MappingProxyType(dict(spec.get("resources") or {})),
             node_selector=MappingProxyType(dict(spec.get("nodeSelector") or {})),
             tolerations=tuple(dict(t) for t in spec.get("tolerations") or ()),
+            env=_env(spec.get("env") or ()),
+            env_from=tuple(dict(e) for e in spec.get("envFrom") or ()),
             backoff_limit=int(spec.get("backoffLimit", 2)),
             active_deadline_seconds=int(spec.get("activeDeadlineSeconds", 3600)),
             successful_jobs_history_limit=int(spec.get("successfulJobsHistoryLimit", 3)),

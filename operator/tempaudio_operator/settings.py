@@ -115,6 +115,7 @@ class OperatorSettings:
                 allowed_service_accounts=_list(
                     env, "TEMPAUDIO_OPERATOR_ALLOWED_SERVICE_ACCOUNTS", ()
                 ),
+                allowed_secrets=_list(env, "TEMPAUDIO_OPERATOR_ALLOWED_SECRETS", ()),
             ),
         )
 

@@ -28,6 +28,9 @@ class Tenancy:
     allow_job_image: bool = False
     # jobTemplate.serviceAccountName: these (and "default") only.
     allowed_service_accounts: tuple[str, ...] = ()
+    # Secrets jobTemplate.env / envFrom may reference (a Job would run with their values
+    # although the policy's author may not read them): these only.
+    allowed_secrets: tuple[str, ...] = ()
 
 
 def endpoint_allowed(url: str, allowed: Iterable[str]) -> bool:
@@ -76,4 +79,19 @@ def refusal(policy: Policy, tenancy: Tenancy) -> str | None:
     account = policy.job.service_account_name
     if account and account != "default" and account not in tenancy.allowed_service_accounts:
         return f"jobTemplate.serviceAccountName {account} is not allowed by the operator"
+    for secret in referenced_secrets(policy):
+        if secret not in tenancy.allowed_secrets:
+            return f"jobTemplate Secret {secret[:253]} is not among the Secrets the operator allows"
     return None
+
+
+def referenced_secrets(policy: Policy) -> list[str]:
+    """Secrets the cleanup container's env and envFrom name."""
+    names = [
+        str(((entry.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name") or "")
+        for entry in policy.job.env
+    ]
+    names += [
+        str((entry.get("secretRef") or {}).get("name") or "") for entry in policy.job.env_from
+    ]
+    return [name for name in names if name]

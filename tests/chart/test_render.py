@@ -211,6 +211,13 @@ def test_helm_test_hook_is_pinned_and_admitted(control_plane: object) -> None:
     assert ":" in image.rsplit("/", 1)[-1]  # pinned
     assert not image.endswith(":latest")
     assert hook["spec"]["containers"][0]["args"] == ["http://rel-tempaudio-service:8080/healthz"]
+    # tempaudio's own image makes the call: no other image to pull.
+    assert (
+        hook["spec"]["containers"][0]["image"]
+        == one(objects, "Deployment", "service")["spec"]["template"]["spec"]["containers"][0][
+            "image"
+        ]
+    )
     assert (
         hook["metadata"]["labels"]["tempaudio.dev/client"] == "true"
     )  # admitted by the NetworkPolicy
@@ -298,3 +305,35 @@ def test_service_monitor_only_with_its_crd_and_admitted_by_the_network_policy() 
     assert {
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
     } in [peer for rule in rules for peer in rule["from"]]
+
+
+def test_an_existing_secret_reaches_the_service_the_operator_and_the_jobs() -> None:
+    objects = render("--set", "aws.existingSecret=minio-keys")
+    secret = {"secretRef": {"name": "minio-keys"}}
+    for component in ("service", "operator"):
+        pod = one(objects, "Deployment", component)["spec"]["template"]["spec"]
+        assert secret in pod["containers"][0]["envFrom"]
+    policy = one(objects, "TempAudioPolicy")
+    assert policy["spec"]["jobTemplate"]["envFrom"] == [secret]
+    operator = one(objects, "Deployment", "operator")["spec"]["template"]["spec"]["containers"][0]
+    assert env_of(operator)["TEMPAUDIO_OPERATOR_ALLOWED_SECRETS"] == "minio-keys"
+    # Without it, nothing is mounted and no Secret is allowed.
+    plain = one(render(), "Deployment", "operator")["spec"]["template"]["spec"]["containers"][0]
+    assert "envFrom" not in plain
+    assert env_of(plain)["TEMPAUDIO_OPERATOR_ALLOWED_SECRETS"] == ""
+
+
+def test_the_small_node_values_fit_two_cpus_beside_the_operator() -> None:
+    objects = render("-f", str(CHART / "values-small.yaml"))
+    service = one(objects, "Deployment", "service")
+    assert service["spec"]["replicas"] == 1
+    requests = [
+        c["resources"]["requests"]
+        for d in by_kind(objects, "Deployment")
+        for c in d["spec"]["template"]["spec"]["containers"]
+    ]
+    millicores = sum(
+        int(r["cpu"][:-1]) if r["cpu"].endswith("m") else int(r["cpu"]) * 1000 for r in requests
+    )
+    assert millicores <= 1000
+    assert not by_kind(objects, "PodDisruptionBudget")

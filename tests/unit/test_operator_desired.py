@@ -292,3 +292,20 @@ def test_a_recreated_policy_inherits_the_promise_of_its_namesake() -> None:
     assert (
         inherited_period({"metadata": {"annotations": {"tempaudio.dev/deleted-at": "x"}}}) is None
     )
+
+
+def test_jobs_get_credentials_without_irsa() -> None:
+    """Static keys in a Secret (MinIO, Ceph, no IRSA): the CronJob had no way to pass them."""
+    env = [{"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": "k", "key": "id"}}}]
+    env_from = [{"secretRef": {"name": "minio-keys"}}]
+    cronjob = cleanup_cronjob(policy(jobTemplate={"env": env, "envFrom": env_from}), image="i:1")
+    container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["env"][1:] == env
+    assert container["env"][0]["name"] == "TEMPAUDIO_TERMINATION_LOG"
+    assert container["envFrom"] == env_from
+    assert (
+        "envFrom"
+        not in cleanup_cronjob(policy(), image="i:1")["spec"]["jobTemplate"]["spec"]["template"][
+            "spec"
+        ]["containers"][0]
+    )

@@ -2,7 +2,7 @@ from typing import Any
 
 import pytest
 
-from tempaudio_operator.policy import Policy
+from tempaudio_operator.policy import Policy, PolicyError
 from tempaudio_operator.tenancy import Tenancy, endpoint_allowed, refusal
 
 
@@ -84,3 +84,22 @@ def test_refusal(candidate: Policy, tenancy: Tenancy, says: str | None) -> None:
     else:
         assert found is not None
         assert says in found
+
+
+def test_a_job_may_read_only_the_secrets_the_operator_allows() -> None:
+    job = {
+        "env": [{"name": "AWS_ACCESS_KEY_ID",
+                 "valueFrom": {"secretKeyRef": {"name": "keys", "key": "id"}}}],
+        "envFrom": [{"secretRef": {"name": "more-keys"}}, {"configMapRef": {"name": "cfg"}}],
+    }  # fmt: skip
+    candidate = policy(jobTemplate=job)
+    assert refusal(candidate, Tenancy(allowed_storage=("*",))) == (
+        "jobTemplate Secret keys is not among the Secrets the operator allows"
+    )
+    allowed = Tenancy(allowed_storage=("*",), allowed_secrets=("keys", "more-keys"))
+    assert refusal(candidate, allowed) is None
+
+
+def test_the_operators_own_variables_are_not_a_policys_to_set() -> None:
+    with pytest.raises(PolicyError, match="TEMPAUDIO_TERMINATION_LOG"):
+        policy(jobTemplate={"env": [{"name": "TEMPAUDIO_TERMINATION_LOG", "value": "/x"}]})
