@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -82,6 +87,17 @@ def batch(control_plane: ControlPlane) -> client.BatchV1Api:
 @pytest.fixture
 def core(control_plane: ControlPlane) -> client.CoreV1Api:
     return client.CoreV1Api()
+
+
+def run_here(container: Any, now: datetime, **env: str) -> subprocess.CompletedProcess[str]:
+    """Play the kubelet: run a container's command with its env on this machine, with the
+    clock injected (the cleanup program's hidden --now)."""
+    environment = {**os.environ, **{e.name: e.value for e in container.env or []}, **env}
+    command = [str(Path(sys.executable).parent / container.command[0]), *container.args]
+    return subprocess.run(
+        [*command, "--now", now.isoformat()],
+        env=environment, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
 
 
 def policy_manifest(name: str, spec: dict[str, Any]) -> dict[str, Any]:

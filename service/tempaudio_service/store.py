@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -99,22 +100,40 @@ class AudioStore:
         self.table = table
 
     @classmethod
-    def from_settings(cls, settings: ServiceSettings) -> AudioStore:
+    def connect(cls, storage: Storage, *, timeout_seconds: int, local: bool = False) -> AudioStore:
+        """Clients for one policy's storage (``local``: the embedded endpoint's credentials)."""
         return cls(
             make_s3_client(
-                region=settings.region,
-                endpoint_url=settings.s3_endpoint_url,
-                timeout_seconds=settings.io_timeout_seconds,
-                local=settings.local_aws,
+                region=storage.region,
+                endpoint_url=storage.s3_endpoint_url,
+                timeout_seconds=timeout_seconds,
+                local=local,
             ),
             make_dynamodb_client(
-                region=settings.region,
-                endpoint_url=settings.dynamodb_endpoint_url,
-                timeout_seconds=settings.io_timeout_seconds,
-                local=settings.local_aws,
+                region=storage.region,
+                endpoint_url=storage.dynamodb_endpoint_url,
+                timeout_seconds=timeout_seconds,
+                local=local,
             ),
+            bucket=storage.bucket,
+            table=storage.table,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> AudioStore:
+        """The store of the shorthand's storage."""
+        from .policies import Storage
+
+        storage = Storage(
             bucket=settings.bucket,
+            prefix=settings.prefix,
+            region=settings.region,
             table=settings.table,
+            s3_endpoint_url=settings.s3_endpoint_url,
+            dynamodb_endpoint_url=settings.dynamodb_endpoint_url,
+        )
+        return cls.connect(
+            storage, timeout_seconds=settings.io_timeout_seconds, local=settings.local_aws
         )
 
     def put_audio(self, key: str, audio: bytes, content_type: str = "audio/wav") -> None:
@@ -238,7 +257,6 @@ class Stores:
         known: Mapping[Storage, AudioStore] | None = None,
     ) -> None:
         self._timeout = timeout_seconds
-        # Embedded mode: every policy's storage is on the embedded endpoint.
         self._local_endpoint = local_endpoint
         self._stores: dict[Storage, AudioStore] = dict(known or {})
         self._lock = threading.Lock()
@@ -251,22 +269,12 @@ class Stores:
             return store
 
     def _make(self, storage: Storage) -> AudioStore:
-        local = self._local_endpoint is not None
-        s3_endpoint = self._local_endpoint or storage.s3_endpoint_url
-        dynamodb_endpoint = self._local_endpoint or storage.dynamodb_endpoint_url
-        return AudioStore(
-            make_s3_client(
-                region=storage.region,
-                endpoint_url=s3_endpoint,
-                timeout_seconds=self._timeout,
-                local=local,
-            ),
-            make_dynamodb_client(
-                region=storage.region,
-                endpoint_url=dynamodb_endpoint,
-                timeout_seconds=self._timeout,
-                local=local,
-            ),
-            bucket=storage.bucket,
-            table=storage.table,
+        if self._local_endpoint is None:
+            return AudioStore.connect(storage, timeout_seconds=self._timeout)
+        # Embedded mode: every policy's storage is on the embedded endpoint.
+        embedded = replace(
+            storage,
+            s3_endpoint_url=self._local_endpoint,
+            dynamodb_endpoint_url=self._local_endpoint,
         )
+        return AudioStore.connect(embedded, timeout_seconds=self._timeout, local=True)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +13,7 @@ from kubernetes import client
 
 from tempaudio_service import layout
 from tests.conftest import list_keys, put_object_created_at
-from tests.kube_fixtures import GROUP, PLURAL, VERSION, policy_manifest, wait_for
+from tests.kube_fixtures import GROUP, PLURAL, VERSION, policy_manifest, run_here, wait_for
 
 pytestmark = [pytest.mark.k8s, pytest.mark.usefixtures("operator")]
 
@@ -282,17 +279,9 @@ def test_a_job_from_the_cronjob_runs_cleanup_and_reports_back(
         what="the Job's pod",
     )[0]
 
-    # Play the kubelet: run the pod's container command with its env, on this machine,
-    # with the clock injected (the program's hidden --now).
     container = pod.spec.containers[0]
     termination_log = tmp_path / "termination-log"
-    env = {e.name: e.value for e in container.env or []}
-    env["TEMPAUDIO_TERMINATION_LOG"] = str(termination_log)
-    bindir = Path(sys.executable).parent
-    result = subprocess.run(
-        [str(bindir / container.command[0]), *container.args, "--now", now.isoformat()],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    result = run_here(container, now, TEMPAUDIO_TERMINATION_LOG=str(termination_log))
     assert result.returncode == 0, result.stderr
     assert list_keys(s3, aws["bucket"]) == {young}
     message = termination_log.read_text()

@@ -8,14 +8,10 @@ injected clock; S3 and DynamoDB are moto's server.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -28,7 +24,7 @@ from tempaudio_service.app import create_app
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore
 from tests.conftest import ToneSynthesizer, list_keys
-from tests.kube_fixtures import GROUP, PLURAL, VERSION, wait_for
+from tests.kube_fixtures import GROUP, PLURAL, VERSION, run_here, wait_for
 from tests.operator.test_correctness import cleanup_retention, create, read_cronjob, settled
 from tests.operator.test_operator import events, spec_for
 
@@ -115,13 +111,7 @@ def test_one_service_serves_two_policies_each_with_its_own_storage(
 def run_cleanup(batch: client.BatchV1Api, namespace: str, now: datetime) -> dict[str, Any]:
     """The CronJob's container command, run here with the clock injected."""
     cron = read_cronjob(batch, namespace, "audio-cleanup")
-    container = cron.spec.job_template.spec.template.spec.containers[0]
-    env = {e.name: e.value for e in container.env or []}
-    bindir = Path(sys.executable).parent
-    result = subprocess.run(
-        [str(bindir / container.command[0]), *container.args, "--now", now.isoformat()],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    result = run_here(cron.spec.job_template.spec.template.spec.containers[0], now)
     assert result.returncode == 0, result.stderr
     summary: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return summary
@@ -204,20 +194,17 @@ def test_a_deleted_policy_stops_being_served_and_leaves_a_final_cleanup(
     assert earliest <= run_after <= earliest + timedelta(minutes=3)
     assert final.spec.schedule == f"{run_after.minute} {run_after.hour} {run_after.day} " \
         f"{run_after.month} *"  # fmt: skip
-    args = final.spec.job_template.spec.template.spec.containers[0].args
-    assert args[args.index("--retention") + 1] == "1h"
+    container = final.spec.job_template.spec.template.spec.containers[0]
+    assert container.args[container.args.index("--retention") + 1] == "1h"
     with pytest.raises(ClientError, match="NoSuchLifecycleConfiguration"):
         s3.get_bucket_lifecycle_configuration(Bucket=aws["bucket"])
 
     # Its run deletes the audio the URL promised until then, and only once that is over.
     key = f"temp-audio/2026-06-15/{promised['audio_id']}.wav"
-    command = [str(Path(sys.executable).parent / "tempaudio-cleanup"), *args]
-    early = subprocess.run([*command, "--now", (T0 + timedelta(minutes=59)).isoformat()],
-                           env=os.environ, capture_output=True, text=True, check=False)  # fmt: skip
+    early = run_here(container, T0 + timedelta(minutes=59))
     assert early.returncode == 0, early.stderr
     assert key in list_keys(s3, aws["bucket"])
-    subprocess.run([*command, "--now", (T0 + timedelta(hours=1, seconds=2)).isoformat()],
-                   env=os.environ, capture_output=True, text=True, check=True)  # fmt: skip
+    assert run_here(container, T0 + timedelta(hours=1, seconds=2)).returncode == 0
     assert key not in list_keys(s3, aws["bucket"])
 
 
