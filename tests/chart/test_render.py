@@ -131,7 +131,10 @@ def test_full_values_render_every_optional_object() -> None:
     # The default policy lives in the release namespace: it is watched too (it was not, so
     # that policy never got a CronJob), and cleanup Jobs have their ServiceAccount everywhere.
     watched = {"ci-apps", "ci-team-b", "tempaudio"}
-    bindings = by_kind(objects, "RoleBinding")
+    bindings = [
+        b for b in by_kind(objects, "RoleBinding")
+        if b["metadata"]["labels"].get("app.kubernetes.io/component") == "operator"
+    ]  # fmt: skip
     assert {b["metadata"]["namespace"] for b in bindings} == watched
     operator_args = one(objects, "Deployment", "operator")["spec"]["template"]["spec"][
         "containers"
@@ -337,3 +340,22 @@ def test_the_small_node_values_fit_two_cpus_beside_the_operator() -> None:
     )
     assert millicores <= 1000
     assert not by_kind(objects, "PodDisruptionBudget")
+
+
+def test_uninstall_retires_the_policy_while_the_operator_still_runs() -> None:
+    """helm uninstall deleted the policy and the operator at once: the finalizer was never
+    removed and the policy stayed Terminating (found on the real node)."""
+    objects = render()
+    hooks = [o for o in objects
+             if o["metadata"].get("annotations", {}).get("helm.sh/hook") == "pre-delete"]  # fmt: skip
+    assert {o["kind"] for o in hooks} == {"ServiceAccount", "Role", "RoleBinding", "Job"}
+    role = next(o for o in hooks if o["kind"] == "Role")
+    assert role["rules"] == [{"apiGroups": ["tempaudio.dev"], "resources": ["tempaudiopolicies"],
+                              "resourceNames": ["rel-tempaudio"], "verbs": ["get", "delete"]}]  # fmt: skip
+    job = next(o for o in hooks if o["kind"] == "Job")
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python3", "-m", "tempaudio_operator.retire"]
+    assert container["args"][:2] == ["tempaudio", "rel-tempaudio"]
+    # Without the operator or the policy there is nothing to retire.
+    assert not [o for o in render("--set", "operator.enabled=false")
+                if o["metadata"].get("annotations", {}).get("helm.sh/hook") == "pre-delete"]  # fmt: skip
