@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint unit bench reliability lock clean k8s-binaries
+.PHONY: run test e2e lint unit bench reliability lock clean k8s-binaries
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ run: $(STAMP)
 ## Lint, type-check and run every test (the real control plane is built once, then cached).
 test: $(STAMP) lint k8s-binaries
 	$(BIN)/pytest
+
+## The real-node tier (root, about 1 GB of RAM): a single-node cluster on this machine, the
+## image built from the Dockerfile, the chart installed, tests/cluster, then a full teardown.
+e2e: $(STAMP) k8s-binaries
+	bash scripts/e2e.sh
 
 ## etcd, kube-apiserver, kube-controller-manager and helm from Go modules (~20 min the first time).
 k8s-binaries:

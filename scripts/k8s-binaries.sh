@@ -4,12 +4,18 @@
 # and cache them outside the repo so one machine builds them once.
 #
 # Usage: scripts/k8s-binaries.sh            # prints the directory holding the binaries
+#        scripts/k8s-binaries.sh --node     # also kubelet, kube-scheduler, kube-proxy, kubectl
+#                                           # and CoreDNS, for the real node (make e2e)
 # Env:   TEMPAUDIO_K8S_CACHE (default ~/.cache/tempaudio/k8s)
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-1.34.4}
 ETCD_VERSION=${ETCD_VERSION:-3.6.16}
 HELM_VERSION=${HELM_VERSION:-3.21.4}
+COREDNS_VERSION=${COREDNS_VERSION:-1.14.7}
+NODE=false
+[ "${1:-}" = "--node" ] && NODE=true
+REPO=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${TEMPAUDIO_K8S_CACHE:-$HOME/.cache/tempaudio/k8s}
 BIN="$CACHE/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION-r3"
 export GOFLAGS="${GOFLAGS:-} -trimpath"
@@ -34,19 +40,19 @@ build_kubernetes() {
         | awk -v v="v0.${K8S_VERSION#1.}" '{print "\t" $1 " => " $1 " " v}'
       echo ")"
     } >>go.mod
-    cat >tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-)
-GO
+  fi
+  local commands=(kube-apiserver kube-controller-manager)
+  $NODE && commands+=(kubelet kube-scheduler kube-proxy kubectl)
+  # Every command built is imported here, so that go.sum holds what each needs.
+  local tools
+  tools=$(printf '//go:build tools\n\npackage tools\n\nimport (\n'
+          printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "${commands[@]}"
+          printf ')\n')
+  if [ "$(cat tools.go 2>/dev/null)" != "$tools" ]; then
+    echo "$tools" >tools.go
     go mod tidy >/dev/null
   fi
-  for cmd in kube-apiserver kube-controller-manager; do
+  for cmd in "${commands[@]}"; do
     [ -x "$BIN/$cmd" ] && continue
     log "building $cmd v$K8S_VERSION (takes a while on 2 cores)"
     # Stamp the version the way Kubernetes' own build does; helm and clients read it.
@@ -92,8 +98,25 @@ build_helm() {
     "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION"
 }
 
+build_coredns() {
+  [ -x "$BIN/coredns" ] && return
+  local work="$CACHE/src/coredns-$COREDNS_VERSION"
+  mkdir -p "$work"
+  cd "$work"
+  # Only the plugins a test cluster's DNS needs (scripts/cluster/coredns.go).
+  cp "$REPO/scripts/cluster/coredns.go" main.go
+  if [ ! -f go.mod ]; then
+    go mod init tempaudio.local/coredns >/dev/null 2>&1
+    go get "github.com/coredns/coredns@v$COREDNS_VERSION" >/dev/null 2>&1
+    go mod tidy >/dev/null
+  fi
+  log "building coredns v$COREDNS_VERSION"
+  go build -o "$BIN/coredns" .
+}
+
 mkdir -p "$BIN"
 (build_etcd)
 (build_kubernetes)
 (build_helm)
+if $NODE; then (build_coredns); fi
 echo "$BIN"

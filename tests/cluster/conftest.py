@@ -1,0 +1,123 @@
+"""The real-node tier: a cluster that `make e2e` (scripts/e2e.sh) brought up on this machine.
+
+S3 and DynamoDB are moto's server in this process, listening on the bridge address, so pods
+reach it and tests can set its clock. The chart is installed once per session with the
+values a user of a small node would set, from the image built from the Dockerfile.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from kubernetes import client, config
+
+from tempaudio_service.local import LocalAws
+from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
+from tests.controlplane import REPO
+
+KUBECONFIG = os.environ.get("TEMPAUDIO_E2E_KUBECONFIG")
+BIN = Path(os.environ.get("TEMPAUDIO_E2E_BIN", "/nonexistent"))
+BRIDGE_IP = "10.209.0.1"  # scripts/cluster/node.sh
+MOTO_PORT = 15000
+ENDPOINT = f"http://{BRIDGE_IP}:{MOTO_PORT}"
+NAMESPACE = "tempaudio"
+RELEASE = "ta"
+IMAGE = os.environ.get("TEMPAUDIO_E2E_IMAGE", "localhost/tempaudio:e2e")
+T = TypeVar("T")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if KUBECONFIG:
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+        for item in items:  # the first one installs the chart and waits for its pods
+            if "tests/cluster" in str(item.path):
+                item.add_marker(pytest.mark.timeout(900))
+        return
+    skip = pytest.mark.skip(
+        reason="the real-node tier runs with `make e2e` (root, about 1 GB of RAM): README Testing"
+    )
+    for item in items:
+        if "tests/cluster" in str(item.path):
+            item.add_marker(skip)
+
+
+def wait_for(check: Callable[[], T | None], *, timeout: float = 120, what: str = "it") -> T:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except client.ApiException as error:
+            last = error
+        if last:
+            return last  # type: ignore[no-any-return]
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
+
+
+def run(
+    *command: str, check: bool = True, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """A tool from the node's binaries (helm, kubectl) against the e2e cluster."""
+    tool = BIN / command[0]
+    result = subprocess.run(
+        [str(tool), *command[1:]], env={**os.environ, "KUBECONFIG": KUBECONFIG or ""},
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)}: {result.returncode}\n{result.stderr[-3000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def kube() -> client.ApiClient:
+    return config.new_client_from_config(KUBECONFIG)
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[dict[str, Any]]:
+    """S3 + DynamoDB for the pods, with the chart's default bucket and table."""
+    with LocalAws(host=BRIDGE_IP, port=MOTO_PORT) as local:
+        s3 = make_s3_client(region="us-east-1", endpoint_url=local.endpoint_url,
+                            timeout_seconds=10, local=True)  # fmt: skip
+        dynamodb = make_dynamodb_client(region="us-east-1", endpoint_url=local.endpoint_url,
+                                        timeout_seconds=10, local=True)  # fmt: skip
+        AudioStore(s3, dynamodb, bucket="tempaudio", table="tempaudio").ensure_resources(
+            enable_ttl=False  # the operator's job
+        )
+        yield {"s3": s3, "dynamodb": dynamodb, "endpoint": local.endpoint_url}
+
+
+VALUES = [
+    "-f", str(REPO / "charts/tempaudio/values-small.yaml"),
+    "--set", f"image.repository={IMAGE.rsplit(':', 1)[0]}",
+    "--set", f"image.tag={IMAGE.rsplit(':', 1)[1]}",
+    "--set", "image.pullPolicy=Never",
+    "--set", f"aws.endpointURL={ENDPOINT}",
+    # Static keys in a Secret, as on MinIO or any cluster without IRSA.
+    "--set", "aws.existingSecret=aws-keys",
+    "--set", "service.logFormat=json",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def release(kube: client.ApiClient, moto: dict[str, Any]) -> Iterator[str]:
+    core = client.CoreV1Api(kube)
+    core.create_namespace({"metadata": {"name": NAMESPACE}})
+    core.create_namespaced_secret(NAMESPACE, {
+        "metadata": {"name": "aws-keys"},
+        "stringData": {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+    })  # fmt: skip
+    started = time.monotonic()
+    run("helm", "install", RELEASE, str(REPO / "charts/tempaudio"), "-n", NAMESPACE, *VALUES,
+        "--wait", "--timeout", "8m")  # fmt: skip
+    logging.getLogger("e2e").info("helm install --wait: %.0f s", time.monotonic() - started)
+    yield RELEASE
+    run("helm", "uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)

@@ -1,0 +1,275 @@
+"""tempaudio on a real node: pods, probes, DNS, RBAC, the CronJob's Job, upgrade, uninstall.
+
+One release for the module, in the order a platform team meets it. Nothing here plays the
+kubelet: pods run from the image built from the Dockerfile, and the cleanup summary comes
+back through the container's real termination message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from kubernetes import client
+
+from tempaudio_service import layout
+from tests.cluster.conftest import IMAGE, NAMESPACE, run, wait_for
+from tests.conftest import list_keys, live_items, put_object_created_at
+
+pytestmark = pytest.mark.usefixtures("release")
+# What the run log (make e2e) shows of each step.
+log = logging.getLogger("e2e")
+SERVICE = "ta-tempaudio-service"
+POLICY = "ta-tempaudio"
+CRONJOB = "ta-tempaudio-cleanup"
+# What a client pod runs: POST by the Service's DNS name, then download the presigned URL.
+CLIENT = r"""
+import io, json, sys, urllib.request, wave
+request = urllib.request.Request(sys.argv[1] + "/tts/sync", method="POST",
+    data=json.dumps({"text": "Hello from a pod on a real node."}).encode(),
+    headers={"content-type": "application/json"})
+item = json.load(urllib.request.urlopen(request, timeout=180))
+audio = urllib.request.urlopen(item["s3_url"], timeout=30).read()
+with wave.open(io.BytesIO(audio)) as w:
+    print(json.dumps({"item": item, "bytes": len(audio), "rate": w.getframerate(),
+                      "seconds": w.getnframes() / w.getframerate()}))
+"""
+
+
+def core(kube: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(kube)
+
+
+def service_pods(kube: client.ApiClient) -> list[Any]:
+    selector = "app.kubernetes.io/component=service"
+    return list(core(kube).list_namespaced_pod(NAMESPACE, label_selector=selector).items)
+
+
+def cluster_url(kube: client.ApiClient) -> str:
+    """The Service's ClusterIP, which kube-proxy makes reachable from this machine too."""
+    ip = core(kube).read_namespaced_service(SERVICE, NAMESPACE).spec.cluster_ip
+    return f"http://{ip}:8080"
+
+
+def policy(kube: client.ApiClient) -> Any:
+    return client.CustomObjectsApi(kube).get_namespaced_custom_object(
+        "tempaudio.dev", "v1alpha1", NAMESPACE, "tempaudiopolicies", POLICY
+    )
+
+
+def test_every_pod_is_ready_and_helm_test_passes(kube: client.ApiClient) -> None:
+    pods = core(kube).list_namespaced_pod(NAMESPACE).items
+    assert {p.metadata.labels["app.kubernetes.io/component"] for p in pods} >= {
+        "service", "operator",
+    }  # fmt: skip
+    for pod in pods:
+        log.info("pod %s: %s, image %s", pod.metadata.name, pod.status.phase,
+                 pod.spec.containers[0].image)  # fmt: skip
+        assert pod.status.phase == "Running", pod.metadata.name
+        assert all(c.ready for c in pod.status.container_statuses), pod.metadata.name
+        assert pod.spec.containers[0].image == IMAGE
+    tested = run("helm", "test", "ta", "-n", NAMESPACE, "--timeout", "3m")
+    assert "Phase:          Succeeded" in tested.stdout, tested.stdout
+    log.info("helm test: %s", " ".join(tested.stdout.split()))
+
+
+def test_a_client_pod_calls_the_service_by_its_dns_name(kube: client.ApiClient) -> None:
+    name = f"client-{uuid.uuid4().hex[:6]}"
+    core(kube).create_namespaced_pod(NAMESPACE, {
+        "metadata": {"name": name, "labels": {"tempaudio.dev/client": "true"}},
+        "spec": {
+            "restartPolicy": "Never",
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
+            "containers": [{
+                "name": "client", "image": IMAGE, "imagePullPolicy": "Never",
+                "command": ["python3", "-c", CLIENT,
+                            f"http://{SERVICE}.{NAMESPACE}.svc.cluster.local:8080"],
+            }],
+        },
+    })  # fmt: skip
+    phase = wait_for(
+        lambda: (p := core(kube).read_namespaced_pod(name, NAMESPACE).status.phase)
+        in {"Succeeded", "Failed"} and p,
+        timeout=240, what="the client pod",
+    )  # fmt: skip
+    logs = core(kube).read_namespaced_pod_log(name, NAMESPACE)
+    assert phase == "Succeeded", logs
+    answer = json.loads(logs.strip().splitlines()[-1])
+    log.info("in-cluster request: %s s of audio (%d bytes) at %s", answer["seconds"],
+             answer["bytes"], answer["item"]["s3_url"].split("?")[0])  # fmt: skip
+    assert answer["rate"] == 22050
+    assert abs(answer["seconds"] - answer["item"]["duration"]) < 0.01
+    assert answer["item"]["policy"] == POLICY
+    core(kube).delete_namespaced_pod(name, NAMESPACE)
+
+
+def test_the_running_service_is_not_root_and_cannot_write_its_root_filesystem(
+    kube: client.ApiClient,
+) -> None:
+    pod = service_pods(kube)[0].metadata.name
+    probe = (
+        "import os\nprint(os.getuid(), os.getgid())\n"
+        "try:\n    open('/opt/tempaudio/x', 'w')\nexcept OSError as e:\n    print(e.errno)\n"
+        "open('/tmp/x', 'w').write('ok')\nprint('tmp ok')"
+    )
+    result = run("kubectl", "exec", "-n", NAMESPACE, pod, "--", "python3", "-c", probe)
+    lines = result.stdout.split()
+    assert lines[:2] == ["10001", "10001"]
+    assert lines[2] == "30"  # EROFS: the root filesystem is read-only
+    log.info("in %s: uid/gid %s/%s, root filesystem read-only (EROFS)", pod, *lines[:2])
+    assert "tmp ok" in result.stdout  # /tmp is the emptyDir
+
+
+def test_the_cronjob_runs_a_real_job_that_deletes_expired_audio_only(
+    kube: client.ApiClient, moto: dict[str, Any]
+) -> None:
+    s3, now = moto["s3"], datetime.now(UTC)
+    old = [layout.object_key("temp-audio/", now - timedelta(hours=30), str(uuid.uuid4()))
+           for _ in range(3)]  # fmt: skip
+    young = layout.object_key("temp-audio/", now - timedelta(hours=2), str(uuid.uuid4()))
+    for key in old:
+        put_object_created_at(s3, "tempaudio", key, now - timedelta(hours=30))
+    put_object_created_at(s3, "tempaudio", young, now - timedelta(hours=2))
+    wait_for(lambda: client.BatchV1Api(kube).read_namespaced_cron_job(CRONJOB, NAMESPACE),
+             what="the operator's CronJob")  # fmt: skip
+    job = f"e2e-{uuid.uuid4().hex[:6]}"
+    run("kubectl", "create", "job", "-n", NAMESPACE, job, f"--from=cronjob/{CRONJOB}")
+    run("kubectl", "wait", "-n", NAMESPACE, "--for=condition=Complete", f"job/{job}",
+        "--timeout=180s")  # fmt: skip
+    keys = list_keys(s3, "tempaudio", "temp-audio/")
+    assert young in keys
+    assert not set(old) & keys
+    # The counters come back through the pod's termination message, read by the operator.
+    last = wait_for(
+        lambda: (c := (policy(kube).get("status") or {}).get("lastCleanup") or {})
+        and c.get("jobName") == job and c,
+        what="status.lastCleanup",
+    )  # fmt: skip
+    assert last["succeeded"] is True
+    assert last["deleted"] == 3
+    log.info("Job %s Complete; status.lastCleanup: %s", job, last)
+    s3.delete_object(Bucket="tempaudio", Key=young)  # it had no item: keep the pairs check clean
+
+
+def test_helm_upgrade_changes_what_the_service_signs_and_the_cronjob_runs(
+    kube: client.ApiClient,
+) -> None:
+    run("helm", "upgrade", "ta", "charts/tempaudio", "-n", NAMESPACE, "--reuse-values",
+        "--set", "retention=48h", "--wait", "--timeout", "5m")  # fmt: skip
+
+    def cronjob_retention() -> str:
+        cron = client.BatchV1Api(kube).read_namespaced_cron_job(CRONJOB, NAMESPACE)
+        args = cron.spec.job_template.spec.template.spec.containers[0].args
+        return str(args[args.index("--retention") + 1])
+
+    wait_for(lambda: cronjob_retention() == "48h", what="the CronJob's retention")
+    base = cluster_url(kube)
+    wait_for(
+        lambda: any(p["retention"] == "2d" for p in httpx.get(f"{base}/policies").json()["policies"]),
+        what="the service's retention",
+    )  # fmt: skip
+    before = datetime.now(UTC)
+    answer = httpx.post(f"{base}/tts/sync", json={"text": "Two days."}, timeout=120).json()
+    promised = datetime.fromisoformat(answer["audio_expires_at"]) - before
+    assert timedelta(hours=47, minutes=58) <= promised <= timedelta(hours=48, minutes=2)
+    log.info("after helm upgrade: the CronJob runs --retention 48h, the service promises %s",
+             promised)  # fmt: skip
+
+
+def test_killing_the_service_pod_under_load_loses_no_pair(
+    kube: client.ApiClient, moto: dict[str, Any]
+) -> None:
+    base = cluster_url(kube)
+    stored: list[dict[str, Any]] = []
+    failures: list[str] = []
+    stop_at: list[float] = []
+
+    def load() -> None:
+        with httpx.Client(timeout=60) as http:
+            while not stop_at or time.monotonic() < stop_at[0]:
+                try:
+                    answer = http.post(f"{base}/tts/sync", json={"text": "Under load."})
+                except httpx.TransportError as error:
+                    failures.append(type(error).__name__)
+                    time.sleep(0.5)
+                    continue
+                if answer.status_code == 200:
+                    stored.append(answer.json())
+                else:
+                    failures.append(str(answer.status_code))
+                    time.sleep(0.5)
+
+    victim = service_pods(kube)[0].metadata.name
+    with ThreadPoolExecutor(2) as pool:
+        workers = [pool.submit(load) for _ in range(2)]
+        wait_for(lambda: len(stored) >= 3, what="load")
+        core(kube).delete_namespaced_pod(victim, NAMESPACE)
+        # The Deployment recovers: a new pod, Ready, serving.
+        wait_for(
+            lambda: any(p.metadata.name != victim and p.status.container_statuses
+                        and all(c.ready for c in p.status.container_statuses)
+                        for p in service_pods(kube)),
+            timeout=240, what="a new ready service pod",
+        )  # fmt: skip
+        count = len(stored)
+        wait_for(lambda: len(stored) >= count + 3, timeout=120, what="requests served again")
+        stop_at.append(time.monotonic())
+        for worker in workers:
+            worker.result()
+    log.info("pod %s killed under load: %d stored, %d refused or cut (%s); a new pod serves",
+             victim, len(stored), len(failures), ", ".join(sorted(set(failures))))  # fmt: skip
+
+    keys = list_keys(moto["s3"], "tempaudio", "temp-audio/")
+    items = {item["s3_url"]["S"] for item in live_items(moto["dynamodb"], "tempaudio")}
+    for answer in stored:  # every answer promised a pair, and it is there
+        assert f"temp-audio/{answer['date']}/{answer['audio_id']}.wav" in keys
+    # No object without its item, no item without its object.
+    assert {f"s3://tempaudio/{key}" for key in keys} == items
+
+
+def test_helm_uninstall_leaves_no_tempaudio_objects_but_the_crd(kube: client.ApiClient) -> None:
+    run("helm", "uninstall", "ta", "-n", NAMESPACE, "--wait", "--timeout", "3m")
+    selector = "app.kubernetes.io/instance=ta"
+
+    def left() -> list[str]:
+        apps, rbac = client.AppsV1Api(kube), client.RbacAuthorizationV1Api(kube)
+        names = [
+            f"Deployment/{d.metadata.name}"
+            for d in apps.list_namespaced_deployment(NAMESPACE, label_selector=selector).items
+        ]
+        names += [f"Pod/{p.metadata.name}" for p in core(kube).list_namespaced_pod(NAMESPACE).items]
+        names += [
+            f"ClusterRole/{r.metadata.name}"
+            for r in rbac.list_cluster_role(label_selector=selector).items
+        ]
+        names += [
+            f"Role/{r.metadata.name}"
+            for r in rbac.list_namespaced_role(NAMESPACE, label_selector=selector).items
+        ]
+        names += [
+            f"TempAudioPolicy/{p['metadata']['name']}"
+            for p in client.CustomObjectsApi(kube).list_namespaced_custom_object(
+                "tempaudio.dev", "v1alpha1", NAMESPACE, "tempaudiopolicies"
+            )["items"]
+        ]
+        names += [
+            f"CronJob/{c.metadata.name}"
+            for c in client.BatchV1Api(kube).list_namespaced_cron_job(NAMESPACE).items
+            if "tempaudio.dev/retired-policy" not in (c.metadata.labels or {})
+        ]
+        return names  # fmt: skip
+
+    wait_for(lambda: not left() or None, timeout=180, what="nothing left")
+    finals = [
+        c.metadata.name for c in client.BatchV1Api(kube).list_namespaced_cron_job(NAMESPACE).items
+    ]
+    log.info("helm uninstall: nothing left but the CRD and the final cleanup %s", finals)
+    crds = client.ApiextensionsV1Api(kube).list_custom_resource_definition().items
+    assert "tempaudiopolicies.tempaudio.dev" in {c.metadata.name for c in crds}
