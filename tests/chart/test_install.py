@@ -122,8 +122,16 @@ def test_install_reconcile_upgrade_uninstall(
 ) -> None:
     from kopf.testing import KopfRunner
 
+    # --no-hooks: no kubelet on this tier to run the hooks' Jobs (tests/cluster runs them).
     installed = helm(
-        "install", release, str(CHART), "--namespace", namespace, "--set", "image.tag=ci"
+        "install",
+        release,
+        str(CHART),
+        "--namespace",
+        namespace,
+        "--set",
+        "image.tag=ci",
+        "--no-hooks",
     )
     assert "tts/sync" in installed.stdout  # NOTES: how to call the service ...
     assert (
@@ -165,6 +173,7 @@ def test_install_reconcile_upgrade_uninstall(
             "--reuse-values",
             "--set",
             "retention=48h",
+            "--no-hooks",
         )
         wait_for(
             lambda: (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -342,20 +343,25 @@ def test_the_small_node_values_fit_two_cpus_beside_the_operator() -> None:
     assert not by_kind(objects, "PodDisruptionBudget")
 
 
-def test_uninstall_retires_the_policy_while_the_operator_still_runs() -> None:
-    """helm uninstall deleted the policy and the operator at once: the finalizer was never
-    removed and the policy stayed Terminating (found on the real node)."""
+def test_hooks_wait_for_the_operators_verdict_and_retire_the_policy_before_uninstall() -> None:
+    """helm install of a policy the operator refused succeeded; helm uninstall deleted the
+    policy and the operator at once, and the policy stayed Terminating (the real node)."""
+
+    def hooks(objects: list[dict[str, Any]], event: str) -> list[dict[str, Any]]:
+        return [o for o in objects if event in
+                o["metadata"].get("annotations", {}).get("helm.sh/hook", "").split(",")]  # fmt: skip
+
     objects = render()
-    hooks = [o for o in objects
-             if o["metadata"].get("annotations", {}).get("helm.sh/hook") == "pre-delete"]  # fmt: skip
-    assert {o["kind"] for o in hooks} == {"ServiceAccount", "Role", "RoleBinding", "Job"}
-    role = next(o for o in hooks if o["kind"] == "Role")
+    for event, hook in (("post-install", "accepted"), ("post-upgrade", "accepted"),
+                        ("pre-delete", "retire")):  # fmt: skip
+        found = hooks(objects, event)
+        assert {o["kind"] for o in found} == {"ServiceAccount", "Role", "RoleBinding", "Job"}
+        job = next(o for o in found if o["kind"] == "Job")
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        assert container["command"] == ["python3", "-m", "tempaudio_operator.hooks"]
+        assert container["args"][:3] == [hook, "tempaudio", "rel-tempaudio"]
+    role = next(o for o in hooks(objects, "pre-delete") if o["kind"] == "Role")
     assert role["rules"] == [{"apiGroups": ["tempaudio.dev"], "resources": ["tempaudiopolicies"],
                               "resourceNames": ["rel-tempaudio"], "verbs": ["get", "delete"]}]  # fmt: skip
-    job = next(o for o in hooks if o["kind"] == "Job")
-    container = job["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"] == ["python3", "-m", "tempaudio_operator.retire"]
-    assert container["args"][:2] == ["tempaudio", "rel-tempaudio"]
-    # Without the operator or the policy there is nothing to retire.
-    assert not [o for o in render("--set", "operator.enabled=false")
-                if o["metadata"].get("annotations", {}).get("helm.sh/hook") == "pre-delete"]  # fmt: skip
+    # Without the operator or the policy there is nothing to wait for or retire.
+    assert not hooks(render("--set", "operator.enabled=false"), "pre-delete")

@@ -234,6 +234,27 @@ def test_killing_the_service_pod_under_load_loses_no_pair(
     assert {f"s3://tempaudio/{key}" for key in keys} == items
 
 
+def test_a_release_whose_policy_the_operator_refuses_fails_with_the_reason(
+    kube: client.ApiClient,
+) -> None:
+    # Monthly cleanup for 48h audio: past the CRD's rules, the operator says InvalidSpec.
+    refused = run("helm", "upgrade", "ta", "charts/tempaudio", "-n", NAMESPACE, "--reuse-values",
+                  "--set", "policy.schedule=0 0 1 * *", "--wait", "--timeout", "3m",
+                  check=False)  # fmt: skip
+    assert refused.returncode != 0
+    assert "post-upgrade hooks failed" in refused.stderr, refused.stderr
+    hook = (
+        core(kube)
+        .list_namespaced_pod(NAMESPACE, label_selector="app.kubernetes.io/component=policy-hook")
+        .items[0]
+    )
+    message = hook.status.container_statuses[0].state.terminated.message
+    assert "InvalidSpec" in message
+    log.info("helm upgrade to a refused policy failed: %s", message.strip())
+    run("helm", "upgrade", "ta", "charts/tempaudio", "-n", NAMESPACE, "--reuse-values",
+        "--set", "policy.schedule=*/15 * * * *", "--wait", "--timeout", "3m")  # fmt: skip
+
+
 def test_helm_uninstall_leaves_no_tempaudio_objects_but_the_crd(kube: client.ApiClient) -> None:
     run("helm", "uninstall", "ta", "-n", NAMESPACE, "--wait", "--timeout", "3m")
     selector = "app.kubernetes.io/instance=ta"
