@@ -217,7 +217,14 @@ class AudioStore:
         try:
             self._s3.head_bucket(Bucket=self.bucket)
         except ClientError:
-            self._s3.create_bucket(Bucket=self.bucket)
+            region = self._s3.meta.region_name
+            if region == "us-east-1":  # the one region that takes no location constraint
+                self._s3.create_bucket(Bucket=self.bucket)
+            else:
+                self._s3.create_bucket(
+                    Bucket=self.bucket,
+                    CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
+                )
         try:
             self._dynamodb.describe_table(TableName=self.table)
         except self._dynamodb.exceptions.ResourceNotFoundException:

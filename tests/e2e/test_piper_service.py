@@ -22,6 +22,7 @@ from tempaudio_service.app import create_app
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore
 from tests.conftest import wait_until_ready
+from tests.controlplane import REPO
 
 pytestmark = pytest.mark.piper
 
@@ -125,6 +126,26 @@ def test_the_program_runs_on_embedded_s3_and_dynamodb() -> None:
         check_wav(httpx.get(body["s3_url"]).content, body["duration"])
         lookup = httpx.get(f"{base}/tts/{body['date']}/{body['audio_id']}")
         assert lookup.json()["audio_id"] == body["audio_id"]
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def test_the_program_serves_the_example_policy_it_is_given() -> None:
+    """`tempaudio-service --policy examples/policy.yaml`: the object a cluster applies, served
+    on the embedded storage (its eu-west-1 bucket could not be created before)."""
+    process, base = start_program(TEMPAUDIO_POLICY_FILE=str(REPO / "examples" / "policy.yaml"))
+    try:
+        wait_until_ready(process, base)
+        answer = httpx.post(f"{base}/tts/sync", json={"text": "Hello, policy."}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["policy"] == "audio"
+        assert "/my-audio/temp-audio/" in body["s3_url"]
+        check_wav(httpx.get(body["s3_url"]).content, body["duration"])
+        listed = httpx.get(f"{base}/policies").json()
+        assert listed["default"] == "tempaudio/audio"
+        assert listed["policies"][0]["retention"] == "1d"
     finally:
         process.terminate()
         process.wait(30)
