@@ -18,7 +18,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from . import GROUP, PLURAL, VERSION
-from .desired import CLEANUP_CONTAINER, RETIRED_LABEL, parse_cleanup_summary
+from .desired import CLEANUP_CONTAINER, POLICY_LABEL, RETIRED_LABEL, parse_cleanup_summary
 
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -105,6 +105,17 @@ def apply_cronjob(api: client.CustomObjectsApi, desired: Mapping[str, Any], owne
 
 def get_cronjob(api: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any] | None:
     return _get(api, "batch", "v1", namespace, "cronjobs", name)
+
+
+def owned_cronjobs(
+    api: client.CustomObjectsApi, namespace: str, policy_name: str, owner_uid: str
+) -> list[str]:
+    """Names of the CronJobs labelled for the policy and owned by it."""
+    listed = cast(dict[str, Any], api.list_namespaced_custom_object(
+        "batch", "v1", namespace, "cronjobs", label_selector=f"{POLICY_LABEL}={policy_name}",
+    ))  # fmt: skip
+    return [item["metadata"]["name"] for item in listed.get("items") or []
+            if owned_by(item, owner_uid)]  # fmt: skip
 
 
 def delete_cronjob(api: client.BatchV1Api, namespace: str, name: str) -> None:

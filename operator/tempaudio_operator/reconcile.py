@@ -151,7 +151,16 @@ def ensure_cronjob(
     )
     kopf.adopt(desired, owner=as_body(body))
     uid = body["metadata"]["uid"]
-    return desired["metadata"]["name"], kube.apply_cronjob(clients.custom, desired, uid)
+    name = desired["metadata"]["name"]
+    action = kube.apply_cronjob(clients.custom, desired, uid)
+    # A CronJob this policy owns under another name (one cut to fit before names got a
+    # hash) would go on running beside the new one until the policy is deleted.
+    for stale in kube.owned_cronjobs(clients.custom, policy.namespace, policy.name, uid):
+        if stale != name:
+            kube.delete_cronjob(clients.batch, policy.namespace, stale)
+            logger.info("policy %s/%s: deleted its old CronJob %s", policy.namespace,
+                        policy.name, stale)  # fmt: skip
+    return name, action
 
 
 def reconcile(

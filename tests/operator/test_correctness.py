@@ -136,6 +136,33 @@ def test_long_names_sharing_a_prefix_get_a_cronjob_each(
     assert cronjob_name(names[0]) != cronjob_name(names[1])
 
 
+def test_an_upgrade_removes_the_cronjob_an_older_operator_named_by_cutting(
+    custom: client.CustomObjectsApi, batch: client.BatchV1Api, namespace: str,
+    aws: dict[str, Any],
+) -> None:  # fmt: skip
+    name = "voicemail-for-the-customer-support-team-in-europe-east"
+    create(custom, namespace, name, spec_for(aws))
+    policy = settled(custom, namespace, name, "True")
+    # What the operator before hashed names left: the name cut to 44 characters, owned.
+    current = read_cronjob(batch, namespace, cronjob_name(name))
+    old = client.V1CronJob(
+        metadata=client.V1ObjectMeta(
+            name=name[:44] + "-cleanup", labels=current.metadata.labels,
+            owner_references=[client.V1OwnerReference(
+                api_version=f"{GROUP}/{VERSION}", kind="TempAudioPolicy", name=name,
+                uid=policy["metadata"]["uid"], controller=True)],
+        ),
+        spec=current.spec,
+    )  # fmt: skip
+    old.spec.job_template.metadata = current.spec.job_template.metadata
+    batch.create_namespaced_cron_job(namespace, old)
+    custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name,
+                                          {"spec": {"retention": "48h"}})  # fmt: skip
+    wait_for(lambda: read_cronjob(batch, namespace, name[:44] + "-cleanup") is None,
+             what="the old CronJob deleted")  # fmt: skip
+    assert read_cronjob(batch, namespace, cronjob_name(name)) is not None
+
+
 def test_a_cronjob_the_policy_does_not_own_is_left_alone(
     custom: client.CustomObjectsApi, batch: client.BatchV1Api, core: client.CoreV1Api,
     namespace: str, aws: dict[str, Any],

@@ -38,11 +38,15 @@ class Custom:
 
     def __init__(self, existing: dict[str, Any] | None = None, fail: ApiException | None = None):
         self.existing, self.fail, self.applied = existing, fail, []
+        self.owned: list[dict[str, Any]] = []
 
     def get_namespaced_custom_object(self, *args: Any) -> Any:
         if self.existing is None:
             raise ApiException(status=404)
         return self.existing
+
+    def list_namespaced_custom_object(self, *args: Any, **kwargs: Any) -> Any:
+        return {"items": self.owned}
 
     def patch_namespaced_custom_object(self, *args: Any, **kwargs: Any) -> Any:
         if self.fail is not None:
@@ -95,9 +99,17 @@ class Aws:
         return self._s3
 
 
+class Batch:
+    def __init__(self) -> None:
+        self.deleted: list[str] = []
+
+    def delete_namespaced_cron_job(self, name: str, namespace: str, **kwargs: Any) -> None:
+        self.deleted.append(name)
+
+
 class Clients:
     def __init__(self, custom: Custom | None = None, dynamo: Dynamo | None = None) -> None:
-        self.custom, self.core = custom or Custom(), Core()
+        self.custom, self.core, self.batch = custom or Custom(), Core(), Batch()
         self.dynamo, self.s3_stub = dynamo or Dynamo(), S3()
         self.aws = Aws(self.dynamo, self.s3_stub)
 
@@ -230,3 +242,21 @@ def test_a_final_cleanup_that_cannot_be_scheduled_keeps_the_lifecycle_rule() -> 
     events = retire(body(spec, status), OperatorSettings(), clients, NOW)  # type: ignore[arg-type]
     assert [e.reason for e in events] == ["FinalCleanupNotScheduled"]
     assert clients.s3_stub.rules == [{"ID": "tempaudio-ns-audio"}]
+
+
+def test_a_cronjob_the_policy_owns_under_an_older_name_is_deleted() -> None:
+    """Before names got a hash, a long name was cut: after an upgrade both CronJobs ran."""
+    owner = [{"uid": "u-1", "controller": True}]
+    clients = Clients()
+    clients.custom.owned = [
+        {"metadata": {"name": "audio-cleanup", "ownerReferences": owner}},
+        {"metadata": {"name": "audio-cleanu", "ownerReferences": owner}},
+        {
+            "metadata": {
+                "name": "someone-elses",
+                "ownerReferences": [{"uid": "x", "controller": True}],
+            }
+        },
+    ]
+    reconcile_cronjob(policy(), body(), OperatorSettings(), clients, fresh())  # type: ignore[arg-type]
+    assert clients.batch.deleted == ["audio-cleanu"]
