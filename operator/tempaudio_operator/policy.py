@@ -154,7 +154,10 @@ class Policy:
                 " (it labels the CronJob and its Jobs)"
             )
         storage = spec.get("storage") or {}
-        metadata = spec.get("metadata") or {}
+        # spec.dynamodb; spec.metadata is its deprecated name (confusable with the object's).
+        if spec.get("dynamodb") and spec.get("metadata"):
+            raise PolicyError("set spec.dynamodb (spec.metadata is its deprecated name), not both")
+        metadata = spec.get("dynamodb") or spec.get("metadata") or {}
         retention_text = str(spec.get("retention", "24h"))
         retention = parse_retention(retention_text)
         schedule = str(spec.get("schedule", "*/15 * * * *")).strip()
@@ -182,7 +185,7 @@ class Policy:
             raise PolicyError(f"storage.region {region[:40]!r} is not an AWS region name")
         table = str(metadata.get("table", ""))
         if not _TABLE.match(table):
-            raise PolicyError(f"metadata.table {table!r} is not a valid DynamoDB table name")
+            raise PolicyError(f"dynamodb.table {table!r} is not a valid DynamoDB table name")
         return cls(
             name=name,
             namespace=namespace,

@@ -65,7 +65,7 @@ def refusal(policy: Policy, tenancy: Tenancy) -> str | None:
     """Why the operator's configuration does not allow this policy, or None."""
     for field, url in (
         ("storage.endpointURL", policy.endpoint_url),
-        ("metadata.endpointURL", policy.dynamodb_endpoint_url),
+        ("dynamodb.endpointURL", policy.dynamodb_endpoint_url),
     ):
         if url and not endpoint_allowed(url, tenancy.allowed_endpoints):
             return f"{field} {url[:200]} is not among the endpoints the operator allows"

@@ -84,7 +84,7 @@ def audio_item(
     """The DynamoDB item for one audio file: exactly these attributes.
 
     ``ttl`` is always written (it is part of the contract); a policy whose
-    ``metadata.ttlAttribute`` names another attribute gets that one too, with the same value,
+    ``dynamodb.ttlAttribute`` names another attribute gets that one too, with the same value,
     so DynamoDB's TTL expires the item on whichever attribute the table is set to.
     """
     expires = expiry_epoch(created, retention)

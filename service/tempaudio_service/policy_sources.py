@@ -93,11 +93,11 @@ def shorthand_document(settings: ServiceSettings) -> dict[str, Any]:
         spec["schedule"] = "* * * * *"
     spec["storage"] = {"bucket": settings.bucket, "prefix": settings.prefix,
                        "region": settings.region}  # fmt: skip
-    spec["metadata"] = {"table": settings.table, "ttlAttribute": "ttl"}
+    spec["dynamodb"] = {"table": settings.table, "ttlAttribute": "ttl"}
     if settings.s3_endpoint_url:
         spec["storage"]["endpointURL"] = settings.s3_endpoint_url
     if settings.dynamodb_endpoint_url:
-        spec["metadata"]["endpointURL"] = settings.dynamodb_endpoint_url
+        spec["dynamodb"]["endpointURL"] = settings.dynamodb_endpoint_url
     if settings.default_policy and "/" not in settings.default_policy:
         document["metadata"]["name"] = settings.default_policy
     return document

@@ -264,7 +264,7 @@ def test_operator_allow_lists_include_the_charts_own_endpoint_and_account() -> N
 
 def test_a_ttl_attribute_reaches_the_policy_the_service_follows() -> None:
     policy = one(render("--set", "policy.ttlAttribute=expires"), "TempAudioPolicy")
-    assert policy["spec"]["metadata"]["ttlAttribute"] == "expires"
+    assert policy["spec"]["dynamodb"]["ttlAttribute"] == "expires"
     result = helm("template", "rel", str(CHART), "--set", "policy.ttlAttribute=a b", check=False)
     assert result.returncode != 0
     assert "ttlAttribute" in result.stderr

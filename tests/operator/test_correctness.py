@@ -369,7 +369,7 @@ def test_dynamodb_calls_go_to_their_own_endpoint(
     with listener(ECHO) as s3_only:
         spec = spec_for(aws)
         spec["storage"]["endpointURL"] = s3_only  # an S3 store that knows no DynamoDB
-        spec["metadata"]["endpointURL"] = aws["endpoint"]
+        spec["dynamodb"]["endpointURL"] = aws["endpoint"]
         create(custom, namespace, "audio", spec)
         policy = settled(custom, namespace, "audio", "False")
     # TTL calls went to the S3 endpoint before, so TTLReady could never be True.

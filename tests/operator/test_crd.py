@@ -13,7 +13,7 @@ from tests.controlplane import REPO
 from tests.kube_fixtures import GROUP, PLURAL, VERSION, policy_manifest
 
 pytestmark = pytest.mark.k8s
-VALID: dict[str, Any] = {"storage": {"bucket": "my-audio"}, "metadata": {"table": "audio"}}
+VALID: dict[str, Any] = {"storage": {"bucket": "my-audio"}, "dynamodb": {"table": "audio"}}
 
 
 def create(custom: client.CustomObjectsApi, namespace: str, spec: dict[str, Any]) -> Any:
@@ -33,8 +33,15 @@ def test_defaults_are_applied(custom: client.CustomObjectsApi, namespace: str) -
         "dryRun": False,
         "lifecycleSafetyNet": False,
         "storage": {"bucket": "my-audio", "prefix": "temp-audio/", "region": "us-east-1"},
-        "metadata": {"table": "audio", "ttlAttribute": "ttl"},
+        "dynamodb": {"table": "audio", "ttlAttribute": "ttl"},
     }
+
+
+def test_the_deprecated_name_of_the_dynamodb_block_is_still_accepted(
+    custom: client.CustomObjectsApi, namespace: str
+) -> None:
+    old = {"storage": {"bucket": "my-audio"}, "metadata": {"table": "audio"}}
+    assert create(custom, namespace, old)["spec"]["metadata"]["table"] == "audio"
 
 
 @pytest.mark.parametrize(
@@ -61,8 +68,10 @@ def test_defaults_are_applied(custom: client.CustomObjectsApi, namespace: str) -
         ({"storage": {"bucket": "ab"}}, "at least 3 chars"),
         ({"storage": {"bucket": "ok-bucket", "prefix": "noslash"}}, "should match"),
         ({"storage": {"bucket": "ok-bucket", "endpointURL": "minio:9000"}}, "should match"),
-        ({"metadata": {"table": "x"}}, "should match"),
-        ({"metadata": {}}, "Required value"),
+        ({"dynamodb": {"table": "x"}}, "should match"),
+        ({"dynamodb": {}}, "Required value"),
+        # spec.metadata, its deprecated name, is still read: one of the two, never both.
+        ({"metadata": {"table": "other"}}, "exactly one of them"),
         ({"jobTemplate": {"backoffLimit": -1}}, "should be greater than or equal to 0"),
     ],
 )

@@ -23,7 +23,7 @@ def spec_for(aws: dict[str, Any], **extra: Any) -> dict[str, Any]:
         "retention": "24h",
         "schedule": "0 * * * *",
         "storage": {"bucket": aws["bucket"], "endpointURL": aws["endpoint"]},
-        "metadata": {"table": aws["table"]},
+        "dynamodb": {"table": aws["table"]},
         **extra,
     }
 

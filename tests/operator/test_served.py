@@ -83,7 +83,7 @@ def test_one_service_serves_two_policies_each_with_its_own_storage(
     create(custom, namespace, "audio", spec_for(aws, retention="1h"))
     spec = spec_for(voicemail, retention="7d")
     spec["storage"]["prefix"] = "vm/"
-    spec["metadata"]["ttlAttribute"] = "expires"
+    spec["dynamodb"]["ttlAttribute"] = "expires"
     create(custom, namespace, "voicemail", spec)
     settled(custom, namespace, "voicemail", "True")
     with service(namespace) as test:

@@ -5,7 +5,7 @@ import pytest
 
 from tempaudio_operator.policy import Policy, PolicyError
 
-BASE: dict[str, Any] = {"storage": {"bucket": "my-audio"}, "metadata": {"table": "audio"}}
+BASE: dict[str, Any] = {"storage": {"bucket": "my-audio"}, "dynamodb": {"table": "audio"}}
 
 
 def policy(**spec: Any) -> Policy:
@@ -50,7 +50,8 @@ def test_lifecycle_days_is_ceil_plus_one(retention: str, days: int) -> None:
         ({"storage": {"bucket": "ok-bucket", "prefix": ""}}, "storage.prefix"),
         ({"storage": {"bucket": "ok-bucket", "prefix": "/abs/"}}, "storage.prefix"),
         ({"storage": {"bucket": "ok-bucket", "prefix": "noslash"}}, "storage.prefix"),
-        ({"metadata": {"table": "x"}}, "metadata.table"),
+        ({"dynamodb": {"table": "x"}}, "dynamodb.table"),
+        ({"metadata": {"table": "x"}}, "not both"),
     ],
 )
 def test_invalid_specs_say_why(spec: dict[str, Any], message: str) -> None:

@@ -44,7 +44,7 @@ def test_endpoints_compare_scheme_host_and_port(
         (
             policy(storage={"endpointURL": "http://s3:1"}, metadata={"endpointURL": "http://d:2"}),
             Tenancy(allowed_endpoints=("http://s3",)),
-            "metadata.endpointURL",
+            "dynamodb.endpointURL",
         ),
         (
             policy(storage={"prefix": "logs/"}),
