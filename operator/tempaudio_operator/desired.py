@@ -231,6 +231,41 @@ def _parse_stamp(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def _merged_fields(into: dict[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:
+    """Union of two managedFields field sets (FieldsV1: nested {"f:name": {...}})."""
+    for key, value in more.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merged_fields(into[key], value)
+        else:
+            into[key] = json.loads(json.dumps(value))
+    return into
+
+
+def adopted_managed_fields(
+    entries: Sequence[Mapping[str, Any]], manager: str
+) -> list[dict[str, Any]] | None:
+    """managedFields with every Update entry on the object itself handed to ``manager``'s
+    Apply entry, as client-go's csaupgrade does; None when there is none to hand over.
+
+    Fields a create or merge patch set before the operator used server-side apply (or that
+    an edit added) belong to those managers, so an apply that no longer sets them would
+    never remove them. Once they are the operator's, it does. Status entries stay.
+    """
+    legacy = [e for e in entries if e.get("operation") == "Update" and not e.get("subresource")]
+    if not legacy:
+        return None
+    ours = [e for e in entries if e.get("manager") == manager and e.get("operation") == "Apply"
+            and not e.get("subresource")]  # fmt: skip
+    rest = [dict(e) for e in entries if e not in legacy and e not in ours]
+    fields: dict[str, Any] = {}
+    for entry in [*ours, *legacy]:
+        _merged_fields(fields, entry.get("fieldsV1") or {})
+    first = (ours or legacy)[0]
+    adopted = {"manager": manager, "operation": "Apply", "apiVersion": first.get("apiVersion"),
+               "time": first.get("time"), "fieldsType": "FieldsV1", "fieldsV1": fields}  # fmt: skip
+    return [*rest, adopted]
+
+
 def is_subset(desired: Any, actual: Any) -> bool:
     """True when every field in ``desired`` has the same value in ``actual``.
 

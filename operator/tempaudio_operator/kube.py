@@ -18,7 +18,13 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from . import GROUP, PLURAL, VERSION
-from .desired import CLEANUP_CONTAINER, POLICY_LABEL, RETIRED_LABEL, parse_cleanup_summary
+from .desired import (
+    CLEANUP_CONTAINER,
+    POLICY_LABEL,
+    RETIRED_LABEL,
+    adopted_managed_fields,
+    parse_cleanup_summary,
+)
 
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -93,6 +99,17 @@ def apply_cronjob(api: client.CustomObjectsApi, desired: Mapping[str, Any], owne
         raise NameConflict(
             f"CronJob {name} already exists and is not owned by this policy; rename or delete it"
         )
+    if actual is not None:
+        adopted = adopted_managed_fields(actual["metadata"].get("managedFields") or [],
+                                         FIELD_MANAGER)  # fmt: skip
+        if adopted is not None:
+            api.patch_namespaced_custom_object(
+                "batch", "v1", namespace, "cronjobs", name,
+                {"metadata": {"managedFields": adopted,
+                              "resourceVersion": actual["metadata"]["resourceVersion"]}},
+                _content_type=MERGE_PATCH,
+            )  # fmt: skip
+            actual = _get(api, "batch", "v1", namespace, "cronjobs", name) or actual
     applied = cast(dict[str, Any], api.patch_namespaced_custom_object(
         "batch", "v1", namespace, "cronjobs", name, dict(desired),
         field_manager=FIELD_MANAGER, force=True, _content_type=APPLY_PATCH,

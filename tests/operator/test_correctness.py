@@ -227,6 +227,34 @@ def test_fields_removed_from_the_policy_are_removed_from_the_cronjob(
     wait_for(stripped, what="nodeSelector, tolerations and serviceAccountName removed")
 
 
+def test_fields_an_operator_set_before_server_side_apply_are_removed_too(
+    custom: client.CustomObjectsApi, batch: client.BatchV1Api, namespace: str,
+    aws: dict[str, Any],
+) -> None:  # fmt: skip
+    create(custom, namespace, "audio", spec_for(aws))
+    policy = settled(custom, namespace, "audio", "True")
+    # What an operator before server-side apply left: the CronJob written by an update
+    # (another field manager), with a nodeSelector the policy no longer has.
+    batch.patch_namespaced_cron_job("audio-cleanup", namespace, {"spec": {"jobTemplate": {
+        "spec": {"template": {"spec": {"nodeSelector": {"pool": "old"}}}}}}})  # fmt: skip
+    cron = read_cronjob(batch, namespace, "audio-cleanup")
+    assert any(f.operation == "Update" and not f.subresource for f in cron.metadata.managed_fields)
+    custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "audio",
+                                          {"spec": {"retention": "48h"}})  # fmt: skip
+    settled(custom, namespace, "audio", "True")
+
+    def stripped() -> Any:
+        spec = read_cronjob(batch, namespace, "audio-cleanup").spec.job_template.spec.template.spec
+        return spec if not spec.node_selector else None
+
+    # Server-side apply removes only what its own manager set: it stayed before.
+    wait_for(stripped, what="the old manager's nodeSelector removed")
+    assert (
+        policy["metadata"]["uid"]
+        == read_cronjob(batch, namespace, "audio-cleanup").metadata.owner_references[0].uid
+    )
+
+
 @contextlib.contextmanager
 def listener(answer: bytes | None, calls: list[bytes] | None = None) -> Iterator[str]:
     """A loopback HTTP listener that answers every request with ``answer``, or never;

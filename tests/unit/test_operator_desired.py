@@ -9,6 +9,7 @@ from tempaudio_operator.desired import (
     AUDIO_TAG,
     POLICY_LABEL,
     RETIRED_LABEL,
+    adopted_managed_fields,
     cleanup_args,
     cleanup_cronjob,
     cronjob_drift,
@@ -309,3 +310,24 @@ def test_jobs_get_credentials_without_irsa() -> None:
             "spec"
         ]["containers"][0]
     )
+
+
+def test_fields_set_before_server_side_apply_are_handed_to_the_operator() -> None:
+    entries = [
+        {"manager": "OpenAPI-Generator", "operation": "Update", "apiVersion": "batch/v1",
+         "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:schedule": {}, "f:suspend": {}}}},
+        {"manager": "tempaudio-operator", "operation": "Apply", "apiVersion": "batch/v1",
+         "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:schedule": {}, "f:timeZone": {}}}},
+        {"manager": "kube-controller-manager", "operation": "Update", "subresource": "status",
+         "apiVersion": "batch/v1", "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {}}},
+    ]  # fmt: skip
+    adopted = adopted_managed_fields(entries, "tempaudio-operator")
+    assert adopted is not None
+    assert [(e["manager"], e["operation"]) for e in adopted] == [
+        ("kube-controller-manager", "Update"), ("tempaudio-operator", "Apply"),
+    ]  # fmt: skip
+    assert adopted[1]["fieldsV1"] == {
+        "f:spec": {"f:schedule": {}, "f:timeZone": {}, "f:suspend": {}}
+    }
+    # Nothing left to hand over: no write.
+    assert adopted_managed_fields(adopted, "tempaudio-operator") is None
