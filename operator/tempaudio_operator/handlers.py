@@ -78,6 +78,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         memo.settings = OperatorSettings.from_env(os.environ)
     memo.clients = Clients()
     memo.locks, memo.locks_guard = {}, threading.Lock()
+    memo.unsettled = {}  # (namespace, name) -> a generation seen unreconciled by the resync
     port = memo.settings.metrics_port
     if port:
         prometheus_client.start_http_server(port, registry=memo.metrics.registry)
@@ -152,12 +153,28 @@ def _reconcile_by_name(memo: kopf.Memo, namespace: str, name: str) -> None:
     body = kube.get_policy(clients.custom, namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
         return
-    if (body.get("status") or {}).get("observedGeneration") != body["metadata"].get("generation"):
-        return  # a create or an edit that kopf's handler has yet to reconcile: it owns it
+    if _left_to_kopf(memo, body):
+        return
     outcome = _reconcile_isolated(body, memo)
     if status_changed(body, outcome.status):
         kube.patch_policy_status(clients.custom, namespace, name, outcome.status)
     post_events(clients, body, outcome.events)
+
+
+def _left_to_kopf(memo: kopf.Memo, body: Mapping[str, Any]) -> bool:
+    """A generation kopf's handler has yet to reconcile is its own, once: reconciling it
+    here too changed (and reported) the same thing twice. Still unreconciled at the next
+    look, it is reconciled here: kopf may have lost its watch (an operator started while
+    the API server restarted never served the resources again, and nothing converged)."""
+    meta = body["metadata"]
+    key, generation = (meta["namespace"], meta["name"]), meta.get("generation")
+    if (body.get("status") or {}).get("observedGeneration") == generation:
+        memo.unsettled.pop(key, None)
+        return False
+    if memo.unsettled.get(key) == generation:
+        return False
+    memo.unsettled[key] = generation
+    return True
 
 
 async def _resync_loop(memo: kopf.Memo) -> None:
