@@ -14,13 +14,16 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 import prometheus_client
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from . import GROUP, PLURAL, VERSION, kube, tenancy
 from .aws import AwsNotReady
@@ -84,6 +87,40 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         prometheus_client.start_http_server(port, registry=memo.metrics.registry)
         logger.info("metrics on :%d/metrics", port)
     memo.resync = asyncio.create_task(_resync_loop(memo))
+    # kopf resolves the resources it watches once, right after the start-up activities: an
+    # API server that is (re)starting then leaves them unresolved, and kopf never serves
+    # them. Wait until discovery lists both.
+    await asyncio.to_thread(_wait_for_discovery, DISCOVERY_WAIT_SECONDS)
+
+
+DISCOVERY_WAIT_SECONDS = 120.0
+
+
+def _served_resources() -> set[str]:
+    """The watched resources discovery lists now (policies, CronJobs)."""
+    kube.load_config(os.environ)
+    served: set[str] = set()
+    listings: tuple[Callable[[], Any], ...] = (
+        lambda: client.CustomObjectsApi().get_api_resources(GROUP, VERSION),
+        lambda: client.BatchV1Api().get_api_resources(),
+    )
+    for listing in listings:
+        try:
+            found = listing()
+        except (ApiException, HTTPError, OSError) as error:
+            logger.debug("discovery not served yet: %s", error)
+            continue
+        served.update(r.name for r in found.resources or ())
+    return served & {PLURAL, "cronjobs"}
+
+
+def _wait_for_discovery(timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while (served := _served_resources()) != {PLURAL, "cronjobs"}:
+        if time.monotonic() >= deadline:
+            logger.warning("the API server serves only %s; starting anyway", sorted(served))
+            return
+        time.sleep(0.5)
 
 
 @kopf.on.cleanup()
