@@ -21,6 +21,7 @@ from kubernetes import client, config
 from tempaudio_service.local import LocalAws
 from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
 from tests.controlplane import REPO
+from tests.kube_fixtures import wait_for as kube_wait_for
 
 KUBECONFIG = os.environ.get("TEMPAUDIO_E2E_KUBECONFIG")
 BIN = Path(os.environ.get("TEMPAUDIO_E2E_BIN", "/nonexistent"))
@@ -49,17 +50,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def wait_for(check: Callable[[], T | None], *, timeout: float = 120, what: str = "it") -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except client.ApiException as error:
-            last = error
-        if last:
-            return last  # type: ignore[no-any-return]
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
+    """tests.kube_fixtures.wait_for, with the longer default a real node needs."""
+    return kube_wait_for(check, timeout=timeout, what=what)
 
 
 def run(
