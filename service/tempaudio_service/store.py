@@ -121,17 +121,12 @@ class AudioStore:
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> AudioStore:
-        """The store of the shorthand's storage."""
-        from .policies import Storage
+        """The store of the built-in policy with the settings' shorthand (tests, benchmarks):
+        the one mapping from ``TEMPAUDIO_*`` to a policy's storage, ``policy_sources``'."""
+        from .policy_sources import static_source
 
-        storage = Storage(
-            bucket=settings.bucket,
-            prefix=settings.prefix,
-            region=settings.region,
-            table=settings.table,
-            s3_endpoint_url=settings.s3_endpoint_url,
-            dynamodb_endpoint_url=settings.dynamodb_endpoint_url,
-        )
+        shorthand = static_source(replace(settings, policy_source="env"))
+        storage = shorthand.current().resolve(None, 0.0).storage
         return cls.connect(
             storage, timeout_seconds=settings.io_timeout_seconds, local=settings.local_aws
         )
