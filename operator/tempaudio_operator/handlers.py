@@ -205,13 +205,14 @@ def _left_to_kopf(memo: kopf.Memo, body: Mapping[str, Any]) -> bool:
     the API server restarted never served the resources again, and nothing converged)."""
     meta = body["metadata"]
     key, generation = (meta["namespace"], meta["name"]), meta.get("generation")
-    if (body.get("status") or {}).get("observedGeneration") == generation:
-        memo.unsettled.pop(key, None)
-        return False
-    if memo.unsettled.get(key) == generation:
-        return False
-    memo.unsettled[key] = generation
-    return True
+    with memo.locks_guard:  # the resync thread and the watch handlers' threads
+        if (body.get("status") or {}).get("observedGeneration") == generation:
+            memo.unsettled.pop(key, None)
+            return False
+        if memo.unsettled.get(key) == generation:
+            return False
+        memo.unsettled[key] = generation
+        return True
 
 
 async def _resync_loop(memo: kopf.Memo) -> None:
@@ -245,6 +246,13 @@ def _watched_policies(memo: kopf.Memo) -> list[dict[str, Any]]:
 def _resync_all(memo: kopf.Memo) -> None:
     policies = _watched_policies(memo)
     memo.metrics.count_policies(policies)
+    # What is kept per policy goes with the policy.
+    present = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in policies}
+    with memo.locks_guard:
+        for key in set(memo.locks) - present:
+            del memo.locks[key]
+        for key in set(memo.unsettled) - present:
+            del memo.unsettled[key]
     for item in policies:
         namespace, name = item["metadata"]["namespace"], item["metadata"]["name"]
         # Each policy on its own: one that fails never stops drift repair of the others.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import kopf
@@ -15,7 +16,7 @@ def policy(generation: int, observed: int | None) -> dict[str, Any]:
 
 
 def test_a_generation_kopf_has_not_reconciled_is_its_own_once_then_the_resyncs() -> None:
-    memo = kopf.Memo(unsettled={})
+    memo = kopf.Memo(unsettled={}, locks_guard=threading.Lock())
     assert not _left_to_kopf(memo, policy(1, 1))  # settled: the resync repairs drift
     assert _left_to_kopf(memo, policy(2, 1))  # an edit kopf is handling now
     # Still unreconciled one resync later: kopf may have lost its watch; reconcile here.
