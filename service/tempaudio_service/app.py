@@ -265,7 +265,7 @@ async def _tts_sync(services: Services, request: Request) -> JSONResponse:
         await services.repository.save(
             store, key, result.wav, "audio/wav", item, policy.ttl_attribute
         )
-    services.metrics.stored.labels(policy.name).inc()
+    services.metrics.stored.labels(policy.key).inc()  # namespace/name: names repeat
     return _signed(policy, store, item, created)
 
 

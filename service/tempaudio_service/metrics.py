@@ -78,7 +78,7 @@ class Metrics:
             # Bounded: only served policies (at most TEMPAUDIO_MAX_POLICIES) become labels.
             stored=Counter(
                 "tempaudio_audio_stored",
-                "Audio files stored, by TempAudioPolicy.",
+                "Audio files stored, by TempAudioPolicy (namespace/name).",
                 ["policy"],
                 registry=registry,
             ),

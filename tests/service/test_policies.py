@@ -133,7 +133,7 @@ def test_metrics_count_stored_audio_by_policy(client: TestClient) -> None:
     client.post("/tts/sync", json={"text": "Call me", "policy": "voicemail"})
     client.post("/tts/sync", json={"text": "Hello", "policy": "nope"})
     text = client.get("/metrics").text
-    assert 'tempaudio_audio_stored_total{policy="voicemail"} 1.0' in text
+    assert 'tempaudio_audio_stored_total{policy="team/voicemail"} 1.0' in text
     assert 'tempaudio_policy_refusals_total{reason="unknown_policy"} 1.0' in text
 
 
