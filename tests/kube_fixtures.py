@@ -100,6 +100,25 @@ def run_here(container: Any, now: datetime, **env: str) -> subprocess.CompletedP
     )  # fmt: skip
 
 
+def delete_policy(custom: client.CustomObjectsApi, namespace: str, name: str) -> None:
+    """Delete a policy and wait until it is gone (the operator's finalizer has run)."""
+    custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    wait_policy_gone(custom, namespace, name)
+
+
+def wait_policy_gone(custom: client.CustomObjectsApi, namespace: str, name: str) -> None:
+    def gone() -> bool:
+        try:
+            custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        except client.ApiException as error:
+            if error.status == 404:
+                return True
+            raise
+        return False
+
+    wait_for(gone, what=f"policy {name} gone")
+
+
 def policy_manifest(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from kubernetes import client
 
 from tempaudio_operator.desired import cronjob_name
-from tests.kube_fixtures import GROUP, PLURAL, VERSION, policy_manifest, wait_for
+from tests.kube_fixtures import GROUP, PLURAL, VERSION, delete_policy, policy_manifest, wait_for
 from tests.operator.test_operator import condition, events, spec_for
 
 pytestmark = [pytest.mark.k8s, pytest.mark.usefixtures("operator")]
@@ -189,13 +189,7 @@ def test_a_cronjob_the_policy_does_not_own_is_left_alone(
     assert cron.spec.job_template.spec.template.spec.containers[0].image == "team/tool:1"
     assert not cron.metadata.owner_references
     # Deleting the policy once garbage-collected the team's job along with it.
-    custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "mine")
-    wait_for(
-        lambda: (
-            not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
-        ),
-        what="policy gone",
-    )
+    delete_policy(custom, namespace, "mine")
     assert read_cronjob(batch, namespace, "mine-cleanup") is not None
 
 
@@ -380,13 +374,7 @@ def test_the_lifecycle_rule_leaves_with_its_policy(
     assert rule_ids() == sorted(["logs", f"tempaudio-{namespace}-audio"])
     finalizers = get(custom, namespace, "audio")["metadata"].get("finalizers")
     assert finalizers == ["tempaudio.dev/lifecycle-rule"]
-    custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "audio")
-    wait_for(
-        lambda: (
-            not custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
-        ),
-        what="policy deleted",
-    )
+    delete_policy(custom, namespace, "audio")
     # The rule outlived its policy before; the other team's rule stays.
     assert rule_ids() == ["logs"]
 

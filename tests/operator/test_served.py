@@ -24,7 +24,15 @@ from tempaudio_service.app import create_app
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore
 from tests.conftest import ToneSynthesizer, list_keys
-from tests.kube_fixtures import GROUP, PLURAL, VERSION, run_here, wait_for
+from tests.kube_fixtures import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    delete_policy,
+    run_here,
+    wait_for,
+    wait_policy_gone,
+)
 from tests.operator.test_correctness import cleanup_retention, create, read_cronjob, settled
 from tests.operator.test_operator import events, spec_for
 
@@ -182,8 +190,7 @@ def test_a_deleted_policy_stops_being_served_and_leaves_a_final_cleanup(
         )  # fmt: skip
         assert answer.json()["error"] in {"unknown_policy", "policy_not_ready"}
         assert test.get("/readyz").status_code == 503
-    wait_for(lambda: not custom.list_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL)["items"], what="policy gone")  # fmt: skip
+    wait_policy_gone(custom, namespace, "audio")
     # The lifecycle rule went with the policy (issue 10); the audio is not orphaned: a final
     # cleanup runs once every promise is over (lag 600 s + 1h + a minute or two).
     final = read_cronjob(batch, namespace, "audio-final")
@@ -214,10 +221,8 @@ def test_a_recreated_policy_keeps_what_its_namesake_promised(
 ) -> None:  # fmt: skip
     create(custom, namespace, "audio", spec_for(aws, retention="1d"))
     settled(custom, namespace, "audio", "True")
-    custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "audio")
-    wait_for(lambda: read_cronjob(batch, namespace, "audio-final"), what="final cleanup")
-    wait_for(lambda: not custom.list_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL)["items"], what="policy gone")  # fmt: skip
+    delete_policy(custom, namespace, "audio")
+    assert read_cronjob(batch, namespace, "audio-final") is not None  # left before it went
 
     # Recreated at 1h: audio of the deleted policy is still promised a day.
     create(custom, namespace, "audio", spec_for(aws, retention="1h"))
