@@ -272,11 +272,11 @@ class KubernetesPolicies:
     def _admit(self, document: Mapping[str, Any]) -> Entry | None:
         meta = document.get("metadata") or {}
         key = f"{meta.get('namespace')}/{meta.get('name')}"
+        before = self._entries.get(key)
         try:
-            entry = admitted(document, self._entries.get(key))
+            entry = admitted(document, before)
         except PolicyError:
             return None  # no name: not an object the API server would hold
-        before = self._entries.get(key)
         if before != entry:
             state = "served" if not isinstance(entry, Refusal) else f"refused ({entry.reason})"
             logger.info("policy %s: %s", key, state)
