@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
+import re
+import socket
 import struct
 import subprocess
 import time
 import uuid
-import wave
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 from unittest import mock
 
 import httpx
@@ -20,7 +23,7 @@ import pytest
 from tempaudio_service.local import LocalAws
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
-from tempaudio_service.synth import SynthesisOptions, SynthesisResult, VoiceInfo
+from tempaudio_service.synth import SynthesisOptions, VoiceInfo
 
 pytest_plugins = ["tests.kube_fixtures"]
 
@@ -151,25 +154,15 @@ class ToneSynthesizer:
     def voices(self) -> Mapping[str, VoiceInfo]:
         return self._voices
 
-    def synthesize(self, text: str, voice: str, options: SynthesisOptions) -> SynthesisResult:
+    def sentences(self, text: str, voice: str, options: SynthesisOptions) -> Iterator[bytes]:
+        """One tone per sentence, 10 ms per character."""
         self.calls += 1
-        frames = int(self.sample_rate * 0.01 * len(text) * (options.length_scale or 1.0))
-        buffer = io.BytesIO()
-        with wave.open(buffer, "wb") as wav:
-            wav.setnchannels(1)
-            wav.setsampwidth(2)
-            wav.setframerate(self.sample_rate)
-            wav.writeframes(
-                b"".join(
-                    struct.pack(
-                        "<h", int(8000 * math.sin(2 * math.pi * 440 * i / self.sample_rate))
-                    )
-                    for i in range(frames)
-                )
+        for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
+            frames = int(self.sample_rate * 0.01 * len(sentence) * (options.length_scale or 1.0))
+            yield b"".join(
+                struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / self.sample_rate)))
+                for i in range(frames)
             )
-        return SynthesisResult(
-            wav=buffer.getvalue(), sample_rate=self.sample_rate, num_frames=frames
-        )
 
 
 @pytest.fixture
@@ -183,3 +176,47 @@ def piper():  # type: ignore[no-untyped-def]
     from tempaudio_service.synth import PiperSynthesizer
 
     return PiperSynthesizer()
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Run ``app`` under a real uvicorn on a free loopback port; yield its base URL.
+
+    For what TestClient cannot show: chunks as they are sent, and a client that goes away.
+    """
+    import threading
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(600):
+            if server.started:
+                break
+            time.sleep(0.05)
+        assert server.started, "uvicorn did not start"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+def decoded_seconds(content: bytes, fmt: str, rate: int | None = None) -> tuple[float, int]:
+    """Duration and sample rate of audio as a real decoder (FFmpeg, through PyAV) reads it;
+    raw pcm has no header, so its ``rate`` is given."""
+    if fmt == "pcm":
+        assert rate is not None
+        return len(content) / 2 / rate, rate
+    import av
+
+    with av.open(io.BytesIO(content)) as container:
+        stream = container.streams.audio[0]
+        samples = sum(frame.samples for frame in container.decode(stream))
+        # Opus decodes at 48 kHz whatever it was encoded at; the header keeps the input rate.
+        return samples / stream.rate, stream.rate

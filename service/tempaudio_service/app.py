@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import logging
 import os
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
 from functools import partial
-from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -25,252 +19,62 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import layout
-from .errors import (
-    AudioNotFound,
-    BodyTimeout,
-    BodyTooLarge,
-    MalformedJson,
-    ShuttingDown,
-    StorageUnavailable,
-    TempAudioError,
-)
+from . import audio_requests, layout, openai_api
+from .errors import AudioNotFound, TempAudioError
 from .metrics import Metrics
 from .openapi import openapi_document
-from .policies import PolicyBook, ServedPolicy
 from .policy_sources import PolicySource, policy_source
 from .pool import SynthesisPool
 from .repository import AudioRepository
+from .services import Clock, Services, read_json, services_of, utc_now
 from .settings import ServiceSettings
 from .store import AudioStore, Stores
-from .synth import PiperSynthesizer, SynthesisResult, Synthesizer
+from .synth import PiperSynthesizer, Synthesizer
 from .tts_request import TtsRequest, parse_policy_name, parse_tts_request
 
 logger = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
-# /readyz answers from a check at most this old, so probes never queue storage calls.
-READY_CACHE_SECONDS = 2.0
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Readiness:
-    """Storage checks run in parallel, shared by concurrent probes, cached briefly."""
-
-    checked_at: float | None = None  # time.monotonic() of the last check; None: never
-    problems: dict[str, str] = field(default_factory=dict)
-    running: asyncio.Task[dict[str, str]] | None = None
-
-    async def problems_now(self, repository: AudioRepository, store: AudioStore) -> dict[str, str]:
-        if self.checked_at is not None and time.monotonic() - self.checked_at < READY_CACHE_SECONDS:
-            return self.problems
-        if self.running is None:
-            check = self._check(repository, store)
-            self.running = asyncio.get_running_loop().create_task(check)
-        task = self.running
-        try:
-            return await asyncio.shield(task)
-        finally:
-            if task.done() and self.running is task:
-                self.running = None
-
-    async def _check(self, repository: AudioRepository, store: AudioStore) -> dict[str, str]:
-        checks = {"s3": ("S3", store.check_s3), "dynamodb": ("DynamoDB", store.check_dynamodb)}
-        outcomes = await asyncio.gather(
-            *(repository.call(name, check) for name, check in checks.values()),
-            return_exceptions=True,
-        )
-        problems: dict[str, str] = {}
-        for name, outcome in zip(checks, outcomes, strict=True):
-            if isinstance(outcome, StorageUnavailable):
-                problems[name] = outcome.message
-            elif isinstance(outcome, BaseException):
-                raise outcome
-        self.problems, self.checked_at = problems, time.monotonic()
-        return problems
-
-
-@dataclass
-class Draining:
-    """Set at SIGTERM: readiness turns false and new work is refused.
-
-    ``in_progress`` counts synthesis requests from admission to answer, so the drain also
-    waits for those past synthesis that are still storing their pair.
-    """
-
-    started: bool = False
-    in_progress: int = 0
-    idle: anyio.Event = field(default_factory=anyio.Event)
-
-    @contextlib.asynccontextmanager
-    async def tracked(self) -> AsyncIterator[None]:
-        if self.started:
-            raise ShuttingDown("the service is shutting down; retry on another replica")
-        self.in_progress += 1
-        try:
-            yield
-        finally:
-            self.in_progress -= 1
-            if self.in_progress == 0:
-                self.idle.set()
-                self.idle = anyio.Event()
-
-    async def wait_idle(self) -> None:
-        if self.in_progress:
-            await self.idle.wait()
-
-
-@dataclass(frozen=True)
-class Services:
-    """What the lifespan builds and every endpoint uses."""
-
-    settings: ServiceSettings
-    synth: Synthesizer
-    policies: PolicySource
-    stores: Stores
-    repository: AudioRepository
-    pool: SynthesisPool
-    metrics: Metrics
-    clock: Clock
-    readiness: Readiness = field(default_factory=Readiness)
-    draining: Draining = field(default_factory=Draining)
-
-    def book(self) -> PolicyBook:
-        return self.policies.current()
-
-    def served(self, requested: str | None) -> tuple[ServedPolicy, AudioStore]:
-        """The policy a request gets and the store that holds its audio."""
-        try:
-            policy = self.book().resolve(requested, time.monotonic())
-        except TempAudioError as error:
-            self.metrics.policy_refusals.labels(error.code).inc()
-            raise
-        return policy, self.stores.get(policy.storage)
-
-    async def drain(self) -> None:
-        """Kubernetes-style shutdown: stop taking work, let admitted work finish within
-        the drain time, refuse what is left, and wait for undoing of failed writes."""
-        self.draining.started = True
-        self.pool.close()
-        logger.info(
-            "draining: %d request(s) admitted, up to %d s", self.pool.admitted,
-            self.settings.drain_seconds,
-        )  # fmt: skip
-        with anyio.move_on_after(self.settings.drain_seconds):
-            await self.draining.wait_idle()
-        self.pool.abandon()
-        # Past synthesis, storing is bounded by two storage budgets.
-        await self.draining.wait_idle()
-        await self.repository.settle()
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-async def _read_json(request: Request, limit: int, timeout_seconds: float) -> Any:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"the body has {declared[:20]} bytes; the limit is {limit}")
-    body = bytearray()
-    with anyio.move_on_after(timeout_seconds) as deadline:
-        async for chunk in request.stream():
-            body.extend(chunk)
-            if len(body) > limit:
-                raise BodyTooLarge(f"the body is larger than the limit of {limit} bytes")
-    if deadline.cancelled_caught:
-        raise BodyTimeout(f"the body did not arrive within {timeout_seconds:g} s")
-    try:
-        return json.loads(body)
-    # ValueError covers bad UTF-8, bad JSON and integers over Python's 4,300-digit limit.
-    except (ValueError, RecursionError) as error:
-        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)[:200]
-        raise MalformedJson(f"the body is not valid JSON: {reason}") from None
-
-
-def _item_response(item: dict[str, Any], url: str, url_expires: int) -> dict[str, Any]:
-    """``expires_at`` is when the URL stops working (SigV4 caps it at 7 days);
-    ``audio_expires_at`` is when the audio goes (``GET /tts/{date}/{id}`` signs anew until then)."""
-    return {
-        "audio_id": item["audio_id"],
-        "s3_url": url,
-        "duration": float(item["duration"]),
-        "text": item["text"],
-        "voice_id": item["voice_id"],
-        "expires_at": datetime.fromtimestamp(url_expires, UTC).isoformat(),
-        "audio_expires_at": datetime.fromtimestamp(int(item["ttl"]), UTC).isoformat(),
-        "date": item["date"],
-    }
-
-
-def _signed(
-    policy: ServedPolicy, store: AudioStore, item: dict[str, Any], now: datetime
-) -> JSONResponse:
-    key = layout.key_from_s3_uri(item["s3_url"], store.bucket)
-    seconds = layout.presign_seconds(now, int(item["ttl"]))
-    url = store.presign(key, seconds)
-    answer = _item_response(item, url, int(now.timestamp()) + seconds)
-    answer["policy"] = policy.name
-    return JSONResponse(answer)
-
-
-async def _synthesize(services: Services, tts: TtsRequest) -> SynthesisResult:
-    started = time.perf_counter()
-    result = await services.pool.run(services.synth.synthesize, tts.text, tts.voice, tts.options)
-    services.metrics.synthesis_seconds.labels(tts.voice).observe(time.perf_counter() - started)
-    services.metrics.audio_seconds.labels(tts.voice).inc(result.duration_seconds)
-    return result
 
 
 async def tts_sync(request: Request) -> JSONResponse:
-    services = _services(request)
+    services = services_of(request)
     async with services.draining.tracked():
         return await _tts_sync(services, request)
 
 
-async def _tts_sync(services: Services, request: Request) -> JSONResponse:
+async def _parse(services: Services, request: Request) -> TtsRequest:
     settings = services.settings
-    body = await _read_json(request, settings.max_body_bytes, settings.body_timeout_seconds)
-    tts = parse_tts_request(
+    body = await read_json(request, settings.max_body_bytes, settings.body_timeout_seconds)
+    return parse_tts_request(
         body,
         voices=services.synth.voices,
         default_voice=settings.default_voice,
         max_text_chars=settings.max_text_chars,
     )
+
+
+async def _tts_sync(services: Services, request: Request) -> JSONResponse:
+    tts = await _parse(services, request)
     # Checked before synthesis (no work for a request that cannot be stored) and after
     # it: the retention, storage and ttl attribute are those in force when the pair is made.
     services.served(tts.policy)
-    result = await _synthesize(services, tts)
-    policy, store = services.served(tts.policy)
-    created = services.clock()
-    audio_id = str(uuid.uuid4())
-    key = layout.object_key(policy.storage.prefix, created, audio_id)
-    item = layout.audio_item(
-        created=created,
-        audio_id=audio_id,
-        bucket=policy.storage.bucket,
-        key=key,
-        text=tts.text,
-        voice_id=tts.voice,
-        duration=layout.duration_decimal(result.num_frames, result.sample_rate),
-        retention=policy.retention,
-        ttl_attribute=policy.ttl_attribute,
+    rendered = await audio_requests.render(services, tts)
+    pair = audio_requests.new_pair(services, tts, rendered.num_frames)
+    await audio_requests.save(services, pair, rendered.audio)
+    return JSONResponse(
+        audio_requests.signed_item(pair.policy, pair.store, pair.item, pair.created)
     )
-    # Shielded: neither a client that disconnects nor shutdown leaves half of the pair.
-    with anyio.CancelScope(shield=True):
-        await services.repository.save(
-            store, key, result.wav, "audio/wav", item, policy.ttl_attribute
-        )
-    services.metrics.stored.labels(policy.key).inc()  # namespace/name: names repeat
-    return _signed(policy, store, item, created)
+
+
+async def tts_stream(request: Request) -> Response:
+    """The body of /tts/sync; the audio streams back as it is made and is stored as well."""
+    services = services_of(request)
+    tts = await _parse(services, request)
+    services.served(tts.policy)
+    return audio_requests.stream(services, tts, keep=True)
 
 
 async def get_audio(request: Request) -> JSONResponse:
-    services = _services(request)
+    services = services_of(request)
     day = str(request.path_params["date"])
     audio_id = str(request.path_params["audio_id"])
     if layout.parse_date(day) is None or not layout.is_valid_audio_id(audio_id):
@@ -283,15 +87,15 @@ async def get_audio(request: Request) -> JSONResponse:
         raise AudioNotFound(
             f"no audio {day}/{audio_id} under policy {policy.name}, or it has expired"
         )
-    return _signed(policy, store, item, now)
+    return JSONResponse(audio_requests.signed_item(policy, store, item, now))
 
 
 async def list_policies(request: Request) -> JSONResponse:
-    return JSONResponse(_services(request).book().listing(time.monotonic()))
+    return JSONResponse(services_of(request).book().listing(time.monotonic()))
 
 
 async def list_voices(request: Request) -> JSONResponse:
-    services = _services(request)
+    services = services_of(request)
     voices = [info.as_json() for _, info in sorted(services.synth.voices.items())]
     return JSONResponse({"default": services.settings.default_voice, "voices": voices})
 
@@ -301,7 +105,7 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    services = _services(request)
+    services = services_of(request)
     if services.draining.started:
         return JSONResponse({"status": "draining"}, status_code=503)
     problems: dict[str, str] = {}
@@ -325,12 +129,12 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 async def metrics(request: Request) -> Response:
-    registry = _services(request).metrics.registry
+    registry = services_of(request).metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 async def openapi(request: Request) -> JSONResponse:
-    settings = _services(request).settings
+    settings = services_of(request).settings
     return JSONResponse(
         openapi_document(
             max_text_chars=settings.max_text_chars, default_voice=settings.default_voice
@@ -340,6 +144,7 @@ async def openapi(request: Request) -> JSONResponse:
 
 ROUTES = [
     Route("/tts/sync", tts_sync, methods=["POST"]),
+    Route("/tts/stream", tts_stream, methods=["POST"]),
     Route("/tts/{date}/{audio_id}", get_audio, methods=["GET"]),
     Route("/voices", list_voices, methods=["GET"]),
     Route("/policies", list_policies, methods=["GET"]),
@@ -347,6 +152,7 @@ ROUTES = [
     Route("/readyz", readyz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
+    *openai_api.ROUTES,
 ]
 
 
@@ -360,12 +166,16 @@ def _error_response(error: TempAudioError) -> JSONResponse:
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TempAudioError)
+    if openai_api.is_openai_path(request.url.path):
+        return openai_api.domain_error_response(exc)
     return _error_response(exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    if openai_api.is_openai_path(request.url.path):
+        return openai_api.error_response(exc.status_code, code, exc.detail, exc.headers)
     return JSONResponse(
         {"error": code, "message": exc.detail}, status_code=exc.status_code, headers=exc.headers
     )
@@ -461,6 +271,12 @@ def create_app(
         if settings.default_voice not in loaded.voices:
             raise RuntimeError(
                 f"default voice {settings.default_voice!r} is not among {sorted(loaded.voices)}"
+            )
+        unknown = sorted(set(settings.openai_voices.values()) - set(loaded.voices))
+        if unknown:
+            raise RuntimeError(
+                f"TEMPAUDIO_OPENAI_VOICES maps to {', '.join(unknown)}, not among"
+                f" {sorted(loaded.voices)}"
             )
         source = policies or policy_source(settings)
         source.start()

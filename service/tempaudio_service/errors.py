@@ -72,6 +72,13 @@ class AudioNotFound(TempAudioError):
     code = "not_found"
 
 
+class ModelNotFound(TempAudioError):
+    """An OpenAI request names a model that is not in GET /v1/models."""
+
+    status_code = 404
+    code = "model_not_found"
+
+
 class Overloaded(TempAudioError):
     status_code = 503
     code = "overloaded"

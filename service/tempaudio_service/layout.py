@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeVar
 
+from .formats import DEFAULT_FORMAT, FORMATS
+
 # S3 reports LastModified in whole seconds; an object may have been written up to
 # this much later than its LastModified says, so expiry keeps this margin.
 LAST_MODIFIED_GRANULARITY = timedelta(seconds=1)
@@ -25,8 +27,8 @@ def date_folder(created: datetime) -> str:
     return created.astimezone(UTC).strftime("%Y-%m-%d")
 
 
-def object_key(prefix: str, created: datetime, audio_id: str) -> str:
-    return f"{prefix}{date_folder(created)}/{audio_id}.wav"
+def object_key(prefix: str, created: datetime, audio_id: str, extension: str = "wav") -> str:
+    return f"{prefix}{date_folder(created)}/{audio_id}.{extension}"
 
 
 def s3_uri(bucket: str, key: str) -> str:
@@ -80,14 +82,23 @@ def audio_item(
     duration: Decimal,
     retention: timedelta,
     ttl_attribute: str = "ttl",
+    audio_format: str = DEFAULT_FORMAT,
+    sample_rate: int | None = None,
 ) -> dict[str, Any]:
-    """The DynamoDB item for one audio file: exactly these attributes.
+    """The DynamoDB item for one audio file: exactly the seed's seven attributes for the
+    seed's audio (a WAV at the voice's rate).
 
     ``ttl`` is always written (it is part of the contract); a policy whose
     ``dynamodb.ttlAttribute`` names another attribute gets that one too, with the same value,
-    so DynamoDB's TTL expires the item on whichever attribute the table is set to.
+    so DynamoDB's TTL expires the item on whichever attribute the table is set to. Another
+    format adds ``format``, a resampled file ``sample_rate``.
     """
     expires = expiry_epoch(created, retention)
+    extra: dict[str, Any] = {}
+    if audio_format != DEFAULT_FORMAT:
+        extra["format"] = audio_format
+    if sample_rate is not None:
+        extra["sample_rate"] = sample_rate
     return {
         "date": date_folder(created),
         "audio_id": audio_id,
@@ -97,7 +108,17 @@ def audio_item(
         "duration": duration,
         "ttl": expires,
         ttl_attribute: expires,
+        **extra,
     }
+
+
+def audio_format(item: dict[str, Any]) -> str:
+    """The item's audio format; items without one are the seed's WAVs."""
+    return str(item.get("format", DEFAULT_FORMAT))
+
+
+def content_type(item: dict[str, Any]) -> str:
+    return FORMATS[audio_format(item)].content_type
 
 
 def is_item_expired(item: dict[str, Any], now: datetime) -> bool:

@@ -22,6 +22,7 @@ class Metrics:
     storage_failures: Counter
     stored: Counter
     policy_refusals: Counter
+    streams: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -86,6 +87,13 @@ class Metrics:
                 "tempaudio_policy_refusals",
                 "Requests refused for their policy: unknown_policy, policy_not_ready, policy_stale.",
                 ["reason"],
+                registry=registry,
+            ),
+            streams=Counter(
+                "tempaudio_streams",
+                "Streams that ended, by outcome: complete, client_gone (disconnected or stopped"
+                " reading) or cut (refused, shut down, storage failed).",
+                ["outcome"],
                 registry=registry,
             ),
         )

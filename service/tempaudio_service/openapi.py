@@ -1,313 +1,210 @@
-"""The OpenAPI document served at /openapi.json (pure)."""
+"""The OpenAPI document served at /openapi.json (pure).
+
+Bodies come from schemas.py (the classes that also validate); this module only says which
+route takes and answers which, and fills in the limits that are settings.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from . import __version__
-from .tts_request import KNOB_RANGES, MAX_POLICY_CHARS
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from . import __version__, schemas
+from .formats import FORMATS
+
+UNAVAILABLE = (
+    "overloaded (queue full), storage_unavailable (names S3 or DynamoDB), shutting_down "
+    "(this replica is draining), policy_not_ready (the operator has not accepted the policy) "
+    "or policy_stale (no current view of the policies); see Retry-After."
+)
+INVALID = (
+    "invalid_request, text_too_long, unknown_voice, unknown_policy; no_speech (nothing to "
+    "say); audio_too_long (over the per-request audio cap)."
+)
+BODY_ERRORS = {
+    "400": "malformed_json: the body is not valid JSON.",
+    "408": "body_timeout: the body did not arrive in time.",
+    "413": "body_too_large: the body is larger than the configured limit.",
+}
+AUDIO_TYPES = sorted({fmt.content_type for fmt in FORMATS.values()})
+STREAM_HEADERS = (
+    "X-Tempaudio-Audio-Id",
+    "X-Tempaudio-Date",
+    "X-Tempaudio-Policy",
+    "X-Tempaudio-Url",
+    "X-Tempaudio-Expires-At",
+    "X-Tempaudio-Audio-Expires-At",
+)
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+@dataclass(frozen=True)
+class Operation:
+    path: str
+    method: str
+    operation_id: str
+    summary: str
+    body: type[BaseModel] | None = None
+    answer: type[BaseModel] | None = None
+    answer_description: str = "OK."
+    audio: bool = False  # the answer is streamed audio, not JSON
+    errors: tuple[tuple[str, str], ...] = ()
+    openai: bool = False  # errors in OpenAI's shape
+    query_policy: bool = False
+    path_params: tuple[tuple[str, str], ...] = ()
+
+
+def _synthesis_errors() -> tuple[tuple[str, str], ...]:
+    return (*BODY_ERRORS.items(), ("422", INVALID), ("503", UNAVAILABLE))
+
+
+OPERATIONS = (
+    Operation(
+        "/tts/sync", "post", "synthesize",
+        "Synthesize text, store the audio and return a presigned URL.",
+        schemas.TtsRequestBody, schemas.TtsItem, "Stored audio.", errors=_synthesis_errors(),
+    ),
+    Operation(
+        "/tts/stream", "post", "synthesizeStream",
+        "Synthesize text and stream the audio sentence by sentence as it is made; it is "
+        "stored as well, and the X-Tempaudio-* headers carry its id and presigned URL.",
+        schemas.TtsRequestBody, None,
+        "Audio, chunked. If storing fails at the end, the connection is cut before the last "
+        "chunk. WAV streams carry 0xFFFFFFFF as their sizes (length unknown).",
+        audio=True, errors=_synthesis_errors(),
+    ),
+    Operation(
+        "/tts/{date}/{audio_id}", "get", "getAudio", "Look up stored audio and sign a fresh URL.",
+        None, schemas.TtsItem, "The audio, with a freshly signed URL.",
+        errors=(
+            ("404", "Unknown, malformed or expired audio."),
+            ("422", "unknown_policy: the service serves no such policy."),
+            ("503", UNAVAILABLE),
+        ),
+        query_policy=True, path_params=(("date", "date"), ("audio_id", "uuid")),
+    ),
+    Operation("/voices", "get", "listVoices", "Voices this service can speak with.",
+              answer=schemas.VoiceList),
+    Operation(
+        "/policies", "get", "listPolicies",
+        "The TempAudioPolicies this service serves, with their retention.",
+        answer=schemas.PolicyList,
+        answer_description="Every policy known, served or not (with why not).",
+    ),
+    Operation("/healthz", "get", "healthz", "Liveness: the process serves requests."),
+    Operation(
+        "/readyz", "get", "readyz", "Readiness: voices loaded, bucket and table reachable.",
+        errors=(("503", "Not ready; the body names the failing dependency."),),
+    ),
+    Operation("/metrics", "get", "metrics", "Prometheus metrics (text exposition format)."),
+    Operation("/openapi.json", "get", "openapi", "This document."),
+    Operation(
+        "/v1/audio/speech", "post", "createSpeech",
+        "OpenAI-compatible speech: the audio, streamed as it is made. With 'policy', also "
+        "stored, with the X-Tempaudio-* headers of POST /tts/stream.",
+        schemas.SpeechRequestBody, None, "Audio, chunked.", audio=True,
+        errors=(
+            *BODY_ERRORS.items(),
+            ("400", "Invalid parameters (OpenAI answers them with 400): " + INVALID),
+            ("404", "model_not_found: the model is not in GET /v1/models."),
+            ("503", UNAVAILABLE),
+        ),
+        openai=True,
+    ),
+    Operation("/v1/models", "get", "listModels", "OpenAI-compatible model list.",
+              answer=schemas.ModelList, openai=True),
+    Operation(
+        "/v1/audio/voices", "get", "listOpenAIVoices",
+        "The voice names POST /v1/audio/speech takes: OpenAI's, mapped to installed voices "
+        "(TEMPAUDIO_OPENAI_VOICES), and every installed voice by its own name.",
+        answer=schemas.OpenAIVoiceList, openai=True,
+    ),
+)  # fmt: skip
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    error_model = schemas.OpenAIError if op.openai else schemas.Error
+    responses: dict[str, Any] = {}
+    if op.audio:
+        headers = {name: {"schema": {"type": "string"}} for name in STREAM_HEADERS}
+        responses["200"] = {
+            "description": op.answer_description,
+            "headers": headers,
+            "content": {
+                media: {"schema": {"type": "string", "format": "binary"}} for media in AUDIO_TYPES
+            },
+        }
+    elif op.answer is not None:
+        responses["200"] = _json(op.answer, op.answer_description)
+    else:
+        responses["200"] = {"description": op.answer_description}
+    merged: dict[str, list[str]] = {}
+    for status, description in op.errors:
+        merged.setdefault(status, []).append(description)
+    for status, descriptions in merged.items():
+        responses[status] = _json(error_model, " ".join(descriptions))
+    document: dict[str, Any] = {
+        "summary": op.summary,
+        "operationId": op.operation_id,
+        "responses": responses,
     }
-
-
-def _knob_schema(name: str, description: str) -> dict[str, Any]:
-    low, high = KNOB_RANGES[name]
-    return {"type": "number", "minimum": low, "maximum": high, "description": description}
+    if op.body is not None:
+        document["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(op.body)}},
+        }
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "format": f}}
+        for name, f in op.path_params
+    ]
+    if op.query_policy:
+        parameters.append(
+            {
+                "name": "policy",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string", "maxLength": schemas.MAX_POLICY_CHARS},
+                "description": "The policy the audio was stored under; default: the default.",
+            }
+        )
+    if parameters:
+        document["parameters"] = parameters
+    return document
 
 
 def openapi_document(*, max_text_chars: int, default_voice: str) -> dict[str, Any]:
-    tts_item = {
-        "type": "object",
-        "required": [
-            "audio_id",
-            "s3_url",
-            "duration",
-            "text",
-            "voice_id",
-            "expires_at",
-            "audio_expires_at",
-            "date",
-        ],
-        "properties": {
-            "audio_id": {"type": "string", "format": "uuid"},
-            "s3_url": {
-                "type": "string",
-                "description": (
-                    "Presigned GET URL, valid until expires_at: never past the audio's own "
-                    "expiry, and at most 7 days (SigV4's cap)."
-                ),
-            },
-            "duration": {"type": "number", "description": "Audio length in seconds."},
-            "text": {"type": "string"},
-            "voice_id": {"type": "string"},
-            "expires_at": {
-                "type": "string",
-                "format": "date-time",
-                "description": "When s3_url stops working: the audio's expiry, capped at 7 days.",
-            },
-            "audio_expires_at": {
-                "type": "string",
-                "format": "date-time",
-                "description": (
-                    "When the audio is deleted (the item's ttl). Until then "
-                    "GET /tts/{date}/{audio_id} signs a fresh URL."
-                ),
-            },
-            "date": {"type": "string", "format": "date"},
-            "policy": {
-                "type": "string",
-                "description": "The TempAudioPolicy the audio is stored under (its name).",
-            },
-        },
-    }
-    unavailable = _error(
-        "overloaded (queue full), storage_unavailable (names S3 or DynamoDB), shutting_down "
-        "(this replica is draining), policy_not_ready (the operator has not accepted the "
-        "policy) or policy_stale (no current view of the policies); see Retry-After."
+    _, definitions = models_json_schema(
+        [(model, "validation") for model in schemas.DOCUMENTED],
+        ref_template="#/components/schemas/{model}",
     )
-    policy_parameter = {
-        "name": "policy",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "string"},
-        "description": "The policy the audio was stored under; default: the default policy.",
-    }
+    components: dict[str, Any] = definitions["$defs"]
+    # The limits that are settings.
+    for name, field in (("TtsRequestBody", "text"), ("SpeechRequestBody", "input")):
+        components[name]["properties"][field] |= {"minLength": 1, "maxLength": max_text_chars}
+    components["TtsRequestBody"]["properties"]["voice"]["default"] = default_voice
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "tempaudio",
             "version": __version__,
-            "description": "Text to a short-lived WAV in S3, answered with a presigned URL.",
+            "description": (
+                "Text to short-lived audio in S3, answered with a presigned URL or streamed; "
+                "and OpenAI's speech API under /v1."
+            ),
         },
-        "paths": {
-            "/tts/sync": {
-                "post": {
-                    "summary": "Synthesize text, store the WAV and return a presigned URL.",
-                    "operationId": "synthesize",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/TtsRequest"}
-                            }
-                        },
-                    },
-                    "responses": {
-                        "200": {
-                            "description": "Stored audio.",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/TtsItem"}
-                                }
-                            },
-                        },
-                        "400": _error("The body is not valid JSON."),
-                        "408": _error("body_timeout: the body did not arrive in time."),
-                        "413": _error("The body is larger than the configured limit."),
-                        "422": _error(
-                            "invalid_request, text_too_long, unknown_voice, unknown_policy; "
-                            "no_speech (nothing to say); audio_too_long (over the per-request "
-                            "audio cap)."
-                        ),
-                        "503": unavailable,
-                    },
-                }
-            },
-            "/tts/{date}/{audio_id}": {
-                "get": {
-                    "summary": "Look up stored audio and sign a fresh URL.",
-                    "operationId": "getAudio",
-                    "parameters": [
-                        {
-                            "name": "date",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "format": "date"},
-                        },
-                        {
-                            "name": "audio_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "format": "uuid"},
-                        },
-                        policy_parameter,
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "The audio, with a freshly signed URL.",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/TtsItem"}
-                                }
-                            },
-                        },
-                        "404": _error("Unknown, malformed or expired audio."),
-                        "422": _error("unknown_policy: the service serves no such policy."),
-                        "503": unavailable,
-                    },
-                }
-            },
-            "/voices": {
-                "get": {
-                    "summary": "Voices this service can speak with.",
-                    "operationId": "listVoices",
-                    "responses": {
-                        "200": {
-                            "description": "Loaded voices.",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "required": ["default", "voices"],
-                                        "properties": {
-                                            "default": {"type": "string"},
-                                            "voices": {
-                                                "type": "array",
-                                                "items": {"$ref": "#/components/schemas/Voice"},
-                                            },
-                                        },
-                                    }
-                                }
-                            },
-                        }
-                    },
-                }
-            },
-            "/policies": {
-                "get": {
-                    "summary": "The TempAudioPolicies this service serves, with their retention.",
-                    "operationId": "listPolicies",
-                    "responses": {
-                        "200": {
-                            "description": "Every policy known, served or not (with why not).",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "required": ["default", "policies"],
-                                        "properties": {
-                                            "default": {"type": "string", "nullable": True},
-                                            "policies": {
-                                                "type": "array",
-                                                "items": {"$ref": "#/components/schemas/Policy"},
-                                            },
-                                        },
-                                    }
-                                }
-                            },
-                        }
-                    },
-                }
-            },
-            "/healthz": {
-                "get": {
-                    "summary": "Liveness: the process serves requests.",
-                    "operationId": "healthz",
-                    "responses": {"200": {"description": "Alive."}},
-                }
-            },
-            "/readyz": {
-                "get": {
-                    "summary": "Readiness: voices loaded, bucket and table reachable.",
-                    "operationId": "readyz",
-                    "responses": {
-                        "200": {"description": "Ready."},
-                        "503": {"description": "Not ready; the body names the failing dependency."},
-                    },
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "summary": "Prometheus metrics.",
-                    "operationId": "metrics",
-                    "responses": {"200": {"description": "Text exposition format."}},
-                }
-            },
-            "/openapi.json": {
-                "get": {
-                    "summary": "This document.",
-                    "operationId": "openapi",
-                    "responses": {"200": {"description": "OpenAPI 3 document."}},
-                }
-            },
-        },
-        "components": {
-            "schemas": {
-                "TtsRequest": {
-                    "type": "object",
-                    "required": ["text"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "text": {"type": "string", "minLength": 1, "maxLength": max_text_chars},
-                        "voice": {"type": "string", "default": default_voice},
-                        "policy": {
-                            "type": "string",
-                            "maxLength": MAX_POLICY_CHARS,
-                            "description": (
-                                "TempAudioPolicy to store under: name or namespace/name "
-                                "(GET /policies); default: the service's default policy."
-                            ),
-                        },
-                        "speaker": {
-                            "oneOf": [{"type": "integer", "minimum": 0}, {"type": "string"}],
-                            "description": "Speaker id or name (multi-speaker voices).",
-                        },
-                        "length_scale": _knob_schema(
-                            "length_scale", "Speed: >1 slower, <1 faster."
-                        ),
-                        "noise_scale": _knob_schema("noise_scale", "Generator noise."),
-                        "noise_w": _knob_schema("noise_w", "Phoneme width noise."),
-                        "sentence_silence": _knob_schema(
-                            "sentence_silence", "Seconds of silence between sentences."
-                        ),
-                    },
-                },
-                "TtsItem": tts_item,
-                "Policy": {
-                    "type": "object",
-                    "required": ["name", "namespace", "ready", "default"],
-                    "properties": {
-                        "name": {"type": "string"},
-                        "namespace": {"type": "string"},
-                        "ready": {"type": "boolean"},
-                        "default": {"type": "boolean"},
-                        "retention": {
-                            "type": "string",
-                            "description": "What new audio is promised, e.g. 24h.",
-                        },
-                        "bucket": {"type": "string"},
-                        "prefix": {"type": "string"},
-                        "table": {"type": "string"},
-                        "ttl_attribute": {"type": "string"},
-                        "generation": {"type": "integer", "nullable": True},
-                        "reason": {"type": "string", "description": "Why it is not ready."},
-                        "message": {"type": "string"},
-                    },
-                },
-                "Voice": {
-                    "type": "object",
-                    "properties": {
-                        "name": {"type": "string"},
-                        "sample_rate": {"type": "integer"},
-                        "language": {"type": "string"},
-                        "quality": {"type": "string", "nullable": True},
-                        "num_speakers": {"type": "integer"},
-                        "speakers": {"type": "object", "additionalProperties": {"type": "integer"}},
-                    },
-                },
-                "Error": {
-                    "type": "object",
-                    "required": ["error", "message"],
-                    "properties": {
-                        "error": {"type": "string", "description": "Machine-readable code."},
-                        "message": {"type": "string"},
-                    },
-                },
-            }
-        },
+        "paths": paths,
+        "components": {"schemas": components},
     }

@@ -7,8 +7,9 @@ instead of being cut off, and its synthesis thread is abandoned with the process
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import anyio
@@ -31,6 +32,9 @@ class SynthesisPool:
         self._mean_seconds = 1.0
         self._closed = False
         self._scopes: set[anyio.CancelScope] = set()
+        # A stream holds a worker for its whole life and steps on these threads; it never
+        # waits for one, as each stream holding a worker has its own.
+        self._stream_threads = anyio.CapacityLimiter(workers)
 
     @property
     def admitted(self) -> int:
@@ -40,7 +44,7 @@ class SynthesisPool:
         waiting = max(0, self._admitted - self.workers)
         return max(1, min(60, math.ceil(self._mean_seconds * (waiting + 1) / self.workers)))
 
-    async def run(self, func: Callable[..., T], *args: object) -> T:
+    def _admit(self) -> None:
         if self._closed:
             raise ShuttingDown("the service is shutting down; retry on another replica")
         if self._admitted >= self.capacity:
@@ -50,6 +54,9 @@ class SynthesisPool:
                 self.retry_after_seconds(),
             )
         self._admitted += 1
+
+    async def run(self, func: Callable[..., T], *args: object) -> T:
+        self._admit()
         self._update_gauges()
         scope = anyio.CancelScope()
         self._scopes.add(scope)
@@ -63,6 +70,33 @@ class SynthesisPool:
                 self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * elapsed
                 return result
             raise ShuttingDown("the service shut down before this synthesis finished; retry")
+        finally:
+            self._scopes.discard(scope)
+            self._admitted -= 1
+            self._update_gauges()
+
+    @contextlib.asynccontextmanager
+    async def stream(self) -> AsyncIterator[Callable[[Callable[[], T]], Awaitable[T]]]:
+        """Admit a stream and hold a worker for it; yields ``step(func)``, which runs one step
+        on a thread. A cancelled step (disconnect, drain time up) first finishes, so the
+        worker is free when this exits; at most one sentence of work is wasted."""
+        self._admit()
+        self._update_gauges()
+        scope = anyio.CancelScope()
+        self._scopes.add(scope)
+
+        async def step(func: Callable[[], T]) -> T:
+            return await anyio.to_thread.run_sync(func, limiter=self._stream_threads)
+
+        try:
+            with scope:
+                async with self._limiter:
+                    started = anyio.current_time()
+                    yield step
+                    elapsed = anyio.current_time() - started
+                    self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * elapsed
+            if scope.cancel_called:
+                raise ShuttingDown("the service shut down before this stream finished; retry")
         finally:
             self._scopes.discard(scope)
             self._admitted -= 1

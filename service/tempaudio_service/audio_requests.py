@@ -1,0 +1,149 @@
+"""What every synthesis endpoint does, whichever API it speaks: render on the pool, store the
+pair under a policy, sign, or stream (and keep)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import anyio
+
+from . import layout
+from .policies import ServedPolicy
+from .rendering import Rendered, RenderStream, render_whole
+from .schemas import ResponseFormat, TtsItem
+from .services import Services
+from .store import AudioStore
+from .streaming import AudioStream
+from .tts_request import TtsRequest
+
+
+@dataclass(frozen=True)
+class Pair:
+    """An object and its item, about to be stored under a policy."""
+
+    policy: ServedPolicy
+    store: AudioStore
+    key: str
+    item: dict[str, Any]
+    created: datetime
+
+
+async def render(services: Services, tts: TtsRequest) -> Rendered:
+    started = time.perf_counter()
+    result = await services.pool.run(render_whole, services.synth, tts)
+    _observe(services, tts, time.perf_counter() - started, result.duration_seconds)
+    return result
+
+
+def _observe(services: Services, tts: TtsRequest, seconds: float, audio_seconds: float) -> None:
+    services.metrics.synthesis_seconds.labels(tts.voice).observe(seconds)
+    services.metrics.audio_seconds.labels(tts.voice).inc(audio_seconds)
+
+
+def new_pair(services: Services, tts: TtsRequest, num_frames: int) -> Pair:
+    """The key and item of new audio, under the policy in force now."""
+    policy, store = services.served(tts.policy)
+    voice_rate = services.synth.voices[tts.voice].sample_rate
+    created = services.clock()
+    audio_id = str(uuid.uuid4())
+    fmt = tts.audio_format
+    key = layout.object_key(policy.storage.prefix, created, audio_id, fmt.extension)
+    item = layout.audio_item(
+        created=created,
+        audio_id=audio_id,
+        bucket=policy.storage.bucket,
+        key=key,
+        text=tts.text,
+        voice_id=tts.voice,
+        duration=layout.duration_decimal(num_frames, voice_rate),
+        retention=policy.retention,
+        ttl_attribute=policy.ttl_attribute,
+        audio_format=fmt.name,
+        sample_rate=None if tts.sample_rate == voice_rate else tts.sample_rate,
+    )
+    return Pair(policy, store, key, item, created)
+
+
+async def save(services: Services, pair: Pair, audio: bytes) -> None:
+    # Shielded: neither a client that disconnects nor shutdown leaves half of the pair.
+    with anyio.CancelScope(shield=True):
+        await services.repository.save(
+            pair.store,
+            pair.key,
+            audio,
+            layout.content_type(pair.item),
+            pair.item,
+            pair.policy.ttl_attribute,
+        )
+    services.metrics.stored.labels(pair.policy.key).inc()  # namespace/name: names repeat
+
+
+def signed_item(
+    policy: ServedPolicy, store: AudioStore, item: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """The item as answered, with a URL signed now. ``expires_at`` is when the URL stops
+    working (SigV4 caps it at 7 days); ``audio_expires_at`` is when the audio goes."""
+    key = layout.key_from_s3_uri(item["s3_url"], store.bucket)
+    seconds = layout.presign_seconds(now, int(item["ttl"]))
+    answer = TtsItem(
+        audio_id=item["audio_id"],
+        s3_url=store.presign(key, seconds),
+        duration=float(item["duration"]),
+        text=item["text"],
+        voice_id=item["voice_id"],
+        expires_at=datetime.fromtimestamp(int(now.timestamp()) + seconds, UTC).isoformat(),
+        audio_expires_at=datetime.fromtimestamp(int(item["ttl"]), UTC).isoformat(),
+        date=item["date"],
+        policy=policy.name,
+        format=cast(ResponseFormat, layout.audio_format(item)),
+        content_type=layout.content_type(item),
+        sample_rate=item.get("sample_rate"),
+    )
+    return answer.model_dump()
+
+
+def stream(services: Services, tts: TtsRequest, *, keep: bool) -> AudioStream:
+    """The audio as it is made; with ``keep``, also stored under the request's policy,
+    with the URL, id and expiry in ``X-Tempaudio-*`` headers."""
+    headers = {"X-Tempaudio-Voice": tts.voice, "X-Audio-Sample-Rate": str(tts.sample_rate)}
+    started = time.perf_counter()
+    pair: Pair | None = None
+    if keep:
+        # The URL is known before the object: it goes out in the headers, the object follows.
+        pair = new_pair(services, tts, 0)
+        answer = signed_item(pair.policy, pair.store, pair.item, pair.created)
+        headers |= {
+            "X-Tempaudio-Audio-Id": answer["audio_id"],
+            "X-Tempaudio-Date": answer["date"],
+            "X-Tempaudio-Policy": answer["policy"],
+            "X-Tempaudio-Url": answer["s3_url"],
+            "X-Tempaudio-Expires-At": answer["expires_at"],
+            "X-Tempaudio-Audio-Expires-At": answer["audio_expires_at"],
+        }
+
+    async def keep_stream(finished: RenderStream) -> None:
+        assert pair is not None
+        # Still served, as the sync path checks after synthesis; the item's duration is
+        # the stream's own.
+        services.served(tts.policy)
+        pair.item["duration"] = layout.duration_decimal(finished.num_frames, finished.voice_rate)
+        await save(services, pair, finished.kept())
+
+    def done(finished: RenderStream, outcome: str) -> None:
+        services.metrics.streams.labels(outcome).inc()
+        _observe(services, tts, time.perf_counter() - started, finished.duration_seconds)
+
+    return AudioStream(
+        pool=services.pool,
+        guard=services.draining.tracked,
+        open_stream=lambda: RenderStream(services.synth, tts, keep=keep),
+        media_type=tts.audio_format.content_type,
+        headers=headers,
+        send_timeout_seconds=services.settings.body_timeout_seconds,
+        keep=keep_stream if keep else None,
+        on_done=done,
+    )

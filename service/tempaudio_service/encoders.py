@@ -1,0 +1,248 @@
+"""16-bit PCM in, a format's bytes out: one encoder per response, fed sentence by sentence.
+
+``write`` takes the next PCM and returns the bytes ready to send now; ``finish`` returns the
+rest. A streaming encoder gives out bytes as they are made; a whole-file encoder (for S3)
+returns everything from ``finish``, so a file that needs its length up front (WAV's sizes,
+MP3's gapless header, FLAC's STREAMINFO) gets it. Compression and resampling are PyAV's
+(FFmpeg's libmp3lame, libopus, aac, flac and libswresample).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import wave
+from typing import Any, Protocol
+
+from .formats import FORMATS, AudioFormat
+
+# Streamed Ogg pages hold at most this much audio (µs), so a sentence leaves as it is made.
+STREAM_PAGE_MICROSECONDS = 100_000
+# FFmpeg's write buffer for a stream: small, so bytes do not wait for 32 KiB to gather.
+STREAM_BUFFER_BYTES = 4096
+# RIFF and data sizes of a streamed WAV whose length is not known yet: the largest value,
+# as FFmpeg, SoX and Piper's streaming clients write and read it.
+UNKNOWN_SIZE = 0xFFFFFFFF
+
+
+class Encoder(Protocol):
+    def write(self, pcm: bytes) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+    def close(self) -> None:
+        """Free what the encoder holds; a stream cut short calls this without ``finish``."""
+
+
+class _Sink:
+    """A write-only file for FFmpeg: without ``seek``, the muxer streams."""
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self._data += data
+        return len(data)
+
+    def drain(self) -> bytes:
+        data = bytes(self._data)
+        self._data.clear()
+        return data
+
+
+class Resampler:
+    """16-bit mono PCM from one rate to another with libswresample (a no-op at equal rates)."""
+
+    def __init__(self, in_rate: int, out_rate: int) -> None:
+        import av
+
+        self._in_rate = in_rate
+        self._resampler = (
+            None
+            if in_rate == out_rate
+            else av.AudioResampler(format="s16", layout="mono", rate=out_rate)
+        )
+
+    def resample(self, pcm: bytes) -> bytes:
+        if self._resampler is None:
+            return pcm
+        return b"".join(
+            _frame_bytes(frame) for frame in self._resampler.resample(_frame(pcm, self._in_rate))
+        )
+
+    def flush(self) -> bytes:
+        if self._resampler is None:
+            return b""
+        return b"".join(_frame_bytes(frame) for frame in self._resampler.resample(None))
+
+
+def _frame(pcm: bytes, rate: int, pts: int | None = None) -> Any:
+    import av
+    import numpy as np
+
+    samples = np.frombuffer(pcm, dtype="<i2").reshape(1, -1)
+    frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+    frame.sample_rate = rate
+    frame.pts = pts
+    return frame
+
+
+def _frame_bytes(frame: Any) -> bytes:
+    return bytes(frame.to_ndarray().astype("<i2", copy=False).tobytes())
+
+
+class PcmEncoder:
+    """Raw samples: nothing to wrap, streamed or whole."""
+
+    def __init__(self, in_rate: int, out_rate: int, *, streaming: bool) -> None:
+        self._resampler = Resampler(in_rate, out_rate)
+        self._streaming = streaming
+        self._held = bytearray()
+
+    def write(self, pcm: bytes) -> bytes:
+        out = self._resampler.resample(pcm)
+        if self._streaming:
+            return out
+        self._held += out
+        return b""
+
+    def finish(self) -> bytes:
+        tail = self._resampler.flush()
+        if self._streaming:
+            return tail
+        self._held += tail
+        return bytes(self._held)
+
+    def close(self) -> None:
+        self._held.clear()
+
+
+class WavEncoder:
+    """RIFF/WAVE, 16-bit mono. Whole: exact sizes. Streamed: the header goes first with the
+    sizes unknown (0xFFFFFFFF), then the samples as they come."""
+
+    def __init__(self, in_rate: int, out_rate: int, *, streaming: bool) -> None:
+        self._pcm = PcmEncoder(in_rate, out_rate, streaming=streaming)
+        self._rate = out_rate
+        self._streaming = streaming
+        self._header_sent = False
+
+    def write(self, pcm: bytes) -> bytes:
+        out = self._pcm.write(pcm)
+        if self._streaming and not self._header_sent:
+            self._header_sent = True
+            return streaming_wav_header(self._rate) + out
+        return out
+
+    def finish(self) -> bytes:
+        rest = self._pcm.finish()
+        if self._streaming:
+            return rest if self._header_sent else streaming_wav_header(self._rate) + rest
+        return wav_bytes(rest, self._rate)
+
+    def close(self) -> None:
+        self._pcm.close()
+
+
+class AvEncoder:
+    """A compressed format through PyAV: a codec in its container, written to memory."""
+
+    def __init__(self, fmt: AudioFormat, in_rate: int, out_rate: int, *, streaming: bool) -> None:
+        import av
+
+        assert fmt.container is not None
+        assert fmt.codec is not None
+        self._in_rate = in_rate
+        self._streaming = streaming
+        self._file: _Sink | io.BytesIO = _Sink() if streaming else io.BytesIO()
+        options = (
+            {"flush_packets": "1", "page_duration": str(STREAM_PAGE_MICROSECONDS)}
+            if streaming
+            else {}
+        )
+        self._container = av.open(
+            self._file,
+            "w",
+            format=fmt.container,
+            container_options=options,
+            buffer_size=STREAM_BUFFER_BYTES if streaming else 32768,
+        )
+        stream = self._container.add_stream(fmt.codec, rate=out_rate, layout="mono")
+        assert isinstance(stream, av.audio.stream.AudioStream)
+        self._stream = stream
+        if fmt.bit_rate is not None:
+            self._stream.bit_rate = fmt.bit_rate
+        self._resampler = av.AudioResampler(
+            format=self._stream.codec_context.format, layout="mono", rate=out_rate
+        )
+        self._frames_in = 0
+        self._closed = False
+
+    def write(self, pcm: bytes) -> bytes:
+        frame = _frame(pcm, self._in_rate, pts=self._frames_in)
+        self._frames_in += len(pcm) // 2
+        for resampled in self._resampler.resample(frame):
+            self._container.mux(self._stream.encode(resampled))
+        return self._ready()
+
+    def finish(self) -> bytes:
+        for resampled in self._resampler.resample(None):
+            self._container.mux(self._stream.encode(resampled))
+        self._container.mux(self._stream.encode(None))
+        self.close()
+        if isinstance(self._file, io.BytesIO):
+            return self._file.getvalue()
+        return self._file.drain()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._container.close()
+
+    def _ready(self) -> bytes:
+        return self._file.drain() if isinstance(self._file, _Sink) else b""
+
+
+def open_encoder(name: str, in_rate: int, out_rate: int, *, streaming: bool) -> Encoder:
+    """The encoder for format ``name``: the one place a new format or output plugs in."""
+    fmt = FORMATS[name]
+    if name == "wav":
+        return WavEncoder(in_rate, out_rate, streaming=streaming)
+    if name == "pcm":
+        return PcmEncoder(in_rate, out_rate, streaming=streaming)
+    return AvEncoder(fmt, in_rate, out_rate, streaming=streaming)
+
+
+def wav_bytes(pcm: bytes, rate: int) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(pcm)
+    return buffer.getvalue()
+
+
+def streaming_wav_header(rate: int) -> bytes:
+    """The 44-byte header of a 16-bit mono WAV of unknown length."""
+    return (
+        b"RIFF"
+        + struct.pack("<I", UNKNOWN_SIZE)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", UNKNOWN_SIZE)
+    )
+
+
+def wav_sizes_fixed(streamed: bytes) -> bytes:
+    """A streamed WAV (sizes unknown) with its real RIFF and data sizes, once it is whole."""
+    header = len(streaming_wav_header(0))
+    data = len(streamed) - header
+    return (
+        streamed[:4]
+        + struct.pack("<I", len(streamed) - 8)
+        + streamed[8 : header - 4]
+        + struct.pack("<I", data)
+        + streamed[header:]
+    )

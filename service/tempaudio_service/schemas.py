@@ -1,0 +1,322 @@
+"""Every request and response body, declared once (pydantic): validation and the OpenAPI
+document are both derived from these classes.
+
+Limits that are settings (the text length, the voices) are checked in tts_request.py and
+filled into the document by openapi.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from annotated_types import Ge, Le
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .formats import FORMATS
+
+# namespace/name of a TempAudioPolicy: 63 + 1 + 253 characters at most.
+MAX_POLICY_CHARS = 317
+ResponseFormat = Literal["wav", "mp3", "opus", "aac", "flac", "pcm"]
+assert set(ResponseFormat.__args__) == set(FORMATS), "formats.py and ResponseFormat disagree"  # type: ignore[attr-defined]
+
+_STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+
+
+def text_problem(text: str, field: str) -> str | None:
+    """Why espeak cannot take this text (it reads C strings of UTF-8), or None."""
+    if not text.strip():
+        return f"'{field}' must be a non-empty string"
+    if "\x00" in text:
+        return f"'{field}' must not contain NUL characters"
+    if any("\ud800" <= char <= "\udfff" for char in text):
+        return f"'{field}' must not contain unpaired UTF-16 surrogates (\\ud800-\\udfff)"
+    return None
+
+
+class Body(BaseModel):
+    """A request body; ``MUST_BE`` says, per field, what a wrongly typed value should be."""
+
+    MUST_BE: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def parse(cls, body: Any) -> Any:
+        """The validated body, or ValueError with one message a person can act on."""
+        try:
+            return cls.model_validate(body)
+        except ValidationError as error:
+            raise ValueError(cls.explain(error)) from None
+
+    @classmethod
+    def explain(cls, error: ValidationError) -> str:
+        problems = error.errors(include_url=False)
+        unknown = sorted(str(p["loc"][0]) for p in problems if p["type"] == "extra_forbidden")
+        if unknown:
+            return f"unknown field(s): {', '.join(unknown)}"
+        first = problems[0]
+        if not first["loc"]:
+            return "the body must be a JSON object"
+        name, kind, value = str(first["loc"][0]), first["type"], first.get("input")
+        if kind == "value_error":
+            return str(first["ctx"]["error"])
+        if kind == "finite_number":
+            return f"'{name}' must be a finite number"
+        bounds = _bounds(cls, name)
+        too_far = kind in ("greater_than_equal", "less_than_equal")
+        # A 400-digit integer is out of range, not of the wrong type.
+        if bounds and (too_far or (isinstance(value, int) and not isinstance(value, bool))):
+            shown = value if isinstance(value, float) or abs(value) < 10**15 else "a huge integer"
+            return f"'{name}' must be between {bounds[0]} and {bounds[1]}, got {shown}"
+        if kind == "literal_error":
+            return f"'{name}' must be one of {first['ctx']['expected']}"
+        # Missing, of the wrong type, too short or too long.
+        return f"'{name}' must be {cls.MUST_BE.get(name, 'valid')}"
+
+
+def _bounds(model: type[BaseModel], name: str) -> tuple[float, float] | None:
+    field = model.model_fields.get(name)
+    if field is None:
+        return None
+    low = next((m.ge for m in field.metadata if isinstance(m, Ge)), None)
+    high = next((m.le for m in field.metadata if isinstance(m, Le)), None)
+    if low is None or high is None:
+        return None
+    return float(low), float(high)  # type: ignore[arg-type]
+
+
+def _knob(low: float, high: float, description: str) -> Any:
+    return Field(None, ge=low, le=high, description=description)
+
+
+class TtsRequestBody(Body):
+    """``POST /tts/sync`` and ``POST /tts/stream``."""
+
+    model_config = _STRICT
+    MUST_BE: ClassVar[dict[str, str]] = {
+        "text": "a non-empty string",
+        "voice": "a non-empty string",
+        "policy": f"a policy name or namespace/name of at most {MAX_POLICY_CHARS} characters",
+        "speaker": "a speaker id (integer) or name (string)",
+        "length_scale": "a number",
+        "noise_scale": "a number",
+        "noise_w": "a number",
+        "sentence_silence": "a number",
+        "sample_rate": "an integer",
+    }
+
+    text: str = Field(description="What to say.")
+    voice: str | None = Field(
+        None, min_length=1, description="A voice from GET /voices; default: the service's."
+    )
+    policy: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_POLICY_CHARS,
+        description=(
+            "TempAudioPolicy to store under: name or namespace/name (GET /policies); "
+            "default: the service's default policy."
+        ),
+    )
+    speaker: int | str | None = Field(
+        None, description="Speaker id (from 0) or name, for multi-speaker voices."
+    )
+    length_scale: float | None = _knob(0.1, 5.0, "Speed: >1 slower, <1 faster.")
+    noise_scale: float | None = _knob(0.0, 2.0, "Generator noise.")
+    noise_w: float | None = _knob(0.0, 2.0, "Phoneme width noise.")
+    sentence_silence: float | None = _knob(0.0, 5.0, "Seconds of silence between sentences.")
+    response_format: ResponseFormat = Field(
+        "wav", description="Audio format of the stored object (and of a stream)."
+    )
+    sample_rate: int | None = Field(
+        None,
+        ge=8000,
+        le=48000,
+        description="Resample to this rate (Hz); default: the voice's, or the codec's next up.",
+    )
+
+    @field_validator("text")
+    @classmethod
+    def _speakable(cls, text: str) -> str:
+        problem = text_problem(text, "text")
+        if problem:
+            raise ValueError(problem)
+        return text
+
+    @field_validator("policy")
+    @classmethod
+    def _policy(cls, policy: str | None) -> str | None:
+        if policy is not None and not policy.strip():
+            raise ValueError(f"'policy' must be {cls.MUST_BE['policy']}")
+        return policy.strip() if policy is not None else None
+
+
+class TtsItem(BaseModel):
+    """Stored audio, with a presigned URL."""
+
+    audio_id: str = Field(json_schema_extra={"format": "uuid"})
+    s3_url: str = Field(
+        description=(
+            "Presigned GET URL, valid until expires_at: never past the audio's own expiry, "
+            "and at most 7 days (SigV4's cap)."
+        )
+    )
+    duration: float = Field(description="Audio length in seconds.")
+    text: str
+    voice_id: str
+    expires_at: str = Field(
+        description="When s3_url stops working: the audio's expiry, capped at 7 days.",
+        json_schema_extra={"format": "date-time"},
+    )
+    audio_expires_at: str = Field(
+        description=(
+            "When the audio is deleted (the item's ttl). Until then GET /tts/{date}/{audio_id} "
+            "signs a fresh URL."
+        ),
+        json_schema_extra={"format": "date-time"},
+    )
+    date: str = Field(json_schema_extra={"format": "date"})
+    policy: str = Field(description="The TempAudioPolicy the audio is stored under (its name).")
+    format: ResponseFormat = Field("wav", description="The object's audio format.")
+    content_type: str = Field("audio/wav", description="The object's Content-Type.")
+    sample_rate: int | None = Field(
+        None, description="The sample rate (Hz) when resampled; null: the voice's own."
+    )
+
+
+class Voice(BaseModel):
+    name: str
+    sample_rate: int
+    language: str
+    quality: str | None
+    num_speakers: int
+    speakers: dict[str, int]
+
+
+class VoiceList(BaseModel):
+    default: str
+    voices: list[Voice]
+
+
+class Policy(BaseModel):
+    name: str
+    namespace: str
+    ready: bool
+    default: bool
+    retention: str | None = Field(None, description="What new audio is promised, e.g. 24h.")
+    bucket: str | None = None
+    prefix: str | None = None
+    table: str | None = None
+    ttl_attribute: str | None = None
+    generation: int | None = None
+    reason: str | None = Field(None, description="Why it is not ready.")
+    message: str | None = None
+
+
+class PolicyList(BaseModel):
+    default: str | None
+    policies: list[Policy]
+
+
+class Error(BaseModel):
+    error: str = Field(description="Machine-readable code.")
+    message: str
+
+
+# --- OpenAI-compatible ----------------------------------------------------------------
+
+OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "piper")
+
+
+class SpeechRequestBody(Body):
+    """``POST /v1/audio/speech``, as OpenAI declares it, plus tempaudio's own fields.
+
+    Unknown fields are ignored, as clients send newer OpenAI parameters.
+    """
+
+    model_config = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False)
+    MUST_BE: ClassVar[dict[str, str]] = {
+        "model": "a model id from GET /v1/models",
+        "input": "a non-empty string",
+        "voice": "a voice name (GET /v1/audio/voices)",
+        "speed": "a number",
+        "instructions": "a string",
+        "sample_rate": "an integer",
+        "policy": TtsRequestBody.MUST_BE["policy"],
+    }
+
+    model: str = Field(description=f"One of {', '.join(OPENAI_MODELS)}: all are Piper.")
+    input: str = Field(description="What to say.")
+    voice: str = Field(
+        description="An OpenAI voice name (mapped, see GET /v1/audio/voices) or a Piper voice."
+    )
+    response_format: ResponseFormat = Field("mp3", description="Audio format of the stream.")
+    speed: float = Field(1.0, ge=0.25, le=4.0, description="0.25 to 4.0; 1.0 is the voice's own.")
+    instructions: str | None = Field(None, description="Accepted and ignored (Piper has none).")
+    stream_format: Literal["audio"] = Field(
+        "audio", description="Only raw audio is streamed; 'sse' is not supported."
+    )
+    sample_rate: int | None = Field(
+        None, ge=8000, le=48000, description="tempaudio: resample to this rate (Hz)."
+    )
+    policy: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_POLICY_CHARS,
+        description=(
+            "tempaudio: also store the audio under this TempAudioPolicy; the response headers "
+            "then carry its presigned URL (X-Tempaudio-Url) and id."
+        ),
+    )
+
+    @field_validator("input")
+    @classmethod
+    def _speakable(cls, text: str) -> str:
+        problem = text_problem(text, "input")
+        if problem:
+            raise ValueError(problem)
+        return text
+
+
+class Model(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "tempaudio"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Model]
+
+
+class OpenAIVoice(BaseModel):
+    id: str = Field(description="The name a request may use.")
+    name: str
+    piper_voice: str = Field(description="The installed Piper voice it speaks with.")
+
+
+class OpenAIVoiceList(BaseModel):
+    voices: list[OpenAIVoice]
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str = Field(description="invalid_request_error, not_found_error, server_error, …")
+    param: str | None = None
+    code: str | None = Field(None, description="tempaudio's error code.")
+
+
+class OpenAIError(BaseModel):
+    error: OpenAIErrorDetail
+
+
+DOCUMENTED: tuple[type[BaseModel], ...] = (
+    TtsRequestBody,
+    TtsItem,
+    VoiceList,
+    PolicyList,
+    Error,
+    SpeechRequestBody,
+    ModelList,
+    OpenAIVoiceList,
+    OpenAIError,
+)

@@ -1,0 +1,179 @@
+"""What the lifespan builds and every endpoint uses: the synthesizer, policies, storage,
+pool and metrics, with readiness and the drain."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+from starlette.requests import Request
+
+from .errors import (
+    BodyTimeout,
+    BodyTooLarge,
+    MalformedJson,
+    ShuttingDown,
+    StorageUnavailable,
+    TempAudioError,
+)
+from .metrics import Metrics
+from .policies import PolicyBook, ServedPolicy
+from .policy_sources import PolicySource
+from .pool import SynthesisPool
+from .repository import AudioRepository
+from .settings import ServiceSettings
+from .store import AudioStore, Stores
+from .synth import Synthesizer
+
+logger = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+# /readyz answers from a check at most this old, so probes never queue storage calls.
+READY_CACHE_SECONDS = 2.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Readiness:
+    """Storage checks run in parallel, shared by concurrent probes, cached briefly."""
+
+    checked_at: float | None = None  # time.monotonic() of the last check; None: never
+    problems: dict[str, str] = field(default_factory=dict)
+    running: asyncio.Task[dict[str, str]] | None = None
+
+    async def problems_now(self, repository: AudioRepository, store: AudioStore) -> dict[str, str]:
+        if self.checked_at is not None and time.monotonic() - self.checked_at < READY_CACHE_SECONDS:
+            return self.problems
+        if self.running is None:
+            check = self._check(repository, store)
+            self.running = asyncio.get_running_loop().create_task(check)
+        task = self.running
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if task.done() and self.running is task:
+                self.running = None
+
+    async def _check(self, repository: AudioRepository, store: AudioStore) -> dict[str, str]:
+        checks = {"s3": ("S3", store.check_s3), "dynamodb": ("DynamoDB", store.check_dynamodb)}
+        outcomes = await asyncio.gather(
+            *(repository.call(name, check) for name, check in checks.values()),
+            return_exceptions=True,
+        )
+        problems: dict[str, str] = {}
+        for name, outcome in zip(checks, outcomes, strict=True):
+            if isinstance(outcome, StorageUnavailable):
+                problems[name] = outcome.message
+            elif isinstance(outcome, BaseException):
+                raise outcome
+        self.problems, self.checked_at = problems, time.monotonic()
+        return problems
+
+
+@dataclass
+class Draining:
+    """Set at SIGTERM: readiness turns false and new work is refused.
+
+    ``in_progress`` counts synthesis requests from admission to answer, so the drain also
+    waits for those past synthesis that are still storing their pair.
+    """
+
+    started: bool = False
+    in_progress: int = 0
+    idle: anyio.Event = field(default_factory=anyio.Event)
+
+    @contextlib.asynccontextmanager
+    async def tracked(self) -> AsyncIterator[None]:
+        if self.started:
+            raise ShuttingDown("the service is shutting down; retry on another replica")
+        self.in_progress += 1
+        try:
+            yield
+        finally:
+            self.in_progress -= 1
+            if self.in_progress == 0:
+                self.idle.set()
+                self.idle = anyio.Event()
+
+    async def wait_idle(self) -> None:
+        if self.in_progress:
+            await self.idle.wait()
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the lifespan builds and every endpoint uses."""
+
+    settings: ServiceSettings
+    synth: Synthesizer
+    policies: PolicySource
+    stores: Stores
+    repository: AudioRepository
+    pool: SynthesisPool
+    metrics: Metrics
+    clock: Clock
+    readiness: Readiness = field(default_factory=Readiness)
+    draining: Draining = field(default_factory=Draining)
+
+    def book(self) -> PolicyBook:
+        return self.policies.current()
+
+    def served(self, requested: str | None) -> tuple[ServedPolicy, AudioStore]:
+        """The policy a request gets and the store that holds its audio."""
+        try:
+            policy = self.book().resolve(requested, time.monotonic())
+        except TempAudioError as error:
+            self.metrics.policy_refusals.labels(error.code).inc()
+            raise
+        return policy, self.stores.get(policy.storage)
+
+    async def drain(self) -> None:
+        """Kubernetes-style shutdown: stop taking work, let admitted work finish within
+        the drain time, refuse what is left, and wait for undoing of failed writes."""
+        self.draining.started = True
+        self.pool.close()
+        logger.info(
+            "draining: %d request(s) admitted, up to %d s", self.pool.admitted,
+            self.settings.drain_seconds,
+        )  # fmt: skip
+        with anyio.move_on_after(self.settings.drain_seconds):
+            await self.draining.wait_idle()
+        self.pool.abandon()
+        # Past synthesis, storing is bounded by two storage budgets.
+        await self.draining.wait_idle()
+        await self.repository.settle()
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+async def read_json(request: Request, limit: int, timeout_seconds: float) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"the body has {declared[:20]} bytes; the limit is {limit}")
+    body = bytearray()
+    with anyio.move_on_after(timeout_seconds) as deadline:
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > limit:
+                raise BodyTooLarge(f"the body is larger than the limit of {limit} bytes")
+    if deadline.cancelled_caught:
+        raise BodyTimeout(f"the body did not arrive within {timeout_seconds:g} s")
+    try:
+        return json.loads(body)
+    # ValueError covers bad UTF-8, bad JSON and integers over Python's 4,300-digit limit.
+    except (ValueError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)[:200]
+        raise MalformedJson(f"the body is not valid JSON: {reason}") from None

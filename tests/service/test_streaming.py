@@ -1,0 +1,200 @@
+"""POST /tts/stream under a real uvicorn: sentences leave as they are made, a client that goes
+away frees its worker and leaves nothing stored, and a stream is admitted like any request.
+
+No timing: a gate holds the synthesizer after its first sentence, so a first chunk that
+arrives while the gate is shut can only have been streamed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+
+from tempaudio_service.app import create_app
+from tempaudio_service.encoders import UNKNOWN_SIZE
+from tempaudio_service.errors import NoSpeech, StorageUnavailable
+from tempaudio_service.settings import ServiceSettings
+from tempaudio_service.store import AudioStore
+from tempaudio_service.synth import SynthesisOptions
+from tests.conftest import (
+    ToneSynthesizer,
+    decoded_seconds,
+    list_keys,
+    live_items,
+    scan_items,
+    serving,
+)
+from tests.service.conftest import NOW
+
+TEXT = "The first sentence. The second one is here. And the third one ends it."
+WAIT = 30  # seconds an event may take before the test fails
+
+
+class GatedSynthesizer(ToneSynthesizer):
+    """Yields the first sentence, then waits for ``gate`` before the rest."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.first_made = threading.Event()
+        self.sentences_made = 0
+        self.closed = threading.Event()
+
+    def sentences(self, text: str, voice: str, options: SynthesisOptions) -> Iterator[bytes]:
+        try:
+            for index, pcm in enumerate(super().sentences(text, voice, options)):
+                if index == 1:
+                    assert self.gate.wait(WAIT)
+                self.sentences_made += 1
+                yield pcm
+                self.first_made.set()
+        finally:
+            self.closed.set()
+
+
+@pytest.fixture
+def gated() -> GatedSynthesizer:
+    return GatedSynthesizer()
+
+
+def _app(settings: ServiceSettings, store: AudioStore, synth: Any, **changes: Any) -> Any:
+    return create_app(replace(settings, **changes), synth=synth, store=store, clock=lambda: NOW)
+
+
+def _metric(base: str, name: str) -> float:
+    for line in httpx.get(f"{base}/metrics").text.splitlines():
+        if line.startswith(name):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+@pytest.mark.parametrize("fmt", ["wav", "mp3", "opus"])
+def test_first_sentence_arrives_before_the_rest_is_made_and_the_stream_is_kept(
+    settings: ServiceSettings,
+    store: AudioStore,
+    s3: Any,
+    dynamodb: Any,
+    gated: GatedSynthesizer,
+    fmt: str,
+) -> None:
+    with (
+        serving(_app(settings, store, gated)) as base,
+        httpx.stream(
+            "POST",
+            f"{base}/tts/stream",
+            json={"text": TEXT, "response_format": fmt},
+            timeout=WAIT,
+        ) as response,
+    ):
+        assert response.status_code == 200
+        assert "content-length" not in response.headers
+        assert response.headers["transfer-encoding"] == "chunked"
+        chunks = response.iter_raw()
+        received = next(chunks)
+        # The synthesizer is still held after its first sentence: this was streamed.
+        assert not gated.gate.is_set()
+        assert gated.sentences_made == 1
+        gated.gate.set()
+        for chunk in chunks:
+            received += chunk
+        headers = response.headers
+
+    # The object is the stream (a WAV with its real sizes), under the advertised URL.
+    stored = httpx.get(headers["x-tempaudio-url"])
+    assert stored.status_code == 200
+    if fmt == "wav":
+        assert received[4:8] == received[40:44] == UNKNOWN_SIZE.to_bytes(4, "little")
+        assert stored.content[44:] == received[44:]
+    else:
+        assert stored.content == received
+    key = f"temp-audio/{headers['x-tempaudio-date']}/{headers['x-tempaudio-audio-id']}."
+    (stored_key,) = list_keys(s3, settings.bucket)
+    assert stored_key.startswith(key)
+    seconds, _ = decoded_seconds(stored.content, fmt)
+    (item,) = live_items(dynamodb, settings.table)
+    assert seconds == pytest.approx(float(item["duration"]["N"]), abs=0.1)  # type: ignore[index]
+
+
+def test_a_client_that_disconnects_frees_its_worker_and_leaves_nothing(
+    settings: ServiceSettings, store: AudioStore, s3: Any, dynamodb: Any, gated: GatedSynthesizer
+) -> None:
+    app = _app(settings, store, gated, synth_workers=1, synth_queue=0)
+    with serving(app) as base:
+        with httpx.stream(
+            "POST", f"{base}/tts/stream", json={"text": TEXT}, timeout=WAIT
+        ) as response:
+            assert next(response.iter_raw())
+        # The client is gone; the sentence in progress finishes, and no other is made.
+        gated.gate.set()
+        assert gated.closed.wait(WAIT)
+        pool = app.state.services.pool
+        for _ in range(WAIT * 20):
+            if pool.admitted == 0:
+                break
+            threading.Event().wait(0.05)
+        assert pool.admitted == 0
+        assert gated.sentences_made < 3
+        assert _metric(base, 'tempaudio_streams_total{outcome="client_gone"}') == 1
+        # The one worker serves the next request.
+        assert (
+            httpx.post(f"{base}/tts/sync", json={"text": "next"}, timeout=WAIT).status_code == 200
+        )
+    (kept,) = list_keys(s3, settings.bucket)  # the sync request's, nothing of the stream
+    assert kept.endswith(".wav")
+    assert len(scan_items(dynamodb, settings.table)) == 1
+
+
+def test_a_stream_holds_its_worker_so_admission_control_still_holds(
+    settings: ServiceSettings, store: AudioStore, gated: GatedSynthesizer
+) -> None:
+    with (
+        serving(_app(settings, store, gated, synth_workers=1, synth_queue=0)) as base,
+        httpx.stream("POST", f"{base}/tts/stream", json={"text": TEXT}, timeout=WAIT) as stream,
+    ):
+        assert next(stream.iter_raw())
+        shed = httpx.post(f"{base}/tts/stream", json={"text": "b"}, timeout=WAIT)
+        assert shed.status_code == 503
+        assert shed.json()["error"] == "overloaded"
+        assert int(shed.headers["retry-after"]) >= 1
+        gated.gate.set()
+
+
+class Silent(ToneSynthesizer):
+    def sentences(self, text: str, voice: str, options: SynthesisOptions) -> Iterator[bytes]:
+        raise NoSpeech("the text holds nothing to say")
+        yield b""
+
+
+def test_refusals_before_the_first_sentence_are_json(
+    settings: ServiceSettings, store: AudioStore, s3: Any
+) -> None:
+    with serving(_app(settings, store, Silent())) as base:
+        silent = httpx.post(f"{base}/tts/stream", json={"text": "..."}, timeout=WAIT)
+        unknown = httpx.post(f"{base}/tts/stream", json={"text": "a", "voice": "x"}, timeout=WAIT)
+    assert (silent.status_code, silent.json()["error"]) == (422, "no_speech")
+    assert (unknown.status_code, unknown.json()["error"]) == (422, "unknown_voice")
+    assert list_keys(s3, settings.bucket) == set()
+
+
+class FailingPut(AudioStore):
+    def put_audio(self, key: str, audio: bytes, content_type: str = "audio/wav") -> None:
+        raise StorageUnavailable("could not write audio to S3: Connection refused")
+
+
+def test_a_stream_that_cannot_be_stored_is_cut_before_its_end(
+    settings: ServiceSettings, store: AudioStore, s3: Any, dynamodb: Any, tone: ToneSynthesizer
+) -> None:
+    failing = FailingPut(s3, dynamodb, bucket=settings.bucket, table=settings.table)
+    with serving(_app(settings, failing, tone)) as base:
+        with httpx.stream("POST", f"{base}/tts/stream", json={"text": TEXT}, timeout=WAIT) as r:
+            assert r.status_code == 200
+            with pytest.raises(httpx.RemoteProtocolError):
+                b"".join(r.iter_raw())
+        assert _metric(base, 'tempaudio_streams_total{outcome="cut"}') == 1
+    assert list_keys(s3, settings.bucket) == set()
+    assert live_items(dynamodb, settings.table) == []
