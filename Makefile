@@ -49,6 +49,8 @@ bench: $(STAMP) k8s-binaries
 	$(BIN)/python -m bench.operator
 	$(BIN)/python -m bench.memory
 	$(BIN)/python -m bench.policies
+	$(BIN)/python -m bench.formats
+	$(BIN)/python -m bench.streaming
 
 reliability: $(STAMP)
 	$(BIN)/python -m bench.reliability

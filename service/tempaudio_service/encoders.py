@@ -167,7 +167,9 @@ class AvEncoder:
             container_options=options,
             buffer_size=STREAM_BUFFER_BYTES if streaming else 32768,
         )
-        stream = self._container.add_stream(fmt.codec, rate=out_rate, layout="mono")
+        stream = self._container.add_stream(
+            fmt.codec, rate=out_rate, layout="mono", options=dict(fmt.codec_options)
+        )
         assert isinstance(stream, av.audio.stream.AudioStream)
         self._stream = stream
         if fmt.bit_rate is not None:

@@ -25,6 +25,9 @@ class AudioFormat:
     # The rates the codec takes; None: any in MIN..MAX_SAMPLE_RATE.
     sample_rates: tuple[int, ...] | None = None
     description: str = ""
+    # Codec options: the faster encoder settings, which cost no audible quality for speech
+    # at these bit rates and halve the encode time or better (BENCHMARKS.md "Formats").
+    codec_options: tuple[tuple[str, str], ...] = ()
 
     def output_rate(self, voice_rate: int, requested: int | None) -> int:
         """The rate the audio is encoded at: the request's, else the voice's if the codec
@@ -56,26 +59,26 @@ FORMATS: dict[str, AudioFormat] = {
         AudioFormat(
             "wav", "wav", "audio/wav", description="16-bit PCM in RIFF/WAVE (the default)."
         ),
-        AudioFormat("mp3", "mp3", "audio/mpeg", "mp3", "libmp3lame", 64_000, _MP3_RATES),
         AudioFormat(
-            "opus",
-            "ogg",
-            "audio/ogg",
-            "ogg",
-            "libopus",
-            32_000,
-            (8000, 12000, 16000, 24000, 48000),
-            "Opus in Ogg.",
+            "mp3", "mp3", "audio/mpeg", container="mp3", codec="libmp3lame", bit_rate=64_000,
+            sample_rates=_MP3_RATES, codec_options=(("compression_level", "7"),),  # lame -q 7
         ),
         AudioFormat(
-            "aac", "aac", "audio/aac", "adts", "aac", 64_000, _MP3_RATES, "AAC-LC in ADTS."
+            "opus", "ogg", "audio/ogg", container="ogg", codec="libopus", bit_rate=32_000,
+            sample_rates=(8000, 12000, 16000, 24000, 48000), description="Opus in Ogg.",
+            codec_options=(("compression_level", "5"),),  # complexity 5 of 10
         ),
-        AudioFormat("flac", "flac", "audio/flac", "flac", "flac"),
+        AudioFormat(
+            "aac", "aac", "audio/aac", container="adts", codec="aac", bit_rate=64_000,
+            sample_rates=_MP3_RATES, description="AAC-LC in ADTS.",
+            codec_options=(("aac_coder", "fast"),),
+        ),
+        AudioFormat("flac", "flac", "audio/flac", container="flac", codec="flac"),
         AudioFormat(
             "pcm", "pcm", "audio/pcm", description="Raw 16-bit signed little-endian mono samples."
         ),
     )
-}
+}  # fmt: skip
 DEFAULT_FORMAT = "wav"
 
 

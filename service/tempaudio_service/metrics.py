@@ -92,7 +92,8 @@ class Metrics:
             streams=Counter(
                 "tempaudio_streams",
                 "Streams that ended, by outcome: complete, client_gone (disconnected or stopped"
-                " reading) or cut (refused, shut down, storage failed).",
+                " reading), refused (before the first byte: answered as JSON) or cut (after it:"
+                " shut down, policy withdrawn, storage failed).",
                 ["outcome"],
                 registry=registry,
             ),

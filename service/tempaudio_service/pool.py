@@ -32,9 +32,6 @@ class SynthesisPool:
         self._mean_seconds = 1.0
         self._closed = False
         self._scopes: set[anyio.CancelScope] = set()
-        # A stream holds a worker for its whole life and steps on these threads; it never
-        # waits for one, as each stream holding a worker has its own.
-        self._stream_threads = anyio.CapacityLimiter(workers)
 
     @property
     def admitted(self) -> int:
@@ -77,24 +74,28 @@ class SynthesisPool:
 
     @contextlib.asynccontextmanager
     async def stream(self) -> AsyncIterator[Callable[[Callable[[], T]], Awaitable[T]]]:
-        """Admit a stream and hold a worker for it; yields ``step(func)``, which runs one step
-        on a thread. A cancelled step (disconnect, drain time up) first finishes, so the
-        worker is free when this exits; at most one sentence of work is wasted."""
+        """Admit a stream; yields ``step(func)``, which runs one step (a sentence) on a worker.
+
+        A stream counts against the capacity for its whole life, but takes a worker only
+        for each step: streams admitted together take turns sentence by sentence, so each
+        one's first audio comes after one sentence, not after the streams before it. A
+        cancelled step (disconnect, drain time up) first finishes, so the worker is free
+        when this exits; at most one sentence of work is wasted.
+        """
         self._admit()
         self._update_gauges()
         scope = anyio.CancelScope()
         self._scopes.add(scope)
 
         async def step(func: Callable[[], T]) -> T:
-            return await anyio.to_thread.run_sync(func, limiter=self._stream_threads)
+            return await anyio.to_thread.run_sync(func, limiter=self._limiter)
 
         try:
             with scope:
-                async with self._limiter:
-                    started = anyio.current_time()
-                    yield step
-                    elapsed = anyio.current_time() - started
-                    self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * elapsed
+                started = anyio.current_time()
+                yield step
+                elapsed = anyio.current_time() - started
+                self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * elapsed
             if scope.cancel_called:
                 raise ShuttingDown("the service shut down before this stream finished; retry")
         finally:

@@ -62,10 +62,11 @@ class AudioStream(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async with self._guard(), self._pool.stream() as step:
             stream: RenderStream = await step(self._open)
-            outcome = "cut"
+            outcome = "refused"
             try:
                 # Refusals of the text come from here, before the status line.
                 first = await step(stream.step)
+                outcome = "cut"
                 await self._send_all(scope, receive, send, step, stream, first)
                 outcome = "complete"
             except ClientGone:

@@ -365,3 +365,22 @@ def test_hooks_wait_for_the_operators_verdict_and_retire_the_policy_before_unins
                               "resourceNames": ["rel-tempaudio"], "verbs": ["get", "delete"]}]  # fmt: skip
     # Without the operator or the policy there is nothing to wait for or retire.
     assert not hooks(render("--set", "operator.enabled=false"), "pre-delete")
+
+
+def test_openai_voice_names_reach_the_service_and_are_validated() -> None:
+    deployment = one(
+        render("--set", "service.openaiVoices.nova=en_US-joe-medium", "--set",
+               "service.openaiVoices.alloy=en_US-copy-medium"),
+        "Deployment", "service",
+    )  # fmt: skip
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert env_of(container)["TEMPAUDIO_OPENAI_VOICES"] == (
+        "alloy=en_US-copy-medium,nova=en_US-joe-medium"
+    )
+    plain = one(render(), "Deployment", "service")["spec"]["template"]["spec"]["containers"][0]
+    assert "TEMPAUDIO_OPENAI_VOICES" not in env_of(plain)
+    refused = helm(
+        "template", "rel", str(CHART), "--set-string", "service.openaiVoices.nova=a b", check=False
+    )
+    assert refused.returncode != 0
+    assert "openaiVoices" in refused.stderr

@@ -43,6 +43,31 @@ with wave.open(io.BytesIO(audio)) as w:
 """
 
 
+# A client pod streams OpenAI's endpoint (opus, kept under the policy) and decodes the audio
+# with the image's own PyAV; it prints how many chunks came and whether the kept object is
+# the stream.
+STREAM_CLIENT = r"""
+import io, json, sys, urllib.request
+import av
+body = {"model": "tts-1", "voice": "alloy", "response_format": "opus", "policy": sys.argv[2],
+        "input": "First sentence from a pod. Second sentence. And a third one."}
+request = urllib.request.Request(sys.argv[1] + "/v1/audio/speech", method="POST",
+    data=json.dumps(body).encode(), headers={"content-type": "application/json"})
+chunks = []
+with urllib.request.urlopen(request, timeout=180) as response:
+    headers = response.headers  # case-insensitive
+    while chunk := response.read1(65536):
+        chunks.append(chunk)
+audio = b"".join(chunks)
+with av.open(io.BytesIO(audio)) as container:
+    seconds = sum(f.samples / f.sample_rate for f in container.decode(audio=0))
+kept = urllib.request.urlopen(headers["X-Tempaudio-Url"], timeout=30).read()
+print(json.dumps({"chunks": len(chunks), "seconds": seconds, "kept_is_stream": kept == audio,
+                  "type": headers["Content-Type"], "encoding": headers.get("Transfer-Encoding"),
+                  "id": headers["X-Tempaudio-Audio-Id"], "date": headers["X-Tempaudio-Date"]}))
+"""
+
+
 def core(kube: client.ApiClient) -> client.CoreV1Api:
     return client.CoreV1Api(kube)
 
@@ -80,7 +105,8 @@ def test_every_pod_is_ready_and_helm_test_passes(kube: client.ApiClient) -> None
     log.info("helm test: %s", " ".join(tested.stdout.split()))
 
 
-def test_a_client_pod_calls_the_service_by_its_dns_name(kube: client.ApiClient) -> None:
+def run_client_pod(kube: client.ApiClient, script: str, *args: str) -> dict[str, Any]:
+    """Run ``script`` in a labelled client pod of the project image; its last line, as JSON."""
     name = f"client-{uuid.uuid4().hex[:6]}"
     core(kube).create_namespaced_pod(NAMESPACE, {
         "metadata": {"name": name, "labels": {"tempaudio.dev/client": "true"}},
@@ -89,25 +115,47 @@ def test_a_client_pod_calls_the_service_by_its_dns_name(kube: client.ApiClient) 
             "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
             "containers": [{
                 "name": "client", "image": IMAGE, "imagePullPolicy": "Never",
-                "command": ["python3", "-c", CLIENT,
-                            f"http://{SERVICE}.{NAMESPACE}.svc.cluster.local:8080"],
+                "command": ["python3", "-c", script,
+                            f"http://{SERVICE}.{NAMESPACE}.svc.cluster.local:8080", *args],
             }],
         },
     })  # fmt: skip
-    phase = wait_for(
-        lambda: (p := core(kube).read_namespaced_pod(name, NAMESPACE).status.phase)
-        in {"Succeeded", "Failed"} and p,
-        timeout=240, what="the client pod",
-    )  # fmt: skip
-    logs = core(kube).read_namespaced_pod_log(name, NAMESPACE)
+    try:
+        phase = wait_for(
+            lambda: (p := core(kube).read_namespaced_pod(name, NAMESPACE).status.phase)
+            in {"Succeeded", "Failed"} and p,
+            timeout=240, what="the client pod",
+        )  # fmt: skip
+        logs = core(kube).read_namespaced_pod_log(name, NAMESPACE)
+    finally:
+        core(kube).delete_namespaced_pod(name, NAMESPACE)
     assert phase == "Succeeded", logs
-    answer = json.loads(logs.strip().splitlines()[-1])
+    answer: dict[str, Any] = json.loads(logs.strip().splitlines()[-1])
+    return answer
+
+
+def test_a_client_pod_calls_the_service_by_its_dns_name(kube: client.ApiClient) -> None:
+    answer = run_client_pod(kube, CLIENT)
     log.info("in-cluster request: %s s of audio (%d bytes) at %s", answer["seconds"],
              answer["bytes"], answer["item"]["s3_url"].split("?")[0])  # fmt: skip
     assert answer["rate"] == 22050
     assert abs(answer["seconds"] - answer["item"]["duration"]) < 0.01
     assert answer["item"]["policy"] == POLICY
-    core(kube).delete_namespaced_pod(name, NAMESPACE)
+
+
+def test_a_client_pod_streams_openai_speech_and_the_stream_is_kept(
+    kube: client.ApiClient,
+) -> None:
+    answer = run_client_pod(kube, STREAM_CLIENT, POLICY)
+    log.info("in-cluster stream: %d chunks, %.2f s of %s, kept as %s/%s", answer["chunks"],
+             answer["seconds"], answer["type"], answer["date"], answer["id"])  # fmt: skip
+    assert answer["type"] == "audio/ogg"
+    assert answer["encoding"] == "chunked"
+    assert answer["chunks"] >= 2  # sentence by sentence, not one body
+    assert answer["kept_is_stream"]
+    item = httpx.get(f"{cluster_url(kube)}/tts/{answer['date']}/{answer['id']}").json()
+    assert abs(answer["seconds"] - item["duration"]) < 0.1
+    assert item["format"] == "opus"
 
 
 def test_the_running_service_is_not_root_and_cannot_write_its_root_filesystem(

@@ -13,11 +13,14 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
+from openapi_spec_validator import validate
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
 from tempaudio_service.errors import StorageUnavailable
+from tempaudio_service.formats import FORMATS
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
 from tempaudio_service.synth import SynthesisOptions
@@ -275,3 +278,27 @@ def test_openapi_documents_every_route_and_error(client: TestClient) -> None:
     assert {"200", "400", "413", "422", "503"} <= set(responses)
     schema = document["components"]["schemas"]["TtsRequestBody"]
     assert schema["properties"]["text"]["maxLength"] == 5000
+    assert schema["properties"]["response_format"]["enum"] == list(FORMATS)
+    assert document["paths"]["/v1/audio/speech"]["post"]["responses"]["400"]["content"][
+        "application/json"
+    ]["schema"] == {"$ref": "#/components/schemas/OpenAIError"}
+    validate(document)  # a valid OpenAPI 3.1 document
+
+
+def test_the_documented_schema_is_the_one_that_validates(client: TestClient) -> None:
+    """Validation and the document come from the same declaration: what the schema refuses,
+    the endpoint refuses, and what it accepts gets past validation."""
+    document = client.get("/openapi.json").json()
+    schema = {**document["components"]["schemas"]["TtsRequestBody"]}
+    schema["$defs"] = document["components"]["schemas"]
+    checker = jsonschema.Draft202012Validator(schema)
+    for body in (
+        {"text": "hi", "response_format": "flac", "sample_rate": 16000},
+        {"text": "hi", "length_scale": 9},
+        {"text": "hi", "response_format": "ogg"},
+        {"text": "hi", "unknown": 1},
+        {"text": "hi", "sample_rate": 100},
+        {"text": "hi", "speaker": 1.5},
+    ):
+        answer = client.post("/tts/sync", json=body)
+        assert checker.is_valid(body) == (answer.status_code == 200), (body, answer.text)

@@ -149,7 +149,7 @@ def test_a_client_that_disconnects_frees_its_worker_and_leaves_nothing(
     assert len(scan_items(dynamodb, settings.table)) == 1
 
 
-def test_a_stream_holds_its_worker_so_admission_control_still_holds(
+def test_a_stream_counts_against_the_capacity_so_load_shedding_still_holds(
     settings: ServiceSettings, store: AudioStore, gated: GatedSynthesizer
 ) -> None:
     with (
@@ -176,6 +176,7 @@ def test_refusals_before_the_first_sentence_are_json(
     with serving(_app(settings, store, Silent())) as base:
         silent = httpx.post(f"{base}/tts/stream", json={"text": "..."}, timeout=WAIT)
         unknown = httpx.post(f"{base}/tts/stream", json={"text": "a", "voice": "x"}, timeout=WAIT)
+        assert _metric(base, 'tempaudio_streams_total{outcome="refused"}') == 1
     assert (silent.status_code, silent.json()["error"]) == (422, "no_speech")
     assert (unknown.status_code, unknown.json()["error"]) == (422, "unknown_voice")
     assert list_keys(s3, settings.bucket) == set()

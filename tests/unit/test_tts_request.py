@@ -66,3 +66,69 @@ def test_knobs_and_named_speaker() -> None:
 def test_rejections_say_why(body: Any, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         parse(body)
+
+
+def speech(body: Any, aliases: dict[str, str] | None = None) -> Any:
+    from tempaudio_service.tts_request import parse_speech_request
+
+    return parse_speech_request(
+        {"model": "tts-1", "input": "hi", "voice": "alloy", **body},
+        voices=VOICES,
+        aliases={"alloy": "en_US-joe-medium", "nova": "multi", **(aliases or {})},
+        max_text_chars=20,
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "voice", "fmt", "rate", "length_scale"),
+    [
+        ({}, "en_US-joe-medium", "mp3", 22050, None),  # OpenAI's default format
+        ({"voice": "nova"}, "multi", "mp3", 22050, None),  # mapped
+        ({"voice": "multi"}, "multi", "mp3", 22050, None),  # a Piper voice by its name
+        ({"response_format": "pcm"}, "en_US-joe-medium", "pcm", 24000, None),  # OpenAI's pcm
+        ({"response_format": "opus"}, "en_US-joe-medium", "opus", 24000, None),
+        ({"speed": 2.0}, "en_US-joe-medium", "mp3", 22050, 0.5),  # twice as fast
+        ({"instructions": "cheerful", "future_field": 1}, "en_US-joe-medium", "mp3", 22050, None),
+    ],
+)
+def test_openai_speech_requests(
+    body: dict[str, Any], voice: str, fmt: str, rate: int, length_scale: float | None
+) -> None:
+    request = speech(body)
+    assert (request.voice, request.format, request.sample_rate) == (voice, fmt, rate)
+    assert request.options.length_scale == length_scale
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "message"),
+    [
+        ({"input": ""}, InvalidRequest, "'input' must be a non-empty string"),
+        ({"input": "x" * 21}, TextTooLong, "'input' has 21 characters"),
+        ({"voice": "zz"}, UnknownVoice, "unknown voice 'zz'"),
+        ({"speed": 0.1}, InvalidRequest, "'speed' must be between 0.25 and 4.0"),
+        ({"stream_format": "sse"}, InvalidRequest, "'stream_format' must be one of 'audio'"),
+        ({"response_format": "ogg"}, InvalidRequest, "'response_format' must be one of"),
+    ],
+)
+def test_openai_speech_rejections(
+    body: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        speech(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"response_format": "flac", "sample_rate": 16000}, None),
+        ({"response_format": "mp3", "sample_rate": 22051}, "mp3 takes a 'sample_rate'"),
+        ({"sample_rate": True}, "'sample_rate' must be an integer"),
+    ],
+)
+def test_formats_and_rates(body: dict[str, Any], message: str | None) -> None:
+    if message is None:
+        request = parse({"text": "hi", **body})
+        assert (request.format, request.sample_rate) == (body["response_format"], 16000)
+    else:
+        with pytest.raises(InvalidRequest, match=message):
+            parse({"text": "hi", **body})

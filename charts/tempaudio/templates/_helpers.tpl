@@ -139,3 +139,14 @@ or the release namespace.
 {{- printf "%s/%s" .Release.Namespace (include "tempaudio.policyName" .) }}
 {{- end }}
 {{- end }}
+
+{{/*
+service.openaiVoices as TEMPAUDIO_OPENAI_VOICES: name=voice pairs, sorted, comma-separated.
+*/}}
+{{- define "tempaudio.service.openaiVoices" -}}
+{{- $pairs := list -}}
+{{- range $name, $voice := . -}}
+{{- $pairs = append $pairs (printf "%s=%s" $name $voice) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end }}
