@@ -41,6 +41,13 @@ def _shrink(value: Any) -> str:
     return str(value)
 
 
+def _flag(spec: Mapping[str, Any], name: str, *, default: bool) -> bool:
+    value = spec.get(name, default)
+    if not isinstance(value, bool):
+        raise PolicyError(f"{name} {str(value)[:20]!r} must be true or false")
+    return value
+
+
 def parse_retention(text: str) -> timedelta:
     match = _DURATION.match(text)
     if not text or match is None:
@@ -135,6 +142,8 @@ class Policy:
     job: JobOverrides
     # Deferred: a shorter retention waits until audio promised the longer one has expired.
     retention_shrink: str = "Deferred"
+    # The service may reuse identical audio made before under this policy (a server-side copy).
+    repeat_cache: bool = True
 
     @property
     def writes_lifecycle_rule(self) -> bool:
@@ -206,4 +215,5 @@ class Policy:
             lifecycle_safety_net=bool(spec.get("lifecycleSafetyNet", False)),
             job=JobOverrides.from_spec(spec.get("jobTemplate") or {}),
             retention_shrink=_shrink(spec.get("retentionShrink", "Deferred")),
+            repeat_cache=_flag(spec, "repeatCache", default=True),
         )

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import audio_requests, layout, openai_api
+from . import audio_requests, layout, openai_api, repeat_cache
 from .errors import AudioNotFound, TempAudioError
 from .metrics import Metrics
 from .openapi import openapi_document
@@ -56,10 +56,21 @@ async def _tts_sync(services: Services, request: Request) -> JSONResponse:
     tts = await _parse(services, request)
     # Checked before synthesis (no work for a request that cannot be stored) and after
     # it: the retention, storage and ttl attribute are those in force when the pair is made.
-    services.served(tts.policy)
+    policy, _ = services.served(tts.policy)
+    cached = tts.cache and policy.repeat_cache and services.settings.repeat_cache_entries > 0
+    if cached:
+        key = repeat_cache.cache_key(tts, policy)
+        repeated = await audio_requests.repeat(services, tts, key)
+        if repeated is not None:
+            return JSONResponse(repeated)
+    else:
+        services.metrics.repeat_cache.labels("bypass").inc()
     rendered = await audio_requests.render(services, tts)
-    pair = audio_requests.new_pair(services, tts, rendered.num_frames)
+    duration = layout.duration_decimal(rendered.num_frames, rendered.voice_rate)
+    pair = audio_requests.new_pair(services, tts, duration)
     await audio_requests.save(services, pair, rendered.audio)
+    if cached and pair.policy.repeat_cache:
+        audio_requests.remember(services, tts, pair)
     return JSONResponse(
         audio_requests.signed_item(pair.policy, pair.store, pair.item, pair.created)
     )
@@ -303,6 +314,7 @@ def create_app(
             ),
             metrics=app_metrics,
             clock=clock,
+            repeat_cache=repeat_cache.RepeatCache(max(1, settings.repeat_cache_entries)),
         )
         app.state.services = services
         try:

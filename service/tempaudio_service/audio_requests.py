@@ -7,6 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, cast
 
 import anyio
@@ -14,9 +15,10 @@ import anyio
 from . import layout
 from .policies import ServedPolicy
 from .rendering import Rendered, RenderStream, render_whole
+from .repeat_cache import CachedAudio, cache_key
 from .schemas import ResponseFormat, TtsItem
 from .services import Services
-from .store import AudioStore
+from .store import AudioStore, SourceMissing
 from .streaming import AudioStream
 from .tts_request import TtsRequest
 
@@ -44,7 +46,7 @@ def _observe(services: Services, tts: TtsRequest, seconds: float, audio_seconds:
     services.metrics.audio_seconds.labels(tts.voice).inc(audio_seconds)
 
 
-def new_pair(services: Services, tts: TtsRequest, num_frames: int) -> Pair:
+def new_pair(services: Services, tts: TtsRequest, duration: Decimal) -> Pair:
     """The key and item of new audio, under the policy in force now."""
     policy, store = services.served(tts.policy)
     voice_rate = services.synth.voices[tts.voice].sample_rate
@@ -59,7 +61,7 @@ def new_pair(services: Services, tts: TtsRequest, num_frames: int) -> Pair:
         key=key,
         text=tts.text,
         voice_id=tts.voice,
-        duration=layout.duration_decimal(num_frames, voice_rate),
+        duration=duration,
         retention=policy.retention,
         ttl_attribute=policy.ttl_attribute,
         audio_format=fmt.name,
@@ -82,8 +84,54 @@ async def save(services: Services, pair: Pair, audio: bytes) -> None:
     services.metrics.stored.labels(pair.policy.key).inc()  # namespace/name: names repeat
 
 
+async def repeat(services: Services, tts: TtsRequest, key: str) -> dict[str, Any] | None:
+    """The answer for a repeat, from a copy of the audio made before; None: synthesize."""
+    policy, _ = services.served(tts.policy)
+    now = services.clock()
+    source = services.repeat_cache.find(key, int(now.timestamp()), policy.retention)
+    pair = new_pair(services, tts, source.duration) if source is not None else None
+    if source is None or pair is None or pair.policy != policy:
+        services.metrics.repeat_cache.labels("miss").inc()
+        return None
+    try:
+        with anyio.CancelScope(shield=True):
+            await services.repository.save_copy(
+                pair.store,
+                source.key,
+                pair.key,
+                layout.content_type(pair.item),
+                pair.item,
+                pair.policy.ttl_attribute,
+            )
+    except SourceMissing:
+        services.repeat_cache.forget(key)
+        services.metrics.repeat_cache.labels("miss").inc()
+        return None
+    services.metrics.repeat_cache.labels("hit").inc()
+    services.metrics.stored.labels(pair.policy.key).inc()
+    remember(services, tts, pair)  # the copy lives longer than its source
+    return signed_item(pair.policy, pair.store, pair.item, pair.created, cached=True)
+
+
+def remember(services: Services, tts: TtsRequest, pair: Pair) -> None:
+    services.repeat_cache.remember(
+        cache_key(tts, pair.policy),
+        CachedAudio(
+            key=pair.key,
+            expires=int(pair.item["ttl"]),
+            duration=pair.item["duration"],
+            sample_rate=pair.item.get("sample_rate"),
+        ),
+    )
+
+
 def signed_item(
-    policy: ServedPolicy, store: AudioStore, item: dict[str, Any], now: datetime
+    policy: ServedPolicy,
+    store: AudioStore,
+    item: dict[str, Any],
+    now: datetime,
+    *,
+    cached: bool = False,
 ) -> dict[str, Any]:
     """The item as answered, with a URL signed now. ``expires_at`` is when the URL stops
     working (SigV4 caps it at 7 days); ``audio_expires_at`` is when the audio goes."""
@@ -102,6 +150,7 @@ def signed_item(
         format=cast(ResponseFormat, layout.audio_format(item)),
         content_type=layout.content_type(item),
         sample_rate=item.get("sample_rate"),
+        cached=cached,
     )
     return answer.model_dump()
 
@@ -114,7 +163,7 @@ def stream(services: Services, tts: TtsRequest, *, keep: bool) -> AudioStream:
     pair: Pair | None = None
     if keep:
         # The URL is known before the object: it goes out in the headers, the object follows.
-        pair = new_pair(services, tts, 0)
+        pair = new_pair(services, tts, Decimal(0))
         answer = signed_item(pair.policy, pair.store, pair.item, pair.created)
         headers |= {
             "X-Tempaudio-Audio-Id": answer["audio_id"],

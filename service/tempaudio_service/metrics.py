@@ -23,6 +23,7 @@ class Metrics:
     stored: Counter
     policy_refusals: Counter
     streams: Counter
+    repeat_cache: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -95,6 +96,13 @@ class Metrics:
                 " reading), refused (before the first byte: answered as JSON) or cut (after it:"
                 " shut down, policy withdrawn, storage failed).",
                 ["outcome"],
+                registry=registry,
+            ),
+            repeat_cache=Counter(
+                "tempaudio_repeat_cache",
+                "POST /tts/sync against the repeat cache: hit (a copy of earlier audio), miss"
+                " (synthesized), bypass (opted out by the request or the policy).",
+                ["result"],
                 registry=registry,
             ),
         )

@@ -51,6 +51,8 @@ class ServedPolicy:
     storage: Storage
     ttl_attribute: str = "ttl"
     generation: int | None = None
+    # spec.repeatCache: identical requests may reuse earlier audio (repeat_cache.py).
+    repeat_cache: bool = True
 
     @property
     def key(self) -> str:
@@ -102,6 +104,7 @@ def _served(policy: Policy, retention: timedelta, generation: int | None) -> Ser
         ),
         ttl_attribute=policy.ttl_attribute,
         generation=generation,
+        repeat_cache=policy.repeat_cache,
     )
 
 
@@ -242,6 +245,7 @@ class PolicyBook:
                     table=entry.storage.table,
                     ttl_attribute=entry.ttl_attribute,
                     generation=entry.generation,
+                    repeat_cache=entry.repeat_cache,
                 )
                 if stale:
                     row.update(reason="Stale", message=self.stale_message(key))

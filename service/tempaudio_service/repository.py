@@ -69,12 +69,38 @@ class AudioRepository:
         ttl_attribute: str = "ttl",
     ) -> None:
         """Object first, then item; whatever fails is undone in the background."""
+        write = partial(store.put_audio, key, audio, content_type)
+        await self._pair(store, key, write, "put_object", item, ttl_attribute)
+
+    async def save_copy(
+        self,
+        store: AudioStore,
+        source_key: str,
+        key: str,
+        content_type: str,
+        item: dict[str, Any],
+        ttl_attribute: str = "ttl",
+    ) -> None:
+        """A repeat's pair: a server-side copy of ``source_key``, then the item, undone like
+        ``save``. ``SourceMissing``: the source is gone and nothing was written."""
+        write = partial(store.copy_audio, source_key, key, content_type)
+        await self._pair(store, key, write, "copy_object", item, ttl_attribute)
+
+    async def _pair(
+        self,
+        store: AudioStore,
+        key: str,
+        write: Callable[[], None],
+        operation: str,
+        item: dict[str, Any],
+        ttl_attribute: str,
+    ) -> None:
         failures = self._metrics.storage_failures
-        put_object = self._start(store.put_audio, key, audio, content_type)
+        put_object = self._start(write)
         try:
             await self._within_budget(put_object, "S3")
         except StorageUnavailable:
-            failures.labels("put_object").inc()
+            failures.labels(operation).inc()
             self._undo(store, put_object, key, None)
             raise
         put_item = self._start(store.put_item, item)

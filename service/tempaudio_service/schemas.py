@@ -101,6 +101,7 @@ class TtsRequestBody(Body):
         "noise_w": "a number",
         "sentence_silence": "a number",
         "sample_rate": "an integer",
+        "cache": "true or false",
     }
 
     text: str = Field(description="What to say.")
@@ -131,6 +132,13 @@ class TtsRequestBody(Body):
         ge=8000,
         le=48000,
         description="Resample to this rate (Hz); default: the voice's, or the codec's next up.",
+    )
+    cache: bool = Field(
+        True,
+        description=(
+            "Reuse audio made before for an identical request under the same policy (a "
+            "server-side copy under a new key, with a fresh retention); false: synthesize."
+        ),
     )
 
     @field_validator("text")
@@ -180,6 +188,9 @@ class TtsItem(BaseModel):
     sample_rate: int | None = Field(
         None, description="The sample rate (Hz) when resampled; null: the voice's own."
     )
+    cached: bool = Field(
+        False, description="A copy of identical audio made before (the repeat cache)."
+    )
 
 
 class Voice(BaseModel):
@@ -207,6 +218,7 @@ class Policy(BaseModel):
     table: str | None = None
     ttl_attribute: str | None = None
     generation: int | None = None
+    repeat_cache: bool | None = Field(None, description="spec.repeatCache (served policies).")
     reason: str | None = Field(None, description="Why it is not ready.")
     message: str | None = None
 

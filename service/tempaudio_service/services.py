@@ -28,6 +28,7 @@ from .metrics import Metrics
 from .policies import PolicyBook, ServedPolicy
 from .policy_sources import PolicySource
 from .pool import SynthesisPool
+from .repeat_cache import RepeatCache
 from .repository import AudioRepository
 from .settings import ServiceSettings
 from .store import AudioStore, Stores
@@ -122,6 +123,7 @@ class Services:
     pool: SynthesisPool
     metrics: Metrics
     clock: Clock
+    repeat_cache: RepeatCache = field(default_factory=RepeatCache)
     readiness: Readiness = field(default_factory=Readiness)
     draining: Draining = field(default_factory=Draining)
 

@@ -111,6 +111,8 @@ class ServiceSettings:
     max_chunk_phonemes: int = DEFAULT_MAX_CHUNK_PHONEMES
     # Audio one request may produce: bounds its output, time and memory.
     max_audio_seconds: int = DEFAULT_MAX_AUDIO_SECONDS
+    # Repeat cache entries (repeat_cache.py); 0 turns it off.
+    repeat_cache_entries: int = 10_000
     # Time budget of one storage operation, retries included.
     io_timeout_seconds: int = 5
     # A request body must arrive within this; connections beyond the cap get 503.
@@ -190,6 +192,12 @@ class ServiceSettings:
             ),
             max_audio_seconds=env.integer(
                 "TEMPAUDIO_MAX_AUDIO_SECONDS", defaults.max_audio_seconds, maximum=3600
+            ),
+            repeat_cache_entries=env.integer(
+                "TEMPAUDIO_REPEAT_CACHE_ENTRIES",
+                defaults.repeat_cache_entries,
+                minimum=0,
+                maximum=10_000_000,
             ),
             io_timeout_seconds=env.integer(
                 "TEMPAUDIO_IO_TIMEOUT", defaults.io_timeout_seconds, maximum=120

@@ -88,6 +88,10 @@ def serialize_item(item: dict[str, Any]) -> dict[str, Any]:
     return {name: _serializer.serialize(value) for name, value in item.items()}
 
 
+class SourceMissing(Exception):
+    """The object a copy starts from is gone (deleted by the cleanup, or by hand)."""
+
+
 def deserialize_item(raw: dict[str, Any]) -> dict[str, Any]:
     return {name: _deserializer.deserialize(value) for name, value in raw.items()}
 
@@ -138,6 +142,28 @@ class AudioStore:
             )
         except (BotoCoreError, ClientError) as error:
             raise unavailable("S3", "PutObject", error) from error
+
+    def copy_audio(self, source_key: str, key: str, content_type: str) -> None:
+        """A server-side copy of this bucket's ``source_key`` (S3 moves no audio through us).
+
+        Raises ``SourceMissing`` when the source is gone: nothing was written then.
+        """
+        try:
+            self._s3.copy_object(
+                Bucket=self.bucket,
+                Key=key,
+                CopySource={"Bucket": self.bucket, "Key": source_key},
+                ContentType=content_type,
+                MetadataDirective="REPLACE",
+                Tagging=AUDIO_TAG,
+                TaggingDirective="REPLACE",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise SourceMissing(source_key) from error
+            raise unavailable("S3", "CopyObject", error) from error
+        except BotoCoreError as error:
+            raise unavailable("S3", "CopyObject", error) from error
 
     def delete_audio(self, key: str) -> None:
         try:

@@ -23,6 +23,8 @@ class TtsRequest:
     format: str = "wav"
     # The rate the audio is encoded at.
     sample_rate: int = 22050
+    # The request allows the repeat cache (repeat_cache.py).
+    cache: bool = True
 
     @property
     def audio_format(self) -> AudioFormat:
@@ -90,6 +92,7 @@ def parse_tts_request(
         policy=parsed.policy,
         format=fmt.name,
         sample_rate=_rate(fmt, voice, parsed.sample_rate),
+        cache=parsed.cache,
     )
 
 

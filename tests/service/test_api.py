@@ -44,7 +44,7 @@ def test_sync_stores_object_and_item_and_returns_a_working_url(
     body = response.json()
     assert set(body) == {
         "audio_id", "s3_url", "duration", "text", "voice_id", "expires_at", "audio_expires_at",
-        "date", "policy", "format", "content_type", "sample_rate",
+        "date", "policy", "format", "content_type", "sample_rate", "cached",
     }  # fmt: skip
     # The seed's request still gets the seed's WAV.
     assert (body["format"], body["content_type"], body["sample_rate"]) == ("wav", "audio/wav", None)

@@ -82,3 +82,19 @@ def test_durations_are_spelled_as_the_service_spells_them(seconds: int) -> None:
 
     value = timedelta(seconds=seconds)
     assert operator_format(value) == service_format(value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, True), (True, True), (False, False)])
+def test_repeat_cache_defaults_on(value: bool | None, expected: bool) -> None:
+
+    spec: dict[str, Any] = {"storage": {"bucket": "audio"}, "dynamodb": {"table": "audio"}}
+    if value is not None:
+        spec["repeatCache"] = value
+    assert Policy.from_spec(spec, name="p", namespace="n").repeat_cache is expected
+
+
+def test_repeat_cache_must_be_a_boolean() -> None:
+
+    spec = {"storage": {"bucket": "audio"}, "dynamodb": {"table": "audio"}, "repeatCache": "no"}
+    with pytest.raises(PolicyError, match="repeatCache 'no' must be true or false"):
+        Policy.from_spec(spec, name="p", namespace="n")

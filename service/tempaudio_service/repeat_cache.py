@@ -1,0 +1,100 @@
+"""Repeat cache: an identical request under the same policy reuses audio made before (pure).
+
+The index maps what determines the audio (text, voice, speaker, knobs, format, rate) and
+the policy it is stored under (its name, generation, retention and storage) to the earlier
+object. A hit is served by a server-side copy of that object under a new key and a new item,
+so the new audio's age, URL lifetime, ttl and cleanup are exactly those of a fresh synthesis.
+
+- Bounded: least recently used entries go first.
+- In memory only: a restart starts empty. A policy change (any field, or a new generation)
+  makes a new key, so entries made under the old one are never found again.
+- A source too close to its own expiry is not used (the cleanup may be deleting it): it
+  must have at least ``reuse_margin`` left.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from .policies import ServedPolicy
+from .tts_request import TtsRequest
+
+DEFAULT_ENTRIES = 10_000
+# A source is reused only with this much of its life left, or a tenth of the retention if
+# that is longer: far more than a copy takes, and more than the cleanup's lag.
+MIN_REUSE_MARGIN = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class CachedAudio:
+    """Where earlier audio is, until when it lives, and what it is."""
+
+    key: str
+    expires: int  # the source item's ttl, epoch seconds
+    duration: Decimal
+    sample_rate: int | None = None  # as the item has it: only when resampled
+
+
+def cache_key(tts: TtsRequest, policy: ServedPolicy) -> str:
+    """A digest of everything that determines the audio and where and how long it is kept."""
+    what = {
+        "text": tts.text,
+        "voice": tts.voice,
+        "options": asdict(tts.options),
+        "format": tts.format,
+        "sample_rate": tts.sample_rate,
+        "policy": policy.key,
+        "generation": policy.generation,
+        "retention": policy.retention.total_seconds(),
+        "storage": asdict(policy.storage),
+        "ttl_attribute": policy.ttl_attribute,
+    }
+    encoded = json.dumps(what, sort_keys=True, default=str).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def reuse_margin(retention: timedelta) -> timedelta:
+    return max(MIN_REUSE_MARGIN, retention / 10)
+
+
+class RepeatCache:
+    """Thread-safe, bounded, least recently used first."""
+
+    def __init__(self, entries: int = DEFAULT_ENTRIES) -> None:
+        self._entries = entries
+        self._index: OrderedDict[str, CachedAudio] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def find(self, key: str, now_epoch: int, retention: timedelta) -> CachedAudio | None:
+        """The earlier audio for ``key`` if it has more than the margin left; an entry too
+        close to its expiry is dropped."""
+        with self._lock:
+            entry = self._index.get(key)
+            if entry is None:
+                return None
+            if entry.expires - now_epoch < reuse_margin(retention).total_seconds():
+                del self._index[key]
+                return None
+            self._index.move_to_end(key)
+            return entry
+
+    def remember(self, key: str, audio: CachedAudio) -> None:
+        """Newer audio replaces older: it lives longer."""
+        with self._lock:
+            self._index[key] = audio
+            self._index.move_to_end(key)
+            while len(self._index) > self._entries:
+                self._index.popitem(last=False)
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._index.pop(key, None)
