@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from functools import partial
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -57,23 +58,31 @@ async def _tts_sync(services: Services, request: Request) -> JSONResponse:
     # Checked before synthesis (no work for a request that cannot be stored) and after
     # it: the retention, storage and ttl attribute are those in force when the pair is made.
     policy, _ = services.served(tts.policy)
-    cached = tts.cache and policy.repeat_cache and services.settings.repeat_cache_entries > 0
-    if cached:
-        key = repeat_cache.cache_key(tts, policy)
+    if not (tts.cache and policy.repeat_cache and services.settings.repeat_cache_entries > 0):
+        services.metrics.repeat_cache.labels("bypass").inc()
+        return JSONResponse(await _synthesize_and_store(services, tts, remember=False))
+    key = repeat_cache.cache_key(tts, policy)
+    async with services.making.first(key) as first:
         repeated = await audio_requests.repeat(services, tts, key)
         if repeated is not None:
+            services.metrics.repeat_cache.labels("hit").inc()
             return JSONResponse(repeated)
-    else:
-        services.metrics.repeat_cache.labels("bypass").inc()
+        services.metrics.repeat_cache.labels("miss").inc()
+        if not first:
+            logger.debug("an identical request failed to make %s; making it again", key[:12])
+        return JSONResponse(await _synthesize_and_store(services, tts, remember=True))
+
+
+async def _synthesize_and_store(
+    services: Services, tts: TtsRequest, *, remember: bool
+) -> dict[str, Any]:
     rendered = await audio_requests.render(services, tts)
     duration = layout.duration_decimal(rendered.num_frames, rendered.voice_rate)
     pair = audio_requests.new_pair(services, tts, duration)
     await audio_requests.save(services, pair, rendered.audio)
-    if cached and pair.policy.repeat_cache:
+    if remember and pair.policy.repeat_cache:
         audio_requests.remember(services, tts, pair)
-    return JSONResponse(
-        audio_requests.signed_item(pair.policy, pair.store, pair.item, pair.created)
-    )
+    return audio_requests.signed_item(pair.policy, pair.store, pair.item, pair.created)
 
 
 async def tts_stream(request: Request) -> Response:

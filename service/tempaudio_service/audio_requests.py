@@ -85,13 +85,12 @@ async def save(services: Services, pair: Pair, audio: bytes) -> None:
 
 
 async def repeat(services: Services, tts: TtsRequest, key: str) -> dict[str, Any] | None:
-    """The answer for a repeat, from a copy of the audio made before; None: synthesize."""
+    """The answer for a repeat, from a copy of the audio made before; None: not cached."""
     policy, _ = services.served(tts.policy)
     now = services.clock()
     source = services.repeat_cache.find(key, int(now.timestamp()), policy.retention)
     pair = new_pair(services, tts, source.duration) if source is not None else None
     if source is None or pair is None or pair.policy != policy:
-        services.metrics.repeat_cache.labels("miss").inc()
         return None
     try:
         with anyio.CancelScope(shield=True):
@@ -105,9 +104,7 @@ async def repeat(services: Services, tts: TtsRequest, key: str) -> dict[str, Any
             )
     except SourceMissing:
         services.repeat_cache.forget(key)
-        services.metrics.repeat_cache.labels("miss").inc()
         return None
-    services.metrics.repeat_cache.labels("hit").inc()
     services.metrics.stored.labels(pair.policy.key).inc()
     remember(services, tts, pair)  # the copy lives longer than its source
     return signed_item(pair.policy, pair.store, pair.item, pair.created, cached=True)

@@ -111,6 +111,36 @@ class Draining:
             await self.idle.wait()
 
 
+class SingleFlight:
+    """Identical requests in flight wait for the first one instead of all synthesizing:
+    a burst of one prompt (a notification to many users) is synthesized once, and the
+    others are served as repeats of it."""
+
+    def __init__(self) -> None:
+        self._making: dict[str, anyio.Event] = {}
+        self.waiting = 0  # requests waiting for an identical one to end
+
+    @contextlib.asynccontextmanager
+    async def first(self, key: str) -> AsyncIterator[bool]:
+        """Yields True to the first request for ``key``, after which the others, having
+        waited for it to end, get False (and look again for what it made)."""
+        making = self._making.get(key)
+        if making is not None:
+            self.waiting += 1
+            try:
+                await making.wait()
+            finally:
+                self.waiting -= 1
+            yield False
+            return
+        done = self._making[key] = anyio.Event()
+        try:
+            yield True
+        finally:
+            del self._making[key]
+            done.set()
+
+
 @dataclass(frozen=True)
 class Services:
     """What the lifespan builds and every endpoint uses."""
@@ -124,6 +154,7 @@ class Services:
     metrics: Metrics
     clock: Clock
     repeat_cache: RepeatCache = field(default_factory=RepeatCache)
+    making: SingleFlight = field(default_factory=SingleFlight)
     readiness: Readiness = field(default_factory=Readiness)
     draining: Draining = field(default_factory=Draining)
 

@@ -4,6 +4,7 @@ means synthesis; faults during CopyObject leave no half pair."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -21,6 +22,7 @@ from tempaudio_service.errors import StorageUnavailable
 from tempaudio_service.policy_sources import static_source
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore, Stores
+from tempaudio_service.synth import SynthesisOptions
 from tests.conftest import ToneSynthesizer, list_keys, live_items
 
 START = datetime(2026, 6, 15, 12, 0, 0, tzinfo=UTC)
@@ -184,3 +186,50 @@ def test_a_policy_can_opt_out(
         for _ in range(2):
             assert client.post("/tts/sync", json={"text": TEXT}).json()["cached"] is False
     assert tone.calls == 2
+
+
+class HeldTone(ToneSynthesizer):
+    """Holds every synthesis until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.entered = 0
+
+    def sentences(self, text: str, voice: str, options: SynthesisOptions) -> Iterator[bytes]:
+        self.entered += 1
+        self.started.set()
+        assert self.release.wait(30)
+        yield from super().sentences(text, voice, options)
+
+
+def test_identical_requests_in_flight_are_synthesized_once(
+    settings: ServiceSettings, store: AudioStore
+) -> None:
+    held = HeldTone()
+    with TestClient(create_app(settings, synth=held, store=store, clock=lambda: START)) as client:
+        answers: list[dict[str, Any]] = []
+
+        def post() -> None:
+            answers.append(client.post("/tts/sync", json={"text": TEXT}).json())
+
+        threads = [threading.Thread(target=post) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        try:
+            assert held.started.wait(30)
+            making = client.app.state.services.making  # type: ignore[attr-defined]
+            for _ in range(3000):  # the first is synthesizing; the others wait on it
+                if making.waiting == 2:
+                    break
+                threading.Event().wait(0.01)
+            assert making.waiting == 2
+            assert held.entered == 1
+        finally:
+            held.release.set()
+            for thread in threads:
+                thread.join(30)
+    assert held.calls == 1
+    assert sorted(answer["cached"] for answer in answers) == [False, True, True]
+    assert len({answer["audio_id"] for answer in answers}) == 3
