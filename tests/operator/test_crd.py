@@ -32,6 +32,7 @@ def test_defaults_are_applied(custom: client.CustomObjectsApi, namespace: str) -
         "suspend": False,
         "dryRun": False,
         "lifecycleSafetyNet": False,
+        "repeatCache": True,
         "storage": {"bucket": "my-audio", "prefix": "temp-audio/", "region": "us-east-1"},
         "dynamodb": {"table": "audio", "ttlAttribute": "ttl"},
     }
