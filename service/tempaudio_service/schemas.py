@@ -7,10 +7,11 @@ filled into the document by openapi.py.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from annotated_types import Ge, Le
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core.core_schema import ValidationInfo
 
 from .formats import FORMATS
 
@@ -31,6 +32,29 @@ def text_problem(text: str, field: str) -> str | None:
     if any("\ud800" <= char <= "\udfff" for char in text):
         return f"'{field}' must not contain unpaired UTF-16 surrogates (\\ud800-\\udfff)"
     return None
+
+
+def _speakable(text: str, info: ValidationInfo) -> str:
+    problem = text_problem(text, str(info.field_name))
+    if problem:
+        raise ValueError(problem)
+    return text
+
+
+def _policy_name(policy: str) -> str:
+    if not policy.strip():
+        raise ValueError(
+            f"'policy' must be a policy name or namespace/name of at most {MAX_POLICY_CHARS}"
+            " characters"
+        )
+    return policy.strip()
+
+
+# Text espeak can say; a TempAudioPolicy's name or namespace/name (surrounding blanks dropped).
+SpeakableText = Annotated[str, AfterValidator(_speakable)]
+PolicyName = Annotated[
+    str, Field(min_length=1, max_length=MAX_POLICY_CHARS), AfterValidator(_policy_name)
+]
 
 
 class Body(BaseModel):
@@ -104,14 +128,12 @@ class TtsRequestBody(Body):
         "cache": "true or false",
     }
 
-    text: str = Field(description="What to say.")
+    text: SpeakableText = Field(description="What to say.")
     voice: str | None = Field(
         None, min_length=1, description="A voice from GET /voices; default: the service's."
     )
-    policy: str | None = Field(
+    policy: PolicyName | None = Field(
         None,
-        min_length=1,
-        max_length=MAX_POLICY_CHARS,
         description=(
             "TempAudioPolicy to store under: name or namespace/name (GET /policies); "
             "default: the service's default policy."
@@ -140,21 +162,6 @@ class TtsRequestBody(Body):
             "server-side copy under a new key, with a fresh retention); false: synthesize."
         ),
     )
-
-    @field_validator("text")
-    @classmethod
-    def _speakable(cls, text: str) -> str:
-        problem = text_problem(text, "text")
-        if problem:
-            raise ValueError(problem)
-        return text
-
-    @field_validator("policy")
-    @classmethod
-    def _policy(cls, policy: str | None) -> str | None:
-        if policy is not None and not policy.strip():
-            raise ValueError(f"'policy' must be {cls.MUST_BE['policy']}")
-        return policy.strip() if policy is not None else None
 
 
 class TtsItem(BaseModel):
@@ -256,7 +263,7 @@ class SpeechRequestBody(Body):
     }
 
     model: str = Field(description=f"One of {', '.join(OPENAI_MODELS)}: all are Piper.")
-    input: str = Field(description="What to say.")
+    input: SpeakableText = Field(description="What to say.")
     voice: str = Field(
         description="An OpenAI voice name (mapped, see GET /v1/audio/voices) or a Piper voice."
     )
@@ -269,23 +276,13 @@ class SpeechRequestBody(Body):
     sample_rate: int | None = Field(
         None, ge=8000, le=48000, description="tempaudio: resample to this rate (Hz)."
     )
-    policy: str | None = Field(
+    policy: PolicyName | None = Field(
         None,
-        min_length=1,
-        max_length=MAX_POLICY_CHARS,
         description=(
             "tempaudio: also store the audio under this TempAudioPolicy; the response headers "
             "then carry its presigned URL (X-Tempaudio-Url) and id."
         ),
     )
-
-    @field_validator("input")
-    @classmethod
-    def _speakable(cls, text: str) -> str:
-        problem = text_problem(text, "input")
-        if problem:
-            raise ValueError(problem)
-        return text
 
 
 class Model(BaseModel):

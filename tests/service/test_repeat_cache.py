@@ -24,6 +24,7 @@ from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore, Stores
 from tempaudio_service.synth import SynthesisOptions
 from tests.conftest import ToneSynthesizer, list_keys, live_items
+from tests.service.test_api import BlockingSynthesizer
 
 START = datetime(2026, 6, 15, 12, 0, 0, tzinfo=UTC)
 TEXT = "Your code is 4 8 1 5."
@@ -188,19 +189,13 @@ def test_a_policy_can_opt_out(
     assert tone.calls == 2
 
 
-class HeldTone(ToneSynthesizer):
-    """Holds every synthesis until ``release`` is set."""
+class HeldTone(BlockingSynthesizer):
+    """Holds every synthesis until ``release`` is set, counting those that began."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.started = threading.Event()
-        self.release = threading.Event()
-        self.entered = 0
+    entered = 0
 
     def sentences(self, text: str, voice: str, options: SynthesisOptions) -> Iterator[bytes]:
         self.entered += 1
-        self.started.set()
-        assert self.release.wait(30)
         yield from super().sentences(text, voice, options)
 
 

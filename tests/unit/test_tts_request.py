@@ -108,6 +108,8 @@ def test_openai_speech_requests(
         ({"speed": 0.1}, InvalidRequest, "'speed' must be between 0.25 and 4.0"),
         ({"stream_format": "sse"}, InvalidRequest, "'stream_format' must be one of 'audio'"),
         ({"response_format": "ogg"}, InvalidRequest, "'response_format' must be one of"),
+        ({"policy": "   "}, InvalidRequest, "'policy' must be a policy name"),
+        ({"policy": "p" * 318}, InvalidRequest, "'policy' must be a policy name"),
     ],
 )
 def test_openai_speech_rejections(
