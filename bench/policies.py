@@ -76,8 +76,9 @@ def worktree(revision: str) -> Iterator[Path]:
 @contextmanager
 def service(env: dict[str, str], body: dict[str, str]) -> Iterator[Callable[[], float]]:
     port = free_port()
+    # The repeat cache off: repeated texts are measured as syntheses, as before it existed.
     env = {**env, "TEMPAUDIO_PORT": str(port), "TEMPAUDIO_SYNTH_WORKERS": "2",
-           "TEMPAUDIO_LOG_LEVEL": "WARNING"}  # fmt: skip
+           "TEMPAUDIO_LOG_LEVEL": "WARNING", "TEMPAUDIO_REPEAT_CACHE_ENTRIES": "0"}  # fmt: skip
     process = subprocess.Popen(
         [sys.executable, "-m", "tempaudio_service"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

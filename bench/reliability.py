@@ -65,7 +65,8 @@ def stack(moto: str, **env: str) -> Iterator[Stack]:
             TEMPAUDIO_LOCAL_AWS="false", TEMPAUDIO_PORT=str(port),
             TEMPAUDIO_BUCKET=bucket, TEMPAUDIO_TABLE=table,
             TEMPAUDIO_S3_ENDPOINT_URL=s3_proxy.url, TEMPAUDIO_DYNAMODB_ENDPOINT_URL=dynamodb_proxy.url,
-            TEMPAUDIO_IO_TIMEOUT="2", TEMPAUDIO_LOG_LEVEL="WARNING", **env,
+            TEMPAUDIO_IO_TIMEOUT="2", TEMPAUDIO_LOG_LEVEL="WARNING",
+            TEMPAUDIO_REPEAT_CACHE_ENTRIES="0", **env,
         ),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

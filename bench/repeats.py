@@ -64,7 +64,7 @@ def scenario(quick: bool, systems: Any) -> None:
     rows: dict[str, tuple[float, list[float]]] = {}
     hits = [0]
     port = free_port()
-    with tempaudio_server(port=port):
+    with tempaudio_server(port=port, extra_env={"TEMPAUDIO_REPEAT_CACHE_ENTRIES": "10000"}):
         client = httpx.Client(timeout=600)
 
         def tempaudio(text: str) -> None:

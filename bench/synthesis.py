@@ -249,6 +249,9 @@ def tempaudio_server(
         TEMPAUDIO_SYNTH_QUEUE=str(queue),
         TEMPAUDIO_ONNX_THREADS=str(onnx_threads),
         TEMPAUDIO_LOG_LEVEL="WARNING",
+        # These benchmarks measure synthesis: repeated texts must not become copies. The
+        # repeat cache has its own scenario (bench/repeats.py).
+        TEMPAUDIO_REPEAT_CACHE_ENTRIES="0",
     )
     if idle_threads is not None:
         env["TEMPAUDIO_ONNX_IDLE_THREADS"] = str(idle_threads)

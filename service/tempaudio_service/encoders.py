@@ -54,14 +54,12 @@ class Resampler:
     """16-bit mono PCM from one rate to another with libswresample (a no-op at equal rates)."""
 
     def __init__(self, in_rate: int, out_rate: int) -> None:
-        import av
-
         self._in_rate = in_rate
-        self._resampler = (
-            None
-            if in_rate == out_rate
-            else av.AudioResampler(format="s16", layout="mono", rate=out_rate)
-        )
+        self._resampler: Any = None
+        if in_rate != out_rate:  # PyAV (and FFmpeg's libraries) load only when needed
+            import av
+
+            self._resampler = av.AudioResampler(format="s16", layout="mono", rate=out_rate)
 
     def resample(self, pcm: bytes) -> bytes:
         if self._resampler is None:

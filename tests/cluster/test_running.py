@@ -243,7 +243,9 @@ def test_killing_the_service_pod_under_load_loses_no_pair(
         with httpx.Client(timeout=60) as http:
             while not stop_at or time.monotonic() < stop_at[0]:
                 try:
-                    answer = http.post(f"{base}/tts/sync", json={"text": "Under load."})
+                    answer = http.post(
+                        f"{base}/tts/sync", json={"text": "Under load.", "cache": False}
+                    )
                 except httpx.TransportError as error:
                     failures.append(type(error).__name__)
                     time.sleep(0.5)

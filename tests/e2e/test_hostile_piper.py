@@ -150,7 +150,8 @@ def test_sigterm_drains_admitted_work_and_refuses_new_work(tmp_path: Any) -> Non
         senders = [
             threading.Thread(
                 target=lambda: answers.append(
-                    httpx.post(f"{base}/tts/sync", json={"text": text}, timeout=120)
+                    # Four syntheses that queue: the same text would be one (single flight).
+                    httpx.post(f"{base}/tts/sync", json={"text": text, "cache": False}, timeout=120)
                 )
             )
             for _ in range(4)
