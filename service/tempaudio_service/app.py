@@ -27,11 +27,12 @@ from .openapi import openapi_document
 from .policy_sources import PolicySource, policy_source
 from .pool import SynthesisPool
 from .repository import AudioRepository
+from .schemas import parse_policy_name
 from .services import Clock, Services, read_json, services_of, utc_now
 from .settings import ServiceSettings
 from .store import AudioStore, Stores
 from .synth import PiperSynthesizer, Synthesizer
-from .tts_request import TtsRequest, parse_policy_name, parse_tts_request
+from .tts_request import TtsRequest, parse_tts_request
 
 logger = logging.getLogger(__name__)
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 from typing import Annotated, Any, ClassVar, Literal
 
 from annotated_types import Ge, Le
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core.core_schema import ValidationInfo
 
+from .errors import InvalidRequest
 from .formats import FORMATS
 
 # namespace/name of a TempAudioPolicy: 63 + 1 + 253 characters at most.
 MAX_POLICY_CHARS = 317
+POLICY_MUST_BE = f"a policy name or namespace/name of at most {MAX_POLICY_CHARS} characters"
 ResponseFormat = Literal["wav", "mp3", "opus", "aac", "flac", "pcm"]
 assert set(ResponseFormat.__args__) == set(FORMATS), "formats.py and ResponseFormat disagree"  # type: ignore[attr-defined]
 
@@ -43,10 +45,7 @@ def _speakable(text: str, info: ValidationInfo) -> str:
 
 def _policy_name(policy: str) -> str:
     if not policy.strip():
-        raise ValueError(
-            f"'policy' must be a policy name or namespace/name of at most {MAX_POLICY_CHARS}"
-            " characters"
-        )
+        raise ValueError(f"'policy' must be {POLICY_MUST_BE}")
     return policy.strip()
 
 
@@ -55,6 +54,17 @@ SpeakableText = Annotated[str, AfterValidator(_speakable)]
 PolicyName = Annotated[
     str, Field(min_length=1, max_length=MAX_POLICY_CHARS), AfterValidator(_policy_name)
 ]
+_POLICY_NAME: TypeAdapter[str] = TypeAdapter(PolicyName)
+
+
+def parse_policy_name(value: Any) -> str | None:
+    """``name`` or ``namespace/name`` (``?policy=``), as a body's ``policy``; None when absent."""
+    if value is None:
+        return None
+    try:
+        return _POLICY_NAME.validate_python(value, strict=True)
+    except ValidationError:
+        raise InvalidRequest(f"'policy' must be {POLICY_MUST_BE}") from None
 
 
 class Body(BaseModel):
@@ -64,11 +74,11 @@ class Body(BaseModel):
 
     @classmethod
     def parse(cls, body: Any) -> Any:
-        """The validated body, or ValueError with one message a person can act on."""
+        """The validated body, or ``InvalidRequest`` with one message a person can act on."""
         try:
             return cls.model_validate(body)
         except ValidationError as error:
-            raise ValueError(cls.explain(error)) from None
+            raise InvalidRequest(cls.explain(error)) from None
 
     @classmethod
     def explain(cls, error: ValidationError) -> str:
@@ -118,7 +128,7 @@ class TtsRequestBody(Body):
     MUST_BE: ClassVar[dict[str, str]] = {
         "text": "a non-empty string",
         "voice": "a non-empty string",
-        "policy": f"a policy name or namespace/name of at most {MAX_POLICY_CHARS} characters",
+        "policy": POLICY_MUST_BE,
         "speaker": "a speaker id (integer) or name (string)",
         "length_scale": "a number",
         "noise_scale": "a number",
@@ -259,7 +269,7 @@ class SpeechRequestBody(Body):
         "speed": "a number",
         "instructions": "a string",
         "sample_rate": "an integer",
-        "policy": TtsRequestBody.MUST_BE["policy"],
+        "policy": POLICY_MUST_BE,
     }
 
     model: str = Field(description=f"One of {', '.join(OPENAI_MODELS)}: all are Piper.")

@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import InvalidRequest, TextTooLong, UnknownVoice
 from .formats import FORMATS, AudioFormat
-from .schemas import MAX_POLICY_CHARS, SpeechRequestBody, TtsRequestBody
+from .schemas import SpeechRequestBody, TtsRequestBody
 from .synth import SynthesisOptions, VoiceInfo
 
 
@@ -71,10 +71,7 @@ def _rate(fmt: AudioFormat, voice: VoiceInfo, requested: int | None) -> int:
 def parse_tts_request(
     body: Any, *, voices: Mapping[str, VoiceInfo], default_voice: str, max_text_chars: int
 ) -> TtsRequest:
-    try:
-        parsed: TtsRequestBody = TtsRequestBody.parse(body)
-    except ValueError as error:
-        raise InvalidRequest(str(error)) from None
+    parsed: TtsRequestBody = TtsRequestBody.parse(body)
     text = _text(parsed.text, "text", max_text_chars)
     voice = _voice(parsed.voice or default_voice, voices)
     options = SynthesisOptions(
@@ -104,10 +101,7 @@ def parse_speech_request(
     max_text_chars: int,
 ) -> TtsRequest:
     """An OpenAI ``/v1/audio/speech`` body; ``aliases`` maps OpenAI voice names to Piper's."""
-    try:
-        parsed: SpeechRequestBody = SpeechRequestBody.parse(body)
-    except ValueError as error:
-        raise InvalidRequest(str(error)) from None
+    parsed: SpeechRequestBody = SpeechRequestBody.parse(body)
     text = _text(parsed.input, "input", max_text_chars)
     voice = _voice(aliases.get(parsed.voice, parsed.voice), voices)
     fmt = FORMATS[parsed.response_format]
@@ -122,15 +116,3 @@ def parse_speech_request(
         format=fmt.name,
         sample_rate=_rate(fmt, voice, requested),
     )
-
-
-def parse_policy_name(value: Any) -> str | None:
-    """``name`` or ``namespace/name``; None when absent."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_POLICY_CHARS:
-        raise InvalidRequest(
-            f"'policy' must be a policy name or namespace/name of at most {MAX_POLICY_CHARS}"
-            " characters"
-        )
-    return value.strip()
