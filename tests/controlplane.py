@@ -11,11 +11,14 @@ import functools
 import os
 import secrets
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -209,6 +212,17 @@ current-context: test
         self._spawn(name, self._args[name])
         if name == "kube-apiserver":
             self._wait_ready(self.workdir / "certs" / "apiserver.crt")
+
+    @contextmanager
+    def paused(self, name: str) -> Iterator[None]:
+        """One component stopped (SIGSTOP: it holds connections and answers nothing, like a
+        hung process), then continued."""
+        process = next(p for found, p, _ in self._processes if found == name)
+        process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            process.send_signal(signal.SIGCONT)
 
     def log_tail(self, name: str, lines: int = 30) -> str:
         path = self.workdir / f"{name}.log"

@@ -15,7 +15,9 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
+from .access import Access, parse_access
 from .cron import CronError, longest_gap
+from .errors import PolicyError as PolicyError  # noqa: PLC0414 - re-exported, its old home
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -29,10 +31,6 @@ MAX_NAME = 63
 # Kubernetes' own quantity grammar (the API server answers 500 to others in a CronJob).
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
 _REGION = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
-
-
-class PolicyError(ValueError):
-    """The spec cannot be reconciled; the message says why."""
 
 
 def _shrink(value: Any) -> str:
@@ -144,6 +142,8 @@ class Policy:
     retention_shrink: str = "Deferred"
     # The service may reuse identical audio made before under this policy (a server-side copy).
     repeat_cache: bool = True
+    # spec.clients, spec.readers, spec.quotas: who may use the policy (access.py).
+    access: Access = field(default_factory=Access)
 
     @property
     def writes_lifecycle_rule(self) -> bool:
@@ -216,4 +216,5 @@ class Policy:
             job=JobOverrides.from_spec(spec.get("jobTemplate") or {}),
             retention_shrink=_shrink(spec.get("retentionShrink", "Deferred")),
             repeat_cache=_flag(spec, "repeatCache", default=True),
+            access=parse_access(spec),
         )

@@ -20,10 +20,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import audio_requests, layout, openai_api, repeat_cache
+from tempaudio_operator.access import Caller
+
+from . import audio_requests, callers, layout, openai_api, repeat_cache
 from .errors import AudioNotFound, TempAudioError
+from .identity import Authenticator, KubernetesLookups, Lookups
+from .kube_client import api_client
 from .metrics import Metrics
 from .openapi import openapi_document
+from .policies import ServedPolicy
 from .policy_sources import PolicySource, policy_source
 from .pool import SynthesisPool
 from .repository import AudioRepository
@@ -55,31 +60,45 @@ async def _parse(services: Services, request: Request) -> TtsRequest:
 
 
 async def _tts_sync(services: Services, request: Request) -> JSONResponse:
+    caller = await callers.caller_of(services, request)
     tts = await _parse(services, request)
     # Checked before synthesis (no work for a request that cannot be stored) and after
     # it: the retention, storage and ttl attribute are those in force when the pair is made.
     policy, _ = services.served(tts.policy)
+    await callers.admit_synthesis(services, request, caller, policy, tts.text)
     if not (tts.cache and policy.repeat_cache and services.settings.repeat_cache_entries > 0):
         services.metrics.repeat_cache.labels("bypass").inc()
-        return JSONResponse(await _synthesize_and_store(services, tts, remember=False))
+        answer = await _synthesize_and_store(services, tts, caller, remember=False)
+    else:
+        answer = await _repeat_or_make(services, tts, caller, policy)
+    callers.finished_synthesis(
+        services, request, policy, caller, answer["duration"], answer["audio_id"],
+        cached=answer["cached"],
+    )  # fmt: skip
+    return JSONResponse(answer)
+
+
+async def _repeat_or_make(
+    services: Services, tts: TtsRequest, caller: Caller | None, policy: ServedPolicy
+) -> dict[str, Any]:
     key = repeat_cache.cache_key(tts, policy)
     async with services.making.first(key) as first:
-        repeated = await audio_requests.repeat(services, tts, key)
+        repeated = await audio_requests.repeat(services, tts, key, caller)
         if repeated is not None:
             services.metrics.repeat_cache.labels("hit").inc()
-            return JSONResponse(repeated)
+            return repeated
         services.metrics.repeat_cache.labels("miss").inc()
         if not first:
             logger.debug("an identical request failed to make %s; making it again", key[:12])
-        return JSONResponse(await _synthesize_and_store(services, tts, remember=True))
+        return await _synthesize_and_store(services, tts, caller, remember=True)
 
 
 async def _synthesize_and_store(
-    services: Services, tts: TtsRequest, *, remember: bool
+    services: Services, tts: TtsRequest, caller: Caller | None, *, remember: bool
 ) -> dict[str, Any]:
     rendered = await audio_requests.render(services, tts)
     duration = layout.duration_decimal(rendered.num_frames, rendered.voice_rate)
-    pair = audio_requests.new_pair(services, tts, duration)
+    pair = audio_requests.new_pair(services, tts, duration, caller)
     await audio_requests.save(services, pair, rendered.audio)
     if remember and pair.policy.repeat_cache:
         audio_requests.remember(services, tts, pair)
@@ -89,9 +108,17 @@ async def _synthesize_and_store(
 async def tts_stream(request: Request) -> Response:
     """The body of /tts/sync; the audio streams back as it is made and is stored as well."""
     services = services_of(request)
+    caller = await callers.caller_of(services, request)
     tts = await _parse(services, request)
-    services.served(tts.policy)
-    return audio_requests.stream(services, tts, keep=True)
+    policy, _ = services.served(tts.policy)
+    await callers.admit_synthesis(services, request, caller, policy, tts.text)
+    return audio_requests.stream(
+        services,
+        tts,
+        keep=True,
+        caller=caller,
+        finished=partial(callers.finished_synthesis, services, request, policy, caller),
+    )
 
 
 async def get_audio(request: Request) -> JSONResponse:
@@ -101,10 +128,16 @@ async def get_audio(request: Request) -> JSONResponse:
     if layout.parse_date(day) is None or not layout.is_valid_audio_id(audio_id):
         raise AudioNotFound(f"no audio {day[:10]}/{audio_id[:36]}")
     policy, store = services.served(parse_policy_name(request.query_params.get("policy")))
+    caller = await callers.caller_of(services, request)
     item = await services.repository.call("DynamoDB", store.get_item, day, audio_id)
     now = services.clock()
-    # DynamoDB deletes expired items lazily (and moto never does): filter on read.
-    if item is None or layout.is_item_expired(item, now):
+    # DynamoDB deletes expired items lazily (and moto never does): filter on read. Audio
+    # the caller may not read is answered as missing: its existence is not told either.
+    if (
+        item is None
+        or layout.is_item_expired(item, now)
+        or not await callers.may_read(services, request, policy, caller, item)
+    ):
         raise AudioNotFound(
             f"no audio {day}/{audio_id} under policy {policy.name}, or it has expired"
         )
@@ -187,6 +220,7 @@ def _error_response(error: TempAudioError) -> JSONResponse:
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TempAudioError)
+    callers.note_outcome(request, exc.code)
     if openai_api.is_openai_path(request.url.path):
         return openai_api.domain_error_response(exc)
     return _error_response(exc)
@@ -268,10 +302,12 @@ def create_app(
     store: AudioStore | None = None,
     clock: Clock = utc_now,
     policies: PolicySource | None = None,
+    lookups: Lookups | None = None,
 ) -> Starlette:
     """Build the service; voices, policies and clients load in the lifespan unless given.
 
-    ``store``, when given, holds the audio of the default policy (tests wrap it in faults).
+    ``store``, when given, holds the audio of the default policy (tests wrap it in faults);
+    ``lookups``, the TokenReviews and namespace reads of TEMPAUDIO_AUTH=serviceaccount.
     """
     app_metrics = Metrics.create()
 
@@ -325,6 +361,7 @@ def create_app(
             metrics=app_metrics,
             clock=clock,
             repeat_cache=repeat_cache.RepeatCache(max(1, settings.repeat_cache_entries)),
+            authenticator=_authenticator(settings, lookups, clock, app_metrics),
         )
         app.state.services = services
         try:
@@ -338,9 +375,27 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={TempAudioError: _domain_error, HTTPException: _http_error},
     )
+    app.add_middleware(callers.AuditMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app_metrics)
     app.add_middleware(ErrorMiddleware)
     return app
+
+
+def _authenticator(
+    settings: ServiceSettings, lookups: Lookups | None, clock: Clock, metrics: Metrics
+) -> Authenticator | None:
+    if settings.auth == "none":
+        return None
+    if lookups is None:
+        lookups = KubernetesLookups(api_client(), timeout_seconds=settings.io_timeout_seconds)
+    return Authenticator(
+        audience=settings.auth_audience,
+        cache_seconds=settings.auth_cache_seconds,
+        reviewer=lookups,
+        namespaces=lookups,
+        clock=lambda: clock().timestamp(),
+        on_lookup=lambda result: metrics.auth_lookups.labels(result).inc(),
+    )
 
 
 def app_from_env() -> Starlette:

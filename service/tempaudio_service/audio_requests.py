@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
 import anyio
+
+from tempaudio_operator.access import Caller
 
 from . import layout
 from .policies import ServedPolicy
@@ -46,8 +49,10 @@ def _observe(services: Services, tts: TtsRequest, seconds: float, audio_seconds:
     services.metrics.audio_seconds.labels(tts.voice).inc(audio_seconds)
 
 
-def new_pair(services: Services, tts: TtsRequest, duration: Decimal) -> Pair:
-    """The key and item of new audio, under the policy in force now."""
+def new_pair(
+    services: Services, tts: TtsRequest, duration: Decimal, caller: Caller | None = None
+) -> Pair:
+    """The key and item of new audio, under the policy in force now, made for ``caller``."""
     policy, store = services.served(tts.policy)
     voice_rate = services.synth.voices[tts.voice].sample_rate
     created = services.clock()
@@ -66,6 +71,7 @@ def new_pair(services: Services, tts: TtsRequest, duration: Decimal) -> Pair:
         ttl_attribute=policy.ttl_attribute,
         audio_format=fmt.name,
         sample_rate=None if tts.sample_rate == voice_rate else tts.sample_rate,
+        caller=None if caller is None else caller.key,
     )
     return Pair(policy, store, key, item, created)
 
@@ -84,12 +90,14 @@ async def save(services: Services, pair: Pair, audio: bytes) -> None:
     services.metrics.stored.labels(pair.policy.key).inc()  # namespace/name: names repeat
 
 
-async def repeat(services: Services, tts: TtsRequest, key: str) -> dict[str, Any] | None:
+async def repeat(
+    services: Services, tts: TtsRequest, key: str, caller: Caller | None = None
+) -> dict[str, Any] | None:
     """The answer for a repeat, from a copy of the audio made before; None: not cached."""
     policy, _ = services.served(tts.policy)
     now = services.clock()
     source = services.repeat_cache.find(key, int(now.timestamp()), policy.retention)
-    pair = new_pair(services, tts, source.duration) if source is not None else None
+    pair = new_pair(services, tts, source.duration, caller) if source is not None else None
     if source is None or pair is None or pair.policy != policy:
         return None
     try:
@@ -152,15 +160,23 @@ def signed_item(
     return answer.model_dump()
 
 
-def stream(services: Services, tts: TtsRequest, *, keep: bool) -> AudioStream:
-    """The audio as it is made; with ``keep``, also stored under the request's policy,
-    with the URL, id and expiry in ``X-Tempaudio-*`` headers."""
+def stream(
+    services: Services,
+    tts: TtsRequest,
+    *,
+    keep: bool,
+    caller: Caller | None = None,
+    finished: Callable[[float, str | None], None] = lambda seconds, audio_id: None,
+) -> AudioStream:
+    """The audio as it is made; with ``keep``, also stored under the request's policy for
+    ``caller``, with the URL, id and expiry in ``X-Tempaudio-*`` headers. ``finished`` gets
+    the audio seconds sent and the id of the audio kept once the stream has ended."""
     headers = {"X-Tempaudio-Voice": tts.voice, "X-Audio-Sample-Rate": str(tts.sample_rate)}
     started = time.perf_counter()
     pair: Pair | None = None
     if keep:
         # The URL is known before the object: it goes out in the headers, the object follows.
-        pair = new_pair(services, tts, Decimal(0))
+        pair = new_pair(services, tts, Decimal(0), caller)
         answer = signed_item(pair.policy, pair.store, pair.item, pair.created)
         headers |= {
             "X-Tempaudio-Audio-Id": answer["audio_id"],
@@ -179,9 +195,11 @@ def stream(services: Services, tts: TtsRequest, *, keep: bool) -> AudioStream:
         pair.item["duration"] = layout.duration_decimal(finished.num_frames, finished.voice_rate)
         await save(services, pair, finished.kept())
 
-    def done(finished: RenderStream, outcome: str) -> None:
+    def done(rendered: RenderStream, outcome: str) -> None:
         services.metrics.streams.labels(outcome).inc()
-        _observe(services, tts, time.perf_counter() - started, finished.duration_seconds)
+        _observe(services, tts, time.perf_counter() - started, rendered.duration_seconds)
+        kept = pair.item["audio_id"] if pair is not None and outcome == "complete" else None
+        finished(rendered.duration_seconds, kept)
 
     return AudioStream(
         pool=services.pool,

@@ -117,3 +117,42 @@ class PolicyStale(TempAudioError):
     status_code = 503
     code = "policy_stale"
     retry_after_seconds = 5
+
+
+class Unauthenticated(TempAudioError):
+    """No ServiceAccount token, or one the API server does not vouch for (for this audience)."""
+
+    status_code = 401
+    code = "unauthenticated"
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": 'Bearer realm="tempaudio"'}
+
+
+class Forbidden(TempAudioError):
+    """An authenticated caller the policy does not name."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class QuotaExceeded(TempAudioError):
+    """The caller used its share under the policy's quotas; Retry-After says when it returns."""
+
+    status_code = 429
+    code = "quota_exceeded"
+
+    def __init__(self, message: str, retry_after_seconds: int, quota: str) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+        self.quota = quota  # requests_per_minute or audio_seconds_per_hour
+
+
+class AuthUnavailable(TempAudioError):
+    """The Kubernetes API cannot vouch for a caller now (and none is cached): never an open
+    door."""
+
+    status_code = 503
+    code = "auth_unavailable"
+    retry_after_seconds = 5

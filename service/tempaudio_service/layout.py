@@ -84,6 +84,7 @@ def audio_item(
     ttl_attribute: str = "ttl",
     audio_format: str = DEFAULT_FORMAT,
     sample_rate: int | None = None,
+    caller: str | None = None,
 ) -> dict[str, Any]:
     """The DynamoDB item for one audio file: exactly the seed's seven attributes for the
     seed's audio (a WAV at the voice's rate).
@@ -91,7 +92,8 @@ def audio_item(
     ``ttl`` is always written (it is part of the contract); a policy whose
     ``dynamodb.ttlAttribute`` names another attribute gets that one too, with the same value,
     so DynamoDB's TTL expires the item on whichever attribute the table is set to. Another
-    format adds ``format``, a resampled file ``sample_rate``.
+    format adds ``format``, a resampled file ``sample_rate``, an authenticated caller
+    ``caller`` (``namespace/serviceaccount``).
     """
     expires = expiry_epoch(created, retention)
     extra: dict[str, Any] = {}
@@ -99,6 +101,8 @@ def audio_item(
         extra["format"] = audio_format
     if sample_rate is not None:
         extra["sample_rate"] = sample_rate
+    if caller is not None:
+        extra["caller"] = caller
     return {
         "date": date_folder(created),
         "audio_id": audio_id,

@@ -24,6 +24,9 @@ class Metrics:
     policy_refusals: Counter
     streams: Counter
     repeat_cache: Counter
+    auth_lookups: Counter
+    access_refusals: Counter
+    quota_refusals: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -103,6 +106,25 @@ class Metrics:
                 "POST /tts/sync against the repeat cache: hit (a copy of earlier audio), miss"
                 " (synthesized), bypass (opted out by the request or the policy).",
                 ["result"],
+                registry=registry,
+            ),
+            auth_lookups=Counter(
+                "tempaudio_auth_lookups",
+                "Caller checks by result: cached, reviewed (TokenReview), refused, missing"
+                " (no token), unavailable (the API did not answer).",
+                ["result"],
+                registry=registry,
+            ),
+            access_refusals=Counter(
+                "tempaudio_access_refusals",
+                "Authenticated requests refused by a policy's clients or readers (403/404).",
+                ["policy", "rule"],
+                registry=registry,
+            ),
+            quota_refusals=Counter(
+                "tempaudio_quota_refusals",
+                "Requests refused by a policy's quotas (429).",
+                ["policy", "quota"],
                 registry=registry,
             ),
         )

@@ -9,13 +9,14 @@ the client raises its usual ``APIStatusError`` subclasses.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import audio_requests
+from . import audio_requests, callers
 from .errors import ModelNotFound, TempAudioError
 from .schemas import (
     OPENAI_MODELS,
@@ -46,6 +47,7 @@ def voice_aliases(configured: Mapping[str, str], default_voice: str) -> dict[str
 async def speech(request: Request) -> Response:
     services = services_of(request)
     settings = services.settings
+    caller = await callers.caller_of(services, request)
     body = await read_json(request, settings.max_body_bytes, settings.body_timeout_seconds)
     _check_model(body)
     tts = parse_speech_request(
@@ -55,9 +57,19 @@ async def speech(request: Request) -> Response:
         max_text_chars=settings.max_text_chars,
     )
     keep = tts.policy is not None
-    if keep:
-        services.served(tts.policy)  # refused before any work
-    return audio_requests.stream(services, tts, keep=keep)
+    # Refused before any work. Audio that is not kept answers to the default policy's
+    # clients and quotas when callers are authenticated and there is a default.
+    policy = None
+    if keep or (services.authenticator is not None and services.book().default):
+        policy = services.served(tts.policy)[0]
+    await callers.admit_synthesis(services, request, caller, policy, tts.text)
+    return audio_requests.stream(
+        services,
+        tts,
+        keep=keep,
+        caller=caller,
+        finished=partial(callers.finished_synthesis, services, request, policy, caller),
+    )
 
 
 def _check_model(body: Any) -> None:

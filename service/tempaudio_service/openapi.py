@@ -24,6 +24,16 @@ INVALID = (
     "invalid_request, text_too_long, unknown_voice, unknown_policy; no_speech (nothing to "
     "say); audio_too_long (over the per-request audio cap)."
 )
+UNAVAILABLE_AUTH = (
+    "auth_unavailable (TEMPAUDIO_AUTH=serviceaccount: the Kubernetes API cannot vouch for "
+    "the caller now)."
+)
+UNAUTHENTICATED = (
+    "unauthenticated: with TEMPAUDIO_AUTH=serviceaccount, no ServiceAccount token for the "
+    "audience, or one the API server does not vouch for (expired, revoked, another audience)."
+)
+FORBIDDEN = "forbidden: the policy's clients do not name the caller (spec.clients)."
+QUOTA = "quota_exceeded: the caller used its share under the policy's quotas; see Retry-After."
 BODY_ERRORS = {
     "400": "malformed_json: the body is not valid JSON.",
     "408": "body_timeout: the body did not arrive in time.",
@@ -54,10 +64,20 @@ class Operation:
     openai: bool = False  # errors in OpenAI's shape
     query_policy: bool = False
     path_params: tuple[tuple[str, str], ...] = ()
+    caller: bool = False  # takes the caller's ServiceAccount token (README "Callers")
+
+
+# What a request that makes audio may be refused with besides its body's errors.
+CALLER_ERRORS = (("401", UNAUTHENTICATED), ("403", FORBIDDEN), ("429", QUOTA))
 
 
 def _synthesis_errors() -> tuple[tuple[str, str], ...]:
-    return (*BODY_ERRORS.items(), ("422", INVALID), ("503", UNAVAILABLE))
+    return (
+        *BODY_ERRORS.items(),
+        *CALLER_ERRORS,
+        ("422", INVALID),
+        ("503", UNAVAILABLE + " " + UNAVAILABLE_AUTH),
+    )
 
 
 OPERATIONS = (
@@ -65,6 +85,7 @@ OPERATIONS = (
         "/tts/sync", "post", "synthesize",
         "Synthesize text, store the audio and return a presigned URL.",
         schemas.TtsRequestBody, schemas.TtsItem, "Stored audio.", errors=_synthesis_errors(),
+        caller=True,
     ),
     Operation(
         "/tts/stream", "post", "synthesizeStream",
@@ -73,17 +94,19 @@ OPERATIONS = (
         schemas.TtsRequestBody, None,
         "Audio, chunked. If storing fails at the end, the connection is cut before the last "
         "chunk. WAV streams carry 0xFFFFFFFF as their sizes (length unknown).",
-        audio=True, errors=_synthesis_errors(),
+        audio=True, errors=_synthesis_errors(), caller=True,
     ),
     Operation(
         "/tts/{date}/{audio_id}", "get", "getAudio", "Look up stored audio and sign a fresh URL.",
         None, schemas.TtsItem, "The audio, with a freshly signed URL.",
         errors=(
-            ("404", "Unknown, malformed or expired audio."),
+            ("401", UNAUTHENTICATED),
+            ("404", ("Unknown, malformed or expired audio, or audio the caller may not read "
+                    "(made by another caller, who is not among the policy's readers).")),
             ("422", "unknown_policy: the service serves no such policy."),
-            ("503", UNAVAILABLE),
+            ("503", UNAVAILABLE + " " + UNAVAILABLE_AUTH),
         ),
-        query_policy=True, path_params=(("date", "date"), ("audio_id", "uuid")),
+        query_policy=True, path_params=(("date", "date"), ("audio_id", "uuid")), caller=True,
     ),
     Operation("/voices", "get", "listVoices", "Voices this service can speak with.",
               answer=schemas.VoiceList),
@@ -108,10 +131,11 @@ OPERATIONS = (
         errors=(
             *BODY_ERRORS.items(),
             ("400", "Invalid parameters (OpenAI answers them with 400): " + INVALID),
+            *CALLER_ERRORS,
             ("404", "model_not_found: the model is not in GET /v1/models."),
-            ("503", UNAVAILABLE),
+            ("503", UNAVAILABLE + " " + UNAVAILABLE_AUTH),
         ),
-        openai=True,
+        openai=True, caller=True,
     ),
     Operation("/v1/models", "get", "listModels", "OpenAI-compatible model list.",
               answer=schemas.ModelList, openai=True),
@@ -158,6 +182,9 @@ def _operation(op: Operation) -> dict[str, Any]:
         "operationId": op.operation_id,
         "responses": responses,
     }
+    if op.caller:
+        # The token, or none when the service authenticates no one (TEMPAUDIO_AUTH=none).
+        document["security"] = [{"serviceAccountToken": []}, {}]
     if op.body is not None:
         document["requestBody"] = {
             "required": True,
@@ -206,5 +233,18 @@ def openapi_document(*, max_text_chars: int, default_voice: str) -> dict[str, An
             ),
         },
         "paths": paths,
-        "components": {"schemas": components},
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "serviceAccountToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": (
+                        "A projected Kubernetes ServiceAccount token for the audience "
+                        "'tempaudio' (TEMPAUDIO_AUTH=serviceaccount; README \"Callers\")."
+                    ),
+                }
+            },
+        },
     }

@@ -22,6 +22,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
+from tempaudio_operator.access import Access
 from tempaudio_operator.policy import Policy, PolicyError, parse_retention
 
 from .durations import format_duration
@@ -53,6 +54,8 @@ class ServedPolicy:
     generation: int | None = None
     # spec.repeatCache: identical requests may reuse earlier audio (repeat_cache.py).
     repeat_cache: bool = True
+    # spec.clients, spec.readers, spec.quotas (tempaudio_operator.access).
+    access: Access = field(default_factory=Access)
 
     @property
     def key(self) -> str:
@@ -105,6 +108,7 @@ def _served(policy: Policy, retention: timedelta, generation: int | None) -> Ser
         ttl_attribute=policy.ttl_attribute,
         generation=generation,
         repeat_cache=policy.repeat_cache,
+        access=policy.access,
     )
 
 
@@ -246,6 +250,11 @@ class PolicyBook:
                     ttl_attribute=entry.ttl_attribute,
                     generation=entry.generation,
                     repeat_cache=entry.repeat_cache,
+                    names_clients=entry.access.clients is not None,
+                    quotas={
+                        "requests_per_minute": entry.access.quotas.requests_per_minute,
+                        "audio_seconds_per_hour": entry.access.quotas.audio_seconds_per_hour,
+                    },
                 )
                 if stale:
                     row.update(reason="Stale", message=self.stale_message(key))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -28,6 +27,7 @@ from tempaudio_operator.policy import PolicyError
 
 from .config import ConfigError
 from .durations import format_duration
+from .kube_client import api_client
 from .policies import Entry, PolicyBook, Refusal, admitted, declared
 from .settings import ServiceSettings
 
@@ -181,17 +181,8 @@ class KubernetesPolicies:
         return self._book
 
     def start(self) -> None:
-        from kubernetes import client, config
-
         if self._api_client is None:
-            configuration = client.Configuration()
-            try:
-                config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-            except config.ConfigException:
-                config.load_kube_config(  # type: ignore[no-untyped-call]
-                    config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
-                )
-            self._api_client = client.ApiClient(configuration)
+            self._api_client = api_client()
         for namespace in self._namespaces:
             thread = threading.Thread(
                 target=self._run, args=(namespace,), name=f"policies-{namespace}", daemon=True

@@ -24,10 +24,12 @@ from .errors import (
     StorageUnavailable,
     TempAudioError,
 )
+from .identity import Authenticator
 from .metrics import Metrics
 from .policies import PolicyBook, ServedPolicy
 from .policy_sources import PolicySource
 from .pool import SynthesisPool
+from .quotas import QuotaBook
 from .repeat_cache import RepeatCache
 from .repository import AudioRepository
 from .settings import ServiceSettings
@@ -154,6 +156,9 @@ class Services:
     metrics: Metrics
     clock: Clock
     repeat_cache: RepeatCache = field(default_factory=RepeatCache)
+    # None: callers are not authenticated (TEMPAUDIO_AUTH=none).
+    authenticator: Authenticator | None = None
+    quotas: QuotaBook = field(default_factory=QuotaBook)
     making: SingleFlight = field(default_factory=SingleFlight)
     readiness: Readiness = field(default_factory=Readiness)
     draining: Draining = field(default_factory=Draining)

@@ -24,6 +24,8 @@ _AWS_CREDENTIAL_HINTS = (
 )
 # Where the served TempAudioPolicies come from (README "Policies").
 POLICY_SOURCES = ("env", "file", "kubernetes")
+# How callers prove who they are (README "Callers").
+AUTH_MODES = ("none", "serviceaccount")
 # The shorthand for the one policy of the "env" source; with a file or Kubernetes the
 # policy declares these, and a variable that could disagree with it is refused.
 SHORTHAND_VARIABLES = (
@@ -120,6 +122,14 @@ class ServiceSettings:
     max_connections: int = 256
     # After SIGTERM: how long admitted work may take before what is left is refused.
     drain_seconds: int = 20
+    # none: callers are anonymous; serviceaccount: each synthesis and read carries a
+    # projected ServiceAccount token for auth_audience, checked with TokenReview.
+    auth: str = "none"
+    auth_audience: str = "tempaudio"
+    # How long the API server's verdict on a token (and a namespace's labels) is kept.
+    auth_cache_seconds: int = 60
+    # The audit log line carries the request's text too.
+    audit_text: bool = False
     host: str = "127.0.0.1"
     port: int = 8080
     log_format: str = "text"
@@ -211,6 +221,12 @@ class ServiceSettings:
             drain_seconds=env.integer(
                 "TEMPAUDIO_DRAIN_SECONDS", defaults.drain_seconds, minimum=0, maximum=3600
             ),
+            auth=env.choice("TEMPAUDIO_AUTH", defaults.auth, AUTH_MODES),
+            auth_audience=env.text("TEMPAUDIO_AUTH_AUDIENCE", defaults.auth_audience),
+            auth_cache_seconds=env.integer(
+                "TEMPAUDIO_AUTH_CACHE_SECONDS", defaults.auth_cache_seconds, maximum=3600
+            ),
+            audit_text=env.boolean("TEMPAUDIO_AUDIT_TEXT", defaults.audit_text),
             host=env.text("TEMPAUDIO_HOST", defaults.host),
             port=env.integer("TEMPAUDIO_PORT", defaults.port, maximum=65535),
             log_format=env.choice("TEMPAUDIO_LOG_FORMAT", defaults.log_format, ("text", "json")),

@@ -1,0 +1,5 @@
+"""The one error of reading a TempAudioPolicy's spec."""
+
+
+class PolicyError(ValueError):
+    """The spec cannot be reconciled; the message says why."""

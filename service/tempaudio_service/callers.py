@@ -1,0 +1,201 @@
+"""Who asks, and may they: each synthesis and read is authenticated (``identity.py``),
+checked against its policy's clients, readers and quotas, and written to the audit log.
+
+The audit log is one JSON line per synthesis or read (logger ``tempaudio.audit``): who,
+which policy, how many characters, how many audio seconds, the outcome. The text only with
+``TEMPAUDIO_AUDIT_TEXT=true``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tempaudio_operator.access import Caller
+
+from .errors import Forbidden, QuotaExceeded
+from .policies import ServedPolicy
+from .services import Services
+
+audit_logger = logging.getLogger("tempaudio.audit")
+_SCOPE_KEY = "tempaudio.audit"
+
+
+@dataclass
+class AuditRecord:
+    """Filled in by the handler as it learns; written once the response is sent."""
+
+    route: str = ""
+    caller: str | None = None
+    policy: str | None = None
+    characters: int | None = None
+    audio_seconds: float | None = None
+    audio_id: str | None = None
+    cached: bool | None = None
+    outcome: str = "ok"
+    text: str | None = None
+
+
+def audit_of(request: Request) -> AuditRecord:
+    """This request's record; the route is audited from now on."""
+    record: AuditRecord = request.scope.setdefault(_SCOPE_KEY, AuditRecord())
+    if not record.route:
+        route = request.scope.get("route")
+        record.route = getattr(route, "path", request.url.path)
+    return record
+
+
+def note_outcome(request: Request, code: str) -> None:
+    """An error answer's code, if the request is audited."""
+    record = request.scope.get(_SCOPE_KEY)
+    if isinstance(record, AuditRecord):
+        record.outcome = code
+
+
+class AuditMiddleware:
+    """Writes the record of every audited request, with its status and time."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            record = scope.get(_SCOPE_KEY)
+            if isinstance(record, AuditRecord) and record.route:
+                write_audit(record, scope["method"], status, time.perf_counter() - started)
+
+
+def audit_line(record: AuditRecord, method: str, status: int, seconds: float) -> dict[str, Any]:
+    """The audit entry (pure): the record without empty fields, with the answer."""
+    entry = {k: v for k, v in asdict(record).items() if v is not None}
+    if record.outcome == "ok" and status >= 400:
+        entry["outcome"] = "error"
+    entry.update(method=method, status=status, milliseconds=round(seconds * 1000, 1))
+    return entry
+
+
+def write_audit(record: AuditRecord, method: str, status: int, seconds: float) -> None:
+    entry = audit_line(record, method, status, seconds)
+    audit_logger.info("audit %s", json.dumps(entry), extra={"audit": entry})
+
+
+async def caller_of(services: Services, request: Request) -> Caller | None:
+    """The authenticated caller (401 or 503 otherwise); None when the service authenticates
+    none. Called before the request's body is read."""
+    audit_of(request)
+    if services.authenticator is None:
+        return None
+    caller = await services.authenticator.caller(request.headers.get("authorization"))
+    audit_of(request).caller = caller.key
+    return caller
+
+
+async def _labels(
+    services: Services, caller: Caller | None, policy: ServedPolicy
+) -> Mapping[str, str] | None:
+    if caller is None or services.authenticator is None or not policy.access.needs_labels:
+        return None
+    return await services.authenticator.namespace_labels(caller.namespace)
+
+
+async def admit_synthesis(
+    services: Services,
+    request: Request,
+    caller: Caller | None,
+    policy: ServedPolicy | None,
+    text: str,
+) -> None:
+    """Authorize ``caller`` (``caller_of``, before the body is read) against the policy's
+    clients and count the request against its quotas; raises 403, 429 or 503. ``policy``
+    None: audio that no policy keeps (OpenAI speech without a default policy), so only
+    authentication applies."""
+    record = audit_of(request)
+    record.characters = len(text)
+    if services.settings.audit_text:
+        record.text = text
+    if policy is None:
+        return
+    record.policy = policy.key
+    if not policy.access.admits_client(caller, await _labels(services, caller, policy)):
+        services.metrics.access_refusals.labels(policy.key, "client").inc()
+        if caller is None:
+            raise Forbidden(
+                f"policy {policy.key} names its clients, and this service authenticates none"
+                " (TEMPAUDIO_AUTH=none): set TEMPAUDIO_AUTH=serviceaccount"
+            )
+        raise Forbidden(f"{caller.key} is not among the clients of policy {policy.key}")
+    try:
+        services.quotas.admit(_quota_key(policy, caller), policy.access.quotas, _now(services))
+    except QuotaExceeded as error:
+        services.metrics.quota_refusals.labels(policy.key, error.quota).inc()
+        raise
+
+
+def finished_synthesis(
+    services: Services,
+    request: Request,
+    policy: ServedPolicy | None,
+    caller: Caller | None,
+    audio_seconds: float,
+    audio_id: str | None = None,
+    *,
+    cached: bool | None = None,
+) -> None:
+    """Charge the audio to the caller's quota and complete the audit record."""
+    record = audit_of(request)
+    record.audio_seconds = round(audio_seconds, 3)
+    record.audio_id = audio_id
+    record.cached = cached
+    if policy is not None:
+        services.quotas.charge(
+            _quota_key(policy, caller), policy.access.quotas, _now(services), audio_seconds
+        )
+
+
+async def may_read(
+    services: Services,
+    request: Request,
+    policy: ServedPolicy,
+    caller: Caller | None,
+    item: Mapping[str, Any],
+) -> bool:
+    """The maker of the audio, or a reader the policy names (without authentication: audio
+    made without it)."""
+    record = audit_of(request)
+    record.policy = policy.key
+    record.audio_id = str(item.get("audio_id"))
+    owner = item.get("caller")
+    labels = await _labels(services, caller, policy)
+    allowed = policy.access.admits_reader(caller, None if owner is None else str(owner), labels)
+    if not allowed:
+        services.metrics.access_refusals.labels(policy.key, "reader").inc()
+    return allowed
+
+
+def _quota_key(policy: ServedPolicy, caller: Caller | None) -> tuple[str, str]:
+    return policy.key, caller.key if caller is not None else "anonymous"
+
+
+def _now(services: Services) -> float:
+    return services.clock().timestamp()

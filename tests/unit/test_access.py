@@ -1,0 +1,343 @@
+"""Who may use a policy: spec parsing, the authorization rule, quota arithmetic, the
+identity cache (table-driven, pure)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from tempaudio_operator.access import Access, Caller, Quotas, parse_access
+from tempaudio_operator.policy import Policy, PolicyError
+from tempaudio_service.errors import QuotaExceeded
+from tempaudio_service.identity import ExpiringCache, bearer_token, token_expiry
+from tempaudio_service.quotas import QuotaBook
+
+NOTIFIER = Caller("team-a", "notifier")
+OTHER_SA = Caller("team-a", "batch")
+OTHER_NS = Caller("team-b", "notifier")
+LABELLED = {"tempaudio.dev/client": "true", "tier": "gold"}
+
+
+@pytest.mark.parametrize(
+    ("clients", "caller", "labels", "allowed"),
+    [
+        (None, NOTIFIER, None, True),  # no clients: any caller
+        (None, None, None, True),  # no clients, no authentication
+        ([], NOTIFIER, None, False),  # empty: nobody
+        ([{"namespace": "team-a"}], NOTIFIER, None, True),
+        ([{"namespace": "team-a"}], OTHER_SA, None, True),
+        ([{"namespace": "team-a"}], OTHER_NS, None, False),
+        ([{"namespace": "team-a", "serviceAccount": "notifier"}], NOTIFIER, None, True),
+        ([{"namespace": "team-a", "serviceAccount": "notifier"}], OTHER_SA, None, False),
+        ([{"namespace": "team-a"}], None, None, False),  # names clients, no authentication
+        (
+            [{"namespaceSelector": {"matchLabels": {"tempaudio.dev/client": "true"}}}],
+            OTHER_NS,
+            LABELLED,
+            True,
+        ),
+        (
+            [{"namespaceSelector": {"matchLabels": {"tempaudio.dev/client": "true"}}}],
+            OTHER_NS,
+            {},
+            False,
+        ),
+        (
+            [
+                {
+                    "namespaceSelector": {
+                        "matchExpressions": [
+                            {"key": "tier", "operator": "In", "values": ["gold", "silver"]}
+                        ]
+                    },
+                    "serviceAccount": "notifier",
+                }
+            ],
+            OTHER_NS,
+            LABELLED,
+            True,
+        ),
+        (
+            [
+                {
+                    "namespaceSelector": {
+                        "matchExpressions": [
+                            {"key": "tier", "operator": "NotIn", "values": ["gold"]}
+                        ]
+                    }
+                }
+            ],
+            OTHER_NS,
+            LABELLED,
+            False,
+        ),
+        (
+            [{"namespaceSelector": {"matchExpressions": [{"key": "tier", "operator": "Exists"}]}}],
+            OTHER_NS,
+            LABELLED,
+            True,
+        ),
+        (
+            [
+                {
+                    "namespaceSelector": {
+                        "matchExpressions": [{"key": "frozen", "operator": "DoesNotExist"}]
+                    }
+                }
+            ],
+            OTHER_NS,
+            LABELLED,
+            True,
+        ),
+        # A selector needs the labels: without them (not read) it admits nobody.
+        (
+            [{"namespaceSelector": {"matchExpressions": [{"key": "tier", "operator": "Exists"}]}}],
+            OTHER_NS,
+            None,
+            False,
+        ),
+        ([{"namespace": "team-b"}, {"namespace": "team-a"}], NOTIFIER, None, True),
+    ],
+)
+def test_clients_rule(
+    clients: list[dict[str, Any]] | None,
+    caller: Caller | None,
+    labels: dict[str, str] | None,
+    allowed: bool,
+) -> None:
+    spec = {} if clients is None else {"clients": clients}
+    assert parse_access(spec).admits_client(caller, labels) is allowed
+
+
+@pytest.mark.parametrize(
+    ("readers", "caller", "owner", "allowed"),
+    [
+        ([], NOTIFIER, "team-a/notifier", True),  # its own audio
+        ([], OTHER_SA, "team-a/notifier", False),
+        ([{"namespace": "team-a"}], OTHER_SA, "team-a/notifier", True),
+        ([{"namespace": "team-a"}], OTHER_NS, "team-a/notifier", False),
+        ([], NOTIFIER, None, False),  # made without authentication: readers only
+        ([{"namespace": "team-a"}], NOTIFIER, None, True),
+        ([], None, None, True),  # no authentication, unrecorded maker
+        ([], None, "team-a/notifier", False),  # authentication turned off since
+    ],
+)
+def test_readers_rule(
+    readers: list[dict[str, Any]], caller: Caller | None, owner: str | None, allowed: bool
+) -> None:
+    assert parse_access({"readers": readers}).admits_reader(caller, owner, None) is allowed
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"clients": "team-a"}, "must be a list"),
+        ({"clients": [{}]}, "exactly one of namespace and namespaceSelector"),
+        (
+            {"clients": [{"namespace": "a", "namespaceSelector": {"matchLabels": {"a": "b"}}}]},
+            "exactly one",
+        ),
+        ({"clients": [{"namespace": "Team_A"}]}, "not a namespace name"),
+        ({"clients": [{"namespace": "a", "serviceAccount": "No!"}]}, "not a ServiceAccount"),
+        ({"clients": [{"namespace": "a", "team": "x"}]}, "unknown fields"),
+        ({"clients": [{"namespaceSelector": {}}]}, "is empty"),
+        ({"readers": [{"namespaceSelector": {"matchLabels": {"bad key!": "x"}}}]}, "label key"),
+        ({"readers": [{"namespaceSelector": {"matchLabels": {"a": "bad value!"}}}]}, "label value"),
+        (
+            {
+                "clients": [
+                    {"namespaceSelector": {"matchExpressions": [{"key": "a", "operator": "Is"}]}}
+                ]
+            },
+            "must be one of",
+        ),
+        (
+            {
+                "clients": [
+                    {"namespaceSelector": {"matchExpressions": [{"key": "a", "operator": "In"}]}}
+                ]
+            },
+            "needs at least one value",
+        ),
+        (
+            {
+                "clients": [
+                    {
+                        "namespaceSelector": {
+                            "matchExpressions": [
+                                {"key": "a", "operator": "Exists", "values": ["x"]}
+                            ]
+                        }
+                    }
+                ]
+            },
+            "takes no values",
+        ),
+        ({"quotas": {"requestsPerMinute": 0}}, "at least 1"),
+        ({"quotas": {"audioSecondsPerHour": "lots"}}, "whole number"),
+        ({"quotas": {"requestsPerMinute": True}}, "whole number"),
+        ({"clients": [{"namespace": "a"}] * 65}, "at most 64"),
+    ],
+)
+def test_invalid_access_is_a_policy_error(spec: dict[str, Any], message: str) -> None:
+    full = {"storage": {"bucket": "my-audio"}, "dynamodb": {"table": "audio"}, **spec}
+    with pytest.raises(PolicyError, match=message):
+        Policy.from_spec(full, name="p", namespace="ns")
+
+
+def test_policy_carries_its_access() -> None:
+    spec = {
+        "storage": {"bucket": "my-audio"},
+        "dynamodb": {"table": "audio"},
+        "clients": [{"namespace": "team-a", "serviceAccount": "notifier"}],
+        "quotas": {"requestsPerMinute": 30, "audioSecondsPerHour": 600},
+    }
+    access = Policy.from_spec(spec, name="p", namespace="ns").access
+    assert access.quotas == Quotas(requests_per_minute=30, audio_seconds_per_hour=600)
+    assert access.admits_client(NOTIFIER, None)
+    assert not access.needs_labels
+    assert Policy.from_spec({**spec, "clients": None}, name="p", namespace="ns").access == Access(
+        quotas=Quotas(30, 600)
+    )
+
+
+@pytest.mark.parametrize(
+    ("username", "caller"),
+    [
+        ("system:serviceaccount:team-a:notifier", NOTIFIER),
+        ("system:serviceaccount:team-a:", None),
+        ("system:node:worker-1", None),
+        ("alice", None),
+        ("system:serviceaccount:a:b:c", None),
+    ],
+)
+def test_caller_from_username(username: str, caller: Caller | None) -> None:
+    assert Caller.from_username(username) == caller
+
+
+# --- quotas ---------------------------------------------------------------------------
+KEY = ("ns/p", "team-a/notifier")
+
+
+def retry_after(book: QuotaBook, quotas: Quotas, now: float) -> int | None:
+    try:
+        book.admit(KEY, quotas, now)
+    except QuotaExceeded as error:
+        return error.retry_after_seconds
+    return None
+
+
+@pytest.mark.parametrize(
+    ("times", "at", "expected"),
+    [
+        ([0, 10], 20, 40),  # the first of the last two leaves at 60
+        ([0, 10], 60, None),  # the first has left the window
+        ([0, 59.5], 59.9, 1),  # rounded up, at least 1
+        ([0], 30, None),
+    ],
+)
+def test_requests_per_minute(times: list[float], at: float, expected: int | None) -> None:
+    book, quotas = QuotaBook(), Quotas(requests_per_minute=2)
+    for t in times:
+        assert retry_after(book, quotas, t) is None
+    assert retry_after(book, quotas, at) == expected
+
+
+def test_a_refused_request_is_not_counted() -> None:
+    book, quotas = QuotaBook(), Quotas(requests_per_minute=1)
+    assert retry_after(book, quotas, 0) is None
+    for t in range(1, 60):
+        assert retry_after(book, quotas, t) == 60 - t
+    assert retry_after(book, quotas, 60) is None
+
+
+@pytest.mark.parametrize(
+    ("charges", "at", "expected"),
+    [
+        ([(0, 50)], 10, None),  # 50 of 100
+        ([(0, 50), (120, 50)], 130, 3470),  # minute 0 leaves at 3600
+        ([(0, 50), (120, 60)], 130, 3470),  # dropping minute 0 is enough
+        ([(0, 40), (120, 40), (300, 40)], 400, 3200),  # 120 of 100: minute 0 is enough
+        ([(0, 40), (120, 40), (300, 40), (360, 40)], 400, 3320),  # minute 2 must go too
+        ([(0, 150)], 3599, 1),
+        ([(0, 150)], 3600, None),
+    ],
+)
+def test_audio_seconds_per_hour(
+    charges: list[tuple[float, float]], at: float, expected: int | None
+) -> None:
+    book, quotas = QuotaBook(), Quotas(audio_seconds_per_hour=100)
+    for t, seconds in charges:
+        book.charge(KEY, quotas, t, seconds)
+    assert retry_after(book, quotas, at) == expected
+
+
+def test_the_request_that_crosses_the_audio_limit_is_served() -> None:
+    book, quotas = QuotaBook(), Quotas(audio_seconds_per_hour=10)
+    assert retry_after(book, quotas, 0) is None
+    book.charge(KEY, quotas, 0, 9)
+    assert retry_after(book, quotas, 1) is None  # 9 < 10: admitted
+    book.charge(KEY, quotas, 1, 30)
+    assert retry_after(book, quotas, 2) == 3598
+
+
+def test_quota_callers_are_bounded_and_separate() -> None:
+    book, quotas = QuotaBook(max_callers=2), Quotas(requests_per_minute=1)
+    for caller in ("a", "b", "c"):
+        book.admit(("ns/p", caller), quotas, 0)
+    with pytest.raises(QuotaExceeded):
+        book.admit(("ns/p", "c"), quotas, 1)
+    book.admit(("ns/p", "a"), quotas, 1)  # forgotten: the oldest beyond the bound
+    book.admit(("ns/other", "c"), quotas, 1)  # per policy
+
+
+# --- identity -------------------------------------------------------------------------
+def jwt(claims: dict[str, Any]) -> str:
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'RS256'})}.{part(claims)}.c2ln"
+
+
+@pytest.mark.parametrize(
+    ("token", "expiry"),
+    [
+        (jwt({"exp": 1700000000}), 1700000000.0),
+        (jwt({"sub": "x"}), None),
+        (jwt({"exp": "soon"}), None),
+        (jwt({"exp": True}), None),
+        ("not-a-jwt", None),
+        ("a.!!!.c", None),
+    ],
+)
+def test_token_expiry(token: str, expiry: float | None) -> None:
+    assert token_expiry(token) == expiry
+
+
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [
+        ("Bearer abc", "abc"),
+        ("bearer  abc ", "abc"),
+        ("Basic abc", None),
+        ("Bearer", None),
+        (None, None),
+    ],
+)
+def test_bearer_token(header: str | None, token: str | None) -> None:
+    assert bearer_token(header) == token
+
+
+def test_expiring_cache_ends_and_is_bounded() -> None:
+    cache: ExpiringCache[str] = ExpiringCache(entries=2)
+    cache.put("a", "A", until=10)
+    assert cache.get("a", 9.9) is not None
+    assert cache.get("a", 10) is None
+    cache.put("a", "A", 10)
+    cache.put("b", "B", 10)
+    cache.put("c", "C", 10)
+    assert cache.get("a", 0) is None  # the least recently used went
+    assert cache.get("c", 0) is not None
