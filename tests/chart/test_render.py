@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -384,3 +385,73 @@ def test_openai_voice_names_reach_the_service_and_are_validated() -> None:
     )
     assert refused.returncode != 0
     assert "openaiVoices" in refused.stderr
+
+
+def test_caller_authentication_is_off_by_default_and_wired_when_on() -> None:
+    def service_env(objects: list[dict[str, Any]]) -> dict[str, str]:
+        deployment = one(objects, "Deployment", "service")
+        return env_of(deployment["spec"]["template"]["spec"]["containers"][0])
+
+    default = render()
+    assert service_env(default)["TEMPAUDIO_AUTH"] == "none"
+    assert not [
+        b
+        for b in by_kind(default, "ClusterRoleBinding")
+        if b["roleRef"]["name"] == "system:auth-delegator"
+    ]
+    on = render(
+        "--set", "service.auth.mode=serviceaccount", "--set", "service.auth.cacheSeconds=30"
+    )
+    env = service_env(on)
+    assert (env["TEMPAUDIO_AUTH"], env["TEMPAUDIO_AUTH_AUDIENCE"]) == (
+        "serviceaccount",
+        "tempaudio",
+    )
+    assert env["TEMPAUDIO_AUTH_CACHE_SECONDS"] == "30"
+    account = one(on, "Deployment", "service")["spec"]["template"]["spec"]["serviceAccountName"]
+    bindings = {b["roleRef"]["name"]: b for b in by_kind(on, "ClusterRoleBinding")}
+    delegator = bindings["system:auth-delegator"]
+    assert delegator["subjects"][0]["name"] == account
+    namespaces = next(
+        r
+        for r in by_kind(on, "ClusterRole")
+        if r["metadata"]["name"].endswith("-caller-namespaces")
+    )
+    assert namespaces["rules"] == [
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]}
+    ]
+    assert bindings[namespaces["metadata"]["name"]]["subjects"][0]["name"] == account
+
+
+@pytest.mark.k8s
+def test_notes_show_callers_the_projected_token_when_authentication_is_on(
+    control_plane: object,
+) -> None:
+    def notes(*args: str) -> str:
+        command = ("install", "rel", str(CHART), "--dry-run=client", "--namespace", "tempaudio")
+        return helm(*command, *args).stdout
+
+    on = notes("--set", "service.auth.mode=serviceaccount")
+    assert "serviceAccountToken:" in on
+    assert "audience: tempaudio" in on
+    assert "Authorization: Bearer" in on
+    assert "serviceAccountToken" not in notes()
+
+
+def test_default_resources_follow_the_capacity_table() -> None:
+    """One core per synthesis worker, and memory above the 2-worker peak that
+    ``python -m bench.capacity`` measured (BENCHMARKS.md "Capacity")."""
+    capacity = (REPO / "BENCHMARKS.md").read_text().split("<!-- begin:capacity -->")[1]
+    peaks = re.search(r"peak RSS with 1 / 2 / 4 workers[^|]*\| (\d+) / (\d+) / (\d+) MB", capacity)
+    assert peaks is not None
+    deployment = one(render(), "Deployment", "service")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    workers = int(env_of(container)["TEMPAUDIO_SYNTH_WORKERS"])
+    assert workers == 2  # the table's pod
+    requests = container["resources"]["requests"]
+    assert requests["cpu"] == str(workers)
+    # bench's "MB" are 2**20 bytes, as Kubernetes' Mi.
+    mebibytes = {"Mi": 1, "Gi": 1024}
+    request = int(requests["memory"][:-2]) * mebibytes[requests["memory"][-2:]]
+    limit = container["resources"]["limits"]["memory"]
+    assert int(peaks.group(2)) <= request < int(limit[:-2]) * mebibytes[limit[-2:]]
