@@ -48,9 +48,12 @@ bench: $(STAMP) k8s-binaries
 	$(BIN)/python -m bench.cleanup
 	$(BIN)/python -m bench.operator
 	$(BIN)/python -m bench.memory
+	$(BIN)/python -m bench.memory --only frontier
 	$(BIN)/python -m bench.policies
 	$(BIN)/python -m bench.formats
 	$(BIN)/python -m bench.streaming
+	$(BIN)/python -m bench.capacity
+	$(BIN)/python -m bench.auth
 
 reliability: $(STAMP)
 	$(BIN)/python -m bench.reliability
