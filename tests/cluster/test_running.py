@@ -105,20 +105,35 @@ def test_every_pod_is_ready_and_helm_test_passes(kube: client.ApiClient) -> None
     log.info("helm test: %s", " ".join(tested.stdout.split()))
 
 
-def run_client_pod(kube: client.ApiClient, script: str, *args: str) -> dict[str, Any]:
-    """Run ``script`` in a labelled client pod of the project image; its last line, as JSON."""
+def run_client_pod(
+    kube: client.ApiClient, script: str, *args: str, token_as: str | None = None
+) -> dict[str, Any]:
+    """Run ``script`` in a labelled client pod of the project image; its last line, as JSON.
+    ``token_as``: the pod runs as that ServiceAccount with a projected token for the
+    audience tempaudio at /var/run/secrets/tempaudio/token (README "Callers")."""
     name = f"client-{uuid.uuid4().hex[:6]}"
+    container: dict[str, Any] = {
+        "name": "client", "image": IMAGE, "imagePullPolicy": "Never",
+        "command": ["python3", "-c", script,
+                    f"http://{SERVICE}.{NAMESPACE}.svc.cluster.local:8080", *args],
+    }  # fmt: skip
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
+        "containers": [container],
+    }
+    if token_as is not None:
+        spec["serviceAccountName"] = token_as
+        spec["volumes"] = [{"name": "tempaudio-token", "projected": {"sources": [
+            {"serviceAccountToken": {"audience": "tempaudio", "expirationSeconds": 3600,
+                                     "path": "token"}},
+        ]}}]  # fmt: skip
+        container["volumeMounts"] = [
+            {"name": "tempaudio-token", "mountPath": "/var/run/secrets/tempaudio", "readOnly": True}
+        ]
     core(kube).create_namespaced_pod(NAMESPACE, {
         "metadata": {"name": name, "labels": {"tempaudio.dev/client": "true"}},
-        "spec": {
-            "restartPolicy": "Never",
-            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
-            "containers": [{
-                "name": "client", "image": IMAGE, "imagePullPolicy": "Never",
-                "command": ["python3", "-c", script,
-                            f"http://{SERVICE}.{NAMESPACE}.svc.cluster.local:8080", *args],
-            }],
-        },
+        "spec": spec,
     })  # fmt: skip
     try:
         phase = wait_for(
@@ -305,6 +320,58 @@ def test_a_release_whose_policy_the_operator_refuses_fails_and_rolls_back(
              == policy(kube)["metadata"]["generation"], what="the policy accepted again")  # fmt: skip
     answer = httpx.post(f"{cluster_url(kube)}/tts/sync", json={"text": "Back."}, timeout=120)
     assert answer.status_code == 200, answer.text
+
+
+# A client pod that sends its projected token, if it has one: POST, then read the item back.
+AUTH_CLIENT = r"""
+import json, sys, urllib.error, urllib.request
+from pathlib import Path
+token = Path("/var/run/secrets/tempaudio/token")
+headers = {"content-type": "application/json"}
+if token.exists():
+    headers["Authorization"] = "Bearer " + token.read_text()
+def call(method, url, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, method=method, headers=headers, data=data)
+    try:
+        with urllib.request.urlopen(request, timeout=180) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+status, made = call("POST", sys.argv[1] + "/tts/sync", {"text": "Who is asking?"})
+read = call("GET", f"{sys.argv[1]}/tts/{made['date']}/{made['audio_id']}")[0] if status == 200 else None
+print(json.dumps({"status": status, "answer": made, "read": read}))
+"""
+
+
+def test_callers_prove_who_they_are_with_projected_service_account_tokens(
+    kube: client.ApiClient, moto: dict[str, Any]
+) -> None:
+    for account in ("notifier", "stranger"):
+        core(kube).create_namespaced_service_account(NAMESPACE, {"metadata": {"name": account}})
+    clients = json.dumps([{"namespace": NAMESPACE, "serviceAccount": "notifier"}])
+    run("helm", "upgrade", "ta", "charts/tempaudio", "-n", NAMESPACE, "--reuse-values",
+        "--set", "service.auth.mode=serviceaccount", "--set-json", f"policy.clients={clients}",
+        "--wait", "--timeout", "5m")  # fmt: skip
+    wait_for(lambda: policy(kube)["status"].get("acceptedGeneration")
+             == policy(kube)["metadata"]["generation"], what="the policy accepted")  # fmt: skip
+
+    allowed = run_client_pod(kube, AUTH_CLIENT, token_as="notifier")
+    assert allowed["status"] == 200, allowed
+    assert allowed["read"] == 200  # its maker reads it back
+    answer = allowed["answer"]
+    item = moto["dynamodb"].get_item(
+        TableName="tempaudio",
+        Key={"date": {"S": answer["date"]}, "audio_id": {"S": answer["audio_id"]}},
+    )["Item"]
+    assert item["caller"] == {"S": f"{NAMESPACE}/notifier"}
+    stranger = run_client_pod(kube, AUTH_CLIENT, token_as="stranger")
+    assert stranger["status"] == 403, stranger
+    anonymous = run_client_pod(kube, AUTH_CLIENT)
+    assert anonymous["status"] == 401, anonymous
+    log.info("projected tokens on the node: notifier %s (item caller %s), stranger %s (%s), "
+             "no token %s", allowed["status"], item["caller"]["S"], stranger["status"],
+             stranger["answer"]["message"], anonymous["status"])  # fmt: skip
 
 
 def test_helm_uninstall_leaves_no_tempaudio_objects_but_the_crd(kube: client.ApiClient) -> None:
