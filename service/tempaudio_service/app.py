@@ -112,13 +112,7 @@ async def tts_stream(request: Request) -> Response:
     tts = await _parse(services, request)
     policy, _ = services.served(tts.policy)
     await callers.admit_synthesis(services, request, caller, policy, tts.text)
-    return audio_requests.stream(
-        services,
-        tts,
-        keep=True,
-        caller=caller,
-        finished=partial(callers.finished_synthesis, services, request, policy, caller),
-    )
+    return callers.stream(services, request, tts, caller, policy, keep=True)
 
 
 async def get_audio(request: Request) -> JSONResponse:
@@ -267,7 +261,8 @@ class ErrorMiddleware:
 
 
 class MetricsMiddleware:
-    """Count and time every request by its route template."""
+    """Count and time every request by its route template, and write the audit line of
+    those that make or read audio (callers.py)."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -289,10 +284,12 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
+            seconds = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
             self.metrics.requests.labels(template, scope["method"], str(status)).inc()
-            self.metrics.request_seconds.labels(template).observe(time.perf_counter() - started)
+            self.metrics.request_seconds.labels(template).observe(seconds)
+            callers.write_audit_of(scope, status, seconds)
 
 
 def create_app(
@@ -375,7 +372,6 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={TempAudioError: _domain_error, HTTPException: _http_error},
     )
-    app.add_middleware(callers.AuditMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app_metrics)
     app.add_middleware(ErrorMiddleware)
     return app

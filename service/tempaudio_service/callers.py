@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from tempaudio_operator.access import Caller
 
+from . import audio_requests
 from .errors import Forbidden, QuotaExceeded
 from .policies import ServedPolicy
 from .services import Services
+from .streaming import AudioStream
+from .tts_request import TtsRequest
 
 audit_logger = logging.getLogger("tempaudio.audit")
 _SCOPE_KEY = "tempaudio.audit"
@@ -59,31 +62,11 @@ def note_outcome(request: Request, code: str) -> None:
         record.outcome = code
 
 
-class AuditMiddleware:
-    """Writes the record of every audited request, with its status and time."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-        started = time.perf_counter()
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            record = scope.get(_SCOPE_KEY)
-            if isinstance(record, AuditRecord) and record.route:
-                write_audit(record, scope["method"], status, time.perf_counter() - started)
+def write_audit_of(scope: Scope, status: int, seconds: float) -> None:
+    """The audit line of an audited request, once it is answered (app.py's middleware)."""
+    record = scope.get(_SCOPE_KEY)
+    if isinstance(record, AuditRecord) and record.route:
+        write_audit(record, scope["method"], status, seconds)
 
 
 def audit_line(record: AuditRecord, method: str, status: int, seconds: float) -> dict[str, Any]:
@@ -191,6 +174,22 @@ async def may_read(
     if not allowed:
         services.metrics.access_refusals.labels(policy.key, "reader").inc()
     return allowed
+
+
+def stream(
+    services: Services,
+    request: Request,
+    tts: TtsRequest,
+    caller: Caller | None,
+    policy: ServedPolicy | None,
+    *,
+    keep: bool,
+) -> AudioStream:
+    """The admitted request's audio stream; its audio is charged and audited at the end."""
+    finished: Callable[[float, str | None], None] = partial(
+        finished_synthesis, services, request, policy, caller
+    )
+    return audio_requests.stream(services, tts, keep=keep, caller=caller, finished=finished)
 
 
 def _quota_key(policy: ServedPolicy, caller: Caller | None) -> tuple[str, str]:

@@ -9,14 +9,13 @@ the client raises its usual ``APIStatusError`` subclasses.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import audio_requests, callers
+from . import callers
 from .errors import ModelNotFound, TempAudioError
 from .schemas import (
     OPENAI_MODELS,
@@ -63,13 +62,7 @@ async def speech(request: Request) -> Response:
     if keep or (services.authenticator is not None and services.book().default):
         policy = services.served(tts.policy)[0]
     await callers.admit_synthesis(services, request, caller, policy, tts.text)
-    return audio_requests.stream(
-        services,
-        tts,
-        keep=keep,
-        caller=caller,
-        finished=partial(callers.finished_synthesis, services, request, policy, caller),
-    )
+    return callers.stream(services, request, tts, caller, policy, keep=keep)
 
 
 def _check_model(body: Any) -> None:

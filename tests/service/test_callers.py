@@ -67,6 +67,11 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def status(test: TestClient, text: str, token: str) -> int:
+    """The status of POST /tts/sync of ``text`` with ``token``."""
+    return test.post("/tts/sync", json={"text": text}, headers=auth(token)).status_code
+
+
 def serve(
     tmp_path: Path,
     settings: ServiceSettings,
@@ -197,29 +202,17 @@ def test_cached_callers_outlive_an_api_outage_and_new_ones_get_503(
 ) -> None:
     test, lookups, clock = serve(tmp_path, settings, {}, auth_cache_seconds=60)
     with test:
-        assert (
-            test.post("/tts/sync", json={"text": "a"}, headers=auth("t-notifier")).status_code
-            == 200
-        )
+        assert status(test, "a", "t-notifier") == 200
         lookups.down = True
-        assert (
-            test.post("/tts/sync", json={"text": "b"}, headers=auth("t-notifier")).status_code
-            == 200
-        )
+        assert status(test, "b", "t-notifier") == 200
         new = test.post("/tts/sync", json={"text": "c"}, headers=auth("t-support"))
         assert new.status_code == 503
         assert new.json()["error"] == "auth_unavailable"
         assert new.headers["retry-after"] == "5"
         clock.now += timedelta(seconds=60)  # the cache lifetime is over
-        assert (
-            test.post("/tts/sync", json={"text": "d"}, headers=auth("t-notifier")).status_code
-            == 503
-        )
+        assert status(test, "d", "t-notifier") == 503
         lookups.down = False
-        assert (
-            test.post("/tts/sync", json={"text": "e"}, headers=auth("t-notifier")).status_code
-            == 200
-        )
+        assert status(test, "e", "t-notifier") == 200
 
 
 def test_a_warm_caller_costs_no_review_and_a_refusal_is_remembered_briefly(
