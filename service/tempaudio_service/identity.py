@@ -18,8 +18,6 @@ import binascii
 import hashlib
 import json
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -30,6 +28,7 @@ import anyio.to_thread
 from tempaudio_operator.access import Caller
 
 from .errors import AuthUnavailable, Unauthenticated
+from .lru import LruIndex
 
 logger = logging.getLogger(__name__)
 # A refused token is remembered briefly, so a flood of one bad token costs one review.
@@ -85,27 +84,13 @@ class ExpiringCache(Generic[T]):
     """Bounded (least recently used first), each entry with its own end; thread-safe."""
 
     def __init__(self, entries: int = CACHE_ENTRIES) -> None:
-        self._entries = entries
-        self._index: OrderedDict[str, Cached[T]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._index: LruIndex[str, Cached[T]] = LruIndex(entries)
 
     def get(self, key: str, now: float) -> Cached[T] | None:
-        with self._lock:
-            entry = self._index.get(key)
-            if entry is None:
-                return None
-            if now >= entry.until:
-                del self._index[key]
-                return None
-            self._index.move_to_end(key)
-            return entry
+        return self._index.get(key, keep=lambda entry: now < entry.until)
 
     def put(self, key: str, value: T, until: float) -> None:
-        with self._lock:
-            self._index[key] = Cached(value, until)
-            self._index.move_to_end(key)
-            while len(self._index) > self._entries:
-                self._index.popitem(last=False)
+        self._index.put(key, Cached(value, until))
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass, field
 
 from tempaudio_operator.access import Quotas
 
 from .errors import QuotaExceeded
+from .lru import LruIndex
 
 MINUTE = 60.0
 HOUR = 3600.0
@@ -64,17 +65,14 @@ class QuotaBook:
     """Usage per (policy, caller); thread-safe, bounded."""
 
     def __init__(self, max_callers: int = MAX_CALLERS) -> None:
-        self._max_callers = max_callers
-        self._usage: OrderedDict[tuple[str, str], Usage] = OrderedDict()
-        self._lock = threading.Lock()
+        self._usage: LruIndex[tuple[str, str], Usage] = LruIndex(max_callers)
+        self._lock = threading.Lock()  # a caller's usage is read and changed at once
 
     def _of(self, key: tuple[str, str], now: float) -> Usage:
         usage = self._usage.get(key)
         if usage is None:
-            usage = self._usage[key] = Usage()
-            while len(self._usage) > self._max_callers:
-                self._usage.popitem(last=False)
-        self._usage.move_to_end(key)
+            usage = Usage()
+            self._usage.put(key, usage)
         usage.forget_before(now)
         return usage
 

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from decimal import Decimal
 
+from .lru import LruIndex
 from .policies import ServedPolicy
 from .tts_request import TtsRequest
 
@@ -67,9 +66,7 @@ class RepeatCache:
     """Thread-safe, bounded, least recently used first."""
 
     def __init__(self, entries: int = DEFAULT_ENTRIES) -> None:
-        self._entries = entries
-        self._index: OrderedDict[str, CachedAudio] = OrderedDict()
-        self._lock = threading.Lock()
+        self._index: LruIndex[str, CachedAudio] = LruIndex(entries)
 
     def __len__(self) -> int:
         return len(self._index)
@@ -77,24 +74,12 @@ class RepeatCache:
     def find(self, key: str, now_epoch: int, retention: timedelta) -> CachedAudio | None:
         """The earlier audio for ``key`` if it has more than the margin left; an entry too
         close to its expiry is dropped."""
-        with self._lock:
-            entry = self._index.get(key)
-            if entry is None:
-                return None
-            if entry.expires - now_epoch < reuse_margin(retention).total_seconds():
-                del self._index[key]
-                return None
-            self._index.move_to_end(key)
-            return entry
+        margin = reuse_margin(retention).total_seconds()
+        return self._index.get(key, keep=lambda entry: entry.expires - now_epoch >= margin)
 
     def remember(self, key: str, audio: CachedAudio) -> None:
         """Newer audio replaces older: it lives longer."""
-        with self._lock:
-            self._index[key] = audio
-            self._index.move_to_end(key)
-            while len(self._index) > self._entries:
-                self._index.popitem(last=False)
+        self._index.put(key, audio)
 
     def forget(self, key: str) -> None:
-        with self._lock:
-            self._index.pop(key, None)
+        self._index.pop(key)
