@@ -125,6 +125,16 @@ def live_items(dynamodb, table: str) -> list[dict[str, object]]:  # type: ignore
     return [item for item in scan_items(dynamodb, table) if "revoked" not in item]
 
 
+class MovableClock:
+    """An injected clock the test moves by setting ``now``."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 class ToneSynthesizer:
     """A fast stand-in for Piper: a sine tone whose length follows the text (for API tests)."""
 

@@ -26,7 +26,7 @@ from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
 from tempaudio_service.settings import ServiceSettings
-from tests.conftest import ToneSynthesizer
+from tests.conftest import MovableClock, ToneSynthesizer
 from tests.controlplane import ControlPlane
 from tests.kube_fixtures import fresh_namespace, wait_for
 from tests.operator.test_correctness import create, settled
@@ -36,14 +36,6 @@ pytestmark = [pytest.mark.k8s, pytest.mark.usefixtures("operator", "aws_env")]
 T0 = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 CACHE_SECONDS = 60
 ISSUER = "https://kubernetes.default.svc.cluster.local"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def token(core: client.CoreV1Api, namespace: str, account: str, **spec: Any) -> str:
@@ -111,7 +103,7 @@ def namespaces(core: client.CoreV1Api) -> Iterator[dict[str, str]]:
 
 
 @contextmanager
-def service(namespace: str, clock: Clock) -> Iterator[TestClient]:
+def service(namespace: str, clock: MovableClock) -> Iterator[TestClient]:
     settings = ServiceSettings(
         policy_source="kubernetes",
         policy_namespaces=(namespace,),
@@ -137,7 +129,7 @@ def test_service_account_callers_on_the_real_control_plane(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="tempaudio.audit")
-    clock = Clock()
+    clock = MovableClock(T0)
     with namespaces(core) as teams:
         spec = spec_for(
             aws,

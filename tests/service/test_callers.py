@@ -23,7 +23,7 @@ from tempaudio_service.identity import LookupUnavailable
 from tempaudio_service.policy_sources import static_source
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import Stores
-from tests.conftest import ToneSynthesizer
+from tests.conftest import MovableClock, ToneSynthesizer
 from tests.service.test_policies import policy
 
 START = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -55,14 +55,6 @@ class TableLookups:
         return LABELS.get(namespace, {})
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -79,7 +71,7 @@ def serve(
     *,
     auth_mode: str = "serviceaccount",
     **changes: Any,
-) -> tuple[TestClient, TableLookups, Clock]:
+) -> tuple[TestClient, TableLookups, MovableClock]:
     document = policy("audio", f"calls-{uuid.uuid4().hex[:10]}", "temp-audio/", "1h")
     document["spec"].update(spec)
     path = tmp_path / "policy.yaml"
@@ -95,7 +87,7 @@ def serve(
     source = static_source(file_settings)
     stores = Stores(timeout_seconds=5, local_endpoint=file_settings.s3_endpoint_url)
     stores.get(source.current().resolve(None, 0.0).storage).ensure_resources()
-    lookups, clock = TableLookups(), Clock()
+    lookups, clock = TableLookups(), MovableClock(START)
     app = create_app(
         file_settings, synth=ToneSynthesizer(), clock=clock, policies=source, lookups=lookups
     )

@@ -23,31 +23,21 @@ from tempaudio_service.policy_sources import static_source
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore, Stores
 from tempaudio_service.synth import SynthesisOptions
-from tests.conftest import ToneSynthesizer, list_keys, live_items
+from tests.conftest import MovableClock, ToneSynthesizer, list_keys, live_items
 from tests.service.test_api import BlockingSynthesizer
 
 START = datetime(2026, 6, 15, 12, 0, 0, tzinfo=UTC)
 TEXT = "Your code is 4 8 1 5."
 
 
-class Clock:
-    """An injected clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> MovableClock:
+    return MovableClock(START)
 
 
 @pytest.fixture
 def client(
-    settings: ServiceSettings, store: AudioStore, tone: ToneSynthesizer, clock: Clock
+    settings: ServiceSettings, store: AudioStore, tone: ToneSynthesizer, clock: MovableClock
 ) -> Iterator[TestClient]:
     with TestClient(create_app(settings, synth=tone, store=store, clock=clock)) as test:
         yield test
@@ -62,7 +52,7 @@ def _metric(client: TestClient, result: str) -> float:
 
 def test_a_repeat_is_a_copy_with_its_own_key_item_and_fresh_retention(
     client: TestClient, settings: ServiceSettings, s3: Any, dynamodb: Any,
-    tone: ToneSynthesizer, clock: Clock,
+    tone: ToneSynthesizer, clock: MovableClock,
 ) -> None:  # fmt: skip
     first = client.post("/tts/sync", json={"text": TEXT, "response_format": "mp3"}).json()
     clock.now = START + timedelta(hours=3)
@@ -89,7 +79,7 @@ def test_a_repeat_is_a_copy_with_its_own_key_item_and_fresh_retention(
 
 
 def test_a_source_close_to_its_expiry_is_not_reused(
-    client: TestClient, tone: ToneSynthesizer, clock: Clock
+    client: TestClient, tone: ToneSynthesizer, clock: MovableClock
 ) -> None:
     client.post("/tts/sync", json={"text": TEXT})
     # 24h retention: the margin is a tenth, 2.4h. With 2h left, synthesize anew.
