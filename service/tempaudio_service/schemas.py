@@ -224,6 +224,11 @@ class VoiceList(BaseModel):
     voices: list[Voice]
 
 
+class PolicyQuotas(BaseModel):
+    requests_per_minute: int | None = None
+    audio_seconds_per_hour: int | None = None
+
+
 class Policy(BaseModel):
     name: str
     namespace: str
@@ -236,6 +241,10 @@ class Policy(BaseModel):
     ttl_attribute: str | None = None
     generation: int | None = None
     repeat_cache: bool | None = Field(None, description="spec.repeatCache (served policies).")
+    names_clients: bool | None = Field(
+        None, description="spec.clients is set: only the callers it names may synthesize."
+    )
+    quotas: PolicyQuotas | None = Field(None, description="spec.quotas, per caller and replica.")
     reason: str | None = Field(None, description="Why it is not ready.")
     message: str | None = None
 

@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 from tempaudio_service.app import create_app
 from tempaudio_service.identity import LookupUnavailable
 from tempaudio_service.policy_sources import static_source
+from tempaudio_service.schemas import PolicyList
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import Stores
 from tests.conftest import MovableClock, ToneSynthesizer
@@ -119,9 +120,11 @@ def test_every_endpoint_that_makes_audio_needs_an_allowed_caller(
         # OpenAI's error shape for OpenAI's clients.
         refused = test.post("/v1/audio/speech", json=calls[2][1], headers=auth("t-stranger"))
         assert refused.json()["error"]["code"] == "forbidden"
-        # Health, metrics and listings stay open.
+        # Health, metrics and listings stay open; /policies says who may use each policy.
         for path in ("/healthz", "/voices", "/policies", "/v1/models", "/metrics"):
             assert test.get(path).status_code == 200, path
+        listing = PolicyList.model_validate(test.get("/policies").json())
+        assert listing.policies[0].names_clients is True
 
 
 def test_stored_audio_answers_its_maker_and_the_readers_only(
