@@ -309,4 +309,5 @@ def test_a_job_from_the_cronjob_runs_cleanup_and_reports_back(
     assert (last["scanned"], last["deleted"], last["errors"], last["dryRun"]) == (
         scanned, 3, 0, False,
     )  # fmt: skip
-    assert "CleanupSucceeded" in events(core, namespace)
+    # The operator posts the Event right after the status patch: wait for it too.
+    wait_for(lambda: "CleanupSucceeded" in events(core, namespace), what="CleanupSucceeded")
