@@ -387,8 +387,7 @@ def _authenticator(
     return Authenticator(
         audience=settings.auth_audience,
         cache_seconds=settings.auth_cache_seconds,
-        reviewer=lookups,
-        namespaces=lookups,
+        lookups=lookups,
         clock=lambda: clock().timestamp(),
         on_lookup=lambda result: metrics.auth_lookups.labels(result).inc(),
     )

@@ -17,7 +17,6 @@ import base64
 import binascii
 import hashlib
 import json
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -30,7 +29,6 @@ from tempaudio_operator.access import Caller
 from .errors import AuthUnavailable, Unauthenticated
 from .lru import LruIndex
 
-logger = logging.getLogger(__name__)
 # A refused token is remembered briefly, so a flood of one bad token costs one review.
 REFUSAL_SECONDS = 10.0
 CACHE_ENTRIES = 10_000
@@ -109,15 +107,13 @@ class Authenticator:
         *,
         audience: str,
         cache_seconds: float,
-        reviewer: TokenReviewer,
-        namespaces: NamespaceReader,
+        lookups: Lookups,
         clock: Callable[[], float],
         on_lookup: Callable[[str], None] = lambda result: None,
     ) -> None:
         self.audience = audience
         self._cache_seconds = cache_seconds
-        self._reviewer = reviewer
-        self._namespaces = namespaces
+        self._lookups = lookups
         self._clock = clock
         self._on_lookup = on_lookup
         self._callers: ExpiringCache[Caller | None] = ExpiringCache()
@@ -136,7 +132,7 @@ class Authenticator:
         now = self._clock()
         cached = self._callers.get(key, now)
         if cached is None:
-            username = await self._lookup(self._reviewer.review, token, self.audience)
+            username = await self._lookup(self._lookups.review, token, self.audience)
             caller = Caller.from_username(username) if username else None
             if caller is None:
                 until = now + min(REFUSAL_SECONDS, self._cache_seconds)
@@ -159,7 +155,7 @@ class Authenticator:
         cached = self._labels.get(namespace, now)
         if cached is not None:
             return cached.value
-        labels = await self._lookup(self._namespaces.labels, namespace)
+        labels = await self._lookup(self._lookups.labels, namespace)
         self._labels.put(namespace, labels, now + self._cache_seconds)
         return labels
 
