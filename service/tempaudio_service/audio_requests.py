@@ -97,8 +97,10 @@ async def repeat(
     policy, _ = services.served(tts.policy)
     now = services.clock()
     source = services.repeat_cache.find(key, int(now.timestamp()), policy.retention)
-    pair = new_pair(services, tts, source.duration, caller) if source is not None else None
-    if source is None or pair is None or pair.policy != policy:
+    if source is None:
+        return None
+    pair = new_pair(services, tts, source.duration, caller)
+    if pair.policy != policy:  # changed since the key was made: not the same audio
         return None
     try:
         with anyio.CancelScope(shield=True):

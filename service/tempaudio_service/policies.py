@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
@@ -251,10 +251,7 @@ class PolicyBook:
                     generation=entry.generation,
                     repeat_cache=entry.repeat_cache,
                     names_clients=entry.access.clients is not None,
-                    quotas={
-                        "requests_per_minute": entry.access.quotas.requests_per_minute,
-                        "audio_seconds_per_hour": entry.access.quotas.audio_seconds_per_hour,
-                    },
+                    quotas=asdict(entry.access.quotas),
                 )
                 if stale:
                     row.update(reason="Stale", message=self.stale_message(key))
