@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import httpx
 from kubernetes import client, config
 
-from bench.common import TEXTS, free_port, machine_line, percentile, write_section
+from bench.common import TEXTS, alternate, free_port, machine_line, percentile, write_section
 from bench.synthesis import local_moto, tempaudio_server
 from tests.controlplane import ControlPlane
 
@@ -36,16 +35,6 @@ def mint_token(namespace: str = "default", account: str = "bench-caller") -> str
     return str(
         core.create_namespaced_service_account_token(account, namespace, request).status.token
     )
-
-
-def alternate(calls: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
-    seconds: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(rounds):
-        for name, call in calls.items():
-            started = time.perf_counter()
-            call()
-            seconds[name].append(time.perf_counter() - started)
-    return seconds
 
 
 def main() -> None:

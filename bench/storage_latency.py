@@ -10,15 +10,15 @@ its time into synthesis and the rest (storage, signing, the answer). Run by
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import httpx
 
-from bench.common import TEXTS, free_port, machine_line, write_section
+from bench.common import TEXTS, alternate, free_port, machine_line, write_section
 from bench.faultproxy import FaultProxy
 
 S3_DELAY = 0.020
@@ -73,14 +73,11 @@ def scenario(quick: bool, systems: Any) -> None:
     split_ms: dict[str, dict[str, tuple[float, float]]] = {}
     with services(systems) as variants:
         for text, rounds in ROUNDS.items():
-            for variant in variants:
-                variant.latencies = []
             before = {v.name: _sums(v.port) for v in variants if v.port}
-            for _ in range(max(3, rounds // 3) if quick else rounds):
-                for variant in variants:
-                    started = time.perf_counter()
-                    variant.call(TEXTS[text])
-                    variant.latencies.append(time.perf_counter() - started)
+            calls = {v.name: partial(v.call, TEXTS[text]) for v in variants}
+            seconds = alternate(calls, max(3, rounds // 3) if quick else rounds)
+            for variant in variants:
+                variant.latencies = seconds[variant.name]
             raw = statistics.median(variants[0].latencies or [0.0])
             for variant in variants:
                 latencies = variant.latencies or []

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -36,6 +37,7 @@ from bench.common import (
     BIN,
     REPO,
     TEXTS,
+    alternate,
     clean_env,
     free_port,
     machine_line,
@@ -304,12 +306,8 @@ def paired_latency(
     the machine's speed (other tenants) hits both alike: p50 of each, per text."""
     medians = {}
     for text, pairs in PAIRS.items():
-        latencies: dict[str, list[float]] = {"raw": [], "tempaudio": []}
-        for _ in range(max(2, pairs // 2) if quick else pairs):
-            for name, call in (("raw", raw), ("tempaudio", tempaudio)):
-                started = time.perf_counter()
-                call(TEXTS[text])
-                latencies[name].append(time.perf_counter() - started)
+        calls = {"raw": partial(raw, TEXTS[text]), "tempaudio": partial(tempaudio, TEXTS[text])}
+        latencies = alternate(calls, max(2, pairs // 2) if quick else pairs)
         medians[text] = (
             statistics.median(latencies["raw"]),
             statistics.median(latencies["tempaudio"]),
