@@ -42,11 +42,14 @@ build_kubernetes() {
     } >>go.mod
   fi
   local commands=(kube-apiserver kube-controller-manager)
-  $NODE && commands+=(kubelet kube-scheduler kube-proxy kubectl)
-  # Every command built is imported here, so that go.sum holds what each needs.
+  local node_commands=(kubelet kube-scheduler kube-proxy kubectl)
+  $NODE && commands+=("${node_commands[@]}")
+  # Every command either mode may build is imported here, whatever this run builds, so
+  # that tools.go and go.sum are the same in both modes and one never rewrites the other's.
   local tools
   tools=$(printf '//go:build tools\n\npackage tools\n\nimport (\n'
-          printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "${commands[@]}"
+          printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' kube-apiserver kube-controller-manager \
+            "${node_commands[@]}"
           printf ')\n')
   if [ "$(cat tools.go 2>/dev/null)" != "$tools" ]; then
     echo "$tools" >tools.go
@@ -115,6 +118,14 @@ build_coredns() {
 }
 
 mkdir -p "$BIN"
+# One build at a time per cache: the tests' control plane and `make e2e` may ask at once,
+# and they share the module wrappers and the binaries. The second waits for the first,
+# then finds its binaries built.
+exec 9>"$CACHE/.build.lock"
+if ! flock -w 3600 9; then
+  log "another build has held $CACHE/.build.lock for an hour; giving up"
+  exit 1
+fi
 (build_etcd)
 (build_kubernetes)
 (build_helm)
