@@ -3,8 +3,9 @@
 ``write`` takes the next PCM and returns the bytes ready to send now; ``finish`` returns the
 rest. A streaming encoder gives out bytes as they are made; a whole-file encoder (for S3)
 returns everything from ``finish``, so a file that needs its length up front (WAV's sizes,
-MP3's gapless header, FLAC's STREAMINFO) gets it. Compression and resampling are PyAV's
-(FFmpeg's libmp3lame, libopus, aac, flac and libswresample).
+MP3's gapless header, FLAC's STREAMINFO) gets it. A streamed FLAC is a whole-file encoder
+too (see ``STREAMED_WHOLE``). Compression and resampling are PyAV's (FFmpeg's libmp3lame,
+libopus, aac, flac and libswresample).
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ STREAM_BUFFER_BYTES = 4096
 # RIFF and data sizes of a streamed WAV whose length is not known yet: the largest value,
 # as FFmpeg, SoX and Piper's streaming clients write and read it.
 UNKNOWN_SIZE = 0xFFFFFFFF
+# Formats a stream sends whole, in one piece when its last sentence is encoded. FLAC's
+# STREAMINFO, the first block of the file, holds the sample count; streamed, FFmpeg writes 0
+# ("unknown", as the FLAC format allows) and cannot go back, and libsndfile (soundfile)
+# reads such a file as one of endless length and fails. A streamed WAV's unknown sizes
+# (0xFFFFFFFF) read fine, libsndfile included; MP3, AAC and Ogg need no length up front.
+STREAMED_WHOLE = frozenset({"flac"})
 
 
 class Encoder(Protocol):
@@ -179,6 +186,7 @@ class AvEncoder:
         self._closed = False
 
     def write(self, pcm: bytes) -> bytes:
+        self._check_open()
         frame = _frame(pcm, self._in_rate, pts=self._frames_in)
         self._frames_in += len(pcm) // 2
         for resampled in self._resampler.resample(frame):
@@ -186,6 +194,7 @@ class AvEncoder:
         return self._ready()
 
     def finish(self) -> bytes:
+        self._check_open()
         for resampled in self._resampler.resample(None):
             self._container.mux(self._stream.encode(resampled))
         self._container.mux(self._stream.encode(None))
@@ -199,6 +208,10 @@ class AvEncoder:
             self._closed = True
             self._container.close()
 
+    def _check_open(self) -> None:
+        if self._closed:  # FFmpeg's state is freed: using it would crash, not raise
+            raise ValueError("the encoder is closed")
+
     def _ready(self) -> bytes:
         return self._file.drain() if isinstance(self._file, _Sink) else b""
 
@@ -206,6 +219,8 @@ class AvEncoder:
 def open_encoder(name: str, in_rate: int, out_rate: int, *, streaming: bool) -> Encoder:
     """The encoder for format ``name``: the one place a new format or output plugs in."""
     fmt = FORMATS[name]
+    if name in STREAMED_WHOLE:
+        streaming = False  # ``write`` gives nothing; ``finish`` the whole file
     if name == "wav":
         return WavEncoder(in_rate, out_rate, streaming=streaming)
     if name == "pcm":

@@ -3,34 +3,63 @@
 from __future__ import annotations
 
 import threading
+import time
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
 
 from tempaudio_service.synth import DecodeBudget
 
+WAIT = 30  # seconds a step may take before the test fails
+
 
 class Piece:
-    """A thread that holds ``weight`` of the budget until released."""
+    """A thread that holds ``weight`` of the budget until released.
 
-    def __init__(self, budget: DecodeBudget, weight: float, order: list[str], name: str) -> None:
+    What the thread raises is kept in ``outcome`` and raised again by ``finish``: an
+    assertion failing in a thread of its own would not fail the test.
+    """
+
+    def __init__(self, budget: Any, weight: float, order: list[str], name: str) -> None:
         self.entered = threading.Event()
         self.release = threading.Event()
+        self.outcome: Future[None] = Future()
 
-        def run() -> None:
+        def hold() -> None:
             with budget.hold(weight):
                 order.append(name)
                 self.entered.set()
-                assert self.release.wait(30)
+                assert self.release.wait(WAIT), f"{name} was never released"
 
-        self.thread = threading.Thread(target=run)
+        def run() -> None:
+            self.outcome.set_running_or_notify_cancel()
+            try:
+                hold()
+            except BaseException as error:  # noqa: BLE001 (handed to the test by finish)
+                self.outcome.set_exception(error)
+            else:
+                self.outcome.set_result(None)
+
+        # A daemon: a test that fails before releasing it does not hold up the run.
+        self.thread = threading.Thread(target=run, name=f"piece-{name}", daemon=True)
         self.thread.start()
 
     def finish(self) -> None:
         self.release.set()
-        self.thread.join(30)
+        self.outcome.result(WAIT)  # the thread's failure, or TimeoutError if it never ends
 
 
-def queued(budget: DecodeBudget, count: int) -> None:
+def queued(budget: DecodeBudget, count: int, timeout: float = 10) -> None:
+    """Wait until ``count`` pieces wait in the budget's queue; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
     while len(budget._queue) < count:
-        threading.Event().wait(0.001)
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"{len(budget._queue)} pieces queued after {timeout} s, expected {count}",
+                pytrace=False,
+            )
+        time.sleep(0.001)
 
 
 def test_two_full_pieces_take_turns_and_a_short_one_runs_alongside() -> None:
@@ -76,3 +105,19 @@ def test_a_piece_over_the_budget_runs_alone() -> None:
     huge.finish()
     assert small.entered.wait(10)
     small.finish()
+
+
+class BrokenBudget:
+    def hold(self, weight: float) -> Any:
+        raise RuntimeError("no budget")
+
+
+def test_a_failure_in_a_piece_s_thread_fails_the_test() -> None:
+    piece = Piece(BrokenBudget(), 1, [], "broken")
+    with pytest.raises(RuntimeError, match="no budget"):
+        piece.finish()
+
+
+def test_waiting_for_a_queue_that_never_fills_fails_the_test() -> None:
+    with pytest.raises(pytest.fail.Exception, match=r"0 pieces queued after 0\.05 s, expected 1"):
+        queued(DecodeBudget(225), 1, timeout=0.05)
