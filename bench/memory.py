@@ -231,7 +231,7 @@ def hostile() -> list[tuple[str, str, float, float]]:
         for text in LOAD_TEXTS:  # the arena as ordinary load leaves it
             call(text)
         url = f"http://127.0.0.1:{port}/tts/sync"
-        client = httpx.Client(timeout=600)
+        client = httpx.Client(timeout=600, headers={"content-type": "application/json"})
         for name, body in HOSTILE:
             reset_peak_rss(process.pid)
             started = time.perf_counter()

@@ -189,8 +189,10 @@ def piper():  # type: ignore[no-untyped-def]
 
 
 @contextlib.contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """Run ``app`` under a real uvicorn on a free loopback port; yield its base URL.
+def serving(app: Any, **options: Any) -> Iterator[str]:
+    """Run ``app`` under a real uvicorn, with the service's connection layer
+    (``connections.server_options``, given ``options``), on a free loopback port; yield its
+    base URL.
 
     For what TestClient cannot show: chunks as they are sent, and a client that goes away.
     """
@@ -198,9 +200,11 @@ def serving(app: Any) -> Iterator[str]:
 
     import uvicorn
 
+    from tempaudio_service.connections import server_options
+
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", **server_options(**options))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

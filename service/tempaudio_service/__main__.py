@@ -10,12 +10,16 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
 
 import uvicorn
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .connections import server_options
+from .kube_client import api_client
 from .policies import ServedPolicy
 from .policy_sources import policy_source
 from .settings import ServiceSettings, SettingsError
@@ -26,6 +30,18 @@ if TYPE_CHECKING:
 logger = logging.getLogger("tempaudio_service")
 # After the drain, how long uvicorn waits for connections to finish sending answers.
 CLOSE_SECONDS = 5
+# What the health listener serves, and how many connections it takes (probes and scrapes).
+HEALTH_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+HEALTH_MAX_CONNECTIONS = 32
+
+
+class HealthServer(uvicorn.Server):
+    """The probes' listener (TEMPAUDIO_HEALTH_PORT): runs beside the main server in its
+    loop, leaves the signals to it, and stops with it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class DrainingServer(uvicorn.Server):
@@ -37,16 +53,29 @@ class DrainingServer(uvicorn.Server):
     up to TEMPAUDIO_DRAIN_SECONDS; only then does uvicorn shut down.
     """
 
-    def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
+    def __init__(
+        self, config: uvicorn.Config, app: Starlette, health: uvicorn.Config | None = None
+    ) -> None:
         super().__init__(config)
         self._app = app
         self._loop: asyncio.AbstractEventLoop | None = None
         self._draining = False
         self._drain: asyncio.Task[None] | None = None
+        self._health = None if health is None else HealthServer(health)
+        self._health_task: asyncio.Task[None] | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().startup(sockets)
+        if self._health is not None and self.started:
+            # After the lifespan: the probes see the services it built.
+            self._health_task = self._loop.create_task(self._health.serve())
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        if self._health is not None and self._health_task is not None:
+            self._health.should_exit = True
+            await self._health_task
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._draining or not self.started or self._loop is None:
@@ -65,6 +94,53 @@ class DrainingServer(uvicorn.Server):
             await self._app.state.services.drain()
         finally:
             self.should_exit = True
+
+
+def health_app(app: ASGIApp) -> ASGIApp:
+    """The service's probes and metrics, and nothing else, for the health listener."""
+
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in HEALTH_PATHS:
+            await app(scope, receive, send)
+            return
+        if scope["type"] == "http":
+            body = {"error": "not_found", "message": "the health port serves only probes"}
+            await JSONResponse(body, status_code=404)(scope, receive, send)
+
+    return serve
+
+
+def server_configs(
+    app: Starlette, settings: ServiceSettings
+) -> tuple[uvicorn.Config, uvicorn.Config | None]:
+    """The main listener's uvicorn configuration, and the health listener's (or None)."""
+    options = server_options(
+        header_timeout_seconds=settings.header_timeout_seconds,
+        max_header_bytes=settings.max_header_bytes,
+        max_connections=settings.max_connections,
+    )
+    main = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        # Admitted work has had its drain time already; this only lets answers go out.
+        timeout_graceful_shutdown=CLOSE_SECONDS,
+        **options,
+    )
+    if not settings.health_port:
+        return main, None
+    health_options = options | {"limit_concurrency": HEALTH_MAX_CONNECTIONS}
+    health = uvicorn.Config(
+        health_app(app),
+        host=settings.host,
+        port=settings.health_port,
+        log_config=None,
+        lifespan="off",
+        timeout_graceful_shutdown=CLOSE_SECONDS,
+        **health_options,
+    )
+    return main, health
 
 
 # Flags are a spelling of the variables: each one sets its TEMPAUDIO_* variable.
@@ -105,15 +181,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = ServiceSettings.from_env(environ)
         policies = policy_source(settings)
+        if settings.auth == "serviceaccount" or settings.policy_source == "kubernetes":
+            api_client()  # the Kubernetes API must be reachable in principle: say so now
     except SettingsError as error:
-        print(f"tempaudio-service: {error}", file=sys.stderr)
-        return 2
+        return _usage_error(str(error))
 
-    from .app import create_app
+    from .app import create_app, load_synthesizer
     from .logsetup import configure_logging
     from .store import Stores
 
     configure_logging(settings.log_format, settings.log_level)
+    try:
+        synth = load_synthesizer(settings)
+    except (SettingsError, OSError) as error:
+        return _usage_error(str(error))
     with contextlib.ExitStack() as stack:
         if settings.local_aws:
             from .local import LocalAws
@@ -127,18 +208,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if isinstance(entry, ServedPolicy):
                     stores.get(entry.storage).ensure_resources(entry.ttl_attribute)
         logger.info("starting with %s", settings.describe())
-        app = create_app(settings, policies=policies)
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            limit_concurrency=settings.max_connections,
-            # Admitted work has had its drain time already; this only lets answers go out.
-            timeout_graceful_shutdown=CLOSE_SECONDS,
-        )
-        DrainingServer(config, app).run()
+        app = create_app(settings, synth=synth, policies=policies)
+        main_config, health_config = server_configs(app, settings)
+        DrainingServer(main_config, app, health_config).run()
     return 0
+
+
+def _usage_error(message: str) -> int:
+    print(f"tempaudio-service: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

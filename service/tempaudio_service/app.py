@@ -7,13 +7,13 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator
-from functools import partial
 from typing import Any
 
 import anyio
 import anyio.to_thread
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tempaudio_operator.access import Caller
 
 from . import audio_requests, callers, layout, openai_api, repeat_cache
+from .config import ConfigError
 from .errors import AudioNotFound, TempAudioError
 from .identity import Authenticator, KubernetesLookups, Lookups
 from .kube_client import api_client
@@ -81,7 +82,7 @@ async def _tts_sync(services: Services, request: Request) -> JSONResponse:
 async def _repeat_or_make(
     services: Services, tts: TtsRequest, caller: Caller | None, policy: ServedPolicy
 ) -> dict[str, Any]:
-    key = repeat_cache.cache_key(tts, policy)
+    key = repeat_cache.cache_key(tts, policy, None if caller is None else caller.key)
     async with services.making.first(key) as first:
         repeated = await audio_requests.repeat(services, tts, key, caller)
         if repeated is not None:
@@ -129,6 +130,7 @@ async def get_audio(request: Request) -> JSONResponse:
     # the caller may not read is answered as missing: its existence is not told either.
     if (
         item is None
+        or not layout.is_item_of(item, policy.key, store.bucket, policy.storage.prefix)
         or layout.is_item_expired(item, now)
         or not await callers.may_read(services, request, policy, caller, item)
     ):
@@ -279,6 +281,9 @@ class MetricsMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # An answer to a client already gone is lost: the audit line says so.
+                if callers.answer_is_audited(scope) and await _client_gone(receive):
+                    callers.note_client_gone(scope)
             await send(message)
 
         try:
@@ -290,6 +295,41 @@ class MetricsMiddleware:
             self.metrics.requests.labels(template, scope["method"], str(status)).inc()
             self.metrics.request_seconds.labels(template).observe(seconds)
             callers.write_audit_of(scope, status, seconds)
+
+
+async def _client_gone(receive: Receive) -> bool:
+    """Whether the client has disconnected, without waiting (as Starlette's
+    ``Request.is_disconnected``); only asked once the request's body is no longer read."""
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        for _ in range(2):  # a body never read comes first
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return True
+            if message.get("more_body"):
+                break
+    return False
+
+
+class NoSniffMiddleware:
+    """Every answer says ``X-Content-Type-Options: nosniff``: a browser never runs a JSON
+    error or an audio file as something else."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_nosniff(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("x-content-type-options", "nosniff")
+            await send(message)
+
+        await self.app(scope, receive, send_nosniff)
 
 
 def create_app(
@@ -312,26 +352,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         loaded = synth
         if loaded is None:
-            loaded = await anyio.to_thread.run_sync(
-                partial(
-                    PiperSynthesizer,
-                    settings.voices_dir,
-                    intra_op_threads=settings.onnx_intra_threads,
-                    idle_threads=settings.onnx_idle_threads,
-                    max_chunk_phonemes=settings.max_chunk_phonemes,
-                    max_audio_seconds=settings.max_audio_seconds,
-                )
-            )
-        if settings.default_voice not in loaded.voices:
-            raise RuntimeError(
-                f"default voice {settings.default_voice!r} is not among {sorted(loaded.voices)}"
-            )
-        unknown = sorted(set(settings.openai_voices.values()) - set(loaded.voices))
-        if unknown:
-            raise RuntimeError(
-                f"TEMPAUDIO_OPENAI_VOICES maps to {', '.join(unknown)}, not among"
-                f" {sorted(loaded.voices)}"
-            )
+            loaded = await anyio.to_thread.run_sync(load_synthesizer, settings)
+        check_voices(settings, loaded)
         source = policies or policy_source(settings)
         source.start()
         known = {}
@@ -373,8 +395,36 @@ def create_app(
         exception_handlers={TempAudioError: _domain_error, HTTPException: _http_error},
     )
     app.add_middleware(MetricsMiddleware, metrics=app_metrics)
+    app.add_middleware(NoSniffMiddleware)
     app.add_middleware(ErrorMiddleware)
     return app
+
+
+def load_synthesizer(settings: ServiceSettings) -> Synthesizer:
+    """The Piper voices, checked against the settings (``ConfigError`` names a mistake)."""
+    synth = PiperSynthesizer(
+        settings.voices_dir,
+        intra_op_threads=settings.onnx_intra_threads,
+        idle_threads=settings.onnx_idle_threads,
+        max_chunk_phonemes=settings.max_chunk_phonemes,
+        max_audio_seconds=settings.max_audio_seconds,
+    )
+    check_voices(settings, synth)
+    return synth
+
+
+def check_voices(settings: ServiceSettings, synth: Synthesizer) -> None:
+    if settings.default_voice not in synth.voices:
+        raise ConfigError(
+            f"TEMPAUDIO_DEFAULT_VOICE={settings.default_voice!r} is not among the installed"
+            f" voices {sorted(synth.voices)}"
+        )
+    unknown = sorted(set(settings.openai_voices.values()) - set(synth.voices))
+    if unknown:
+        raise ConfigError(
+            f"TEMPAUDIO_OPENAI_VOICES maps to {', '.join(unknown)}, not among"
+            f" {sorted(synth.voices)}"
+        )
 
 
 def _authenticator(

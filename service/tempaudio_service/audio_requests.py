@@ -15,14 +15,14 @@ import anyio
 
 from tempaudio_operator.access import Caller
 
-from . import layout
+from . import layout, sse
 from .policies import ServedPolicy
 from .rendering import Rendered, RenderStream, render_whole
 from .repeat_cache import CachedAudio, cache_key
 from .schemas import ResponseFormat, TtsItem
 from .services import Services
 from .store import AudioStore, SourceMissing
-from .streaming import AudioStream
+from .streaming import AudioStream, StreamEnd
 from .tts_request import TtsRequest
 
 
@@ -72,6 +72,7 @@ def new_pair(
         audio_format=fmt.name,
         sample_rate=None if tts.sample_rate == voice_rate else tts.sample_rate,
         caller=None if caller is None else caller.key,
+        policy=policy.key,
     )
     return Pair(policy, store, key, item, created)
 
@@ -122,7 +123,7 @@ async def repeat(
 
 def remember(services: Services, tts: TtsRequest, pair: Pair) -> None:
     services.repeat_cache.remember(
-        cache_key(tts, pair.policy),
+        cache_key(tts, pair.policy, pair.item.get("caller")),
         CachedAudio(
             key=pair.key,
             expires=int(pair.item["ttl"]),
@@ -168,11 +169,12 @@ def stream(
     *,
     keep: bool,
     caller: Caller | None = None,
-    finished: Callable[[float, str | None], None] = lambda seconds, audio_id: None,
+    finished: Callable[[float, str | None, StreamEnd], None] = lambda seconds, audio_id, end: None,
 ) -> AudioStream:
     """The audio as it is made; with ``keep``, also stored under the request's policy for
     ``caller``, with the URL, id and expiry in ``X-Tempaudio-*`` headers. ``finished`` gets
-    the audio seconds sent and the id of the audio kept once the stream has ended."""
+    the audio seconds made, the id of the audio kept (if it was) and how the stream ended.
+    ``tts.stream_format`` "sse": as OpenAI's events (sse.py); what is kept is the audio."""
     headers = {"X-Tempaudio-Voice": tts.voice, "X-Audio-Sample-Rate": str(tts.sample_rate)}
     started = time.perf_counter()
     pair: Pair | None = None
@@ -197,19 +199,25 @@ def stream(
         pair.item["duration"] = layout.duration_decimal(finished.num_frames, finished.voice_rate)
         await save(services, pair, finished.kept())
 
-    def done(rendered: RenderStream, outcome: str) -> None:
-        services.metrics.streams.labels(outcome).inc()
+    def done(rendered: RenderStream, end: StreamEnd) -> None:
+        services.metrics.streams.labels(end.outcome).inc()
         _observe(services, tts, time.perf_counter() - started, rendered.duration_seconds)
-        kept = pair.item["audio_id"] if pair is not None and outcome == "complete" else None
-        finished(rendered.duration_seconds, kept)
+        kept = pair.item["audio_id"] if pair is not None and end.stored else None
+        finished(rendered.duration_seconds, kept, end)
 
+    def done_event(rendered: RenderStream) -> bytes:
+        return sse.audio_done(len(tts.text), rendered.duration_seconds)
+
+    events = tts.stream_format == "sse"
     return AudioStream(
         pool=services.pool,
         guard=services.draining.tracked,
         open_stream=lambda: RenderStream(services.synth, tts, keep=keep),
-        media_type=tts.audio_format.content_type,
+        media_type=sse.MEDIA_TYPE if events else tts.audio_format.content_type,
         headers=headers,
         send_timeout_seconds=services.settings.body_timeout_seconds,
         keep=keep_stream if keep else None,
         on_done=done,
+        frame=sse.audio_delta if events else None,
+        trailer=done_event if events else None,
     )

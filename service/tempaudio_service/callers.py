@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -24,10 +23,12 @@ from . import audio_requests
 from .errors import Forbidden, QuotaExceeded
 from .policies import ServedPolicy
 from .services import Services
-from .streaming import AudioStream
+from .streaming import AudioStream, StreamEnd
 from .tts_request import TtsRequest
 
 audit_logger = logging.getLogger("tempaudio.audit")
+# The audit status of a request whose client went away before its answer (nginx's 499).
+CLIENT_GONE = 499
 _SCOPE_KEY = "tempaudio.audit"
 
 
@@ -43,6 +44,12 @@ class AuditRecord:
     audio_id: str | None = None
     cached: bool | None = None
     outcome: str = "ok"
+    # How a stream ended (streaming.StreamEnd); None: not a stream.
+    stream: str | None = None
+    # What the client got, where it differs from the status line sent: 499 (nginx's
+    # "client closed request") when it went away first; a stream cut by an error, the
+    # error's status.
+    status: int | None = None
     text: str | None = None
 
 
@@ -72,10 +79,34 @@ def write_audit_of(scope: Scope, status: int, seconds: float) -> None:
 def audit_line(record: AuditRecord, method: str, status: int, seconds: float) -> dict[str, Any]:
     """The audit entry (pure): the record without empty fields, with the answer."""
     entry = {k: v for k, v in asdict(record).items() if v is not None}
+    status = record.status if record.status is not None else status
     if record.outcome == "ok" and status >= 400:
         entry["outcome"] = "error"
     entry.update(method=method, status=status, milliseconds=round(seconds * 1000, 1))
     return entry
+
+
+def note_client_gone(scope: Scope) -> None:
+    """The client went away before its answer was sent (app.py's middleware)."""
+    record = scope.get(_SCOPE_KEY)
+    if isinstance(record, AuditRecord):
+        record.outcome, record.status = "client_gone", CLIENT_GONE
+
+
+def answer_is_audited(scope: Scope) -> bool:
+    """The request is audited and answered whole (a stream reports its own end)."""
+    record = scope.get(_SCOPE_KEY)
+    return isinstance(record, AuditRecord) and bool(record.route) and record.stream is None
+
+
+def _note_stream_end(record: AuditRecord, end: StreamEnd) -> None:
+    record.stream = end.outcome
+    if end.outcome == "client_gone":
+        record.outcome, record.status = "client_gone", CLIENT_GONE
+    elif end.outcome == "cut":
+        error = end.error
+        record.outcome = error.code if error is not None else "cut"
+        record.status = error.status_code if error is not None else 500
 
 
 def write_audit(record: AuditRecord, method: str, status: int, seconds: float) -> None:
@@ -186,9 +217,12 @@ def stream(
     keep: bool,
 ) -> AudioStream:
     """The admitted request's audio stream; its audio is charged and audited at the end."""
-    finished: Callable[[float, str | None], None] = partial(
-        finished_synthesis, services, request, policy, caller
-    )
+    audit_of(request).stream = "started"
+
+    def finished(audio_seconds: float, audio_id: str | None, end: StreamEnd) -> None:
+        finished_synthesis(services, request, policy, caller, audio_seconds, audio_id)
+        _note_stream_end(audit_of(request), end)
+
     return audio_requests.stream(services, tts, keep=keep, caller=caller, finished=finished)
 
 

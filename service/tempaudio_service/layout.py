@@ -85,6 +85,7 @@ def audio_item(
     audio_format: str = DEFAULT_FORMAT,
     sample_rate: int | None = None,
     caller: str | None = None,
+    policy: str | None = None,
 ) -> dict[str, Any]:
     """The DynamoDB item for one audio file: exactly the seed's seven attributes for the
     seed's audio (a WAV at the voice's rate).
@@ -93,7 +94,8 @@ def audio_item(
     ``dynamodb.ttlAttribute`` names another attribute gets that one too, with the same value,
     so DynamoDB's TTL expires the item on whichever attribute the table is set to. Another
     format adds ``format``, a resampled file ``sample_rate``, an authenticated caller
-    ``caller`` (``namespace/serviceaccount``).
+    ``caller`` (``namespace/serviceaccount``). ``policy`` (``namespace/name``) is the
+    policy it was made under: it is read under that policy only.
     """
     expires = expiry_epoch(created, retention)
     extra: dict[str, Any] = {}
@@ -103,6 +105,8 @@ def audio_item(
         extra["sample_rate"] = sample_rate
     if caller is not None:
         extra["caller"] = caller
+    if policy is not None:
+        extra["policy"] = policy
     return {
         "date": date_folder(created),
         "audio_id": audio_id,
@@ -123,6 +127,17 @@ def audio_format(item: dict[str, Any]) -> str:
 
 def content_type(item: dict[str, Any]) -> str:
     return FORMATS[audio_format(item)].content_type
+
+
+def is_item_of(item: dict[str, Any], policy: str, bucket: str, prefix: str) -> bool:
+    """The item was made under ``policy`` (``namespace/name``) and its object is in that
+    policy's storage. Policies may share a table: an item is never answered under another.
+    An item made before items recorded their policy belongs to any policy whose storage
+    holds its object."""
+    recorded = item.get("policy")
+    if recorded is not None and recorded != policy:
+        return False
+    return str(item.get("s3_url", "")).startswith(s3_uri(bucket, prefix))
 
 
 def is_item_expired(item: dict[str, Any], now: datetime) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
@@ -22,13 +23,23 @@ T = TypeVar("T")
 
 
 class SynthesisPool:
-    def __init__(self, *, workers: int, queue: int, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        *,
+        workers: int,
+        queue: int,
+        metrics: Metrics,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.workers = workers
         self.capacity = workers + queue
         self._limiter = anyio.CapacityLimiter(workers)
         self._admitted = 0
         self._metrics = metrics
-        # Smoothed synthesis time, to tell rejected clients when to come back.
+        self._timer = timer
+        # Smoothed time a request holds a worker (not its wait, nor a stream's time spent
+        # sending): the queue drains at workers / this per second, which tells rejected
+        # clients when to come back.
         self._mean_seconds = 1.0
         self._closed = False
         self._scopes: set[anyio.CancelScope] = set()
@@ -38,8 +49,25 @@ class SynthesisPool:
         return self._admitted
 
     def retry_after_seconds(self) -> int:
+        """When the queue will have drained enough for one more request: the requests ahead
+        of it, at the rate the workers finish them."""
         waiting = max(0, self._admitted - self.workers)
         return max(1, min(60, math.ceil(self._mean_seconds * (waiting + 1) / self.workers)))
+
+    def _observe(self, held_seconds: float) -> None:
+        self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * held_seconds
+
+    def _timed(self, func: Callable[..., T], held: list[float]) -> Callable[..., T]:
+        """``func``, adding the time it holds a worker to ``held[0]``."""
+
+        def timed(*args: object) -> T:
+            started = self._timer()
+            try:
+                return func(*args)
+            finally:
+                held[0] += self._timer() - started
+
+        return timed
 
     def _admit(self) -> None:
         if self._closed:
@@ -59,12 +87,11 @@ class SynthesisPool:
         self._scopes.add(scope)
         try:
             with scope:
-                started = anyio.current_time()
+                held = [0.0]
                 result = await anyio.to_thread.run_sync(
-                    func, *args, limiter=self._limiter, abandon_on_cancel=True
+                    self._timed(func, held), *args, limiter=self._limiter, abandon_on_cancel=True
                 )
-                elapsed = anyio.current_time() - started
-                self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * elapsed
+                self._observe(held[0])
                 return result
             raise ShuttingDown("the service shut down before this synthesis finished; retry")
         finally:
@@ -87,15 +114,15 @@ class SynthesisPool:
         scope = anyio.CancelScope()
         self._scopes.add(scope)
 
+        held = [0.0]
+
         async def step(func: Callable[[], T]) -> T:
-            return await anyio.to_thread.run_sync(func, limiter=self._limiter)
+            return await anyio.to_thread.run_sync(self._timed(func, held), limiter=self._limiter)
 
         try:
             with scope:
-                started = anyio.current_time()
                 yield step
-                elapsed = anyio.current_time() - started
-                self._mean_seconds = 0.8 * self._mean_seconds + 0.2 * elapsed
+                self._observe(held[0])
             if scope.cancel_called:
                 raise ShuttingDown("the service shut down before this stream finished; retry")
         finally:

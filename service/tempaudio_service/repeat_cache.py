@@ -8,6 +8,8 @@ so the new audio's age, URL lifetime, ttl and cleanup are exactly those of a fre
 - Bounded: least recently used entries go first.
 - In memory only: a restart starts empty. A policy change (any field, or a new generation)
   makes a new key, so entries made under the old one are never found again.
+- Per caller: with TEMPAUDIO_AUTH=serviceaccount a caller's repeats come only from its own
+  audio (see ``cache_key``).
 - A source too close to its own expiry is not used (the cleanup may be deleting it): it
   must have at least ``reuse_margin`` left.
 """
@@ -40,9 +42,13 @@ class CachedAudio:
     sample_rate: int | None = None  # as the item has it: only when resampled
 
 
-def cache_key(tts: TtsRequest, policy: ServedPolicy) -> str:
-    """A digest of everything that determines the audio and where and how long it is kept."""
+def cache_key(tts: TtsRequest, policy: ServedPolicy, caller: str | None) -> str:
+    """A digest of everything that determines the audio and where and how long it is kept,
+    and of whose it is: an authenticated caller (``namespace/serviceaccount``) reuses only
+    its own audio, so a hit never tells it what another caller had said. Anonymous callers
+    (TEMPAUDIO_AUTH=none: nobody is told apart) share."""
     what = {
+        "caller": caller,
         "text": tts.text,
         "voice": tts.voice,
         "options": asdict(tts.options),

@@ -23,6 +23,7 @@ from .errors import (
     ShuttingDown,
     StorageUnavailable,
     TempAudioError,
+    UnsupportedMediaType,
 )
 from .identity import Authenticator
 from .metrics import Metrics
@@ -197,7 +198,22 @@ def services_of(request: Request) -> Services:
     return services
 
 
+def is_json_media_type(content_type: str | None) -> bool:
+    """``application/json`` or a ``+json`` type, parameters (charset) aside (pure)."""
+    if content_type is None:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
 async def read_json(request: Request, limit: int, timeout_seconds: float) -> Any:
+    if not is_json_media_type(request.headers.get("content-type")):
+        shown = (request.headers.get("content-type") or "none")[:60]
+        raise UnsupportedMediaType(
+            f"the body must be JSON with Content-Type: application/json; got {shown}"
+        )
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"the body has {declared[:20]} bytes; the limit is {limit}")

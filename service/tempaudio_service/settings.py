@@ -120,6 +120,12 @@ class ServiceSettings:
     # A request body must arrive within this; connections beyond the cap get 503.
     body_timeout_seconds: int = 10
     max_connections: int = 256
+    # A request's headers must arrive within this (connections.py), and fit in this.
+    header_timeout_seconds: int = 10
+    max_header_bytes: int = 32 * 1024
+    # A second listener for the probes and /metrics only, so that they answer while client
+    # connections are exhausted; 0: none (the chart sets one).
+    health_port: int = 0
     # After SIGTERM: how long admitted work may take before what is left is refused.
     drain_seconds: int = 20
     # none: callers are anonymous; serviceaccount: each synthesis and read carries a
@@ -217,6 +223,18 @@ class ServiceSettings:
             ),
             max_connections=env.integer(
                 "TEMPAUDIO_MAX_CONNECTIONS", defaults.max_connections, maximum=100_000
+            ),
+            header_timeout_seconds=env.integer(
+                "TEMPAUDIO_HEADER_TIMEOUT", defaults.header_timeout_seconds, maximum=600
+            ),
+            max_header_bytes=env.integer(
+                "TEMPAUDIO_MAX_HEADER_BYTES",
+                defaults.max_header_bytes,
+                minimum=1024,
+                maximum=1024 * 1024,
+            ),
+            health_port=env.integer(
+                "TEMPAUDIO_HEALTH_PORT", defaults.health_port, minimum=0, maximum=65535
             ),
             drain_seconds=env.integer(
                 "TEMPAUDIO_DRAIN_SECONDS", defaults.drain_seconds, minimum=0, maximum=3600

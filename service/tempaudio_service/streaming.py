@@ -6,8 +6,13 @@ sentence's refusals) happens before the status line, so errors are still JSON. A
 - a client that disconnects, or stops reading for the send timeout, ends the stream; its
   worker is free once the sentence in progress is done, and nothing is stored;
 - a stream that is also kept stores its object and item after the last sentence and
-  before the response's last chunk: if storing fails, the connection is cut, so the client
-  sees a broken stream, never a complete one whose URL does not work.
+  before the response's last chunk: if storing fails, the connection is cut (reset, so an
+  HTTP/1.0 client's close-delimited body does not look whole either), so the client sees a
+  broken stream, never a complete one whose URL does not work.
+
+Each stream ends with one ``StreamEnd``, which the metrics and the audit line report: a
+stream read to its end is ``complete``; the others say what happened, without error logs
+for what a client did.
 """
 
 from __future__ import annotations
@@ -15,12 +20,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from .connections import abort_of
+from .errors import TempAudioError
 from .pool import SynthesisPool
 from .rendering import RenderStream
 
@@ -32,6 +40,17 @@ Keep = Callable[[RenderStream], Awaitable[None]]
 
 class ClientGone(Exception):
     """The client disconnected or stopped reading."""
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    """How a stream ended: ``complete`` (read to its end), ``client_gone`` (disconnected or
+    stopped reading), ``cut`` (the service could not finish it: ``error`` says why) or
+    ``refused`` (before the status line: an error answer). ``stored``: its pair was kept."""
+
+    outcome: str
+    stored: bool = False
+    error: TempAudioError | None = None
 
 
 class AudioStream(Response):
@@ -47,8 +66,12 @@ class AudioStream(Response):
         headers: Mapping[str, str],
         send_timeout_seconds: float,
         keep: Keep | None = None,
-        on_done: Callable[[RenderStream, str], None] | None = None,
+        on_done: Callable[[RenderStream, StreamEnd], None] | None = None,
+        frame: Callable[[bytes], bytes] | None = None,
+        trailer: Callable[[RenderStream], bytes] | None = None,
     ) -> None:
+        """``frame`` wraps each chunk of audio and ``trailer`` makes the last one, after
+        the stream is kept (sse.py's events)."""
         super().__init__(media_type=media_type, headers=dict(headers))
         # Chunked: no Content-Length (Response would say 0 for an empty body).
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
@@ -58,59 +81,80 @@ class AudioStream(Response):
         self._keep = keep
         self._send_timeout = send_timeout_seconds
         self._on_done = on_done
+        self._frame = frame
+        self._trailer = trailer
+        self._started = False
+        self._stored = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._run(scope, receive, send)
+        except TempAudioError as error:
+            if not self._started:
+                raise  # answered as JSON
+            # After the status line (the drain time ran out): cut, as any failure.
+            logger.warning("stream cut: %s", error.message)
+            _cut(scope)
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send) -> None:
         async with self._guard(), self._pool.stream() as step:
             stream: RenderStream = await step(self._open)
-            outcome = "refused"
+            end = StreamEnd("refused")
             try:
                 # Refusals of the text come from here, before the status line.
                 first = await step(stream.step)
-                outcome = "cut"
-                await self._send_all(scope, receive, send, step, stream, first)
-                outcome = "complete"
-            except ClientGone:
-                outcome = "client_gone"
-                logger.info("stream ended: the client went away or stopped reading")
+                end = await self._send_all(receive, send, step, stream, first)
             finally:
                 stream.close()
                 if self._on_done is not None:
-                    self._on_done(stream, outcome)
+                    self._on_done(stream, end)
+            if end.outcome == "client_gone":
+                logger.info("stream ended: the client went away or stopped reading")
+            elif end.outcome == "cut":
+                assert end.error is not None
+                logger.warning("stream cut: %s", end.error.message)
+            if end.outcome != "complete":
+                _cut(scope)
 
     async def _send_all(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        step: Step,
-        stream: RenderStream,
-        first: bytes | None,
-    ) -> None:
+        self, receive: Receive, send: Send, step: Step, stream: RenderStream, first: bytes | None
+    ) -> StreamEnd:
+        ended = False  # the last message is being sent: a disconnect now is the normal end
+        gone = False
         async with anyio.create_task_group() as group:
-            gone = anyio.Event()
 
             async def watch() -> None:
+                nonlocal gone
                 while (await receive())["type"] != "http.disconnect":
                     pass
-                gone.set()
-                group.cancel_scope.cancel()
+                if not ended:
+                    gone = True
+                    group.cancel_scope.cancel()
 
             group.start_soon(watch)
             try:
                 await self._send(send, self._start_message())
+                self._started = True
                 chunk = first
                 while chunk is not None:
                     if chunk:
-                        await self._send(send, _body(chunk, more=True))
+                        framed = chunk if self._frame is None else self._frame(chunk)
+                        await self._send(send, _body(framed, more=True))
                     chunk = await step(stream.step)
                 if self._keep is not None:
                     with anyio.CancelScope(shield=True):
                         await self._keep(stream)
-                await self._send(send, _body(b"", more=False))
+                    self._stored = True
+                ended = True
+                last = b"" if self._trailer is None else self._trailer(stream)
+                await self._send(send, _body(last, more=False))
+            except ClientGone:
+                gone = True
+            except TempAudioError as error:
+                return StreamEnd("cut", self._stored, error)
             finally:
                 group.cancel_scope.cancel()
-        if gone.is_set():
-            raise ClientGone
+        return StreamEnd("client_gone" if gone else "complete", self._stored)
 
     def _start_message(self) -> dict[str, Any]:
         return {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
@@ -119,10 +163,17 @@ class AudioStream(Response):
         with anyio.move_on_after(self._send_timeout) as waited:
             try:
                 await send(message)
-            except OSError as error:  # uvicorn raises this once the peer is gone
+            except OSError as error:  # some servers raise this once the peer is gone
                 raise ClientGone from error
         if waited.cancelled_caught:
             raise ClientGone
+
+
+def _cut(scope: Scope) -> None:
+    """End the connection without the stream's last chunk, so the client sees it broken."""
+    abort = abort_of(scope)
+    if abort is not None:
+        abort()
 
 
 def _body(chunk: bytes, *, more: bool) -> dict[str, Any]:

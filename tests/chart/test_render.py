@@ -36,6 +36,13 @@ def test_default_render() -> None:
     assert container["image"] == "ghcr.io/tempaudio/tempaudio:0.1.0"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # The probes have a listener of their own, which the Service does not expose.
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert ports == {"http": 8080, "health": 8081}
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"]["port"] == "health"
+    env = {entry["name"]: entry.get("value") for entry in container["env"]}
+    assert env["TEMPAUDIO_HEALTH_PORT"] == "8081"
     security = container["securityContext"]
     assert security["readOnlyRootFilesystem"] is True
     assert security["runAsNonRoot"] is True

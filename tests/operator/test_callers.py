@@ -103,11 +103,11 @@ def namespaces(core: client.CoreV1Api) -> Iterator[dict[str, str]]:
 
 
 @contextmanager
-def service(namespace: str, clock: MovableClock) -> Iterator[TestClient]:
+def service(namespace: str, clock: MovableClock, default: str = "audio") -> Iterator[TestClient]:
     settings = ServiceSettings(
         policy_source="kubernetes",
         policy_namespaces=(namespace,),
-        default_policy="audio",
+        default_policy=default,
         io_timeout_seconds=2,
         synth_workers=1,
         synth_queue=2,
@@ -298,3 +298,64 @@ def test_the_crd_refuses_malformed_clients(
     assert refused.value.status == 422
     assert "spec.clients[0]" in str(refused.value.body)
     assert says in str(refused.value.body)
+
+
+def test_policies_sharing_storage_keep_their_callers_audio_apart(
+    namespace: str,
+    aws: dict[str, Any],
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    s3: Any,
+) -> None:
+    """Three policies on one table: ``open`` and ``secret`` share a bucket too (prefixes
+    open/ and secret/), ``other`` has its own bucket. team-b speaks under ``secret``; team-c
+    reads everything under ``open``. An item is answered under its own policy only."""
+    other_bucket = f"{aws['bucket']}-other"
+    s3.create_bucket(Bucket=other_bucket)
+    clock = MovableClock(T0)
+    with namespaces(core) as teams:
+        readers = [{"namespace": teams["c"]}]
+        policies = {
+            "open": spec_for(aws, readers=readers),
+            "secret": spec_for(aws, clients=[{"namespace": teams["b"]}]),
+            "other": spec_for(aws, readers=readers),
+        }
+        policies["open"]["storage"]["prefix"] = "open/"
+        policies["secret"]["storage"]["prefix"] = "secret/"
+        policies["other"]["storage"]["bucket"] = other_bucket
+        for name, spec in policies.items():
+            create(custom, namespace, name, spec)
+        for name in policies:
+            settled(custom, namespace, name, "True")
+        team_a, team_b, team_c = (token(core, teams[t], "notifier") for t in "abc")
+        with service(namespace, clock, default="open") as test:
+
+            def speak(policy: str, who: str, text: str) -> Any:
+                body = {"text": text, "policy": policy}
+                answer = test.post("/tts/sync", json=body, headers=bearer(who))
+                assert answer.status_code == 200, answer.text
+                return answer.json()
+
+            said = speak("secret", team_b, "The merger closes on Friday.")
+            item = aws["store"].get_item(said["date"], said["audio_id"])
+            assert item["policy"] == f"{namespace}/secret"
+            where = f"/tts/{said['date']}/{said['audio_id']}"
+            # 1. team-c reads all of open's audio, and none of secret's through it.
+            through_open = test.get(f"{where}?policy=open", headers=bearer(team_c))
+            assert through_open.status_code == 404, through_open.text
+            assert "merger" not in through_open.text
+            assert test.get(f"{where}?policy=secret", headers=bearer(team_b)).status_code == 200
+
+            # 2. Audio of a policy with its own bucket, asked for under another: 404, not 500.
+            elsewhere = speak("other", team_a, "Kept in its own bucket.")
+            where = f"/tts/{elsewhere['date']}/{elsewhere['audio_id']}"
+            for policy in ("open", "secret"):
+                crossed = test.get(f"{where}?policy={policy}", headers=bearer(team_c))
+                assert crossed.status_code == 404, crossed.text
+            assert test.get(f"{where}?policy=other", headers=bearer(team_c)).status_code == 200
+
+            # 5. The repeat cache: team-c saying what team-a said is synthesized anew.
+            first = speak("open", team_a, "Your code is 4 8 1 5.")
+            again = speak("open", team_a, "Your code is 4 8 1 5.")
+            stranger = speak("open", team_c, "Your code is 4 8 1 5.")
+            assert (first["cached"], again["cached"], stranger["cached"]) == (False, True, False)

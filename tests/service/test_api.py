@@ -57,7 +57,11 @@ def test_sync_stores_object_and_item_and_returns_a_working_url(
     items = scan_items(dynamodb, settings.table)
     assert len(items) == 1
     item = items[0]
-    assert set(item) == {"date", "audio_id", "s3_url", "text", "voice_id", "duration", "ttl"}
+    # The seed's seven attributes, and the policy it was made under (read only under it).
+    assert set(item) == {
+        "date", "audio_id", "s3_url", "text", "voice_id", "duration", "ttl", "policy"
+    }  # fmt: skip
+    assert item["policy"] == {"S": "default/default"}
     assert item["s3_url"] == {"S": f"s3://{settings.bucket}/{key}"}
     assert Decimal(item["duration"]["N"]) == Decimal(str(body["duration"]))
     assert body["date"] == "2026-06-15"
@@ -134,7 +138,8 @@ def test_bad_input_gets_json_4xx_and_stores_nothing(
     status: int,
     code: str,
 ) -> None:
-    response = client.post("/tts/sync", **kwargs)
+    # Raw bodies say they are JSON, as a client's would (without it: 415, test_connections).
+    response = client.post("/tts/sync", headers={"content-type": "application/json"}, **kwargs)
     assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
     assert response.json()["error"] == code

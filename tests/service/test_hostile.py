@@ -220,7 +220,8 @@ def test_a_body_that_trickles_in_times_out() -> None:
                 await anyio.sleep_forever()
             return {"type": "http.request", "body": chunk, "more_body": True}
 
-        request = Request({"type": "http", "method": "POST", "headers": []}, receive)
+        headers = [(b"content-type", b"application/json")]
+        request = Request({"type": "http", "method": "POST", "headers": headers}, receive)
         with pytest.raises(BodyTimeout, match=r"within 0\.05 s"):
             await read_json(request, 1000, 0.05)
 

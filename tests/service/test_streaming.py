@@ -7,6 +7,9 @@ arrives while the gate is shut can only have been streamed.
 
 from __future__ import annotations
 
+import json
+import logging
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -199,3 +202,96 @@ def test_a_stream_that_cannot_be_stored_is_cut_before_its_end(
         assert _metric(base, 'tempaudio_streams_total{outcome="cut"}') == 1
     assert list_keys(s3, settings.bucket) == set()
     assert live_items(dynamodb, settings.table) == []
+
+
+def _audit_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [r.audit for r in caplog.records if r.name == "tempaudio.audit"]  # type: ignore[attr-defined]
+
+
+def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def _wait_for_metric(base: str, name: str) -> None:
+    for _ in range(WAIT * 20):
+        if _metric(base, name) >= 1:
+            return
+        threading.Event().wait(0.05)
+    raise AssertionError(f"{name} never counted")
+
+
+def test_a_stream_read_to_its_end_is_complete_and_its_audit_line_names_the_audio(
+    settings: ServiceSettings,
+    store: AudioStore,
+    tone: ToneSynthesizer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    with serving(_app(settings, store, tone)) as base:
+        for _ in range(3):
+            response = httpx.post(f"{base}/tts/stream", json={"text": TEXT}, timeout=WAIT)
+            assert response.status_code == 200
+        assert _metric(base, 'tempaudio_streams_total{outcome="complete"}') == 3
+        assert _metric(base, 'tempaudio_streams_total{outcome="client_gone"}') == 0
+    lines = [line for line in _audit_lines(caplog) if line["route"] == "/tts/stream"]
+    assert len(lines) == 3
+    for line in lines:
+        assert (line["outcome"], line["status"], line["stream"]) == ("ok", 200, "complete")
+        assert len(line["audio_id"]) == 36
+    assert not any("went away" in r.getMessage() for r in caplog.records)
+    assert _errors(caplog) == []
+
+
+def test_a_reader_that_stalls_is_cut_as_client_gone_without_error_logs(
+    settings: ServiceSettings,
+    store: AudioStore,
+    s3: Any,
+    tone: ToneSynthesizer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    long_text = (
+        "A sentence that goes on for quite a while. " * 100
+    )  # 215 s of tone, 9.5 MB: more than socket buffers hold
+    app = _app(settings, store, tone, body_timeout_seconds=1)
+    with serving(app) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with socket.socket() as stalled:
+            stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stalled.connect(("127.0.0.1", port))
+            body = json.dumps({"text": long_text, "length_scale": 5.0}).encode()
+            stalled.sendall(
+                b"POST /tts/stream HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\n"
+                + f"content-length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            # It never reads: the send times out after TEMPAUDIO_BODY_TIMEOUT (1 s here).
+            _wait_for_metric(base, 'tempaudio_streams_total{outcome="client_gone"}')
+        assert app.state.services.pool.admitted == 0
+    (line,) = [line for line in _audit_lines(caplog) if line["route"] == "/tts/stream"]
+    assert (line["outcome"], line["status"], line["stream"]) == ("client_gone", 499, "client_gone")
+    assert "audio_id" not in line
+    assert _errors(caplog) == []
+    assert list_keys(s3, settings.bucket) == set()
+
+
+def test_a_kept_stream_whose_storage_fails_is_audited_as_the_failure(
+    settings: ServiceSettings,
+    s3: Any,
+    dynamodb: Any,
+    tone: ToneSynthesizer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    failing = FailingPut(s3, dynamodb, bucket=settings.bucket, table=settings.table)
+    with serving(_app(settings, failing, tone)) as base:
+        with (
+            httpx.stream("POST", f"{base}/tts/stream", json={"text": TEXT}, timeout=WAIT) as r,
+            pytest.raises(httpx.HTTPError),
+        ):
+            b"".join(r.iter_raw())
+        _wait_for_metric(base, 'tempaudio_streams_total{outcome="cut"}')
+    (line,) = [line for line in _audit_lines(caplog) if line["route"] == "/tts/stream"]
+    assert (line["outcome"], line["status"], line["stream"]) == ("storage_unavailable", 503, "cut")
+    assert "audio_id" not in line
+    assert _errors(caplog) == []

@@ -56,3 +56,34 @@ def test_service_exits_2_with_one_line_naming_the_variable(variable: str, value:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith(f"tempaudio-service: {variable}")
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        # Each died with a traceback (ConfigException, RuntimeError) from the lifespan.
+        ({"TEMPAUDIO_AUTH": "serviceaccount"}, "no usable kubeconfig"),
+        (
+            {"TEMPAUDIO_POLICY_SOURCE": "kubernetes", "TEMPAUDIO_POLICY_NAMESPACES": "team-a"},
+            "no usable kubeconfig",
+        ),
+        ({"TEMPAUDIO_DEFAULT_VOICE": "en_GB-nobody"}, "TEMPAUDIO_DEFAULT_VOICE='en_GB-nobody'"),
+        ({"TEMPAUDIO_OPENAI_VOICES": "alloy=en_GB-nobody"}, "TEMPAUDIO_OPENAI_VOICES maps to"),
+        ({"TEMPAUDIO_VOICES_DIR": "/nonexistent/voices"}, "does not exist"),
+    ],
+)
+def test_configuration_mistakes_found_at_start_are_one_line_usage_errors(
+    tmp_path: Path, env: dict[str, str], says: str
+) -> None:
+    result = subprocess.run(
+        [str(BIN / "tempaudio-service")],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "none"),
+             **env},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    # The start-up log may come first (the voices it loaded); the error is one last line.
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("tempaudio-service: ")
+    assert says in last
