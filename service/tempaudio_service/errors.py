@@ -7,6 +7,8 @@ class TempAudioError(Exception):
     status_code = 500
     code = "internal_error"
     retry_after_seconds: int | None = None
+    # The request field at fault (OpenAI's ``param``); None: no one field.
+    param: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -22,6 +24,11 @@ class TempAudioError(Exception):
 class InvalidRequest(TempAudioError):
     status_code = 422
     code = "invalid_request"
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        if param is not None:
+            self.param = param
 
 
 class MalformedJson(TempAudioError):
@@ -47,24 +54,28 @@ class TextTooLong(InvalidRequest):
 
 class UnknownVoice(InvalidRequest):
     code = "unknown_voice"
+    param = "voice"
 
 
 class UnknownPolicy(InvalidRequest):
     """The request names a policy this service does not serve (or none, without a default)."""
 
     code = "unknown_policy"
+    param = "policy"
 
 
 class NoSpeech(InvalidRequest):
     """The text holds nothing to say (only punctuation, spaces or invisible characters)."""
 
     code = "no_speech"
+    param = "text"
 
 
 class AudioTooLong(InvalidRequest):
     """The audio would run past the per-request cap (TEMPAUDIO_MAX_AUDIO_SECONDS)."""
 
     code = "audio_too_long"
+    param = "text"
 
 
 class AudioNotFound(TempAudioError):
@@ -77,6 +88,7 @@ class ModelNotFound(TempAudioError):
 
     status_code = 404
     code = "model_not_found"
+    param = "model"
 
 
 class Overloaded(TempAudioError):
@@ -156,3 +168,11 @@ class AuthUnavailable(TempAudioError):
     status_code = 503
     code = "auth_unavailable"
     retry_after_seconds = 5
+
+
+class UnsupportedMediaType(TempAudioError):
+    """A body that does not say ``Content-Type: application/json``: a browser's cross-site
+    "simple" POST (text/plain, a form) cannot make the service speak."""
+
+    status_code = 415
+    code = "unsupported_media_type"

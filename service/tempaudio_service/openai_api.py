@@ -1,9 +1,11 @@
-"""OpenAI's speech API: ``POST /v1/audio/speech``, ``GET /v1/models``, ``GET /v1/audio/voices``.
+"""OpenAI's speech API: ``POST /v1/audio/speech``, ``GET /v1/models[/{model}]``,
+``GET /v1/audio/voices``.
 
 A client of the official ``openai`` package points its ``base_url`` at ``…/v1`` and gets
-speech. The audio is always streamed as it is made (OpenAI's endpoint answers chunked too);
-naming a ``policy`` also keeps it, like ``POST /tts/stream``. Errors have OpenAI's shape, so
-the client raises its usual ``APIStatusError`` subclasses.
+speech. The audio is always streamed as it is made (OpenAI's endpoint answers chunked too),
+as itself or, with ``stream_format: "sse"``, as OpenAI's server-sent events (sse.py);
+naming a ``policy`` also keeps it, like ``POST /tts/stream``. Errors have OpenAI's shape,
+type and ``param``, so the client raises its usual ``APIStatusError`` subclasses.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .schemas import (
     OpenAIErrorDetail,
     OpenAIVoice,
     OpenAIVoiceList,
+    cut,
 )
 from .services import read_json, services_of
 from .tts_request import parse_speech_request
@@ -68,14 +71,25 @@ async def speech(request: Request) -> Response:
 def _check_model(body: Any) -> None:
     model = body.get("model") if isinstance(body, dict) else None
     if isinstance(model, str) and model not in OPENAI_MODELS:
-        raise ModelNotFound(
-            f"the model {model!r} does not exist; available: {', '.join(OPENAI_MODELS)}"
-        )
+        raise _model_not_found(model)
+
+
+def _model_not_found(model: str) -> ModelNotFound:
+    return ModelNotFound(
+        f"the model {cut(model)!r} does not exist; available: {', '.join(OPENAI_MODELS)}"
+    )
 
 
 async def models(request: Request) -> JSONResponse:
     listing = ModelList(data=[Model(id=name) for name in OPENAI_MODELS])
     return JSONResponse(listing.model_dump())
+
+
+async def model(request: Request) -> JSONResponse:
+    name = str(request.path_params["model"])
+    if name not in OPENAI_MODELS:
+        raise _model_not_found(name)
+    return JSONResponse(Model(id=name).model_dump())
 
 
 async def voices(request: Request) -> JSONResponse:
@@ -95,29 +109,46 @@ async def voices(request: Request) -> JSONResponse:
 ROUTES = [
     Route("/v1/audio/speech", speech, methods=["POST"]),
     Route("/v1/models", models, methods=["GET"]),
+    Route("/v1/models/{model}", model, methods=["GET"]),
     Route("/v1/audio/voices", voices, methods=["GET"]),
 ]
 
-# tempaudio's codes as OpenAI's status and error type: 422 becomes 400, as OpenAI answers
-# bad parameters (openai.BadRequestError).
+# Statuses OpenAI answers as 400 for a request it will not take (openai.BadRequestError).
+_BAD_REQUEST = frozenset({400, 413, 415, 422})
+# OpenAI's error type by status; any other 4xx is an invalid_request_error, a 5xx a
+# server_error.
 _TYPES = {
-    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
     404: "not_found_error",
     408: "timeout_error",
-    413: "invalid_request_error",
+    409: "conflict_error",
     429: "rate_limit_error",
-    503: "server_error",
 }
+# tempaudio's field names where /v1 names the field otherwise.
+_FIELDS = {"text": "input"}
+
+
+def openai_status(status: int) -> tuple[int, str]:
+    """tempaudio's status as OpenAI's status and error type (pure)."""
+    if status >= 500:
+        return status, "server_error"
+    if status in _BAD_REQUEST:
+        return 400, "invalid_request_error"
+    return status, _TYPES.get(status, "invalid_request_error")
 
 
 def error_response(
-    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    param: str | None = None,
 ) -> JSONResponse:
     """An error in OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``."""
-    status = 400 if status == 422 else status
-    param = _param(message)
+    status, kind = openai_status(status)
     detail = OpenAIErrorDetail(
-        message=message, type=_TYPES.get(status, "server_error"), param=param, code=code
+        message=message, type=kind, param=_FIELDS.get(param or "", param), code=code
     )
     return JSONResponse(
         OpenAIError(error=detail).model_dump(), status_code=status, headers=dict(headers or {})
@@ -125,14 +156,9 @@ def error_response(
 
 
 def domain_error_response(error: TempAudioError) -> JSONResponse:
-    return error_response(error.status_code, error.code, error.message, error.headers)
-
-
-def _param(message: str) -> str | None:
-    """The field a message names first (``'voice' must …``), as OpenAI's ``param``."""
-    if message.startswith("'") and "'" in message[1:]:
-        return message[1 : message.index("'", 1)]
-    return "voice" if message.startswith("unknown voice") else None
+    return error_response(
+        error.status_code, error.code, error.message, error.headers, param=error.param
+    )
 
 
 def is_openai_path(path: str) -> bool:

@@ -60,6 +60,7 @@ class Operation:
     answer: type[BaseModel] | None = None
     answer_description: str = "OK."
     audio: bool = False  # the answer is streamed audio, not JSON
+    events: bool = False  # or, with stream_format "sse", OpenAI's server-sent events
     errors: tuple[tuple[str, str], ...] = ()
     openai: bool = False  # errors in OpenAI's shape
     query_policy: bool = False
@@ -69,6 +70,14 @@ class Operation:
 
 # What a request that makes audio may be refused with besides its body's errors.
 CALLER_ERRORS = (("401", UNAUTHENTICATED), ("403", FORBIDDEN), ("429", QUOTA))
+
+
+def _openai_body_errors() -> tuple[tuple[str, str], ...]:
+    """BODY_ERRORS as /v1 answers them: what OpenAI refuses is a 400 (invalid_request_error)."""
+    return tuple(
+        ("400" if status in ("413", "415") else status, text)
+        for status, text in BODY_ERRORS.items()
+    )
 
 
 def _synthesis_errors() -> tuple[tuple[str, str], ...]:
@@ -125,12 +134,18 @@ OPERATIONS = (
     Operation("/openapi.json", "get", "openapi", "This document."),
     Operation(
         "/v1/audio/speech", "post", "createSpeech",
-        "OpenAI-compatible speech: the audio, streamed as it is made. With 'policy', also "
-        "stored, with the X-Tempaudio-* headers of POST /tts/stream.",
-        schemas.SpeechRequestBody, None, "Audio, chunked.", audio=True,
+        "OpenAI-compatible speech: the audio, streamed as it is made, as itself or (with "
+        "stream_format 'sse') as OpenAI's server-sent events. With 'policy', also stored (the "
+        "audio itself, either way), with the X-Tempaudio-* headers of POST /tts/stream.",
+        schemas.SpeechRequestBody, None,
+        "Audio, chunked; or with stream_format 'sse', text/event-stream: one 'data:' line of "
+        "JSON per event, SpeechAudioDeltaEvent as audio is made, then one SpeechAudioDoneEvent "
+        "(after the audio is stored, with 'policy').",
+        audio=True, events=True,
         errors=(
-            *BODY_ERRORS.items(),
-            ("400", "Invalid parameters (OpenAI answers them with 400): " + INVALID),
+            *_openai_body_errors(),
+            ("400", "Invalid parameters (OpenAI answers them with 400; 'param' names the "
+                    "field): " + INVALID),
             *CALLER_ERRORS,
             ("404", "model_not_found: the model is not in GET /v1/models."),
             ("503", UNAVAILABLE + " " + UNAVAILABLE_AUTH),
@@ -139,6 +154,12 @@ OPERATIONS = (
     ),
     Operation("/v1/models", "get", "listModels", "OpenAI-compatible model list.",
               answer=schemas.ModelList, openai=True),
+    Operation(
+        "/v1/models/{model}", "get", "retrieveModel", "OpenAI-compatible model lookup.",
+        answer=schemas.Model, answer_description="The model.",
+        errors=(("404", "model_not_found: the model is not in GET /v1/models."),),
+        openai=True, path_params=(("model", ""),),
+    ),
     Operation(
         "/v1/audio/voices", "get", "listOpenAIVoices",
         "The voice names POST /v1/audio/speech takes: OpenAI's, mapped to installed voices "
@@ -161,12 +182,16 @@ def _operation(op: Operation) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     if op.audio:
         headers = {name: {"schema": {"type": "string"}} for name in STREAM_HEADERS}
+        content: dict[str, Any] = {
+            media: {"schema": {"type": "string", "format": "binary"}} for media in AUDIO_TYPES
+        }
+        if op.events:
+            events = [_ref(schemas.SpeechAudioDeltaEvent), _ref(schemas.SpeechAudioDoneEvent)]
+            content["text/event-stream"] = {"schema": {"oneOf": events}}
         responses["200"] = {
             "description": op.answer_description,
             "headers": headers,
-            "content": {
-                media: {"schema": {"type": "string", "format": "binary"}} for media in AUDIO_TYPES
-            },
+            "content": content,
         }
     elif op.answer is not None:
         responses["200"] = _json(op.answer, op.answer_description)
@@ -191,7 +216,12 @@ def _operation(op: Operation) -> dict[str, Any]:
             "content": {"application/json": {"schema": _ref(op.body)}},
         }
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "format": f}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"} | ({"format": f} if f else {}),
+        }
         for name, f in op.path_params
     ]
     if op.query_policy:
@@ -216,8 +246,11 @@ def openapi_document(*, max_text_chars: int, default_voice: str) -> dict[str, An
     )
     components: dict[str, Any] = definitions["$defs"]
     # The limits that are settings.
-    for name, field in (("TtsRequestBody", "text"), ("SpeechRequestBody", "input")):
-        components[name]["properties"][field] |= {"minLength": 1, "maxLength": max_text_chars}
+    for name, field, limit in (
+        ("TtsRequestBody", "text", max_text_chars),
+        ("SpeechRequestBody", "input", min(schemas.OPENAI_MAX_INPUT_CHARS, max_text_chars)),
+    ):
+        components[name]["properties"][field] |= {"minLength": 1, "maxLength": limit}
     components["TtsRequestBody"]["properties"]["voice"]["default"] = default_voice
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:

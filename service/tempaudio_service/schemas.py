@@ -23,6 +23,13 @@ ResponseFormat = Literal["wav", "mp3", "opus", "aac", "flac", "pcm"]
 assert set(ResponseFormat.__args__) == set(FORMATS), "formats.py and ResponseFormat disagree"  # type: ignore[attr-defined]
 
 _STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+# How much of a client's value a message repeats.
+SHOWN_CHARS = 40
+
+
+def cut(value: str, limit: int = SHOWN_CHARS) -> str:
+    """``value`` as a message repeats it: at most ``limit`` characters, cut with "…"."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def text_problem(text: str, field: str) -> str | None:
@@ -64,7 +71,7 @@ def parse_policy_name(value: Any) -> str | None:
     try:
         return _POLICY_NAME.validate_python(value, strict=True)
     except ValidationError:
-        raise InvalidRequest(f"'policy' must be {POLICY_MUST_BE}") from None
+        raise InvalidRequest(f"'policy' must be {POLICY_MUST_BE}", param="policy") from None
 
 
 class Body(BaseModel):
@@ -74,24 +81,33 @@ class Body(BaseModel):
 
     @classmethod
     def parse(cls, body: Any) -> Any:
-        """The validated body, or ``InvalidRequest`` with one message a person can act on."""
+        """The validated body, or ``InvalidRequest`` with one message a person can act on,
+        naming the field at fault as its ``param``."""
         try:
             return cls.model_validate(body)
         except ValidationError as error:
-            raise InvalidRequest(cls.explain(error)) from None
+            message, param = cls.explain(error)
+            raise InvalidRequest(message, param=param) from None
 
     @classmethod
-    def explain(cls, error: ValidationError) -> str:
+    def explain(cls, error: ValidationError) -> tuple[str, str | None]:
+        """The message, and the field it is about (None: the body as a whole)."""
         problems = error.errors(include_url=False)
         unknown = sorted(str(p["loc"][0]) for p in problems if p["type"] == "extra_forbidden")
         if unknown:
-            return f"unknown field(s): {', '.join(unknown)}"
+            shown = ", ".join(cut(name) for name in unknown[:MAX_UNKNOWN_SHOWN])
+            more = len(unknown) - MAX_UNKNOWN_SHOWN
+            return f"unknown field(s): {shown}" + (f" and {more} more" if more > 0 else ""), None
         first = problems[0]
         if not first["loc"]:
-            return "the body must be a JSON object"
+            return "the body must be a JSON object", None
         name, kind, value = str(first["loc"][0]), first["type"], first.get("input")
+        return cls._field_problem(name, kind, value, first.get("ctx", {})), name
+
+    @classmethod
+    def _field_problem(cls, name: str, kind: str, value: Any, context: dict[str, Any]) -> str:
         if kind == "value_error":
-            return str(first["ctx"]["error"])
+            return str(context["error"])
         if kind == "finite_number":
             return f"'{name}' must be a finite number"
         bounds = _bounds(cls, name)
@@ -101,12 +117,17 @@ class Body(BaseModel):
             shown = value if isinstance(value, float) or abs(value) < 10**15 else "a huge integer"
             return f"'{name}' must be between {bounds[0]} and {bounds[1]}, got {shown}"
         if kind == "literal_error":
-            return f"'{name}' must be one of {first['ctx']['expected']}"
+            return f"'{name}' must be one of {context['expected']}"
         # Missing, of the wrong type, too short or too long.
         return f"'{name}' must be {cls.MUST_BE.get(name, 'valid')}"
 
 
+# Unknown fields a message names at most.
+MAX_UNKNOWN_SHOWN = 5
+
+
 def _bounds(model: type[BaseModel], name: str) -> tuple[float, float] | None:
+    """A field's range as declared: integers for an integer field (8000, not 8000.0)."""
     field = model.model_fields.get(name)
     if field is None:
         return None
@@ -114,7 +135,7 @@ def _bounds(model: type[BaseModel], name: str) -> tuple[float, float] | None:
     high = next((m.le for m in field.metadata if isinstance(m, Le)), None)
     if low is None or high is None:
         return None
-    return float(low), float(high)  # type: ignore[arg-type]
+    return low, high  # type: ignore[return-value]
 
 
 def _knob(low: float, high: float, description: str) -> Any:
@@ -262,6 +283,16 @@ class Error(BaseModel):
 # --- OpenAI-compatible ----------------------------------------------------------------
 
 OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "piper")
+# OpenAI's limit on 'input'; /v1 takes the lower of it and TEMPAUDIO_MAX_TEXT_CHARS.
+OPENAI_MAX_INPUT_CHARS = 4096
+
+
+class VoiceReference(BaseModel):
+    """A voice named by an object, as newer OpenAI clients send custom voices."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    id: str = Field(min_length=1, description="A voice name, as 'voice' takes it as a string.")
 
 
 class SpeechRequestBody(Body):
@@ -274,7 +305,7 @@ class SpeechRequestBody(Body):
     MUST_BE: ClassVar[dict[str, str]] = {
         "model": "a model id from GET /v1/models",
         "input": "a non-empty string",
-        "voice": "a voice name (GET /v1/audio/voices)",
+        "voice": 'a voice name (GET /v1/audio/voices) or {"id": <a voice name>}',
         "speed": "a number",
         "instructions": "a string",
         "sample_rate": "an integer",
@@ -283,14 +314,21 @@ class SpeechRequestBody(Body):
 
     model: str = Field(description=f"One of {', '.join(OPENAI_MODELS)}: all are Piper.")
     input: SpeakableText = Field(description="What to say.")
-    voice: str = Field(
-        description="An OpenAI voice name (mapped, see GET /v1/audio/voices) or a Piper voice."
+    voice: str | VoiceReference = Field(
+        description=(
+            "An OpenAI voice name (mapped, see GET /v1/audio/voices) or a Piper voice; or "
+            'either as {"id": name}, the object OpenAI takes for custom voices.'
+        )
     )
     response_format: ResponseFormat = Field("mp3", description="Audio format of the stream.")
     speed: float = Field(1.0, ge=0.25, le=4.0, description="0.25 to 4.0; 1.0 is the voice's own.")
     instructions: str | None = Field(None, description="Accepted and ignored (Piper has none).")
-    stream_format: Literal["audio"] = Field(
-        "audio", description="Only raw audio is streamed; 'sse' is not supported."
+    stream_format: Literal["audio", "sse"] = Field(
+        "audio",
+        description=(
+            "audio: the audio itself, chunked. sse: server-sent events (text/event-stream), "
+            "SpeechAudioDeltaEvent as audio is made, then one SpeechAudioDoneEvent."
+        ),
     )
     sample_rate: int | None = Field(
         None, ge=8000, le=48000, description="tempaudio: resample to this rate (Hz)."
@@ -302,6 +340,30 @@ class SpeechRequestBody(Body):
             "then carry its presigned URL (X-Tempaudio-Url) and id."
         ),
     )
+
+
+class SpeechAudioDeltaEvent(BaseModel):
+    """``stream_format: "sse"``: a piece of the audio, in order; the pieces decoded and joined
+    are the audio file."""
+
+    type: Literal["speech.audio.delta"] = "speech.audio.delta"
+    audio: str = Field(description="The next bytes of the audio, base64.")
+
+
+class SpeechUsage(BaseModel):
+    """OpenAI counts tokens; Piper has none, so tempaudio counts what it has."""
+
+    input_tokens: int = Field(description="Characters of 'input'.")
+    output_tokens: int = Field(description="Milliseconds of audio made.")
+    total_tokens: int = Field(description="input_tokens + output_tokens, as OpenAI sums them.")
+
+
+class SpeechAudioDoneEvent(BaseModel):
+    """``stream_format: "sse"``: the last event, sent once all of the audio was (and, with
+    'policy', once it is stored)."""
+
+    type: Literal["speech.audio.done"] = "speech.audio.done"
+    usage: SpeechUsage
 
 
 class Model(BaseModel):
@@ -344,7 +406,10 @@ DOCUMENTED: tuple[type[BaseModel], ...] = (
     PolicyList,
     Error,
     SpeechRequestBody,
+    Model,
     ModelList,
     OpenAIVoiceList,
     OpenAIError,
+    SpeechAudioDeltaEvent,
+    SpeechAudioDoneEvent,
 )

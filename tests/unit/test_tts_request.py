@@ -68,14 +68,14 @@ def test_rejections_say_why(body: Any, error: type[Exception], message: str) -> 
         parse(body)
 
 
-def speech(body: Any, aliases: dict[str, str] | None = None) -> Any:
+def speech(body: Any, aliases: dict[str, str] | None = None, max_text_chars: int = 20) -> Any:
     from tempaudio_service.tts_request import parse_speech_request
 
     return parse_speech_request(
         {"model": "tts-1", "input": "hi", "voice": "alloy", **body},
         voices=VOICES,
         aliases={"alloy": "en_US-joe-medium", "nova": "multi", **(aliases or {})},
-        max_text_chars=20,
+        max_text_chars=max_text_chars,
     )
 
 
@@ -89,6 +89,8 @@ def speech(body: Any, aliases: dict[str, str] | None = None) -> Any:
         ({"response_format": "opus"}, "en_US-joe-medium", "opus", 24000, None),
         ({"speed": 2.0}, "en_US-joe-medium", "mp3", 22050, 0.5),  # twice as fast
         ({"instructions": "cheerful", "future_field": 1}, "en_US-joe-medium", "mp3", 22050, None),
+        ({"voice": {"id": "nova"}}, "multi", "mp3", 22050, None),  # OpenAI's voice object
+        ({"voice": {"id": "multi", "newer": 1}}, "multi", "mp3", 22050, None),
     ],
 )
 def test_openai_speech_requests(
@@ -106,7 +108,11 @@ def test_openai_speech_requests(
         ({"input": "x" * 21}, TextTooLong, "'input' has 21 characters"),
         ({"voice": "zz"}, UnknownVoice, "unknown voice 'zz'"),
         ({"speed": 0.1}, InvalidRequest, "'speed' must be between 0.25 and 4.0"),
-        ({"stream_format": "sse"}, InvalidRequest, "'stream_format' must be one of 'audio'"),
+        (
+            {"stream_format": "json"},
+            InvalidRequest,
+            "'stream_format' must be one of 'audio' or 'sse'",
+        ),
         ({"response_format": "ogg"}, InvalidRequest, "'response_format' must be one of"),
         ({"policy": "   "}, InvalidRequest, "'policy' must be a policy name"),
         ({"policy": "p" * 318}, InvalidRequest, "'policy' must be a policy name"),
@@ -134,3 +140,105 @@ def test_formats_and_rates(body: dict[str, Any], message: str | None) -> None:
     else:
         with pytest.raises(InvalidRequest, match=message):
             parse({"text": "hi", **body})
+
+
+def test_openai_speech_asks_for_events_or_audio() -> None:
+    assert speech({}).stream_format == "audio"
+    assert speech({"stream_format": "sse"}).stream_format == "sse"
+
+
+@pytest.mark.parametrize(("service_limit", "limit"), [(5000, 4096), (100, 100)])
+def test_openai_input_is_held_to_openai_s_limit(service_limit: int, limit: int) -> None:
+    assert speech({"input": "x" * limit}, max_text_chars=service_limit).text == "x" * limit
+    with pytest.raises(TextTooLong, match=f"the limit is {limit}$") as raised:
+        speech({"input": "x" * (limit + 1)}, max_text_chars=service_limit)
+    assert raised.value.param == "input"
+
+
+TTS = {"text": "hi"}
+SPEECH = {"model": "tts-1", "input": "hi", "voice": "alloy"}
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"text": ""}, "text"),
+        ({"text": "x" * 21}, "text"),
+        ({"voice": "nope"}, "voice"),
+        ({"voice": "multi", "speaker": "carol"}, "speaker"),
+        ({"speaker": 7}, "speaker"),
+        ({"length_scale": 0}, "length_scale"),
+        ({"response_format": "ogg"}, "response_format"),
+        ({"response_format": "opus", "sample_rate": 22050}, "sample_rate"),
+        ({"sample_rate": 100}, "sample_rate"),
+        ({"policy": " "}, "policy"),
+        ({"cache": "no"}, "cache"),
+        ({"unknown": 1}, None),
+    ],
+)
+def test_tts_rejections_name_the_field(body: dict[str, Any], param: str | None) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        parse(TTS | body)
+    assert raised.value.param == param
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"input": "   "}, "input"),
+        ({"input": "x" * 21}, "input"),
+        ({"model": 5}, "model"),
+        ({"voice": "zz"}, "voice"),
+        ({"voice": {"id": "zz"}}, "voice"),
+        ({"voice": {"id": ""}}, "voice"),
+        ({"voice": {"name": "alloy"}}, "voice"),
+        ({"voice": ["alloy"]}, "voice"),
+        ({"voice": 3}, "voice"),
+        ({"speed": 9.0}, "speed"),
+        ({"response_format": "ogg"}, "response_format"),
+        ({"response_format": "mp3", "sample_rate": 22051}, "sample_rate"),
+        ({"stream_format": "json"}, "stream_format"),
+        ({"policy": " "}, "policy"),
+    ],
+)
+def test_openai_rejections_name_the_field(body: dict[str, Any], param: str) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        speech(SPEECH | body)
+    assert raised.value.param == param
+
+
+def test_a_voice_that_is_neither_a_name_nor_an_object_with_an_id_says_what_it_may_be() -> None:
+    with pytest.raises(InvalidRequest, match=r"""'voice' must be a voice name .* or \{"id": """):
+        speech({"voice": {"name": "alloy"}})
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"sample_rate": 100}, "'sample_rate' must be between 8000 and 48000, got 100$"),
+        ({"sample_rate": 10**20}, "between 8000 and 48000, got a huge integer$"),
+        ({"length_scale": 9}, "'length_scale' must be between 0.1 and 5.0, got 9$"),
+    ],
+)
+def test_ranges_are_said_as_declared(body: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidRequest, match=message):
+        parse(TTS | body)
+    with pytest.raises(InvalidRequest, match=r"'speed' must be between 0\.25 and 4\.0, got 0\.1$"):
+        speech({"speed": 0.1})
+
+
+@pytest.mark.parametrize(
+    ("parser", "body"),
+    [
+        (parse, {"voice": "v" * 60_000}),
+        (parse, {"voice": "multi", "speaker": "s" * 60_000}),
+        (parse, {"f" * 60_000: 1, **{f"g{n}": n for n in range(100)}}),
+        (speech, {"voice": "v" * 60_000}),
+        (speech, {"voice": {"id": "v" * 60_000}}),
+    ],
+)
+def test_long_values_are_cut_in_messages(parser: Any, body: dict[str, Any]) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        parser(TTS | body if parser is parse else body)
+    assert len(raised.value.message) < 300
+    assert "…" in raised.value.message

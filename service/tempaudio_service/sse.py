@@ -1,0 +1,38 @@
+"""OpenAI's speech events (``stream_format: "sse"``) on the wire (pure).
+
+Each event is one ``data:`` line of JSON and a blank line, without ``event:`` lines, as
+OpenAI sends them: ``speech.audio.delta`` with the next bytes of the audio in base64, as they
+are made, then one ``speech.audio.done`` with the usage. The shapes are declared in schemas.py.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from pydantic import BaseModel
+
+from .schemas import SpeechAudioDeltaEvent, SpeechAudioDoneEvent, SpeechUsage
+
+MEDIA_TYPE = "text/event-stream"
+
+
+def event(payload: BaseModel) -> bytes:
+    return b"data: " + payload.model_dump_json().encode() + b"\n\n"
+
+
+def audio_delta(audio: bytes) -> bytes:
+    """The event carrying ``audio``, the next bytes of the audio file."""
+    return event(SpeechAudioDeltaEvent(audio=base64.b64encode(audio).decode("ascii")))
+
+
+def usage(characters: int, audio_seconds: float) -> SpeechUsage:
+    """Piper has no tokens: the input counts its characters, the output its milliseconds."""
+    milliseconds = round(audio_seconds * 1000)
+    return SpeechUsage(
+        input_tokens=characters, output_tokens=milliseconds, total_tokens=characters + milliseconds
+    )
+
+
+def audio_done(characters: int, audio_seconds: float) -> bytes:
+    """The last event, for ``characters`` of input that made ``audio_seconds`` of audio."""
+    return event(SpeechAudioDoneEvent(usage=usage(characters, audio_seconds)))
