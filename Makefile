@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test e2e lint unit bench reliability lock clean k8s-binaries
+.PHONY: run test e2e lint unit bench reliability lock clean k8s-binaries generate
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,13 @@ e2e: $(STAMP) k8s-binaries
 k8s-binaries:
 	bash scripts/k8s-binaries.sh
 
+## Write every copy of the policy schema (both CRDs, the chart's values schema) from
+## api/tempaudio_api/tempaudiopolicy.yaml; `make lint` (and so CI) fails when one is stale.
+generate: $(STAMP)
+	$(BIN)/python -m tempaudio_api.generate
+
 lint: $(STAMP)
+	$(BIN)/python -m tempaudio_api.generate --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

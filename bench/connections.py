@@ -111,20 +111,54 @@ class IdleResult:
     probes: dict[str, Counter[int]]  # status codes, by port
 
 
+class Sockets:
+    """The scenario's sockets: opened at once, some trickling, each timed until closed."""
+
+    def __init__(self, port: int) -> None:
+        self.selector = selectors.DefaultSelector()
+        self.opened: dict[socket.socket, tuple[str, float]] = {}
+        self.closed: dict[str, list[float]] = {"idle": [], "trickling": []}
+        for kind in ("idle", "trickling"):
+            for _ in range(CAP):
+                sock = socket.create_connection(("127.0.0.1", port))
+                sock.setblocking(False)
+                self.opened[sock] = (kind, time.monotonic())
+                self.selector.register(sock, selectors.EVENT_READ)
+
+    def trickle(self, byte: bytes) -> None:
+        for sock, (kind, _) in list(self.opened.items()):
+            if kind == "trickling":
+                with suppress(OSError):
+                    sock.send(byte)
+
+    def reap(self) -> None:
+        """Time the sockets the server closed (a 408 before the close is read past)."""
+        for key, _ in self.selector.select(timeout=0.1):
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)
+            try:
+                data = sock.recv(65536)
+            except (ConnectionResetError, BlockingIOError):
+                data = b""
+            if data:
+                continue
+            kind, at = self.opened.pop(sock)
+            self.closed[kind].append(time.monotonic() - at)
+            self.selector.unregister(sock)
+            sock.close()
+
+    def close_rest(self) -> dict[str, int]:
+        still_open = {kind: 0 for kind in self.closed}
+        for sock, (kind, _) in self.opened.items():
+            still_open[kind] += 1
+            sock.close()
+        return still_open
+
+
 def idle_scenario(srv: Server) -> IdleResult:
     """``CAP`` idle sockets and ``CAP`` tricklers; when each was closed; probe answers."""
-    port = int(srv.base.rsplit(":", 1)[1])
-    selector = selectors.DefaultSelector()
-    opened: dict[socket.socket, tuple[str, float]] = {}
-    closed: dict[str, list[float]] = {"idle": [], "trickling": []}
     started = time.monotonic()
-    for kind in ("idle", "trickling"):
-        for _ in range(CAP):
-            sock = socket.create_connection(("127.0.0.1", port))
-            sock.setblocking(False)
-            opened[sock] = (kind, time.monotonic())
-            selector.register(sock, selectors.EVENT_READ)
-    tricklers = [s for s, (kind, _) in opened.items() if kind == "trickling"]
+    sockets = Sockets(int(srv.base.rsplit(":", 1)[1]))
     request = b"GET /healthz HTTP/1.1\r\nhost: t\r\nx-slow: " + b"a" * 1000
     probes: dict[str, Counter[int]] = {"health": Counter(), "client": Counter()}
     stop = threading.Event()
@@ -138,35 +172,14 @@ def idle_scenario(srv: Server) -> IdleResult:
     asker = threading.Thread(target=ask, daemon=True)
     asker.start()
     sent = 0
-    next_byte = time.monotonic()
-    while opened and time.monotonic() - started < OBSERVE_SECONDS:
-        if time.monotonic() >= next_byte and sent < len(request):
-            for sock in tricklers:
-                if sock in opened:
-                    with suppress(OSError):
-                        sock.send(request[sent : sent + 1])
+    while sockets.opened and time.monotonic() - started < OBSERVE_SECONDS:
+        if time.monotonic() - started >= sent and sent < len(request):  # a byte a second
+            sockets.trickle(request[sent : sent + 1])
             sent += 1
-            next_byte += 1.0
-        for key, _ in selector.select(timeout=0.1):
-            sock = key.fileobj
-            assert isinstance(sock, socket.socket)
-            try:
-                data = sock.recv(65536)
-            except (ConnectionResetError, BlockingIOError):
-                data = b""
-            if data:
-                continue  # a 408 before the close
-            kind, at = opened.pop(sock)
-            closed[kind].append(time.monotonic() - at)
-            selector.unregister(sock)
-            sock.close()
+        sockets.reap()
     stop.set()
     asker.join(10)
-    still_open = {kind: 0 for kind in closed}
-    for sock, (kind, _) in opened.items():
-        still_open[kind] += 1
-        sock.close()
-    return IdleResult(closed, still_open, probes)
+    return IdleResult(sockets.closed, sockets.close_rest(), probes)
 
 
 def _seconds(values: list[float]) -> str:

@@ -1,8 +1,4 @@
-"""tempaudio control plane: a kopf operator reconciling TempAudioPolicy resources."""
+"""tempaudio control plane: a kopf operator reconciling TempAudioPolicy resources (whose API
+is tempaudio_api's)."""
 
 __version__ = "0.1.0"
-
-GROUP = "tempaudio.dev"
-VERSION = "v1alpha1"
-PLURAL = "tempaudiopolicies"
-KIND = "TempAudioPolicy"

@@ -8,8 +8,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tempaudio_api.durations import format_duration, parse_retention
+from tempaudio_api.errors import PolicyError
+from tempaudio_api.policy import Policy
+
 from .enforcement import Period
-from .policy import Policy, PolicyError, format_duration, parse_retention
 
 POLICY_LABEL = "tempaudio.dev/policy"
 MANAGED_BY = "tempaudio-operator"

@@ -25,7 +25,11 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from . import GROUP, PLURAL, VERSION, kube, tenancy
+from tempaudio_api import GROUP, PLURAL, VERSION
+from tempaudio_api.errors import PolicyError
+from tempaudio_api.policy import Policy
+
+from . import kube, tenancy
 from .aws import AwsNotReady
 from .desired import (
     MANAGED_BY,
@@ -36,7 +40,6 @@ from .desired import (
     last_cleanup,
 )
 from .metrics import OperatorMetrics
-from .policy import Policy, PolicyError
 from .reconcile import (
     Clients,
     Event,

@@ -23,7 +23,9 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from . import GROUP, PLURAL, VERSION, kube
+from tempaudio_api import GROUP, PLURAL, VERSION
+
+from . import kube
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]

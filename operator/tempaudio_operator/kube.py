@@ -17,7 +17,8 @@ from typing import Any, cast
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from . import GROUP, PLURAL, VERSION
+from tempaudio_api import GROUP, PLURAL, VERSION
+
 from .desired import (
     CLEANUP_CONTAINER,
     POLICY_LABEL,

@@ -17,6 +17,10 @@ import kopf
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tempaudio_api.durations import format_duration, parse_retention
+from tempaudio_api.errors import PolicyError
+from tempaudio_api.policy import Policy
+
 from . import aws, enforcement, kube, tenancy
 from .desired import (
     RETIRED_LABEL,
@@ -30,7 +34,6 @@ from .desired import (
     set_condition,
 )
 from .metrics import outcome_label
-from .policy import Policy, PolicyError, format_duration, parse_retention
 from .settings import OperatorSettings
 
 logger = logging.getLogger(__name__)

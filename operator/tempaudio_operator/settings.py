@@ -6,12 +6,12 @@ import fnmatch
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from tempaudio_api.values import parse_bool
+
 from .tenancy import ANY, Tenancy
 
 # The words tempaudio_service.config accepts (a unit test keeps the two lists equal; the
 # operator never imports service code).
-TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
 class SettingsError(ValueError):
@@ -48,12 +48,13 @@ def _port(env: Mapping[str, str], name: str) -> int:
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
+    raw = env.get(name, "").strip()
     if not raw:
         return default
-    if raw not in TRUE_WORDS | FALSE_WORDS:
-        raise SettingsError(f"{name}={raw!r} is not a boolean")
-    return raw in TRUE_WORDS
+    try:
+        return parse_bool(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw.lower()!r} is not a boolean") from None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .policy import Policy
+from tempaudio_api.policy import Policy
 
 ANY = "*"
 

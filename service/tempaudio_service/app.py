@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tempaudio_operator.access import Caller
+from tempaudio_api.access import Caller
 
 from . import audio_requests, callers, layout, openai_api, repeat_cache
 from .config import ConfigError

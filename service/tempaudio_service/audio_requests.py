@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import anyio
 
-from tempaudio_operator.access import Caller
+from tempaudio_api.access import Caller
 
 from . import layout, sse
 from .policies import ServedPolicy

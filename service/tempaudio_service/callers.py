@@ -17,7 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import Scope
 
-from tempaudio_operator.access import Caller
+from tempaudio_api.access import Caller
 
 from . import audio_requests
 from .errors import Forbidden, QuotaExceeded

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tempaudio_api.durations import format_duration, parse_retention
+
 from . import layout
-from .config import ConfigError, Env, parse_prefix, parse_retention
-from .durations import format_duration
+from .config import ConfigError, Env, parse_prefix
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

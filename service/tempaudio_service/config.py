@@ -11,29 +11,16 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TypeVar
 
-from .durations import parse_duration
+from tempaudio_api.durations import parse_retention
+from tempaudio_api.storage import prefix_problem
+from tempaudio_api.values import parse_bool
 
-TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-# Shortest and longest retention any program accepts. The cleanup computes now - retention,
-# and SigV4 URLs live at most 7 days whatever the retention (the item keeps its ttl).
-MIN_RETENTION = timedelta(minutes=1)
-MAX_RETENTION = timedelta(days=365)
 T = TypeVar("T")
 
 
 class ConfigError(ValueError):
     """A setting holds a value the program cannot use; the message names it."""
-
-
-def parse_bool(text: str) -> bool:
-    word = text.strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise ValueError(f"{text!r} is not a boolean (true/false, yes/no, on/off, 1/0)")
 
 
 def parse_log_level(text: str) -> str:
@@ -44,22 +31,18 @@ def parse_log_level(text: str) -> str:
 
 
 def parse_prefix(text: str) -> str:
-    """The key prefix holding the ``YYYY-MM-DD/`` folders, always ending in ``/``.
+    """The key prefix holding the ``YYYY-MM-DD/`` folders, by the policy's rule
+    (``tempaudio_api.storage``); a missing last ``/`` is added.
 
     Not empty: the cleanup deletes under it, so an empty prefix would scope the whole bucket.
     """
     if not text.strip():
         raise ValueError("the prefix must not be empty (it scopes what the cleanup deletes)")
-    if text.startswith("/") or any(part in {"", ".", ".."} for part in text.rstrip("/").split("/")):
-        raise ValueError(f"{text!r} is not a key prefix such as temp-audio/")
-    return text if text.endswith("/") else text + "/"
-
-
-def parse_retention(text: str) -> timedelta:
-    value = parse_duration(text)
-    if not MIN_RETENTION <= value <= MAX_RETENTION:
-        raise ValueError(f"retention {text.strip()!r} must be between 1m and 365d")
-    return value
+    prefix = text if text.endswith("/") else text + "/"
+    problem = prefix_problem(prefix)
+    if problem:
+        raise ValueError(problem)
+    return prefix
 
 
 class Env:
@@ -93,6 +76,7 @@ class Env:
         return self._parsed(name, parse_bool, default)
 
     def retention(self, name: str, default: timedelta) -> timedelta:
+        # The policy's grammar, blanks included: " 24h" is refused here as in a policy.
         return self._parsed(name, parse_retention, default)
 
     def prefix(self, name: str, default: str) -> str:

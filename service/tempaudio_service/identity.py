@@ -24,7 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import anyio
 import anyio.to_thread
 
-from tempaudio_operator.access import Caller
+from tempaudio_api.access import Caller
 
 from .errors import AuthUnavailable, Unauthenticated
 from .lru import LruIndex

@@ -2,8 +2,8 @@
 
 A TempAudioPolicy is the one declaration of where audio lives and for how long: the
 service signs URLs and writes ``ttl`` from it, the operator's cleanup, TTL and lifecycle
-rule enforce it. The spec is read by the operator's own parser (``tempaudio_operator
-.policy``), so the two programs cannot read one object two ways.
+rule enforce it. The spec is read by the policy API's parser (``tempaudio_api.policy``), as the operator
+reads it, so the two programs cannot read one object two ways.
 
 On Kubernetes the operator is the gate. The service serves a generation only once the
 operator has accepted it (``status.acceptedGeneration``: the spec is valid and allowed),
@@ -22,10 +22,12 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
-from tempaudio_operator.access import Access
-from tempaudio_operator.policy import Policy, PolicyError, parse_retention
+from tempaudio_api.access import Access
+from tempaudio_api.durations import format_duration, parse_retention
+from tempaudio_api.errors import PolicyError
+from tempaudio_api.policy import Policy
+from tempaudio_api.schema import check_fields
 
-from .durations import format_duration
 from .errors import PolicyNotReady, PolicyStale, UnknownPolicy
 
 # The namespace of a policy declared without one (a file, the shorthand).
@@ -54,7 +56,7 @@ class ServedPolicy:
     generation: int | None = None
     # spec.repeatCache: identical requests may reuse earlier audio (repeat_cache.py).
     repeat_cache: bool = True
-    # spec.clients, spec.readers, spec.quotas (tempaudio_operator.access).
+    # spec.clients, spec.readers, spec.quotas (tempaudio_api.access).
     access: Access = field(default_factory=Access)
 
     @property
@@ -117,7 +119,9 @@ def declared(document: Mapping[str, Any], default_namespace: str = DEFAULT_NAMES
     if document.get("kind") != "TempAudioPolicy":
         raise PolicyError(f"kind {str(document.get('kind'))[:40]!r} is not TempAudioPolicy")
     namespace, name, generation = _identity(document, default_namespace)
-    policy = Policy.from_spec(document.get("spec") or {}, name=name, namespace=namespace)
+    spec = document.get("spec") or {}
+    check_fields(spec)  # no API server has pruned or refused its unknown fields
+    policy = Policy.from_spec(spec, name=name, namespace=namespace)
     return _served(policy, policy.retention, generation)
 
 

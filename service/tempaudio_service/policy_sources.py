@@ -22,11 +22,11 @@ from typing import Any, Protocol
 
 import yaml
 
-from tempaudio_operator import GROUP, PLURAL, VERSION
-from tempaudio_operator.policy import PolicyError
+from tempaudio_api import GROUP, PLURAL, VERSION
+from tempaudio_api.durations import format_duration
+from tempaudio_api.errors import PolicyError
 
 from .config import ConfigError
-from .durations import format_duration
 from .kube_client import api_client
 from .policies import Entry, PolicyBook, Refusal, admitted, declared
 from .settings import ServiceSettings

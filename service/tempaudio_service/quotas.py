@@ -15,7 +15,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
-from tempaudio_operator.access import Quotas
+from tempaudio_api.access import Quotas
 
 from .errors import QuotaExceeded
 from .lru import LruIndex

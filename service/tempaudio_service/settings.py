@@ -9,9 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from tempaudio_api.durations import format_duration
+
 from .chunking import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_CHUNK_PHONEMES
 from .config import ConfigError, Env
-from .durations import format_duration
 
 DEFAULT_VOICE = "en_US-joe-medium"
 # Credentials that make boto3 talk to real AWS rather than the embedded endpoint.

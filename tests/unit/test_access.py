@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from tempaudio_operator.access import Access, Caller, Quotas, parse_access
-from tempaudio_operator.policy import Policy, PolicyError
+from tempaudio_api.access import Access, Caller, Quotas, parse_access
+from tempaudio_api.errors import PolicyError
+from tempaudio_api.policy import Policy
 from tempaudio_service.errors import QuotaExceeded
 from tempaudio_service.identity import ExpiringCache, bearer_token, token_expiry
 from tempaudio_service.quotas import QuotaBook

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from tempaudio_service.durations import format_duration, parse_duration
+from tempaudio_api.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -14,16 +14,17 @@ from tempaudio_service.durations import format_duration, parse_duration
         ("1h30m", timedelta(hours=1, minutes=30)),
         ("1d2h3m4s", timedelta(days=1, hours=2, minutes=3, seconds=4)),
         ("3600s", timedelta(hours=1)),
-        (" 5m ", timedelta(minutes=5)),
     ],
 )
 def test_parse_duration(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "0h", "24", "h", "1.5h", "-1h", "1w", "2h1d", "24 h", "1H"])
+@pytest.mark.parametrize(
+    "text", ["", "0h", "24", "h", "1.5h", "-1h", "1w", "2h1d", "24 h", "1H", " 5m "]
+)
 def test_parse_duration_rejects(text: str) -> None:
-    with pytest.raises(ValueError, match="invalid duration"):
+    with pytest.raises(ValueError, match=r"not a duration|greater than zero"):
         parse_duration(text)
 
 

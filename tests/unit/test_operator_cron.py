@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from tempaudio_operator.cron import CronError, longest_gap
+from tempaudio_api.cron import CronError, longest_gap
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tempaudio_api.policy import Policy
 from tempaudio_operator.desired import (
     AUDIO_TAG,
     POLICY_LABEL,
@@ -28,7 +29,6 @@ from tempaudio_operator.desired import (
     ttl_in_place,
 )
 from tempaudio_operator.enforcement import Period
-from tempaudio_operator.policy import Policy
 
 SPEC: dict[str, Any] = {
     "retention": "24h",

@@ -3,7 +3,8 @@ from typing import Any
 
 import pytest
 
-from tempaudio_operator.policy import Policy, PolicyError
+from tempaudio_api.errors import PolicyError
+from tempaudio_api.policy import Policy
 
 BASE: dict[str, Any] = {"storage": {"bucket": "my-audio"}, "dynamodb": {"table": "audio"}}
 
@@ -64,24 +65,6 @@ def test_policy_names_that_cannot_label_a_cronjob_are_refused() -> None:
     Policy.from_spec(spec, name="x" * 63, namespace="ns")
     with pytest.raises(PolicyError, match="at most 63"):
         Policy.from_spec(spec, name="x" * 64, namespace="ns")
-
-
-def test_retention_bounds_match_the_cleanup_program() -> None:
-    from tempaudio_operator import policy as operator_policy
-    from tempaudio_service import config
-
-    assert operator_policy.MIN_RETENTION == config.MIN_RETENTION
-    assert operator_policy.MAX_RETENTION == config.MAX_RETENTION
-
-
-@pytest.mark.parametrize("seconds", [1, 59, 60, 3600, 5400, 86400, 90061, 365 * 86400])
-def test_durations_are_spelled_as_the_service_spells_them(seconds: int) -> None:
-    # The operator never imports service code: this keeps its copy of the grammar equal.
-    from tempaudio_operator.policy import format_duration as operator_format
-    from tempaudio_service.durations import format_duration as service_format
-
-    value = timedelta(seconds=seconds)
-    assert operator_format(value) == service_format(value)
 
 
 @pytest.mark.parametrize(("value", "expected"), [(None, True), (True, True), (False, False)])

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 from kubernetes.client.exceptions import ApiException
 
-from tempaudio_operator.policy import Policy
+from tempaudio_api.policy import Policy
 from tempaudio_operator.reconcile import (
     Conditions,
     reconcile,

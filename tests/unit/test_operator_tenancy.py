@@ -2,7 +2,8 @@ from typing import Any
 
 import pytest
 
-from tempaudio_operator.policy import Policy, PolicyError
+from tempaudio_api.errors import PolicyError
+from tempaudio_api.policy import Policy
 from tempaudio_operator.tenancy import Tenancy, endpoint_allowed, refusal
 
 

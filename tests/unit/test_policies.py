@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tempaudio_operator.policy import PolicyError
+from tempaudio_api.errors import PolicyError
 from tempaudio_service.errors import PolicyNotReady, PolicyStale, UnknownPolicy
 from tempaudio_service.policies import (
     PolicyBook,

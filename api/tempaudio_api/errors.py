@@ -2,4 +2,4 @@
 
 
 class PolicyError(ValueError):
-    """The spec cannot be reconciled; the message says why."""
+    """The spec cannot be served or reconciled; the message says why."""

@@ -139,35 +139,41 @@ def _selector(value: Any, where: str) -> LabelSelector:
     unknown = set(value) - {"matchLabels", "matchExpressions"}
     if unknown:
         raise PolicyError(f"{where} has unknown fields {sorted(unknown)}")
-    labels = value.get("matchLabels") or {}
-    if not isinstance(labels, Mapping):
-        raise PolicyError(f"{where}.matchLabels must map label keys to values")
-    for key, text in labels.items():
-        _label_key(str(key), f"{where}.matchLabels")
-        if not isinstance(text, str) or not _VALUE.match(text):
-            raise PolicyError(
-                f"{where}.matchLabels[{key!r}]: {str(text)[:70]!r} is not a label value"
-            )
-    expressions = []
-    for index, expression in enumerate(value.get("matchExpressions") or []):
-        at = f"{where}.matchExpressions[{index}]"
-        if not isinstance(expression, Mapping):
-            raise PolicyError(f"{at} must have key, operator and values")
-        key = _label_key(str(expression.get("key", "")), at)
-        operator = expression.get("operator")
-        if operator not in _OPERATORS:
-            raise PolicyError(f"{at}.operator {str(operator)[:20]!r} must be one of {_OPERATORS}")
-        values = expression.get("values") or []
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise PolicyError(f"{at}.values must be a list of strings")
-        if operator in ("In", "NotIn") and not values:
-            raise PolicyError(f"{at}: {operator} needs at least one value")
-        if operator in ("Exists", "DoesNotExist") and values:
-            raise PolicyError(f"{at}: {operator} takes no values")
-        expressions.append(Requirement(key, operator, tuple(values)))
+    labels = _match_labels(value.get("matchLabels") or {}, f"{where}.matchLabels")
+    expressions = tuple(
+        _requirement(expression, f"{where}.matchExpressions[{index}]")
+        for index, expression in enumerate(value.get("matchExpressions") or [])
+    )
     if not labels and not expressions:
         raise PolicyError(f"{where} is empty: it would select every namespace; say so with Exists")
-    return LabelSelector(MappingProxyType(dict(labels)), tuple(expressions))
+    return LabelSelector(MappingProxyType(labels), expressions)
+
+
+def _match_labels(labels: Any, at: str) -> dict[str, str]:
+    if not isinstance(labels, Mapping):
+        raise PolicyError(f"{at} must map label keys to values")
+    for key, text in labels.items():
+        _label_key(str(key), at)
+        if not isinstance(text, str) or not _VALUE.match(text):
+            raise PolicyError(f"{at}[{key!r}]: {str(text)[:70]!r} is not a label value")
+    return dict(labels)
+
+
+def _requirement(expression: Any, at: str) -> Requirement:
+    if not isinstance(expression, Mapping):
+        raise PolicyError(f"{at} must have key, operator and values")
+    key = _label_key(str(expression.get("key", "")), at)
+    operator = expression.get("operator")
+    if operator not in _OPERATORS:
+        raise PolicyError(f"{at}.operator {str(operator)[:20]!r} must be one of {_OPERATORS}")
+    values = expression.get("values") or []
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise PolicyError(f"{at}.values must be a list of strings")
+    if operator in ("In", "NotIn") and not values:
+        raise PolicyError(f"{at}: {operator} needs at least one value")
+    if operator in ("Exists", "DoesNotExist") and values:
+        raise PolicyError(f"{at}: {operator} takes no values")
+    return Requirement(key, operator, tuple(values))
 
 
 def _label_key(key: str, where: str) -> str:

@@ -2,7 +2,7 @@
 
 The CRD's schema and CEL rules reject most bad input at the API server; this repeats
 the checks a schema cannot make (any cron schedule's period) and guards against
-objects stored before a stricter schema.
+objects stored before a stricter schema, and policies no API server has seen (a file).
 """
 
 from __future__ import annotations
@@ -15,57 +15,23 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
+from . import storage
 from .access import Access, parse_access
 from .cron import CronError, longest_gap
-from .errors import PolicyError as PolicyError  # noqa: PLC0414 - re-exported, its old home
+from .durations import parse_retention
+from .errors import PolicyError
+from .values import flag
 
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_TABLE = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
-MIN_RETENTION = timedelta(minutes=1)
-# The longest retention the cleanup program executes (tempaudio_service.config.MAX_RETENTION;
-# a test keeps the two equal, as the operator never imports service code).
-MAX_RETENTION = timedelta(days=365)
 # The policy's name is a label value on its CronJob and Jobs.
 MAX_NAME = 63
 # Kubernetes' own quantity grammar (the API server answers 500 to others in a CronJob).
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
-_REGION = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 
 
 def _shrink(value: Any) -> str:
     if value not in {"Deferred", "Immediate"}:
         raise PolicyError(f"retentionShrink {str(value)[:20]!r} must be Deferred or Immediate")
     return str(value)
-
-
-def _flag(spec: Mapping[str, Any], name: str, *, default: bool) -> bool:
-    value = spec.get(name, default)
-    if not isinstance(value, bool):
-        raise PolicyError(f"{name} {str(value)[:20]!r} must be true or false")
-    return value
-
-
-def parse_retention(text: str) -> timedelta:
-    match = _DURATION.match(text)
-    if not text or match is None:
-        raise PolicyError(f"retention {text!r} is not a duration such as 24h, 90m or 2d")
-    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
-    value = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-    if not MIN_RETENTION <= value <= MAX_RETENTION:
-        raise PolicyError(f"retention {text!r} must be between 1m and 365d")
-    return value
-
-
-def format_duration(value: timedelta) -> str:
-    """The shortest ``[Nd][Nh][Nm][Ns]`` spelling (as tempaudio_service.durations writes it)."""
-    remaining = int(value.total_seconds())
-    parts = []
-    for unit, seconds in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, remaining = divmod(remaining, seconds)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts) or "0s"
 
 
 def _env(entries: Any) -> tuple[Mapping[str, Any], ...]:
@@ -162,7 +128,7 @@ class Policy:
                 f"the policy's name has {len(name)} characters; at most {MAX_NAME} are supported"
                 " (it labels the CronJob and its Jobs)"
             )
-        storage = spec.get("storage") or {}
+        where = spec.get("storage") or {}
         # spec.dynamodb; spec.metadata is its deprecated name (confusable with the object's).
         if spec.get("dynamodb") and spec.get("metadata"):
             raise PolicyError("set spec.dynamodb (spec.metadata is its deprecated name), not both")
@@ -181,20 +147,10 @@ class Policy:
                 f"retention {retention_text} is shorter than the schedule's period ({period}):"
                 " audio would outlive its retention by up to one period"
             )
-        bucket = str(storage.get("bucket", ""))
-        if not _BUCKET.match(bucket) or ".." in bucket:
-            raise PolicyError(f"storage.bucket {bucket!r} is not a valid S3 bucket name")
-        prefix = str(storage.get("prefix", "temp-audio/"))
-        if not prefix or prefix.startswith("/") or not prefix.endswith("/"):
-            raise PolicyError(
-                f"storage.prefix {prefix!r} must be non-empty, not start with '/' and end with '/'"
-            )
-        region = str(storage.get("region", "us-east-1"))
-        if not _REGION.match(region):
-            raise PolicyError(f"storage.region {region[:40]!r} is not an AWS region name")
-        table = str(metadata.get("table", ""))
-        if not _TABLE.match(table):
-            raise PolicyError(f"dynamodb.table {table!r} is not a valid DynamoDB table name")
+        bucket = storage.check_bucket(str(where.get("bucket", "")))
+        prefix = storage.check_prefix(str(where.get("prefix", storage.DEFAULT_PREFIX)))
+        region = storage.check_region(str(where.get("region", storage.DEFAULT_REGION)))
+        table = storage.check_table(str(metadata.get("table", "")))
         return cls(
             name=name,
             namespace=namespace,
@@ -202,19 +158,19 @@ class Policy:
             retention_text=retention_text,
             schedule=schedule,
             time_zone=str(spec.get("timeZone", "Etc/UTC")),
-            suspend=bool(spec.get("suspend", False)),
-            dry_run=bool(spec.get("dryRun", False)),
+            suspend=flag(spec, "suspend", default=False),
+            dry_run=flag(spec, "dryRun", default=False),
             bucket=bucket,
             prefix=prefix,
             region=region,
-            endpoint_url=storage.get("endpointURL") or None,
+            endpoint_url=where.get("endpointURL") or None,
             # Like the service's TEMPAUDIO_DYNAMODB_ENDPOINT_URL: the S3 endpoint unless set.
-            dynamodb_endpoint_url=metadata.get("endpointURL") or storage.get("endpointURL") or None,
+            dynamodb_endpoint_url=metadata.get("endpointURL") or where.get("endpointURL") or None,
             table=table,
             ttl_attribute=str(metadata.get("ttlAttribute", "ttl")),
-            lifecycle_safety_net=bool(spec.get("lifecycleSafetyNet", False)),
+            lifecycle_safety_net=flag(spec, "lifecycleSafetyNet", default=False),
             job=JobOverrides.from_spec(spec.get("jobTemplate") or {}),
             retention_shrink=_shrink(spec.get("retentionShrink", "Deferred")),
-            repeat_cache=_flag(spec, "repeatCache", default=True),
+            repeat_cache=flag(spec, "repeatCache", default=True),
             access=parse_access(spec),
         )
