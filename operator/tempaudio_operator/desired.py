@@ -11,6 +11,7 @@ from typing import Any
 from tempaudio_api.durations import format_duration, parse_retention
 from tempaudio_api.errors import PolicyError
 from tempaudio_api.policy import Policy
+from tempaudio_api.storage import AUDIO_TAG_KEY, AUDIO_TAG_VALUE
 
 from .enforcement import Period
 
@@ -312,7 +313,7 @@ def lifecycle_rule_id(policy: Policy) -> str:
 
 # tempaudio-service tags every object it writes with this; the safety net expires only
 # tagged objects, so a prefix shared with other data (say "logs/") loses nothing else.
-AUDIO_TAG = {"Key": "tempaudio", "Value": "audio"}
+AUDIO_TAG = {"Key": AUDIO_TAG_KEY, "Value": AUDIO_TAG_VALUE}
 
 
 def lifecycle_rule(policy: Policy) -> dict[str, Any]:

@@ -10,9 +10,6 @@ from tempaudio_api.values import parse_bool
 
 from .tenancy import ANY, Tenancy
 
-# The words tempaudio_service.config accepts (a unit test keeps the two lists equal; the
-# operator never imports service code).
-
 
 class SettingsError(ValueError):
     pass

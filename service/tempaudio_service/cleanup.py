@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tempaudio_api.durations import format_duration, parse_retention
+from tempaudio_api.storage import DEFAULT_PREFIX
 
 from . import layout
 from .config import ConfigError, Env, parse_prefix
@@ -186,7 +187,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     try:
         bucket = env.raw("TEMPAUDIO_BUCKET")
         retention = env.retention("TEMPAUDIO_RETENTION", timedelta(0)) or None
-        prefix = env.prefix("TEMPAUDIO_PREFIX", "temp-audio/")
+        prefix = env.prefix("TEMPAUDIO_PREFIX", DEFAULT_PREFIX)
         dry_run = env.boolean("TEMPAUDIO_CLEANUP_DRY_RUN", False)
         log_format = env.choice("TEMPAUDIO_LOG_FORMAT", "text", ("text", "json"))
     except ConfigError as error:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tempaudio_api.durations import format_duration
+from tempaudio_api.storage import DEFAULT_PREFIX
 
 from .chunking import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_CHUNK_PHONEMES
 from .config import ConfigError, Env
@@ -89,7 +90,7 @@ class ServiceSettings:
     max_policies: int = 64
     # The env source's shorthand (defaults equal default-policy.yaml; a test keeps them so).
     bucket: str = "tempaudio"
-    prefix: str = "temp-audio/"
+    prefix: str = DEFAULT_PREFIX
     table: str = "tempaudio"
     region: str = "us-east-1"
     s3_endpoint_url: str | None = None

@@ -13,6 +13,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tempaudio_api.storage import AUDIO_TAGGING
+
 from .errors import StorageUnavailable
 
 if TYPE_CHECKING:
@@ -25,9 +27,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-# Every object is tagged: the operator's lifecycle safety net expires tagged objects only
-# (tempaudio_operator.desired.AUDIO_TAG; a test keeps the two equal).
-AUDIO_TAG = "tempaudio=audio"
+# Every object is tagged: the operator's lifecycle safety net expires tagged objects only.
+AUDIO_TAG = AUDIO_TAGGING
 # Attribute of a tombstone item: a write that was undone (readers treat it as absent).
 REVOKED = "revoked"
 # The embedded moto endpoint accepts any credentials; these keep boto3 from looking for real ones.

@@ -224,12 +224,6 @@ def test_summary_and_job_outcome() -> None:
     }
 
 
-def test_the_service_tags_what_the_safety_net_expires() -> None:
-    from tempaudio_service.store import AUDIO_TAG as SERVICE_TAG
-
-    assert f"{AUDIO_TAG['Key']}={AUDIO_TAG['Value']}" == SERVICE_TAG
-
-
 # --- the final cleanup of a deleted policy ------------------------------------------------
 
 DELETED = datetime(2026, 6, 15, 12, 0, 30, tzinfo=UTC)
