@@ -22,7 +22,10 @@ def parse_duration(text: str, what: str = "duration") -> timedelta:
     """``[Nd][Nh][Nm][Ns]``, greater than zero; ``PolicyError`` (a ValueError) otherwise."""
     match = GRAMMAR.match(text)
     if not text or match is None:
-        raise PolicyError(f"{what} {text[:40]!r} is not a duration such as 24h, 90m, 2d or 1h30m")
+        raise PolicyError(
+            f"invalid duration: {what} {text[:40]!r} is not a duration such as 24h, 90m, 2d"
+            " or 1h30m"
+        )
     total = timedelta(
         seconds=sum(int(n or 0) * s for n, (_, s) in zip(match.groups(), _UNITS, strict=True))
     )

@@ -31,8 +31,8 @@ def prefix_problem(prefix: str) -> str | None:
     deletes under it), no leading '/', no empty, '.' or '..' segment, ending in '/'."""
     if _PREFIX.match(prefix) is None:
         return (
-            f"prefix {prefix[:60]!r} must be segments ending in '/' (such as temp-audio/),"
-            " none of them empty, '.' or '..'"
+            f"prefix {prefix[:60]!r} is not a key prefix such as temp-audio/: segments ending"
+            " in '/', none of them empty, '.' or '..'"
         )
     return None
 

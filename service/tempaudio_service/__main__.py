@@ -23,6 +23,7 @@ from .kube_client import api_client
 from .policies import ServedPolicy
 from .policy_sources import policy_source
 from .settings import ServiceSettings, SettingsError
+from .status_api import PROBE_PATHS
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -30,8 +31,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("tempaudio_service")
 # After the drain, how long uvicorn waits for connections to finish sending answers.
 CLOSE_SECONDS = 5
-# What the health listener serves, and how many connections it takes (probes and scrapes).
-HEALTH_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# How many connections the health listener takes (probes and scrapes).
 HEALTH_MAX_CONNECTIONS = 32
 
 
@@ -100,7 +100,7 @@ def health_app(app: ASGIApp) -> ASGIApp:
     """The service's probes and metrics, and nothing else, for the health listener."""
 
     async def serve(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in HEALTH_PATHS:
+        if scope["type"] == "http" and scope["path"] in PROBE_PATHS:
             await app(scope, receive, send)
             return
         if scope["type"] == "http":

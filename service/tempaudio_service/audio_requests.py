@@ -50,10 +50,14 @@ def _observe(services: Services, tts: TtsRequest, seconds: float, audio_seconds:
 
 
 def new_pair(
-    services: Services, tts: TtsRequest, duration: Decimal, caller: Caller | None = None
+    services: Services,
+    policy: ServedPolicy,
+    tts: TtsRequest,
+    duration: Decimal,
+    caller: Caller | None = None,
 ) -> Pair:
-    """The key and item of new audio, under the policy in force now, made for ``caller``."""
-    policy, store = services.served(tts.policy)
+    """The key and item of new audio under ``policy``, made for ``caller``."""
+    store = services.stores.get(policy.storage)
     voice_rate = services.synth.voices[tts.voice].sample_rate
     created = services.clock()
     audio_id = str(uuid.uuid4())
@@ -92,17 +96,20 @@ async def save(services: Services, pair: Pair, audio: bytes) -> None:
 
 
 async def repeat(
-    services: Services, tts: TtsRequest, key: str, caller: Caller | None = None
+    services: Services,
+    policy: ServedPolicy,
+    tts: TtsRequest,
+    key: str,
+    caller: Caller | None = None,
 ) -> dict[str, Any] | None:
     """The answer for a repeat, from a copy of the audio made before; None: not cached."""
-    policy, _ = services.served(tts.policy)
     now = services.clock()
     source = services.repeat_cache.find(key, int(now.timestamp()), policy.retention)
     if source is None:
         return None
-    pair = new_pair(services, tts, source.duration, caller)
-    if pair.policy != policy:  # changed since the key was made: not the same audio
+    if services.recheck(policy) != policy:  # changed since the key was made: not the same
         return None
+    pair = new_pair(services, policy, tts, source.duration, caller)
     try:
         with anyio.CancelScope(shield=True):
             await services.repository.save_copy(
@@ -166,6 +173,7 @@ def signed_item(
 def stream(
     services: Services,
     tts: TtsRequest,
+    policy: ServedPolicy | None,
     *,
     keep: bool,
     caller: Caller | None = None,
@@ -180,7 +188,8 @@ def stream(
     pair: Pair | None = None
     if keep:
         # The URL is known before the object: it goes out in the headers, the object follows.
-        pair = new_pair(services, tts, Decimal(0), caller)
+        assert policy is not None
+        pair = new_pair(services, policy, tts, Decimal(0), caller)
         answer = signed_item(pair.policy, pair.store, pair.item, pair.created)
         headers |= {
             "X-Tempaudio-Audio-Id": answer["audio_id"],
@@ -195,7 +204,7 @@ def stream(
         assert pair is not None
         # Still served, as the sync path checks after synthesis; the item's duration is
         # the stream's own.
-        services.served(tts.policy)
+        services.recheck(pair.policy)
         pair.item["duration"] = layout.duration_decimal(finished.num_frames, finished.voice_rate)
         await save(services, pair, finished.kept())
 

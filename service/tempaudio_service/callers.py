@@ -223,7 +223,7 @@ def stream(
         finished_synthesis(services, request, policy, caller, audio_seconds, audio_id)
         _note_stream_end(audit_of(request), end)
 
-    return audio_requests.stream(services, tts, keep=keep, caller=caller, finished=finished)
+    return audio_requests.stream(services, tts, policy, keep=keep, caller=caller, finished=finished)
 
 
 def _quota_key(policy: ServedPolicy, caller: Caller | None) -> tuple[str, str]:

