@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from . import callers
 from .errors import ModelNotFound, TempAudioError
-from .schemas import (
+from .openai_schemas import (
     OPENAI_MODELS,
     Model,
     ModelList,
@@ -27,8 +27,8 @@ from .schemas import (
     OpenAIErrorDetail,
     OpenAIVoice,
     OpenAIVoiceList,
-    cut,
 )
+from .schemas import cut
 from .services import read_json, services_of
 from .tts_request import parse_speech_request
 

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from . import __version__, schemas
+from . import __version__, openai_schemas, schemas
 from .formats import FORMATS
 
 UNAVAILABLE = (
@@ -70,6 +70,14 @@ class Operation:
 
 # What a request that makes audio may be refused with besides its body's errors.
 CALLER_ERRORS = (("401", UNAUTHENTICATED), ("403", FORBIDDEN), ("429", QUOTA))
+
+
+# Every body the service declares, in the document whether or not a route names it.
+DOCUMENTED: tuple[type[BaseModel], ...] = (
+    schemas.TtsRequestBody, schemas.TtsItem, schemas.VoiceList, schemas.PolicyList, schemas.Error,
+    openai_schemas.SpeechRequestBody, openai_schemas.Model, openai_schemas.ModelList, openai_schemas.OpenAIVoiceList,
+    openai_schemas.OpenAIError, openai_schemas.SpeechAudioDeltaEvent, openai_schemas.SpeechAudioDoneEvent,
+)  # fmt: skip
 
 
 def _openai_body_errors() -> tuple[tuple[str, str], ...]:
@@ -137,7 +145,7 @@ OPERATIONS = (
         "OpenAI-compatible speech: the audio, streamed as it is made, as itself or (with "
         "stream_format 'sse') as OpenAI's server-sent events. With 'policy', also stored (the "
         "audio itself, either way), with the X-Tempaudio-* headers of POST /tts/stream.",
-        schemas.SpeechRequestBody, None,
+        openai_schemas.SpeechRequestBody, None,
         "Audio, chunked; or with stream_format 'sse', text/event-stream: one 'data:' line of "
         "JSON per event, SpeechAudioDeltaEvent as audio is made, then one SpeechAudioDoneEvent "
         "(after the audio is stored, with 'policy').",
@@ -153,10 +161,10 @@ OPERATIONS = (
         openai=True, caller=True,
     ),
     Operation("/v1/models", "get", "listModels", "OpenAI-compatible model list.",
-              answer=schemas.ModelList, openai=True),
+              answer=openai_schemas.ModelList, openai=True),
     Operation(
         "/v1/models/{model}", "get", "retrieveModel", "OpenAI-compatible model lookup.",
-        answer=schemas.Model, answer_description="The model.",
+        answer=openai_schemas.Model, answer_description="The model.",
         errors=(("404", "model_not_found: the model is not in GET /v1/models."),),
         openai=True, path_params=(("model", ""),),
     ),
@@ -164,7 +172,7 @@ OPERATIONS = (
         "/v1/audio/voices", "get", "listOpenAIVoices",
         "The voice names POST /v1/audio/speech takes: OpenAI's, mapped to installed voices "
         "(TEMPAUDIO_OPENAI_VOICES), and every installed voice by its own name.",
-        answer=schemas.OpenAIVoiceList, openai=True,
+        answer=openai_schemas.OpenAIVoiceList, openai=True,
     ),
 )  # fmt: skip
 
@@ -178,7 +186,7 @@ def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
 
 
 def _operation(op: Operation) -> dict[str, Any]:
-    error_model = schemas.OpenAIError if op.openai else schemas.Error
+    error_model = openai_schemas.OpenAIError if op.openai else schemas.Error
     responses: dict[str, Any] = {}
     if op.audio:
         headers = {name: {"schema": {"type": "string"}} for name in STREAM_HEADERS}
@@ -186,7 +194,10 @@ def _operation(op: Operation) -> dict[str, Any]:
             media: {"schema": {"type": "string", "format": "binary"}} for media in AUDIO_TYPES
         }
         if op.events:
-            events = [_ref(schemas.SpeechAudioDeltaEvent), _ref(schemas.SpeechAudioDoneEvent)]
+            events = [
+                _ref(openai_schemas.SpeechAudioDeltaEvent),
+                _ref(openai_schemas.SpeechAudioDoneEvent),
+            ]
             content["text/event-stream"] = {"schema": {"oneOf": events}}
         responses["200"] = {
             "description": op.answer_description,
@@ -241,14 +252,14 @@ def _operation(op: Operation) -> dict[str, Any]:
 
 def openapi_document(*, max_text_chars: int, default_voice: str) -> dict[str, Any]:
     _, definitions = models_json_schema(
-        [(model, "validation") for model in schemas.DOCUMENTED],
+        [(model, "validation") for model in DOCUMENTED],
         ref_template="#/components/schemas/{model}",
     )
     components: dict[str, Any] = definitions["$defs"]
     # The limits that are settings.
     for name, field, limit in (
         ("TtsRequestBody", "text", max_text_chars),
-        ("SpeechRequestBody", "input", min(schemas.OPENAI_MAX_INPUT_CHARS, max_text_chars)),
+        ("SpeechRequestBody", "input", min(openai_schemas.OPENAI_MAX_INPUT_CHARS, max_text_chars)),
     ):
         components[name]["properties"][field] |= {"minLength": 1, "maxLength": limit}
     components["TtsRequestBody"]["properties"]["voice"]["default"] = default_voice

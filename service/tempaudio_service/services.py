@@ -69,7 +69,7 @@ class Readiness:
                 self.running = None
 
     async def _check(self, repository: AudioRepository, store: AudioStore) -> dict[str, str]:
-        checks = {"s3": ("S3", store.check_s3), "dynamodb": ("DynamoDB", store.check_dynamodb)}
+        checks = store.checks()
         outcomes = await asyncio.gather(
             *(repository.call(name, check) for name, check in checks.values()),
             return_exceptions=True,

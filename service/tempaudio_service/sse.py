@@ -11,7 +11,7 @@ import base64
 
 from pydantic import BaseModel
 
-from .schemas import SpeechAudioDeltaEvent, SpeechAudioDoneEvent, SpeechUsage
+from .openai_schemas import SpeechAudioDeltaEvent, SpeechAudioDoneEvent, SpeechUsage
 
 MEDIA_TYPE = "text/event-stream"
 

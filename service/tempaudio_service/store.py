@@ -1,21 +1,18 @@
-"""AudioStore: the WAV in S3 and its item in DynamoDB (boto3, thin)."""
+"""Where a policy's audio is kept: an object store and an item index, each behind a small
+protocol, paired in an ``AudioStore``. S3 (s3_objects.py) and DynamoDB (dynamodb_items.py)
+are the implementations; a new backend or table layout is a new implementation of one
+protocol. ``repository.py`` owns writing the pair, undoing it and reading it back."""
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
-from tempaudio_api.storage import AUDIO_TAGGING
-
-from .errors import StorageUnavailable
+from .aws_clients import make_dynamodb_client, make_s3_client
+from .dynamodb_items import DynamoItems
+from .s3_objects import S3Objects, SourceMissing
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -24,85 +21,48 @@ if TYPE_CHECKING:
     from .policies import Storage
     from .settings import ServiceSettings
 
-logger = logging.getLogger(__name__)
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-# Every object is tagged: the operator's lifecycle safety net expires tagged objects only.
-AUDIO_TAG = AUDIO_TAGGING
-# Attribute of a tombstone item: a write that was undone (readers treat it as absent).
-REVOKED = "revoked"
-# The embedded moto endpoint accepts any credentials; these keep boto3 from looking for real ones.
-LOCAL_KEY_ID, LOCAL_SECRET = "tempaudio-local", "local"
+__all__ = ["AudioObjects", "AudioStore", "ItemIndex", "SourceMissing", "Stores",
+           "make_dynamodb_client", "make_s3_client"]  # fmt: skip
 
 
-def unavailable(dependency: str, operation: str, error: Exception) -> StorageUnavailable:
-    """The client learns which dependency failed; endpoints, buckets and keys go to the log."""
-    logger.warning("%s %s failed: %s", dependency, operation, error)
-    return StorageUnavailable(f"{dependency} is unavailable ({operation} failed); retry later")
+class AudioObjects(Protocol):
+    """Audio files under keys; errors are ``StorageUnavailable`` (and ``SourceMissing``)."""
+
+    bucket: str
+    dependency: str  # what the client is told failed: "S3"
+
+    def put_audio(self, key: str, audio: bytes, content_type: str = "audio/wav") -> None: ...
+    def copy_audio(self, source_key: str, key: str, content_type: str) -> None: ...
+    def delete_audio(self, key: str) -> None: ...
+    def presign(self, key: str, expires_in: int) -> str: ...
+    def check(self) -> None: ...
 
 
-def boto_config(timeout_seconds: int) -> Config:
-    return Config(
-        connect_timeout=timeout_seconds,
-        read_timeout=timeout_seconds,
-        retries={"mode": "standard", "max_attempts": 3},
-    )
+class ItemIndex(Protocol):
+    """One item per audio, by date and id; an undone write leaves a tombstone."""
 
+    table: str
+    dependency: str  # "DynamoDB"
 
-def s3_config(timeout_seconds: int, *, path_style: bool) -> Config:
-    """SigV4 presigned URLs (boto3 may otherwise sign with SigV2); path style for custom endpoints."""
-    return boto_config(timeout_seconds).merge(
-        Config(
-            signature_version="s3v4",
-            s3={"addressing_style": "path"} if path_style else None,
-        )
-    )
-
-
-def make_s3_client(
-    *, region: str, endpoint_url: str | None, timeout_seconds: int, local: bool = False
-) -> S3Client:
-    return boto3.client(
-        "s3",
-        region_name=region,
-        endpoint_url=endpoint_url,
-        config=s3_config(timeout_seconds, path_style=endpoint_url is not None),
-        aws_access_key_id=LOCAL_KEY_ID if local else None,
-        aws_secret_access_key=LOCAL_SECRET if local else None,
-    )
-
-
-def make_dynamodb_client(
-    *, region: str, endpoint_url: str | None, timeout_seconds: int, local: bool = False
-) -> DynamoDBClient:
-    return boto3.client(
-        "dynamodb",
-        region_name=region,
-        endpoint_url=endpoint_url,
-        config=boto_config(timeout_seconds),
-        aws_access_key_id=LOCAL_KEY_ID if local else None,
-        aws_secret_access_key=LOCAL_SECRET if local else None,
-    )
-
-
-def serialize_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: _serializer.serialize(value) for name, value in item.items()}
-
-
-class SourceMissing(Exception):
-    """The object a copy starts from is gone (deleted by the cleanup, or by hand)."""
-
-
-def deserialize_item(raw: dict[str, Any]) -> dict[str, Any]:
-    return {name: _deserializer.deserialize(value) for name, value in raw.items()}
+    def put_item(self, item: dict[str, Any]) -> None: ...
+    def revoke_item(
+        self, date: str, audio_id: str, ttl: int, ttl_attribute: str = "ttl"
+    ) -> None: ...
+    def get_item(self, date: str, audio_id: str) -> dict[str, Any] | None: ...
+    def check(self) -> None: ...
 
 
 class AudioStore:
+    """One policy's objects and items (``objects``, ``items``), paired."""
+
     def __init__(self, s3: S3Client, dynamodb: DynamoDBClient, *, bucket: str, table: str) -> None:
-        self._s3 = s3
-        self._dynamodb = dynamodb
+        self._s3_objects = S3Objects(s3, bucket)
+        self._dynamo_items = DynamoItems(dynamodb, table)
+        self.objects: AudioObjects = self._s3_objects
+        self.items: ItemIndex = self._dynamo_items
         self.bucket = bucket
         self.table = table
+        self._s3, self._dynamodb = s3, dynamodb
 
     @classmethod
     def connect(cls, storage: Storage, *, timeout_seconds: int, local: bool = False) -> AudioStore:
@@ -136,142 +96,45 @@ class AudioStore:
             storage, timeout_seconds=settings.io_timeout_seconds, local=settings.local_aws
         )
 
+    # The pair's operations, as the repository calls them (tests wrap them in faults).
     def put_audio(self, key: str, audio: bytes, content_type: str = "audio/wav") -> None:
-        try:
-            self._s3.put_object(
-                Bucket=self.bucket, Key=key, Body=audio, ContentType=content_type, Tagging=AUDIO_TAG
-            )
-        except (BotoCoreError, ClientError) as error:
-            raise unavailable("S3", "PutObject", error) from error
+        self.objects.put_audio(key, audio, content_type)
 
     def copy_audio(self, source_key: str, key: str, content_type: str) -> None:
-        """A server-side copy of this bucket's ``source_key`` (S3 moves no audio through us).
-
-        Raises ``SourceMissing`` when the source is gone: nothing was written then.
-        """
-        try:
-            self._s3.copy_object(
-                Bucket=self.bucket,
-                Key=key,
-                CopySource={"Bucket": self.bucket, "Key": source_key},
-                ContentType=content_type,
-                MetadataDirective="REPLACE",
-                Tagging=AUDIO_TAG,
-                TaggingDirective="REPLACE",
-            )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise SourceMissing(source_key) from error
-            raise unavailable("S3", "CopyObject", error) from error
-        except BotoCoreError as error:
-            raise unavailable("S3", "CopyObject", error) from error
+        self.objects.copy_audio(source_key, key, content_type)
 
     def delete_audio(self, key: str) -> None:
-        try:
-            self._s3.delete_object(Bucket=self.bucket, Key=key)
-        except (BotoCoreError, ClientError) as error:
-            raise unavailable("S3", "DeleteObject", error) from error
+        self.objects.delete_audio(key)
 
     def presign(self, key: str, expires_in: int) -> str:
-        return self._s3.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
-        )
+        return self.objects.presign(key, expires_in)
 
     def put_item(self, item: dict[str, Any]) -> None:
-        try:
-            self._dynamodb.put_item(
-                TableName=self.table,
-                Item=serialize_item(item),
-                ConditionExpression="attribute_not_exists(audio_id)",
-            )
-        except (BotoCoreError, ClientError) as error:
-            raise unavailable("DynamoDB", "PutItem", error) from error
+        self.items.put_item(item)
 
     def revoke_item(self, date: str, audio_id: str, ttl: int, ttl_attribute: str = "ttl") -> None:
-        """Replace the item, whatever is there, with a tombstone that DynamoDB's TTL removes.
-
-        Deleting would not do: a PutItem attempt still held by a hung endpoint could land
-        afterwards and leave an item without its object. Every real PutItem is conditional
-        on the key being absent, so once the tombstone is there, none lands in any order.
-        """
-        tombstone = {
-            "date": date,
-            "audio_id": audio_id,
-            REVOKED: True,
-            "ttl": ttl,
-            ttl_attribute: ttl,
-        }
-        try:
-            self._dynamodb.put_item(TableName=self.table, Item=serialize_item(tombstone))
-        except (BotoCoreError, ClientError) as error:
-            raise unavailable("DynamoDB", "PutItem", error) from error
+        self.items.revoke_item(date, audio_id, ttl, ttl_attribute)
 
     def get_item(self, date: str, audio_id: str) -> dict[str, Any] | None:
-        try:
-            answer = self._dynamodb.get_item(
-                TableName=self.table,
-                Key={"date": {"S": date}, "audio_id": {"S": audio_id}},
-                ConsistentRead=True,
-            )
-        except (BotoCoreError, ClientError) as error:
-            raise unavailable("DynamoDB", "GetItem", error) from error
-        raw = answer.get("Item")
-        if not raw or REVOKED in raw:
-            return None
-        return deserialize_item(dict(raw))
+        return self.items.get_item(date, audio_id)
 
     def check_s3(self) -> None:
-        """Raise ``StorageUnavailable`` unless the bucket answers."""
-        try:
-            self._s3.head_bucket(Bucket=self.bucket)
-        except (BotoCoreError, ClientError) as error:
-            raise unavailable("S3", "HeadBucket", error) from error
+        self.objects.check()
 
     def check_dynamodb(self) -> None:
-        """Raise ``StorageUnavailable`` unless the table answers."""
-        try:
-            self._dynamodb.describe_table(TableName=self.table)
-        except (BotoCoreError, ClientError) as error:
-            raise unavailable("DynamoDB", "DescribeTable", error) from error
+        self.items.check()
+
+    def checks(self) -> dict[str, tuple[str, Any]]:
+        """Readiness: name -> (dependency, check) of each half."""
+        return {
+            "s3": (self.objects.dependency, self.check_s3),
+            "dynamodb": (self.items.dependency, self.check_dynamodb),
+        }
 
     def ensure_resources(self, ttl_attribute: str = "ttl", *, enable_ttl: bool = True) -> None:
         """Create bucket, table and TTL when missing (the embedded local mode only)."""
-        try:
-            self._s3.head_bucket(Bucket=self.bucket)
-        except ClientError:
-            region = self._s3.meta.region_name
-            if region == "us-east-1":  # the one region that takes no location constraint
-                self._s3.create_bucket(Bucket=self.bucket)
-            else:
-                self._s3.create_bucket(
-                    Bucket=self.bucket,
-                    CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
-                )
-        try:
-            self._dynamodb.describe_table(TableName=self.table)
-        except self._dynamodb.exceptions.ResourceNotFoundException:
-            self._dynamodb.create_table(
-                TableName=self.table,
-                KeySchema=[
-                    {"AttributeName": "date", "KeyType": "HASH"},
-                    {"AttributeName": "audio_id", "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": "date", "AttributeType": "S"},
-                    {"AttributeName": "audio_id", "AttributeType": "S"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        if not enable_ttl:
-            return
-        # Describe before update: AWS rejects enabling TTL that is already enabled.
-        ttl = self._dynamodb.describe_time_to_live(TableName=self.table)
-        description = ttl.get("TimeToLiveDescription", {})
-        if description.get("TimeToLiveStatus") not in {"ENABLED", "ENABLING"}:
-            self._dynamodb.update_time_to_live(
-                TableName=self.table,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute},
-            )
+        self._s3_objects.ensure()
+        self._dynamo_items.ensure(ttl_attribute, enable_ttl=enable_ttl)
 
 
 class Stores:

@@ -9,7 +9,8 @@ from typing import Any
 
 from .errors import InvalidRequest, TextTooLong, UnknownVoice
 from .formats import FORMATS, AudioFormat
-from .schemas import OPENAI_MAX_INPUT_CHARS, SpeechRequestBody, TtsRequestBody, cut
+from .openai_schemas import OPENAI_MAX_INPUT_CHARS, SpeechRequestBody
+from .schemas import TtsRequestBody, cut
 from .voices import SynthesisOptions, VoiceInfo
 
 

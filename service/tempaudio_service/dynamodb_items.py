@@ -1,0 +1,115 @@
+"""Audio items in DynamoDB (``ItemIndex``, store.py): conditional puts, tombstones that no
+late put can overwrite, consistent reads."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .aws_clients import unavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+# Attribute of a tombstone item: a write that was undone (readers treat it as absent).
+REVOKED = "revoked"
+
+
+def serialize_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in item.items()}
+
+
+def deserialize_item(raw: dict[str, Any]) -> dict[str, Any]:
+    return {name: _deserializer.deserialize(value) for name, value in raw.items()}
+
+
+class DynamoItems:
+    """One table's items, keyed by date (hash) and audio_id (range): the seed's layout."""
+
+    dependency = "DynamoDB"
+
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self._dynamodb = dynamodb
+        self.table = table
+
+    def put_item(self, item: dict[str, Any]) -> None:
+        try:
+            self._dynamodb.put_item(
+                TableName=self.table,
+                Item=serialize_item(item),
+                ConditionExpression="attribute_not_exists(audio_id)",
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise unavailable("DynamoDB", "PutItem", error) from error
+
+    def revoke_item(self, date: str, audio_id: str, ttl: int, ttl_attribute: str = "ttl") -> None:
+        """Replace the item, whatever is there, with a tombstone that DynamoDB's TTL removes.
+
+        Deleting would not do: a PutItem attempt still held by a hung endpoint could land
+        afterwards and leave an item without its object. Every real PutItem is conditional
+        on the key being absent, so once the tombstone is there, none lands in any order.
+        """
+        tombstone = {
+            "date": date,
+            "audio_id": audio_id,
+            REVOKED: True,
+            "ttl": ttl,
+            ttl_attribute: ttl,
+        }
+        try:
+            self._dynamodb.put_item(TableName=self.table, Item=serialize_item(tombstone))
+        except (BotoCoreError, ClientError) as error:
+            raise unavailable("DynamoDB", "PutItem", error) from error
+
+    def get_item(self, date: str, audio_id: str) -> dict[str, Any] | None:
+        try:
+            answer = self._dynamodb.get_item(
+                TableName=self.table,
+                Key={"date": {"S": date}, "audio_id": {"S": audio_id}},
+                ConsistentRead=True,
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise unavailable("DynamoDB", "GetItem", error) from error
+        raw = answer.get("Item")
+        if not raw or REVOKED in raw:
+            return None
+        return deserialize_item(dict(raw))
+
+    def check(self) -> None:
+        """Raise ``StorageUnavailable`` unless the table answers."""
+        try:
+            self._dynamodb.describe_table(TableName=self.table)
+        except (BotoCoreError, ClientError) as error:
+            raise unavailable("DynamoDB", "DescribeTable", error) from error
+
+    def ensure(self, ttl_attribute: str = "ttl", *, enable_ttl: bool = True) -> None:
+        """Create the table and turn on its TTL when missing (the embedded local mode only)."""
+        try:
+            self._dynamodb.describe_table(TableName=self.table)
+        except self._dynamodb.exceptions.ResourceNotFoundException:
+            self._dynamodb.create_table(
+                TableName=self.table,
+                KeySchema=[
+                    {"AttributeName": "date", "KeyType": "HASH"},
+                    {"AttributeName": "audio_id", "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": "date", "AttributeType": "S"},
+                    {"AttributeName": "audio_id", "AttributeType": "S"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        if not enable_ttl:
+            return
+        # Describe before update: AWS rejects enabling TTL that is already enabled.
+        ttl = self._dynamodb.describe_time_to_live(TableName=self.table)
+        description = ttl.get("TimeToLiveDescription", {})
+        if description.get("TimeToLiveStatus") not in {"ENABLED", "ENABLING"}:
+            self._dynamodb.update_time_to_live(
+                TableName=self.table,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute},
+            )

@@ -1,0 +1,94 @@
+"""Audio objects in S3 (``AudioObjects``, store.py): put, server-side copy, delete, presign,
+every object tagged as the service's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tempaudio_api.storage import AUDIO_TAGGING
+
+from .aws_clients import unavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+# Every object is tagged: the operator's lifecycle safety net expires tagged objects only.
+AUDIO_TAG = AUDIO_TAGGING
+
+
+class SourceMissing(Exception):
+    """The object a copy starts from is gone (deleted by the cleanup, or by hand)."""
+
+
+class S3Objects:
+    """One bucket's audio."""
+
+    dependency = "S3"
+
+    def __init__(self, s3: S3Client, bucket: str) -> None:
+        self._s3 = s3
+        self.bucket = bucket
+
+    def put_audio(self, key: str, audio: bytes, content_type: str = "audio/wav") -> None:
+        try:
+            self._s3.put_object(
+                Bucket=self.bucket, Key=key, Body=audio, ContentType=content_type, Tagging=AUDIO_TAG
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise unavailable("S3", "PutObject", error) from error
+
+    def copy_audio(self, source_key: str, key: str, content_type: str) -> None:
+        """A server-side copy of this bucket's ``source_key`` (S3 moves no audio through us).
+
+        Raises ``SourceMissing`` when the source is gone: nothing was written then.
+        """
+        try:
+            self._s3.copy_object(
+                Bucket=self.bucket,
+                Key=key,
+                CopySource={"Bucket": self.bucket, "Key": source_key},
+                ContentType=content_type,
+                MetadataDirective="REPLACE",
+                Tagging=AUDIO_TAG,
+                TaggingDirective="REPLACE",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise SourceMissing(source_key) from error
+            raise unavailable("S3", "CopyObject", error) from error
+        except BotoCoreError as error:
+            raise unavailable("S3", "CopyObject", error) from error
+
+    def delete_audio(self, key: str) -> None:
+        try:
+            self._s3.delete_object(Bucket=self.bucket, Key=key)
+        except (BotoCoreError, ClientError) as error:
+            raise unavailable("S3", "DeleteObject", error) from error
+
+    def presign(self, key: str, expires_in: int) -> str:
+        return self._s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+        )
+
+    def check(self) -> None:
+        """Raise ``StorageUnavailable`` unless the bucket answers."""
+        try:
+            self._s3.head_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError) as error:
+            raise unavailable("S3", "HeadBucket", error) from error
+
+    def ensure(self) -> None:
+        """Create the bucket when missing (the embedded local mode only)."""
+        try:
+            self._s3.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            region = self._s3.meta.region_name
+            if region == "us-east-1":  # the one region that takes no location constraint
+                self._s3.create_bucket(Bucket=self.bucket)
+            else:
+                self._s3.create_bucket(
+                    Bucket=self.bucket,
+                    CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
+                )
