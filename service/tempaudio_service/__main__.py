@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .connections import server_options
 from .kube_client import api_client
 from .policies import ServedPolicy
-from .policy_sources import policy_source
+from .policy_sources import PolicySource, policy_source
 from .settings import ServiceSettings, SettingsError
 from .status_api import PROBE_PATHS
 
@@ -54,9 +54,14 @@ class DrainingServer(uvicorn.Server):
     """
 
     def __init__(
-        self, config: uvicorn.Config, app: Starlette, health: uvicorn.Config | None = None
+        self,
+        config: uvicorn.Config,
+        app: Starlette,
+        health: uvicorn.Config | None = None,
+        health_sockets: list[socket.socket] | None = None,
     ) -> None:
         super().__init__(config)
+        self._health_sockets = health_sockets
         self._app = app
         self._loop: asyncio.AbstractEventLoop | None = None
         self._draining = False
@@ -69,7 +74,7 @@ class DrainingServer(uvicorn.Server):
         await super().startup(sockets)
         if self._health is not None and self.started:
             # After the lifespan: the probes see the services it built.
-            self._health_task = self._loop.create_task(self._health.serve())
+            self._health_task = self._loop.create_task(self._health.serve(self._health_sockets))
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await super().shutdown(sockets)
@@ -171,24 +176,40 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def configured(argv: Sequence[str] | None) -> tuple[ServiceSettings, PolicySource]:
+    """The settings (flags over variables) and the policy source; ``SettingsError`` names
+    the first mistake."""
     args = parse_args(argv)
     environ = dict(os.environ)
     for flag, variable in FLAG_VARIABLES.items():
         value = getattr(args, flag)
         if value is not None:
             environ[variable] = str(value)
+    settings = ServiceSettings.from_env(environ)
+    policies = policy_source(settings)
+    if settings.auth == "serviceaccount" or settings.policy_source == "kubernetes":
+        api_client()  # the Kubernetes API must be reachable in principle: say so now
+    return settings, policies
+
+
+def listeners(settings: ServiceSettings) -> tuple[list[socket.socket], list[socket.socket] | None]:
+    """Bound here, so that a port in use is a usage error, not a traceback."""
+    main = [bind(settings.host, settings.port)]
+    health = [bind(settings.host, settings.health_port)] if settings.health_port else None
+    return main, health
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     try:
-        settings = ServiceSettings.from_env(environ)
-        policies = policy_source(settings)
-        if settings.auth == "serviceaccount" or settings.policy_source == "kubernetes":
-            api_client()  # the Kubernetes API must be reachable in principle: say so now
+        settings, policies = configured(argv)
+        sockets, health_sockets = listeners(settings)
     except SettingsError as error:
         return _usage_error(str(error))
+    except OSError as error:
+        return _usage_error(f"cannot listen on {settings.host}, {error.strerror or error}")
 
     from .app import create_app, load_synthesizer
     from .logsetup import configure_logging
-    from .store import Stores
 
     configure_logging(settings.log_format, settings.log_level)
     try:
@@ -197,21 +218,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _usage_error(str(error))
     with contextlib.ExitStack() as stack:
         if settings.local_aws:
-            from .local import LocalAws
-
-            local = stack.enter_context(LocalAws(port=settings.local_aws_port))
-            settings = settings.with_endpoint(local.endpoint_url)
-            if settings.policy_source == "env":
-                policies = policy_source(settings)  # the shorthand now names the endpoint
-            stores = Stores(timeout_seconds=30, local_endpoint=local.endpoint_url)
-            for entry in policies.current().entries.values():
-                if isinstance(entry, ServedPolicy):
-                    stores.get(entry.storage).ensure_resources(entry.ttl_attribute)
+            settings, policies = _embedded_storage(stack, settings, policies)
         logger.info("starting with %s", settings.describe())
         app = create_app(settings, synth=synth, policies=policies)
         main_config, health_config = server_configs(app, settings)
-        DrainingServer(main_config, app, health_config).run()
+        DrainingServer(main_config, app, health_config, health_sockets).run(sockets=sockets)
     return 0
+
+
+def _embedded_storage(
+    stack: contextlib.ExitStack, settings: ServiceSettings, policies: PolicySource
+) -> tuple[ServiceSettings, PolicySource]:
+    """An embedded S3 + DynamoDB (moto server) with every policy's bucket and table."""
+    from .local import LocalAws
+    from .store import Stores
+
+    local = stack.enter_context(LocalAws(port=settings.local_aws_port))
+    settings = settings.with_endpoint(local.endpoint_url)
+    if settings.policy_source == "env":
+        policies = policy_source(settings)  # the shorthand now names the endpoint
+    stores = Stores(timeout_seconds=30, local_endpoint=local.endpoint_url)
+    for entry in policies.current().entries.values():
+        if isinstance(entry, ServedPolicy):
+            stores.get(entry.storage).ensure_resources(entry.ttl_attribute)
+    return settings, policies
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket as uvicorn binds one (IPv6 for an address with a colon)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise OSError(error.errno, f"port {port}: {error.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _usage_error(message: str) -> int:

@@ -217,7 +217,7 @@ def stream(
     keep: bool,
 ) -> AudioStream:
     """The admitted request's audio stream; its audio is charged and audited at the end."""
-    audit_of(request).stream = "started"
+    audit_of(request).stream = "refused"  # until it starts: admission may still refuse it
 
     def finished(audio_seconds: float, audio_id: str | None, end: StreamEnd) -> None:
         finished_synthesis(services, request, policy, caller, audio_seconds, audio_id)

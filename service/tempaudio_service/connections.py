@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 logger = logging.getLogger(__name__)
+_HEAD_END = re.compile(rb"\n\r?\n")
 ABORT_EXTENSION = "tempaudio.abort"
 DEFAULT_HEADER_TIMEOUT_SECONDS = 10
 DEFAULT_MAX_HEADER_BYTES = 32 * 1024
@@ -101,7 +103,9 @@ class GuardedH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if not self._in_request() and self._headers_too_large(data):
+        # Only a request's head is capped: once an answer has gone out early (415, 413, 401)
+        # the bytes still arriving are the rest of its body, and the connection closes.
+        if self.conn.their_state is h11.IDLE and self._headers_too_large(data):
             self._refuse(
                 431,
                 "Request Header Fields Too Large",
@@ -117,7 +121,7 @@ class GuardedH11Protocol(H11Protocol):
         if len(buffered) + len(data) <= self.max_header_bytes:
             return False
         head = (bytes(buffered) + data[: self.max_header_bytes + 4])[: self.max_header_bytes + 4]
-        return b"\r\n\r\n" not in head
+        return _HEAD_END.search(head) is None  # h11 ends a head at a blank line, CRLF or LF
 
     def handle_events(self) -> None:
         super().handle_events()
@@ -130,6 +134,16 @@ class GuardedH11Protocol(H11Protocol):
                 extensions[ABORT_EXTENSION] = self._abort
         elif self.conn.trailing_data[0] and not self.transport.is_closing():
             self._arm_header_deadline()  # part of the next request is here
+
+    def on_response_complete(self) -> None:
+        if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
+            # Answered before its body was read (415, 413, 401, a probe with a body): the
+            # rest of it would hold the connection with nothing to time it out, so it
+            # closes once the answer is out, as nginx and most servers do.
+            self.server_state.total_requests += 1
+            self.transport.close()
+            return
+        super().on_response_complete()
 
     def send_400_response(self, msg: str) -> None:
         self._refuse(400, "Bad Request", "bad_request", "invalid HTTP request: " + msg.lower())

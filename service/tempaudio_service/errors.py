@@ -170,6 +170,14 @@ class AuthUnavailable(TempAudioError):
     retry_after_seconds = 5
 
 
+class ClientWentAway(TempAudioError):
+    """The client went away before its request had arrived: nobody reads the answer, which
+    is audited as nginx logs it, 499, and never as a server error."""
+
+    status_code = 499
+    code = "client_gone"
+
+
 class UnsupportedMediaType(TempAudioError):
     """A body that does not say ``Content-Type: application/json``: a browser's cross-site
     "simple" POST (text/plain, a form) cannot make the service speak."""

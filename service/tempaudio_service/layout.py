@@ -137,7 +137,11 @@ def is_item_of(item: dict[str, Any], policy: str, bucket: str, prefix: str) -> b
     recorded = item.get("policy")
     if recorded is not None and recorded != policy:
         return False
-    return str(item.get("s3_url", "")).startswith(s3_uri(bucket, prefix))
+    # Exactly <prefix><date>/<id>.<ext>: prefixes may nest (audio/ and audio/team-b/).
+    key = (
+        f"{prefix}{item.get('date')}/{item.get('audio_id')}.{FORMATS[audio_format(item)].extension}"
+    )
+    return str(item.get("s3_url", "")) == s3_uri(bucket, key)
 
 
 def is_item_expired(item: dict[str, Any], now: datetime) -> bool:

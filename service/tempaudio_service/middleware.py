@@ -91,18 +91,29 @@ class MetricsMiddleware:
             return
         status = 500
         started = time.perf_counter()
+        body_read = scope["method"] in ("GET", "HEAD")
+
+        async def receive_noting_body() -> Message:
+            nonlocal body_read
+            message = await receive()
+            body_read = body_read or (
+                message["type"] == "http.request" and not message.get("more_body", False)
+            )
+            return message
 
         async def send_with_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                # An answer to a client already gone is lost: the audit line says so.
-                if callers.answer_is_audited(scope) and await _client_gone(receive):
+                # An answer to a client already gone is lost: the audit line says so. Asked
+                # only once the body is read (asking earlier would invite the rest of it,
+                # with a 100 Continue).
+                if body_read and callers.answer_is_audited(scope) and await _client_gone(receive):
                     callers.note_client_gone(scope)
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_status)
+            await self.app(scope, receive_noting_body, send_with_status)
         finally:
             seconds = time.perf_counter() - started
             route = scope.get("route")

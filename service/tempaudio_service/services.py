@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from .errors import (
     BodyTimeout,
     BodyTooLarge,
+    ClientWentAway,
     MalformedJson,
     ShuttingDown,
     StorageUnavailable,
@@ -225,10 +226,13 @@ async def read_json(request: Request, limit: int, timeout_seconds: float) -> Any
         raise BodyTooLarge(f"the body has {declared[:20]} bytes; the limit is {limit}")
     body = bytearray()
     with anyio.move_on_after(timeout_seconds) as deadline:
-        async for chunk in request.stream():
-            body.extend(chunk)
-            if len(body) > limit:
-                raise BodyTooLarge(f"the body is larger than the limit of {limit} bytes")
+        try:
+            async for chunk in request.stream():
+                body.extend(chunk)
+                if len(body) > limit:
+                    raise BodyTooLarge(f"the body is larger than the limit of {limit} bytes")
+        except ClientDisconnect:
+            raise ClientWentAway("the client went away while sending its body") from None
     if deadline.cancelled_caught:
         raise BodyTimeout(f"the body did not arrive within {timeout_seconds:g} s")
     try:

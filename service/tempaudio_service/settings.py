@@ -253,6 +253,13 @@ class ServiceSettings:
             log_level=env.log_level("TEMPAUDIO_LOG_LEVEL", defaults.log_level),
         )
 
+    def __post_init__(self) -> None:
+        if self.health_port and self.health_port == self.port:
+            raise ConfigError(
+                f"TEMPAUDIO_HEALTH_PORT={self.health_port} is TEMPAUDIO_PORT too: the probes"
+                " need a port of their own (or 0 for none)"
+            )
+
     def with_endpoint(self, endpoint_url: str) -> ServiceSettings:
         return replace(self, s3_endpoint_url=endpoint_url, dynamodb_endpoint_url=endpoint_url)
 

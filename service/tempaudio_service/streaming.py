@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .connections import abort_of
-from .errors import TempAudioError
+from .errors import ShuttingDown, TempAudioError
 from .pool import SynthesisPool
 from .rendering import RenderStream
 
@@ -105,6 +105,10 @@ class AudioStream(Response):
                 first = await step(stream.step)
                 end = await self._send_all(receive, send, step, stream, first)
             finally:
+                if self._started and end.outcome == "refused":
+                    # Cancelled past the status line: the drain time ran out (pool.abandon).
+                    gone = ShuttingDown("the service shut down before this stream finished")
+                    end = StreamEnd("cut", self._stored, gone)
                 stream.close()
                 if self._on_done is not None:
                     self._on_done(stream, end)

@@ -312,7 +312,10 @@ def test_service_monitor_only_with_its_crd_and_admitted_by_the_network_policy() 
     # Without the Prometheus Operator's CRD the kind does not exist: it would fail the install.
     assert not by_kind(render("--set", "service.serviceMonitor.enabled=true"), "ServiceMonitor")
     objects = render("--set", "service.serviceMonitor.enabled=true", *MONITORING)
-    assert one(objects, "ServiceMonitor")
+    # Scraped on the health listener, which answers while client connections are exhausted.
+    assert one(objects, "ServiceMonitor")["spec"]["endpoints"][0]["port"] == "health"
+    ports = {p["name"]: p["targetPort"] for p in one(objects, "Service")["spec"]["ports"]}
+    assert ports == {"http": "http", "health": "health"}
     rules = one(objects, "NetworkPolicy")["spec"]["ingress"]
     assert {
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}

@@ -244,3 +244,74 @@ def test_probes_answer_on_their_own_port_while_client_connections_are_exhausted(
         server.should_exit = True
         thread.join(WAIT)
         main_sock.close()
+
+
+def test_an_answer_before_the_body_closes_the_connection_after_it(base: str) -> None:
+    # A 415 goes out before the declared body is read; the rest of the body, sent a byte
+    # at a time, must not hold the connection (nothing would time it out).
+    with _connect(base) as client:
+        client.sendall(
+            b"POST /tts/sync HTTP/1.1\r\nhost: t\r\ncontent-type: text/plain\r\n"
+            b"content-length: 100000\r\n\r\nx"
+        )
+        status, _, _ = _split(client.recv(65536))
+        assert status.startswith("HTTP/1.1 415")
+        client.sendall(b"y")  # more of the body
+        rest = _read_all(client)  # the server closes
+    assert b"HTTP/1.1" not in rest  # one answer, no second 431 for the body's bytes
+
+
+def test_a_refused_body_is_not_invited_with_100_continue(base: str) -> None:
+    with _connect(base) as client:
+        client.sendall(
+            b"POST /tts/sync HTTP/1.1\r\nhost: t\r\ncontent-type: text/plain\r\n"
+            b"expect: 100-continue\r\ncontent-length: 1000000\r\n\r\n"
+        )
+        answer = _read_all(client)
+    assert answer.startswith(b"HTTP/1.1 415"), answer[:40]
+    assert b"100 Continue" not in answer
+
+
+def test_headers_ended_by_bare_newlines_with_a_large_body_are_not_too_large(base: str) -> None:
+    body = json.dumps({"text": "Hi", "pad": "x" * 40_000}).encode()
+    head = f"POST /tts/sync HTTP/1.1\nhost: t\n{JSON.strip()}\ncontent-length: {len(body)}\n\n"
+    with _connect(base) as client:
+        client.sendall(head.encode() + body)
+        status, _, _ = _split(_read_all_until_json(client))
+    assert not status.startswith("HTTP/1.1 431"), status
+
+
+def test_a_client_gone_while_sending_its_body_is_audited_499_without_errors(
+    base: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    with _connect(base) as client:
+        client.sendall(
+            b"POST /tts/sync HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\n"
+            b'content-length: 1000\r\n\r\n{"text": '
+        )
+        threading.Event().wait(0.2)  # the handler is reading the body
+    for _ in range(int(WAIT * 20)):
+        lines = [r.audit for r in caplog.records if r.name == "tempaudio.audit"]  # type: ignore[attr-defined]
+        if lines:
+            break
+        threading.Event().wait(0.05)
+    (line,) = lines
+    assert (line["outcome"], line["status"]) == ("client_gone", 499)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_a_stream_refused_at_admission_is_audited_as_refused(
+    settings: ServiceSettings,
+    store: AudioStore,
+    tone: ToneSynthesizer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="tempaudio.audit")
+    app = create_app(replace(settings, synth_workers=1, synth_queue=0), synth=tone, store=store)
+    with serving(app) as url:
+        app.state.services.pool._admit()  # the one place is taken
+        refused = httpx.post(f"{url}/tts/stream", json={"text": "Hi."}, timeout=WAIT)
+    assert refused.status_code == 503
+    (line,) = [r.audit for r in caplog.records if r.name == "tempaudio.audit"]  # type: ignore[attr-defined]
+    assert (line["stream"], line["outcome"], line["status"]) == ("refused", "overloaded", 503)

@@ -122,3 +122,14 @@ def test_cutoff_keeps_a_last_modified_granularity_margin() -> None:
 @pytest.mark.parametrize(("count", "size", "sizes"), [(0, 3, []), (3, 3, [3]), (7, 3, [3, 3, 1])])
 def test_chunked(count: int, size: int, sizes: list[int]) -> None:
     assert [len(batch) for batch in layout.chunked(range(count), size)] == sizes
+
+
+def test_an_item_is_of_a_policy_only_at_its_exact_key() -> None:
+    item = {"date": "2026-03-04", "audio_id": AUDIO_ID,
+            "s3_url": f"s3://b/audio/team-b/2026-03-04/{AUDIO_ID}.wav"}  # fmt: skip
+    # An item from before items named their policy, under nested prefixes.
+    assert layout.is_item_of(item, "ns/b", "b", "audio/team-b/")
+    assert not layout.is_item_of(item, "ns/a", "b", "audio/")
+    assert not layout.is_item_of(item, "ns/b", "other", "audio/team-b/")
+    recorded = {**item, "policy": "ns/b"}
+    assert not layout.is_item_of(recorded, "ns/a", "b", "audio/team-b/")

@@ -87,3 +87,25 @@ def test_configuration_mistakes_found_at_start_are_one_line_usage_errors(
     last = result.stderr.splitlines()[-1]
     assert last.startswith("tempaudio-service: ")
     assert says in last
+
+
+def test_a_port_that_cannot_be_listened_on_is_a_usage_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for env in ({"TEMPAUDIO_PORT": str(port)},
+                    {"TEMPAUDIO_PORT": "18124", "TEMPAUDIO_HEALTH_PORT": str(port)},
+                    {"TEMPAUDIO_PORT": "18123", "TEMPAUDIO_HEALTH_PORT": "18123"}):  # fmt: skip
+            result = subprocess.run(
+                [str(BIN / "tempaudio-service")],
+                capture_output=True, text=True, timeout=120, check=False,
+                env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **env},
+            )  # fmt: skip
+            assert result.returncode == 2, result.stderr
+            assert "Traceback" not in result.stderr
+            last = result.stderr.splitlines()[-1]
+            assert last.startswith("tempaudio-service: "), last
+            assert str(port) in last or "18123" in last
