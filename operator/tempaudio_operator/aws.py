@@ -11,7 +11,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .desired import merged_lifecycle_rules, ttl_in_place
+from .desired_aws import merged_lifecycle_rules, ttl_in_place
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -1,4 +1,5 @@
-"""Desired state as plain dicts: the cleanup CronJob, TTL, lifecycle rule, conditions (pure)."""
+"""Desired state as plain dicts: the cleanup CronJob and the final cleanup a deleted policy
+leaves (pure). The TTL and lifecycle rule are desired_aws.py's, the status status.py's."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ from typing import Any
 from tempaudio_api.durations import format_duration, parse_retention
 from tempaudio_api.errors import PolicyError
 from tempaudio_api.policy import Policy
-from tempaudio_api.storage import AUDIO_TAG_KEY, AUDIO_TAG_VALUE
 
-from .enforcement import Period
+from .enforcement import Period, parse_stamp, stamp
 
 POLICY_LABEL = "tempaudio.dev/policy"
 MANAGED_BY = "tempaudio-operator"
@@ -182,8 +182,8 @@ def final_cleanup_cronjob(
         "labels": final_labels,
         "annotations": {
             PROMISED_RETENTION: format_duration(policy.retention),
-            DELETED_AT: _stamp(deleted),
-            RUN_AFTER: _stamp(run_at),
+            DELETED_AT: stamp(deleted),
+            RUN_AFTER: stamp(run_at),
         },
     }
     spec = cronjob["spec"]
@@ -210,7 +210,7 @@ def final_cleanup_done(cronjob: Mapping[str, Any]) -> bool:
     if not succeeded or not run_after:
         return False
     try:
-        return _parse_stamp(str(succeeded)) >= _parse_stamp(str(run_after))
+        return parse_stamp(str(succeeded)) >= parse_stamp(str(run_after))
     except ValueError:
         return False
 
@@ -220,19 +220,11 @@ def inherited_period(cronjob: Mapping[str, Any] | None) -> Period | None:
     deletion: a policy recreated under that name keeps enforcing it while it matters."""
     annotations = ((cronjob or {}).get("metadata") or {}).get("annotations") or {}
     try:
-        deleted = _parse_stamp(str(annotations[DELETED_AT]))
+        deleted = parse_stamp(str(annotations[DELETED_AT]))
         retention = parse_retention(str(annotations[PROMISED_RETENTION]))
     except (KeyError, ValueError, PolicyError):
         return None
     return Period(retention, since=deleted, ended=deleted)
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _parse_stamp(text: str) -> datetime:
-    return datetime.fromisoformat(text)
 
 
 def _merged_fields(into: dict[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:
@@ -294,126 +286,3 @@ def cronjob_drift(desired: Mapping[str, Any], actual: Mapping[str, Any]) -> bool
         is_subset(desired["spec"], actual.get("spec", {}))
         and is_subset(desired["metadata"]["labels"], actual.get("metadata", {}).get("labels", {}))
     )
-
-
-# --- DynamoDB TTL and S3 lifecycle --------------------------------------------------------
-
-
-def ttl_in_place(description: Mapping[str, Any], attribute: str) -> bool:
-    """DescribeTimeToLive already shows TTL on ``attribute`` (or on its way there)."""
-    return (
-        description.get("TimeToLiveStatus") in {"ENABLED", "ENABLING"}
-        and description.get("AttributeName") == attribute
-    )
-
-
-def lifecycle_rule_id(policy: Policy) -> str:
-    return f"tempaudio-{policy.namespace}-{policy.name}"[:255]
-
-
-# tempaudio-service tags every object it writes with this; the safety net expires only
-# tagged objects, so a prefix shared with other data (say "logs/") loses nothing else.
-AUDIO_TAG = {"Key": AUDIO_TAG_KEY, "Value": AUDIO_TAG_VALUE}
-
-
-def lifecycle_rule(policy: Policy) -> dict[str, Any]:
-    """Safety net: S3 expires the service's objects under the prefix a day after the
-    retention, even if the cleanup stops. (S3 takes no AbortIncompleteMultipartUpload with
-    a tag filter; the service uploads in one PUT.)"""
-    return {
-        "ID": lifecycle_rule_id(policy),
-        "Filter": {"And": {"Prefix": policy.prefix, "Tags": [dict(AUDIO_TAG)]}},
-        "Status": "Enabled",
-        "Expiration": {"Days": policy.lifecycle_days},
-    }
-
-
-def merged_lifecycle_rules(
-    existing: Sequence[Mapping[str, Any]], rule_id: str, rule: Mapping[str, Any] | None
-) -> list[dict[str, Any]] | None:
-    """The bucket's rules with ours set (or removed, for None); None if nothing changes.
-
-    Rules of other owners are kept as they are, in their order.
-    """
-    others = [dict(r) for r in existing if r.get("ID") != rule_id]
-    ours = [dict(r) for r in existing if r.get("ID") == rule_id]
-    if rule is None:
-        return others if ours else None
-    if len(ours) == 1 and is_subset(rule, ours[0]):
-        return None
-    return [*others, dict(rule)]
-
-
-# --- status -------------------------------------------------------------------------------
-
-
-def set_condition(
-    conditions: Sequence[Mapping[str, Any]],
-    *,
-    type_: str,
-    status: bool,
-    reason: str,
-    message: str,
-    now: datetime,
-    generation: int | None,
-) -> list[dict[str, Any]]:
-    """Conditions with one set; lastTransitionTime moves only when the status flips."""
-    wanted = "True" if status else "False"
-    previous = next((c for c in conditions if c.get("type") == type_), None)
-    transition = (
-        previous["lastTransitionTime"]
-        if previous and previous.get("status") == wanted and previous.get("lastTransitionTime")
-        else now.isoformat().replace("+00:00", "Z")
-    )
-    condition = {
-        "type": type_,
-        "status": wanted,
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": transition,
-    }
-    if generation is not None:
-        condition["observedGeneration"] = generation
-    return [dict(c) for c in conditions if c.get("type") != type_] + [condition]
-
-
-def parse_cleanup_summary(text: str | None) -> dict[str, Any] | None:
-    """The counters of tempaudio-cleanup's summary line, from a termination message or log."""
-    for line in reversed((text or "").strip().splitlines()):
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(entry, dict) and entry.get("event") == SUMMARY_EVENT:
-            return entry
-    return None
-
-
-def job_outcome(job: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A finished Job's result for status.lastCleanup; None while it runs."""
-    status = job.get("status") or {}
-    conditions = {
-        c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"
-    }
-    if "Complete" in conditions:
-        finished, succeeded = conditions["Complete"], True
-    elif "Failed" in conditions:
-        finished, succeeded = conditions["Failed"], False
-    else:
-        return None
-    return {
-        "jobName": job.get("metadata", {}).get("name"),
-        "completionTime": status.get("completionTime") or finished.get("lastTransitionTime"),
-        "succeeded": succeeded,
-    }
-
-
-def last_cleanup(outcome: Mapping[str, Any], summary: Mapping[str, Any] | None) -> dict[str, Any]:
-    result = dict(outcome)
-    if summary:
-        for key in ("scanned", "expired", "deleted", "bytes", "errors"):
-            if isinstance(summary.get(key), int):
-                result[key] = summary[key]
-        if isinstance(summary.get("dry_run"), bool):
-            result["dryRun"] = summary["dry_run"]
-    return result

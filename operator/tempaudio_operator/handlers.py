@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,30 +29,15 @@ from tempaudio_api import GROUP, PLURAL, VERSION
 from tempaudio_api.errors import PolicyError
 from tempaudio_api.policy import Policy
 
-from . import kube, tenancy
+from . import enforcement, kube, resync, tenancy
 from .aws import AwsNotReady
-from .desired import (
-    MANAGED_BY,
-    POLICY_LABEL,
-    RETIRED_LABEL,
-    final_cleanup_done,
-    job_outcome,
-    last_cleanup,
-)
+from .desired import MANAGED_BY, POLICY_LABEL, RETIRED_LABEL, final_cleanup_done
 from .metrics import OperatorMetrics
-from .reconcile import (
-    Clients,
-    Event,
-    Outcome,
-    enforced_retention,
-    ensure_cronjob,
-    failed,
-    post_events,
-    reconcile,
-    retire,
-    status_changed,
-)
+from .outcome import Event
+from .reconcile import Clients, ensure_cronjob, post_events
+from .retirement import retire
 from .settings import OperatorSettings
+from .status import job_outcome, last_cleanup
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 logger = logging.getLogger(__name__)
@@ -89,7 +74,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     if port:
         prometheus_client.start_http_server(port, registry=memo.metrics.registry)
         logger.info("metrics on :%d/metrics", port)
-    memo.resync = asyncio.create_task(_resync_loop(memo))
+    memo.resync = asyncio.create_task(resync.resync_loop(memo))
     # kopf resolves the resources it watches once, right after the start-up activities: an
     # API server that is (re)starting then leaves them unresolved, and kopf never serves
     # them. Wait until discovery lists both.
@@ -138,7 +123,7 @@ async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.update(GROUP, VERSION, PLURAL)
 def reconcile_policy(body: kopf.Body, memo: kopf.Memo, patch: kopf.Patch, **_: Any) -> None:
     settings: OperatorSettings = memo.settings
-    outcome = _reconcile_isolated(body, memo)
+    outcome = resync.reconcile_isolated(body, memo)
     if outcome.terminating:
         return
     patch.status.update(outcome.status)
@@ -154,117 +139,6 @@ def reconcile_policy(body: kopf.Body, memo: kopf.Memo, patch: kopf.Patch, **_: A
             else settings.aws_retry_seconds
         )
         raise kopf.TemporaryError(outcome.not_ready.message, delay=delay)
-
-
-def _policy_lock(memo: kopf.Memo, meta: Mapping[str, Any]) -> threading.Lock:
-    """One reconcile of a policy at a time: kopf's handler, the resync loop and the watches
-    of its CronJob and Jobs would otherwise change (and report) the same thing twice."""
-    with memo.locks_guard:
-        lock: threading.Lock = memo.locks.setdefault(
-            (meta["namespace"], meta["name"]), threading.Lock()
-        )
-    return lock
-
-
-def _reconcile_isolated(body: Mapping[str, Any], memo: kopf.Memo) -> Outcome:
-    """One policy's reconcile; whatever it raises becomes that policy's status."""
-    try:
-        with _policy_lock(memo, body["metadata"]):
-            outcome = reconcile(body, memo.settings, memo.clients)
-    except Exception as error:  # noqa: BLE001 (reported on the policy, never lost)
-        meta = body["metadata"]
-        logger.warning("policy %s/%s: reconcile failed: %r", meta["namespace"], meta["name"], error)
-        outcome = failed(body, error)
-    if not outcome.terminating:
-        memo.metrics.reconciles.labels(outcome.label).inc()
-    return outcome
-
-
-def _log_failure(namespace: str, name: str, error: Exception) -> None:
-    """One line, no traceback; a namespace being deleted is routine, not a warning."""
-    message = kube.api_error_message(error) if isinstance(error, ApiException) else str(error)
-    level = logging.DEBUG if kube.namespace_terminating(error) else logging.WARNING
-    logger.log(level, "policy %s/%s: %s", namespace, name, message)
-
-
-def _reconcile_by_name(memo: kopf.Memo, namespace: str, name: str) -> None:
-    """Reconcile outside a policy handler: patch status only when it changes."""
-    clients: Clients = memo.clients
-    body = kube.get_policy(clients.custom, namespace, name)
-    if body is None or body["metadata"].get("deletionTimestamp"):
-        return
-    if _left_to_kopf(memo, body):
-        return
-    outcome = _reconcile_isolated(body, memo)
-    if status_changed(body, outcome.status):
-        kube.patch_policy_status(clients.custom, namespace, name, outcome.status)
-    post_events(clients, body, outcome.events)
-
-
-def _left_to_kopf(memo: kopf.Memo, body: Mapping[str, Any]) -> bool:
-    """A generation kopf's handler has yet to reconcile is its own, once: reconciling it
-    here too changed (and reported) the same thing twice. Still unreconciled at the next
-    look, it is reconciled here: kopf may have lost its watch (an operator started while
-    the API server restarted never served the resources again, and nothing converged)."""
-    meta = body["metadata"]
-    key, generation = (meta["namespace"], meta["name"]), meta.get("generation")
-    with memo.locks_guard:  # the resync thread and the watch handlers' threads
-        if (body.get("status") or {}).get("observedGeneration") == generation:
-            memo.unsettled.pop(key, None)
-            return False
-        if memo.unsettled.get(key) == generation:
-            return False
-        memo.unsettled[key] = generation
-        return True
-
-
-async def _resync_loop(memo: kopf.Memo) -> None:
-    settings: OperatorSettings = memo.settings
-    while True:
-        await asyncio.sleep(settings.drift_interval_seconds)
-        try:
-            await asyncio.to_thread(_resync_all, memo)
-        except Exception:  # the loop must outlive one failed round; the error is logged
-            logger.exception(
-                "resync round failed; retrying in %ss", settings.drift_interval_seconds
-            )
-
-
-def _watched_policies(memo: kopf.Memo) -> list[dict[str, Any]]:
-    """The policies in the operator's scope, listed the way its RBAC allows."""
-    settings: OperatorSettings = memo.settings
-    custom = memo.clients.custom
-    if settings.namespaces and settings.plain_namespaces:
-        return [
-            item
-            for namespace in settings.namespaces
-            for item in custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)[
-                "items"
-            ]
-        ]
-    items = custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
-    return [item for item in items if settings.watches(item["metadata"]["namespace"])]
-
-
-def _resync_all(memo: kopf.Memo) -> None:
-    policies = _watched_policies(memo)
-    memo.metrics.count_policies(policies)
-    # What is kept per policy goes with the policy.
-    present = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in policies}
-    with memo.locks_guard:
-        for key in set(memo.locks) - present:
-            del memo.locks[key]
-        for key in set(memo.unsettled) - present:
-            del memo.unsettled[key]
-    for item in policies:
-        namespace, name = item["metadata"]["namespace"], item["metadata"]["name"]
-        # Each policy on its own: one that fails never stops drift repair of the others.
-        # (reconcile() turns its own failures into status; what is left is reading the
-        # policy and writing its status.)
-        try:
-            _reconcile_by_name(memo, namespace, name)
-        except ApiException as error:
-            _log_failure(namespace, name, error)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, retries=20, backoff=15)
@@ -327,11 +201,11 @@ def repair_cronjob(
     if tenancy.refusal(policy, memo.settings.tenancy) is not None:
         return  # likewise: a refused policy gets no CronJob
     # The retention the last reconcile decided on (a deferred shrink), never the spec's alone.
-    policy = enforced_retention(policy, policy_body.get("status") or {})
+    policy = enforcement.enforced_retention(policy, policy_body.get("status") or {})
     try:
         name, action = ensure_cronjob(policy, policy_body, memo.settings, clients)
     except (kube.NameConflict, ApiException) as error:
-        _log_failure(namespace, meta["name"], error)
+        resync.log_failure(namespace, meta["name"], error)
         return  # reported by the policy's own reconcile
     if action != "unchanged":
         kube.post_event(
@@ -383,4 +257,4 @@ def record_cleanup(
         kube.post_event(clients.core, policy_body, type_="Warning", reason="CleanupFailed",
                         message=f"Job {outcome['jobName']} failed")  # fmt: skip
     # Each cleanup run is also a cheap moment to re-check TTL and lifecycle drift.
-    _reconcile_by_name(memo, namespace, name)
+    resync.reconcile_by_name(memo, namespace, name)

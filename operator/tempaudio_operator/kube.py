@@ -19,13 +19,8 @@ from kubernetes.client.exceptions import ApiException
 
 from tempaudio_api import GROUP, PLURAL, VERSION
 
-from .desired import (
-    CLEANUP_CONTAINER,
-    POLICY_LABEL,
-    RETIRED_LABEL,
-    adopted_managed_fields,
-    parse_cleanup_summary,
-)
+from .desired import CLEANUP_CONTAINER, POLICY_LABEL, RETIRED_LABEL, adopted_managed_fields
+from .status import parse_cleanup_summary
 
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, cast
 
@@ -17,7 +17,7 @@ import kopf
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tempaudio_api.durations import format_duration, parse_retention
+from tempaudio_api.durations import format_duration
 from tempaudio_api.errors import PolicyError
 from tempaudio_api.policy import Policy
 
@@ -25,15 +25,11 @@ from . import aws, enforcement, kube, tenancy
 from .desired import (
     RETIRED_LABEL,
     cleanup_cronjob,
-    final_cleanup_cronjob,
     final_cleanup_name,
-    final_run_at,
     inherited_period,
-    lifecycle_rule,
-    lifecycle_rule_id,
-    set_condition,
 )
-from .metrics import outcome_label
+from .desired_aws import lifecycle_rule, lifecycle_rule_id
+from .outcome import Conditions, Event, Outcome, stopped
 from .settings import OperatorSettings
 
 logger = logging.getLogger(__name__)
@@ -58,81 +54,7 @@ class Clients:
         return client.BatchV1Api()
 
 
-@dataclass
-class Event:
-    type: str
-    reason: str
-    message: str
-
-
-@dataclass
-class Outcome:
-    status: dict[str, Any]
-    events: list[Event] = field(default_factory=list)
-    invalid: PolicyError | None = None
-    not_ready: aws.AwsNotReady | None = None
-    # The CronJob could not be applied for a reason that may pass (a name conflict, the API
-    # server failing): retried after the drift interval, reported meanwhile.
-    blocked: str | None = None
-    # The policy's namespace is being deleted: nothing to write, nothing to retry.
-    terminating: bool = False
-
-    @property
-    def label(self) -> str:
-        """The bounded outcome label of the operator's reconcile counter."""
-        reason = next(
-            (c.get("reason") for c in self.status.get("conditions", []) if c["type"] == "Ready"),
-            None,
-        )
-        if reason == "ReconcileError":
-            return "error"
-        return outcome_label(
-            invalid=self.invalid is not None and reason != "NotAllowed",
-            refused=reason == "NotAllowed",
-            blocked=self.blocked is not None,
-            not_ready=self.not_ready is not None,
-        )
-
-
-class Conditions:
-    """Accumulates condition changes; warns once per transition, not on every retry."""
-
-    def __init__(self, current: list[dict[str, Any]], generation: int | None, now: datetime):
-        self.previous = {c.get("type"): c for c in current}
-        self.items = current
-        self.generation = generation
-        self.now = now
-        self.events: list[Event] = []
-        self.not_ready: aws.AwsNotReady | None = None
-
-    @classmethod
-    def of(cls, body: Mapping[str, Any], now: datetime | None) -> Conditions:
-        """The policy's current conditions, to be updated at ``now`` (default: the clock)."""
-        return cls(
-            list((body.get("status") or {}).get("conditions") or []),
-            body["metadata"].get("generation"),
-            now or datetime.now(UTC),
-        )
-
-    def set(
-        self, type_: str, ok: bool, reason: str, message: str,
-        *, not_ready: aws.AwsNotReady | None = None,
-    ) -> None:  # fmt: skip
-        """Set one condition; ``not_ready`` records the first AWS refusal (retried later)."""
-        self.not_ready = self.not_ready or not_ready
-        before = self.previous.get(type_) or {}
-        self.items = set_condition(
-            self.items, type_=type_, status=ok, reason=reason, message=message,
-            now=self.now, generation=self.generation,
-        )  # fmt: skip
-        flipped = (
-            before.get("status") != ("True" if ok else "False") or before.get("reason") != reason
-        )
-        if not ok and flipped:
-            self.events.append(Event("Warning", reason, message))
-
-
-def _cleanup_account(policy: Policy, settings: OperatorSettings, clients: Clients) -> str | None:
+def cleanup_account(policy: Policy, settings: OperatorSettings, clients: Clients) -> str | None:
     """The default cleanup account where it exists (the chart creates it in the release and
     the watched namespaces); elsewhere a pod naming it would be refused while the policy
     said Ready, so the Jobs run as "default" unless the policy names an account."""
@@ -150,7 +72,7 @@ def ensure_cronjob(
         policy,
         image=settings.cleanup_image,
         image_pull_policy=settings.cleanup_image_pull_policy,
-        service_account_name=_cleanup_account(policy, settings, clients),
+        service_account_name=cleanup_account(policy, settings, clients),
     )
     kopf.adopt(desired, owner=as_body(body))
     uid = body["metadata"]["uid"]
@@ -185,11 +107,13 @@ def reconcile(
     refused = tenancy.refusal(policy, settings.tenancy)
     if refused is not None:
         invalid = PolicyError(refused)
-        return _stopped(conditions, meta, "NotAllowed", refused, invalid=invalid)
+        return stopped(conditions, meta, "NotAllowed", refused, invalid=invalid)
     # A policy recreated under the name of a deleted one inherits what that one promised.
     status = body.get("status") or {}
     final = (
-        None if parse_history(status.get("retentionHistory")) else _final_cleanup(policy, clients)
+        None
+        if enforcement.parse_history(status.get("retentionHistory"))
+        else _final_cleanup(policy, clients)
     )
     # The cleanup and the safety net run with the retention in force for promises made.
     policy, retention_status, retention_events = enforced(
@@ -246,7 +170,7 @@ def reconcile_cronjob(
     try:
         cronjob, action = ensure_cronjob(policy, body, settings, clients)
     except kube.NameConflict as error:
-        return _stopped(conditions, meta, "NameConflict", str(error), blocked=True)
+        return stopped(conditions, meta, "NameConflict", str(error), blocked=True)
     except ApiException as error:
         if kube.namespace_terminating(error):
             # The namespace is going, and the policy with it: nothing to report or retry.
@@ -254,8 +178,8 @@ def reconcile_cronjob(
         message = kube.api_error_message(error)
         if error.status in {400, 422}:  # the API refused what the spec asks for
             invalid = PolicyError(f"the CronJob API refused the spec: {message}")
-            return _stopped(conditions, meta, "InvalidSpec", str(invalid), invalid=invalid)
-        return _stopped(conditions, meta, "ApplyFailed", message, blocked=True)
+            return stopped(conditions, meta, "InvalidSpec", str(invalid), invalid=invalid)
+        return stopped(conditions, meta, "ApplyFailed", message, blocked=True)
     conditions.set("CronJobReady", True, "Reconciled", f"CronJob {cronjob} matches the policy")
     if action == "unchanged":
         return cronjob, []
@@ -319,32 +243,11 @@ def enforced(
     policy says ``retentionShrink: Immediate``); the history of retentions that still
     matter lives in the policy's status.
     """
-    history = parse_history(status.get("retentionHistory"))
     previous = status.get("enforcedRetention")
-    if policy.retention_shrink == "Immediate":
-        decision = enforcement.immediate(policy.retention, now)
-    else:
-        if not history and inherited is not None:
-            history = (inherited, enforcement.Period(policy.retention, now))
-        history = enforcement.record(history, policy.retention, now)
-        lag = timedelta(seconds=settings.retention_lag_seconds)
-        decision = enforcement.enforce(history, now, lag)
-    text = (
-        policy.retention_text
-        if decision.retention == policy.retention
-        else format_duration(decision.retention)
-    )
-    fields = {
-        # An unended period has no "ended" key: the API server drops nulls in lists, and
-        # kopf would report the difference on every patch.
-        "retentionHistory": [
-            {"retention": format_duration(p.retention), "since": _stamp(p.since),
-             **({"ended": _stamp(p.ended)} if p.ended else {})}
-            for p in decision.history
-        ],
-        "enforcedRetention": text,
-        "enforcedUntil": _stamp(decision.until) if decision.until else None,
-    }  # fmt: skip
+    lag = timedelta(seconds=settings.retention_lag_seconds)
+    decision = enforcement.decide(policy, status, now, lag, inherited)
+    fields = enforcement.status_fields(policy, decision)
+    text = str(fields["enforcedRetention"])
     events: list[Event] = []
     if decision.until is not None and status.get("enforcedUntil") != fields["enforcedUntil"]:
         events.append(Event(
@@ -355,7 +258,8 @@ def enforced(
     if inherited is not None and not status.get("retentionHistory"):
         events.append(Event(
             "Normal", "RetentionInherited",
-            f"a policy of this name deleted at {_stamp(inherited.ended or now)} promised its audio"
+            f"a policy of this name deleted at {enforcement.stamp(inherited.ended or now)} promised"
+            " its audio"
             f" {format_duration(inherited.retention)}; the cleanup keeps {text}"
             + (f" until {fields['enforcedUntil']}" if fields["enforcedUntil"] else ""),
         ))  # fmt: skip
@@ -377,115 +281,6 @@ def _final_cleanup(policy: Policy, clients: Clients) -> dict[str, Any] | None:
     return found
 
 
-def parse_history(raw: Any) -> tuple[enforcement.Period, ...]:
-    """The retention periods kept in status; nothing usable reads as no history."""
-    periods = []
-    try:
-        for entry in raw or []:
-            ended = entry.get("ended")
-            periods.append(enforcement.Period(
-                parse_retention(str(entry["retention"])),
-                _parse_stamp(str(entry["since"])),
-                _parse_stamp(str(ended)) if ended else None,
-            ))  # fmt: skip
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return ()
-    return tuple(periods)
-
-
-def enforced_retention(policy: Policy, status: Mapping[str, Any]) -> Policy:
-    """Between reconciles (the CronJob watch): the larger of the spec's and the status's."""
-    try:
-        recorded = parse_retention(str(status.get("enforcedRetention") or ""))
-    except PolicyError:
-        return policy
-    if recorded <= policy.retention:
-        return policy
-    return replace(policy, retention=recorded, retention_text=format_duration(recorded))
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _parse_stamp(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
-def _stopped(
-    conditions: Conditions,
-    meta: Mapping[str, Any],
-    reason: str,
-    message: str,
-    *,
-    invalid: PolicyError | None = None,
-    blocked: bool = False,
-) -> Outcome:
-    """The outcome of a reconcile that could not apply the CronJob: Ready=False, why."""
-    conditions.set("CronJobReady", False, reason, message)
-    conditions.set("Ready", False, reason, message)
-    status = {"observedGeneration": meta.get("generation"), "conditions": conditions.items}
-    return Outcome(
-        status=status, events=conditions.events, invalid=invalid,
-        blocked=message if blocked else None,
-    )  # fmt: skip
-
-
-def failed(body: Mapping[str, Any], error: Exception, now: datetime | None = None) -> Outcome:
-    """An unexpected error while reconciling one policy, as its status: never a silent loop."""
-    message = f"{type(error).__name__}: {str(error)[:300]}"
-    return _stopped(Conditions.of(body, now), body["metadata"], "ReconcileError", message,
-                    blocked=True)  # fmt: skip
-
-
-def retire(
-    body: Mapping[str, Any], settings: OperatorSettings, clients: Clients, now: datetime
-) -> list[Event]:
-    """What a deleted policy leaves behind, so that its audio is neither orphaned nor
-    deleted early: a final cleanup that runs once every promise it made is over. Then the
-    lifecycle rule can go with the policy. Raises ``ApiException`` and ``AwsNotReady``
-    (kopf retries); returns the Events to post.
-    """
-    meta = body["metadata"]
-    try:
-        policy = Policy.from_spec(body.get("spec") or {}, name=meta["name"],
-                                  namespace=meta["namespace"])  # fmt: skip
-    except PolicyError:
-        return []  # never reconciled: no CronJob, no rule, no audio promised under it
-    if tenancy.refusal(policy, settings.tenancy) is not None:
-        return []  # likewise, and its endpoint is not one to call
-    status = body.get("status") or {}
-    events: list[Event] = []
-    if parse_history(status.get("retentionHistory")):  # the service may have promised audio
-        promised = enforced_retention(policy, status)
-        lag = timedelta(seconds=settings.retention_lag_seconds)
-        run_at = final_run_at(now, promised.retention, lag)
-        desired = final_cleanup_cronjob(
-            promised, deleted=now, run_at=run_at, image=settings.cleanup_image,
-            image_pull_policy=settings.cleanup_image_pull_policy,
-            service_account_name=_cleanup_account(policy, settings, clients),
-        )  # fmt: skip
-        try:
-            kube.apply_final_cleanup(clients.custom, desired)
-        except kube.NameConflict as error:
-            # The lifecycle rule, if any, stays: S3 still expires the audio.
-            return [Event("Warning", "FinalCleanupNotScheduled", str(error))]
-        events.append(Event(
-            "Normal", "FinalCleanupScheduled",
-            f"CronJob {desired['metadata']['name']} deletes this policy's audio at"
-            f" {_stamp(run_at)}, once the {promised.retention_text} it was promised is over",
-        ))  # fmt: skip
-    if settings.manage_aws and policy.writes_lifecycle_rule:
-        remove_lifecycle_rule(policy, clients)
-    return events
-
-
-def remove_lifecycle_rule(policy: Policy, clients: Clients) -> bool:
-    """Take the policy's safety-net rule off its bucket (other rules stay); True if removed."""
-    s3 = clients.aws.s3(policy.region, policy.endpoint_url)
-    return aws.ensure_lifecycle_rule(s3, policy.bucket, lifecycle_rule_id(policy), None)
-
-
 def as_body(body: Mapping[str, Any]) -> kopf.Body:
     """kopf's helpers read any mapping with apiVersion, kind and metadata."""
     return cast(kopf.Body, body)
@@ -497,8 +292,3 @@ def post_events(clients: Clients, body: Mapping[str, Any], events: list[Event]) 
         kube.post_event(
             clients.core, body, type_=event.type, reason=event.reason, message=event.message
         )
-
-
-def status_changed(body: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
-    current = body.get("status") or {}
-    return any(current.get(key) != value for key, value in status.items())

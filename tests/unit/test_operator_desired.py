@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 
 from tempaudio_api.policy import Policy
 from tempaudio_operator.desired import (
-    AUDIO_TAG,
     POLICY_LABEL,
     RETIRED_LABEL,
     adopted_managed_fields,
@@ -20,15 +19,20 @@ from tempaudio_operator.desired import (
     final_run_at,
     inherited_period,
     is_subset,
-    job_outcome,
-    last_cleanup,
+)
+from tempaudio_operator.desired_aws import (
+    AUDIO_TAG,
     lifecycle_rule,
     merged_lifecycle_rules,
-    parse_cleanup_summary,
-    set_condition,
     ttl_in_place,
 )
 from tempaudio_operator.enforcement import Period
+from tempaudio_operator.status import (
+    job_outcome,
+    last_cleanup,
+    parse_cleanup_summary,
+    set_condition,
+)
 
 SPEC: dict[str, Any] = {
     "retention": "24h",

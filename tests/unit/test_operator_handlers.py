@@ -7,7 +7,7 @@ from typing import Any
 
 import kopf
 
-from tempaudio_operator.handlers import _left_to_kopf
+from tempaudio_operator.resync import left_to_kopf
 
 
 def policy(generation: int, observed: int | None) -> dict[str, Any]:
@@ -17,10 +17,10 @@ def policy(generation: int, observed: int | None) -> dict[str, Any]:
 
 def test_a_generation_kopf_has_not_reconciled_is_its_own_once_then_the_resyncs() -> None:
     memo = kopf.Memo(unsettled={}, locks_guard=threading.Lock())
-    assert not _left_to_kopf(memo, policy(1, 1))  # settled: the resync repairs drift
-    assert _left_to_kopf(memo, policy(2, 1))  # an edit kopf is handling now
+    assert not left_to_kopf(memo, policy(1, 1))  # settled: the resync repairs drift
+    assert left_to_kopf(memo, policy(2, 1))  # an edit kopf is handling now
     # Still unreconciled one resync later: kopf may have lost its watch; reconcile here.
-    assert not _left_to_kopf(memo, policy(2, 1))
-    assert _left_to_kopf(memo, policy(3, 1))  # a newer edit: kopf's first
-    assert not _left_to_kopf(memo, policy(3, 3))
+    assert not left_to_kopf(memo, policy(2, 1))
+    assert left_to_kopf(memo, policy(3, 1))  # a newer edit: kopf's first
+    assert not left_to_kopf(memo, policy(3, 3))
     assert memo.unsettled == {}

@@ -16,8 +16,8 @@ from tempaudio_operator.reconcile import (
     reconcile_cronjob,
     reconcile_lifecycle,
     reconcile_ttl,
-    retire,
 )
+from tempaudio_operator.retirement import retire
 from tempaudio_operator.settings import OperatorSettings
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
