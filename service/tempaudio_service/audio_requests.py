@@ -18,7 +18,7 @@ from tempaudio_api.access import Caller
 from . import layout, sse
 from .policies import ServedPolicy
 from .rendering import Rendered, RenderStream, render_whole
-from .repeat_cache import CachedAudio, cache_key
+from .repeat_cache import CachedAudio
 from .schemas import ResponseFormat, TtsItem
 from .services import Services
 from .store import AudioStore, SourceMissing
@@ -124,13 +124,14 @@ async def repeat(
         services.repeat_cache.forget(key)
         return None
     services.metrics.stored.labels(pair.policy.key).inc()
-    remember(services, tts, pair)  # the copy lives longer than its source
+    remember(services, key, pair)  # the copy lives longer than its source
     return signed_item(pair.policy, pair.store, pair.item, pair.created, cached=True)
 
 
-def remember(services: Services, tts: TtsRequest, pair: Pair) -> None:
+def remember(services: Services, key: str, pair: Pair) -> None:
+    """``pair`` is what a later request with ``key`` (repeat_cache.cache_key) may copy."""
     services.repeat_cache.remember(
-        cache_key(tts, pair.policy, pair.item.get("caller")),
+        key,
         CachedAudio(
             key=pair.key,
             expires=int(pair.item["ttl"]),

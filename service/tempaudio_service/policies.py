@@ -58,6 +58,9 @@ class ServedPolicy:
     repeat_cache: bool = True
     # spec.clients, spec.readers, spec.quotas (tempaudio_api.access).
     access: Access = field(default_factory=Access)
+    # The whole parsed spec: a new policy field reaches the service through it, with no
+    # copy made here (its retention is the one above, which the operator recorded).
+    spec: Policy | None = None
 
     @property
     def key(self) -> str:
@@ -111,6 +114,7 @@ def _served(policy: Policy, retention: timedelta, generation: int | None) -> Ser
         generation=generation,
         repeat_cache=policy.repeat_cache,
         access=policy.access,
+        spec=policy,
     )
 
 

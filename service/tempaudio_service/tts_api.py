@@ -61,7 +61,7 @@ async def _tts_sync(services: Services, request: Request) -> JSONResponse:
 async def _repeat_or_make(
     services: Services, policy: ServedPolicy, tts: TtsRequest, caller: Caller | None
 ) -> dict[str, Any]:
-    key = repeat_cache.cache_key(tts, policy, None if caller is None else caller.key)
+    key = _cache_key(policy, tts, caller)
     async with services.making.first(key) as first:
         repeated = await audio_requests.repeat(services, policy, tts, key, caller)
         if repeated is not None:
@@ -71,6 +71,11 @@ async def _repeat_or_make(
         if not first:
             logger.debug("an identical request failed to make %s; making it again", key[:12])
         return await _synthesize_and_store(services, policy, tts, caller, remember=True)
+
+
+def _cache_key(policy: ServedPolicy, tts: TtsRequest, caller: Caller | None) -> str:
+    """Whose audio a request may reuse: an authenticated caller's own only."""
+    return repeat_cache.cache_key(tts, policy, None if caller is None else caller.key)
 
 
 async def _synthesize_and_store(
@@ -86,7 +91,7 @@ async def _synthesize_and_store(
     pair = audio_requests.new_pair(services, services.recheck(policy), tts, duration, caller)
     await audio_requests.save(services, pair, rendered.audio)
     if remember and pair.policy.repeat_cache:
-        audio_requests.remember(services, tts, pair)
+        audio_requests.remember(services, _cache_key(pair.policy, tts, caller), pair)
     return audio_requests.signed_item(pair.policy, pair.store, pair.item, pair.created)
 
 
