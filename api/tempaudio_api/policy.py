@@ -34,6 +34,14 @@ def _shrink(value: Any) -> str:
     return str(value)
 
 
+def _one_of(spec: Mapping[str, Any], name: str, choices: tuple[str, ...]) -> str:
+    """An enum field; the first choice is its default."""
+    value = spec.get(name, choices[0])
+    if value not in choices:
+        raise PolicyError(f"{name} {str(value)[:20]!r} must be one of {', '.join(choices)}")
+    return str(value)
+
+
 def _env(entries: Any) -> tuple[Mapping[str, Any], ...]:
     """jobTemplate.env; the TEMPAUDIO_* variables are the operator's, from the policy."""
     env = tuple(dict(e) for e in entries)
@@ -108,6 +116,8 @@ class Policy:
     retention_shrink: str = "Deferred"
     # The service may reuse identical audio made before under this policy (a server-side copy).
     repeat_cache: bool = True
+    # Whose: "Caller" (an authenticated caller's own only) or "Policy" (any caller's).
+    repeat_cache_scope: str = "Caller"
     # spec.clients, spec.readers, spec.quotas: who may use the policy (access.py).
     access: Access = field(default_factory=Access)
 
@@ -172,5 +182,6 @@ class Policy:
             job=JobOverrides.from_spec(spec.get("jobTemplate") or {}),
             retention_shrink=_shrink(spec.get("retentionShrink", "Deferred")),
             repeat_cache=flag(spec, "repeatCache", default=True),
+            repeat_cache_scope=_one_of(spec, "repeatCacheScope", ("Caller", "Policy")),
             access=parse_access(spec),
         )

@@ -74,8 +74,10 @@ async def _repeat_or_make(
 
 
 def _cache_key(policy: ServedPolicy, tts: TtsRequest, caller: Caller | None) -> str:
-    """Whose audio a request may reuse: an authenticated caller's own only."""
-    return repeat_cache.cache_key(tts, policy, None if caller is None else caller.key)
+    """Whose audio a request may reuse: an authenticated caller's own only, unless the
+    policy says its callers share (``spec.repeatCacheScope: Policy``)."""
+    shared = policy.spec is not None and policy.spec.repeat_cache_scope == "Policy"
+    return repeat_cache.cache_key(tts, policy, None if caller is None or shared else caller.key)
 
 
 async def _synthesize_and_store(

@@ -19,6 +19,7 @@ import yaml
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
+from tempaudio_service.config import ConfigError
 from tempaudio_service.identity import LookupUnavailable
 from tempaudio_service.policy_sources import static_source
 from tempaudio_service.schemas import PolicyList
@@ -262,3 +263,27 @@ def test_audit_lines(
         assert read_line["status"] == 404
         assert read_line["outcome"] == "not_found"
         json.dumps(made_line)  # one JSON line
+
+
+@pytest.mark.parametrize(("scope", "shared"), [(None, False), ("Caller", False), ("Policy", True)])
+def test_the_repeat_cache_is_each_callers_own_unless_the_policy_shares_it(
+    tmp_path: Path, settings: ServiceSettings, scope: str | None, shared: bool
+) -> None:
+    spec = {} if scope is None else {"repeatCacheScope": scope}
+    test, _, _ = serve(tmp_path, settings, spec)
+    body = {"text": "Your parcel arrives today."}
+    with test:
+        first = test.post("/tts/sync", json=body, headers=auth("t-notifier")).json()
+        again = test.post("/tts/sync", json=body, headers=auth("t-notifier")).json()
+        other = test.post("/tts/sync", json=body, headers=auth("t-stranger")).json()
+    assert (first["cached"], again["cached"]) == (False, True)
+    assert other["cached"] is shared  # another caller learns nothing unless the policy shares
+
+
+def test_a_repeat_cache_scope_that_is_not_one_is_refused(
+    tmp_path: Path, settings: ServiceSettings
+) -> None:
+    with pytest.raises(
+        ConfigError, match="repeatCacheScope 'Tenant' must be one of Caller, Policy"
+    ):
+        serve(tmp_path, settings, {"repeatCacheScope": "Tenant"})
