@@ -66,6 +66,16 @@ def _request(path: str, body: dict[str, Any], version: str = "1.1", extra: str =
     return head.encode() + data
 
 
+def _audit_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """The audit lines, once there are any (the server writes them after its answer)."""
+    for _ in range(int(WAIT * 20)):
+        lines = [r.audit for r in caplog.records if r.name == "tempaudio.audit"]  # type: ignore[attr-defined]
+        if lines:
+            return lines
+        threading.Event().wait(0.05)
+    raise AssertionError("no audit line")
+
+
 @pytest.fixture
 def base(settings: ServiceSettings, store: AudioStore, tone: ToneSynthesizer) -> Iterator[str]:
     with serving(_app(settings, store, tone), header_timeout_seconds=0.5) as url:
@@ -197,12 +207,7 @@ def test_a_client_that_half_closes_is_audited_as_gone(
         client.sendall(_request("/tts/sync", {"text": "Hello there."}, extra=JSON))
         client.shutdown(socket.SHUT_WR)
         assert _read_all(client) == b""  # uvicorn ends the connection at the client's EOF
-    for _ in range(int(WAIT * 20)):
-        lines = [r.audit for r in caplog.records if r.name == "tempaudio.audit"]  # type: ignore[attr-defined]
-        if lines:
-            break
-        threading.Event().wait(0.05)
-    (line,) = lines
+    (line,) = _audit_lines(caplog)
     assert (line["outcome"], line["status"]) == ("client_gone", 499)
 
 
@@ -291,12 +296,7 @@ def test_a_client_gone_while_sending_its_body_is_audited_499_without_errors(
             b'content-length: 1000\r\n\r\n{"text": '
         )
         threading.Event().wait(0.2)  # the handler is reading the body
-    for _ in range(int(WAIT * 20)):
-        lines = [r.audit for r in caplog.records if r.name == "tempaudio.audit"]  # type: ignore[attr-defined]
-        if lines:
-            break
-        threading.Event().wait(0.05)
-    (line,) = lines
+    (line,) = _audit_lines(caplog)
     assert (line["outcome"], line["status"]) == ("client_gone", 499)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
