@@ -34,11 +34,11 @@ def _shrink(value: Any) -> str:
     return str(value)
 
 
-def _one_of(spec: Mapping[str, Any], name: str, choices: tuple[str, ...]) -> str:
+def _one_of(spec: Mapping[str, Any], name: str, choices: tuple[str, ...], at: str = "") -> str:
     """An enum field; the first choice is its default."""
     value = spec.get(name, choices[0])
     if value not in choices:
-        raise PolicyError(f"{name} {str(value)[:20]!r} must be one of {', '.join(choices)}")
+        raise PolicyError(f"{at}{name} {str(value)[:20]!r} must be one of {', '.join(choices)}")
     return str(value)
 
 
@@ -118,6 +118,8 @@ class Policy:
     repeat_cache: bool = True
     # Whose: "Caller" (an authenticated caller's own only) or "Policy" (any caller's).
     repeat_cache_scope: str = "Caller"
+    # The table's keys: "DateAudioId" (hash date, range audio_id) or "AudioId" (hash only).
+    key_schema: str = "DateAudioId"
     # spec.clients, spec.readers, spec.quotas: who may use the policy (access.py).
     access: Access = field(default_factory=Access)
 
@@ -183,5 +185,6 @@ class Policy:
             retention_shrink=_shrink(spec.get("retentionShrink", "Deferred")),
             repeat_cache=flag(spec, "repeatCache", default=True),
             repeat_cache_scope=_one_of(spec, "repeatCacheScope", ("Caller", "Policy")),
+            key_schema=_one_of(metadata, "keySchema", tuple(storage.KEY_SCHEMAS), "dynamodb."),
             access=parse_access(spec),
         )

@@ -15,6 +15,13 @@ AUDIO_TAG_KEY = "tempaudio"
 AUDIO_TAG_VALUE = "audio"
 AUDIO_TAGGING = f"{AUDIO_TAG_KEY}={AUDIO_TAG_VALUE}"  # as S3's PutObject takes it
 
+# The table layouts (spec.dynamodb.keySchema): (attribute, key type) of each key. The first
+# is the seed's and the default; AudioId spreads a day's writes over partitions.
+KEY_SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {
+    "DateAudioId": (("date", "HASH"), ("audio_id", "RANGE")),
+    "AudioId": (("audio_id", "HASH"),),
+}
+
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 TABLE = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
 # An AWS region name: us-east-1, eu-central-2, us-gov-west-1.

@@ -11,6 +11,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tempaudio_api.storage import KEY_SCHEMAS
+
 from .desired_aws import merged_lifecycle_rules, ttl_in_place
 
 if TYPE_CHECKING:
@@ -83,6 +85,23 @@ class AwsClients:
     def s3(self, region: str, endpoint_url: str | None) -> S3Client:
         client: S3Client = self._client("s3", region, endpoint_url)
         return client
+
+
+def check_key_schema(dynamodb: DynamoDBClient, table: str, key_schema: str) -> None:
+    """The table's real keys (DescribeTable) are the policy's ``keySchema``; a mismatch is
+    reported before any request fails on it (retried: the table may be replaced)."""
+    try:
+        keys = dynamodb.describe_table(TableName=table)["Table"].get("KeySchema", [])
+    except (BotoCoreError, ClientError) as error:
+        raise AwsNotReady("DescribeFailed", f"DescribeTable {table}: {_describe(error)}") from error
+    actual = tuple((k["AttributeName"], k["KeyType"]) for k in keys)
+    if actual != KEY_SCHEMAS[key_schema]:
+        shown = ", ".join(f"{name} {kind}" for name, kind in actual) or "none"
+        raise AwsNotReady(
+            "KeySchemaMismatch",
+            f"table {table} is keyed by {shown}; the policy's dynamodb.keySchema {key_schema}"
+            f" needs {', '.join(f'{n} {k}' for n, k in KEY_SCHEMAS[key_schema])}",
+        )
 
 
 def ensure_ttl(dynamodb: DynamoDBClient, table: str, attribute: str) -> bool:

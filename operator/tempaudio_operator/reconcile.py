@@ -193,6 +193,7 @@ def reconcile_ttl(policy: Policy, clients: Clients, conditions: Conditions) -> l
     """DynamoDB TTL on the policy's attribute; sets TTLReady."""
     try:
         dynamodb = clients.aws.dynamodb(policy.region, policy.dynamodb_endpoint_url)
+        aws.check_key_schema(dynamodb, policy.table, policy.key_schema)
         changed = aws.ensure_ttl(dynamodb, policy.table, policy.ttl_attribute)
     except aws.AwsNotReady as error:
         conditions.set("TTLReady", False, error.reason, error.message, not_ready=error)

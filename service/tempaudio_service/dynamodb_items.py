@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tempaudio_api.storage import KEY_SCHEMAS
+
 from .aws_clients import unavailable
 
 if TYPE_CHECKING:
@@ -28,13 +30,23 @@ def deserialize_item(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 class DynamoItems:
-    """One table's items, keyed by date (hash) and audio_id (range): the seed's layout."""
+    """One table's items, in either layout (``tempaudio_api.storage.KEY_SCHEMAS``): keyed by
+    date (hash) and audio_id (range), the seed's, or by audio_id alone, with date an
+    ordinary attribute that a read checks."""
 
     dependency = "DynamoDB"
 
-    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+    def __init__(
+        self, dynamodb: DynamoDBClient, table: str, key_schema: str = "DateAudioId"
+    ) -> None:
         self._dynamodb = dynamodb
         self.table = table
+        self._keys = tuple(name for name, _ in KEY_SCHEMAS[key_schema])
+        self._key_schema = key_schema
+
+    def _key(self, date: str, audio_id: str) -> dict[str, Any]:
+        values = {"date": date, "audio_id": audio_id}
+        return {name: {"S": values[name]} for name in self._keys}
 
     def put_item(self, item: dict[str, Any]) -> None:
         try:
@@ -69,13 +81,14 @@ class DynamoItems:
         try:
             answer = self._dynamodb.get_item(
                 TableName=self.table,
-                Key={"date": {"S": date}, "audio_id": {"S": audio_id}},
+                Key=self._key(date, audio_id),
                 ConsistentRead=True,
             )
         except (BotoCoreError, ClientError) as error:
             raise unavailable("DynamoDB", "GetItem", error) from error
         raw = answer.get("Item")
-        if not raw or REVOKED in raw:
+        # Keyed by audio_id alone, an id asked for under another day is not this audio.
+        if not raw or REVOKED in raw or raw.get("date") != {"S": date}:
             return None
         return deserialize_item(dict(raw))
 
@@ -94,12 +107,11 @@ class DynamoItems:
             self._dynamodb.create_table(
                 TableName=self.table,
                 KeySchema=[
-                    {"AttributeName": "date", "KeyType": "HASH"},
-                    {"AttributeName": "audio_id", "KeyType": "RANGE"},
+                    {"AttributeName": name, "KeyType": kind}  # type: ignore[typeddict-item]
+                    for name, kind in KEY_SCHEMAS[self._key_schema]
                 ],
                 AttributeDefinitions=[
-                    {"AttributeName": "date", "AttributeType": "S"},
-                    {"AttributeName": "audio_id", "AttributeType": "S"},
+                    {"AttributeName": name, "AttributeType": "S"} for name in self._keys
                 ],
                 BillingMode="PAY_PER_REQUEST",
             )

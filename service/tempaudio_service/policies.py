@@ -44,6 +44,8 @@ class Storage:
     table: str
     s3_endpoint_url: str | None = None
     dynamodb_endpoint_url: str | None = None
+    # spec.dynamodb.keySchema: DateAudioId (hash date, range audio_id) or AudioId.
+    key_schema: str = "DateAudioId"
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,8 @@ class ServedPolicy:
     access: Access = field(default_factory=Access)
     # The whole parsed spec: a new policy field reaches the service through it, with no
     # copy made here (its retention is the one above, which the operator recorded).
-    spec: Policy | None = None
+    # (Not compared: the fields above say what is served; the generation, what changed.)
+    spec: Policy | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -109,6 +112,7 @@ def _served(policy: Policy, retention: timedelta, generation: int | None) -> Ser
             table=policy.table,
             s3_endpoint_url=policy.endpoint_url,
             dynamodb_endpoint_url=policy.dynamodb_endpoint_url,
+            key_schema=policy.key_schema,
         ),
         ttl_attribute=policy.ttl_attribute,
         generation=generation,

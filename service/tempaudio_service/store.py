@@ -55,9 +55,17 @@ class ItemIndex(Protocol):
 class AudioStore:
     """One policy's objects and items (``objects``, ``items``), paired."""
 
-    def __init__(self, s3: S3Client, dynamodb: DynamoDBClient, *, bucket: str, table: str) -> None:
+    def __init__(
+        self,
+        s3: S3Client,
+        dynamodb: DynamoDBClient,
+        *,
+        bucket: str,
+        table: str,
+        key_schema: str = "DateAudioId",
+    ) -> None:
         self._s3_objects = S3Objects(s3, bucket)
-        self._dynamo_items = DynamoItems(dynamodb, table)
+        self._dynamo_items = DynamoItems(dynamodb, table, key_schema)
         self.objects: AudioObjects = self._s3_objects
         self.items: ItemIndex = self._dynamo_items
         self.bucket = bucket
@@ -82,6 +90,7 @@ class AudioStore:
             ),
             bucket=storage.bucket,
             table=storage.table,
+            key_schema=storage.key_schema,
         )
 
     @classmethod

@@ -311,3 +311,19 @@ def test_a_job_from_the_cronjob_runs_cleanup_and_reports_back(
     )  # fmt: skip
     # The operator posts the Event right after the status patch: wait for it too.
     wait_for(lambda: "CleanupSucceeded" in events(core, namespace), what="CleanupSucceeded")
+
+
+def test_a_table_whose_keys_are_not_the_policys_is_reported(
+    custom: client.CustomObjectsApi, namespace: str, aws: dict[str, Any]
+) -> None:
+    # The fixture's table has the seed's keys (date, audio_id); the policy says AudioId.
+    spec = spec_for(aws)
+    spec["dynamodb"]["keySchema"] = "AudioId"
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, policy_manifest("audio", spec)
+    )
+    policy = ready(custom, namespace, status="False")
+    ttl = condition(policy, "TTLReady")
+    assert ttl["reason"] == "KeySchemaMismatch"
+    assert "keyed by date HASH, audio_id RANGE" in ttl["message"]
+    assert condition(policy, "Ready")["reason"] == "KeySchemaMismatch"

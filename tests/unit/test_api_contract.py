@@ -114,7 +114,7 @@ def test_a_region_the_crd_refuses_the_parser_refuses(region: str) -> None:
 @pytest.mark.parametrize(
     ("spec", "named"),
     [
-        ({"dynamodb": {"table": "audio", "keySchema": "AudioId"}}, "spec.dynamodb.keySchema"),
+        ({"dynamodb": {"table": "audio", "sortKey": "audio_id"}}, "spec.dynamodb.sortKey"),
         ({"retension": "1h"}, "spec.retension"),
         ({"storage": {"bucket": "my-audio", "prefx": "a/"}}, "spec.storage.prefx"),
         ({"clients": [{"namespace": "a", "serviceacount": "x"}]}, "spec.clients[0].serviceacount"),
@@ -130,14 +130,14 @@ def test_a_policy_file_with_an_unknown_field_names_it(spec: dict[str, Any], name
 
 def test_the_policy_file_program_error_names_the_field(tmp_path: Path) -> None:
     path = tmp_path / "policy.yaml"
-    path.write_text(yaml.safe_dump(document(dynamodb={"table": "audio", "keySchema": "AudioId"})))
+    path.write_text(yaml.safe_dump(document(dynamodb={"table": "audio", "sortKey": "audio_id"})))
     result = subprocess.run(
         [str(Path(sys.executable).parent / "tempaudio-service"), "--policy", str(path)],
         capture_output=True, text=True, timeout=120, check=False,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
-    assert "spec.dynamodb.keySchema" in result.stderr.splitlines()[-1]
+    assert "spec.dynamodb.sortKey" in result.stderr.splitlines()[-1]
 
 
 # --- generated copies ----------------------------------------------------------------------

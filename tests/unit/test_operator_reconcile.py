@@ -68,6 +68,11 @@ class Dynamo:
     def describe_time_to_live(self, TableName: str) -> Any:
         return {"TimeToLiveDescription": self.description}
 
+    def describe_table(self, TableName: str) -> Any:  # the seed's keys
+        keys = [{"AttributeName": "date", "KeyType": "HASH"},
+                {"AttributeName": "audio_id", "KeyType": "RANGE"}]  # fmt: skip
+        return {"Table": {"KeySchema": keys}}
+
     def update_time_to_live(self, **kwargs: Any) -> None:
         self.updates.append(kwargs)
 
