@@ -17,15 +17,16 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import Scope
 
-from tempaudio_api.access import Caller
+from tempaudio_api.access import Caller, Quotas
 
-from . import audio_requests
-from .errors import Forbidden, QuotaExceeded
+from . import audio_requests, quotas
+from .errors import Forbidden, QuotaExceeded, StorageUnavailable
 from .policies import ServedPolicy
 from .services import Services
 from .streaming import AudioStream, StreamEnd
 from .tts_request import TtsRequest
 
+logger = logging.getLogger(__name__)
 audit_logger = logging.getLogger("tempaudio.audit")
 # The audit status of a request whose client went away before its answer (nginx's 499).
 CLIENT_GONE = 499
@@ -159,14 +160,21 @@ async def admit_synthesis(
                 " (TEMPAUDIO_AUTH=none): set TEMPAUDIO_AUTH=serviceaccount"
             )
         raise Forbidden(f"{caller.key} is not among the clients of policy {policy.key}")
+    if policy.access.quotas == Quotas():
+        return
+    counters = services.stores.get(policy.storage).counters
+    key, limits = _quota_key(policy, caller), policy.access.quotas
     try:
-        services.quotas.admit(_quota_key(policy, caller), policy.access.quotas, _now(services))
+        # Shared by every replica (quotas.py): a store that cannot answer refuses, 503.
+        await services.repository.call(
+            "DynamoDB", quotas.admit, counters, key, limits, _now(services)
+        )
     except QuotaExceeded as error:
         services.metrics.quota_refusals.labels(policy.key, error.quota).inc()
         raise
 
 
-def finished_synthesis(
+async def finished_synthesis(
     services: Services,
     request: Request,
     policy: ServedPolicy | None,
@@ -176,15 +184,36 @@ def finished_synthesis(
     *,
     cached: bool | None = None,
 ) -> None:
-    """Charge the audio to the caller's quota and complete the audit record."""
+    """Complete the audit record and charge the audio to the caller's hour in the shared
+    count, before the answer: the caller's next request sees it, whichever replica takes
+    it. A failed charge is logged, never the request's failure (its audio exists)."""
+    _note_audio(request, audio_seconds, audio_id, cached)
+    charge = _charge(services, policy, caller, audio_seconds)
+    if charge is not None:
+        try:
+            await services.repository.call("DynamoDB", *charge)
+        except StorageUnavailable as error:
+            logger.warning("audio not charged to its quota: %s", error.message)
+
+
+def _note_audio(
+    request: Request, audio_seconds: float, audio_id: str | None, cached: bool | None
+) -> None:
     record = audit_of(request)
     record.audio_seconds = round(audio_seconds, 3)
     record.audio_id = audio_id
     record.cached = cached
-    if policy is not None:
-        services.quotas.charge(
-            _quota_key(policy, caller), policy.access.quotas, _now(services), audio_seconds
-        )
+
+
+def _charge(
+    services: Services, policy: ServedPolicy | None, caller: Caller | None, seconds: float
+) -> tuple[Any, ...] | None:
+    """The call that charges ``seconds`` of audio, if the policy limits audio."""
+    if policy is None or policy.access.quotas.audio_seconds_per_hour is None:
+        return None
+    counters = services.stores.get(policy.storage).counters
+    key, limits = _quota_key(policy, caller), policy.access.quotas
+    return quotas.charge, counters, key, limits, _now(services), seconds
 
 
 async def may_read(
@@ -220,8 +249,11 @@ def stream(
     audit_of(request).stream = "refused"  # until it starts: admission may still refuse it
 
     def finished(audio_seconds: float, audio_id: str | None, end: StreamEnd) -> None:
-        finished_synthesis(services, request, policy, caller, audio_seconds, audio_id)
+        _note_audio(request, audio_seconds, audio_id, None)
         _note_stream_end(audit_of(request), end)
+        charge = _charge(services, policy, caller, audio_seconds)
+        if charge is not None:  # the stream has ended: charged in the background
+            services.repository.later("DynamoDB", *charge)
 
     return audio_requests.stream(services, tts, policy, keep=keep, caller=caller, finished=finished)
 

@@ -3,6 +3,7 @@ late put can overwrite, consistent reads."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -37,12 +38,75 @@ class DynamoItems:
     dependency = "DynamoDB"
 
     def __init__(
-        self, dynamodb: DynamoDBClient, table: str, key_schema: str = "DateAudioId"
+        self,
+        dynamodb: DynamoDBClient,
+        table: str,
+        key_schema: str = "DateAudioId",
+        ttl_attribute: str = "ttl",
     ) -> None:
         self._dynamodb = dynamodb
         self.table = table
         self._keys = tuple(name for name, _ in KEY_SCHEMAS[key_schema])
         self._key_schema = key_schema
+        self._expiry = tuple(dict.fromkeys(("ttl", ttl_attribute)))  # what TTL reads
+
+    # --- counters (quotas.Counters): items beside the audio's, never read as audio ------
+
+    def _counter_key(self, counter: str) -> dict[str, Any]:
+        """A counter's own partition under either layout (``counter#...`` is no date and no
+        uuid, so no read of audio can reach it)."""
+        series, _, window = counter.rpartition("#")
+        if self._key_schema == "AudioId":
+            return {"audio_id": {"S": f"counter#{counter}"}}
+        return {"date": {"S": f"counter#{series}"}, "audio_id": {"S": window}}
+
+    def _counting(self, amount: Decimal, expires: int) -> dict[str, Any]:
+        names = {"#n": "n", **{f"#e{i}": name for i, name in enumerate(self._expiry)}}
+        sets = ", ".join(f"#e{i} = :expires" for i in range(len(self._expiry)))
+        return {
+            "UpdateExpression": f"ADD #n :amount SET {sets}",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {
+                ":amount": {"N": str(amount)},
+                ":expires": {"N": str(expires)},
+            },
+        }
+
+    def take(self, counter: str, limit: int, expires: int) -> bool:
+        update = self._counting(Decimal(1), expires)
+        update["ExpressionAttributeValues"][":limit"] = {"N": str(limit)}
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table,
+                Key=self._counter_key(counter),
+                ConditionExpression="attribute_not_exists(#n) OR #n < :limit",
+                **update,
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise unavailable("DynamoDB", "UpdateItem", error) from error
+        except BotoCoreError as error:
+            raise unavailable("DynamoDB", "UpdateItem", error) from error
+        return True
+
+    def add(self, counter: str, amount: float, expires: int) -> None:
+        update = self._counting(Decimal(str(round(amount, 3))), expires)
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table, Key=self._counter_key(counter), **update
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise unavailable("DynamoDB", "UpdateItem", error) from error
+
+    def total(self, counter: str) -> float:
+        try:
+            answer = self._dynamodb.get_item(
+                TableName=self.table, Key=self._counter_key(counter), ConsistentRead=True
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise unavailable("DynamoDB", "GetItem", error) from error
+        return float(answer.get("Item", {}).get("n", {}).get("N", 0))
 
     def _key(self, date: str, audio_id: str) -> dict[str, Any]:
         values = {"date": date, "audio_id": audio_id}

@@ -46,6 +46,9 @@ class Storage:
     dynamodb_endpoint_url: str | None = None
     # spec.dynamodb.keySchema: DateAudioId (hash date, range audio_id) or AudioId.
     key_schema: str = "DateAudioId"
+    # spec.dynamodb.ttlAttribute: what the table's TTL reads (counters expire on it too).
+    # Not part of the storage's identity: one table has one TTL attribute.
+    ttl_attribute: str = field(default="ttl", compare=False)
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ def _served(policy: Policy, retention: timedelta, generation: int | None) -> Ser
             s3_endpoint_url=policy.endpoint_url,
             dynamodb_endpoint_url=policy.dynamodb_endpoint_url,
             key_schema=policy.key_schema,
+            ttl_attribute=policy.ttl_attribute,
         ),
         ttl_attribute=policy.ttl_attribute,
         generation=generation,

@@ -1,121 +1,92 @@
-"""Per-caller quotas of a policy: requests per minute and audio seconds per hour (pure).
+"""Per-caller quotas of a policy, counted in the policy's own table so that every replica
+shares one count (pure: the store is a ``Counters``, dynamodb_items.py's).
 
-Counted in this replica's memory: with N replicas behind one Service, a caller whose
-requests spread evenly gets about N times each limit (README, "Quotas"). Windows slide:
-a request counts for the 60 s after it, audio for the hour after its minute.
+Windows are fixed and aligned: requests per minute count in the minute they are admitted
+(hh:mm:00 to hh:mm:59), audio seconds per hour in the hour the audio was made. A caller may
+so get up to twice a limit in a span that straddles two windows (the end of one and the
+start of the next); within one window:
 
-A request is admitted while the caller is under both limits; its audio is charged once it
-is made, so the request that crosses the audio limit is served and the next one waits.
+- requests: each admission is one atomic conditional increment, so no more than the limit
+  is ever admitted, whatever the number of replicas;
+- audio: a request is admitted while the hour's total is under the limit, and its audio is
+  added once it is made, so the total can pass the limit by the audio of the requests in
+  flight when it was crossed (the request that crosses it is served, the next one waits).
+
+The counts outlive restarts and pod kills; their items expire with the table's TTL an hour
+after their window. When the table cannot answer, the request gets ``503`` with
+``Retry-After`` (``StorageUnavailable``): nothing is admitted unmetered.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-from collections import deque
-from dataclasses import dataclass, field
+from typing import Protocol
 
 from tempaudio_api.access import Quotas
 
 from .errors import QuotaExceeded
-from .lru import LruIndex
 
-MINUTE = 60.0
-HOUR = 3600.0
-# Callers tracked per replica; the least recently seen are forgotten beyond this.
-MAX_CALLERS = 10_000
-
-
-@dataclass
-class Usage:
-    requests: deque[float] = field(default_factory=deque)  # admission times, last minute
-    audio: deque[tuple[int, float]] = field(default_factory=deque)  # (minute, seconds)
-
-    def forget_before(self, now: float) -> None:
-        while self.requests and self.requests[0] <= now - MINUTE:
-            self.requests.popleft()
-        first_minute = math.floor(now / MINUTE) - 59
-        while self.audio and self.audio[0][0] < first_minute:
-            self.audio.popleft()
-
-    def audio_seconds(self) -> float:
-        return sum(seconds for _, seconds in self.audio)
+MINUTE = 60
+HOUR = 3600
+# A window's counter lives this long past the window (the table's TTL removes it).
+KEEP_SECONDS = HOUR
 
 
-def requests_retry_after(usage: Usage, limit: int, now: float) -> float | None:
-    """Seconds until one more request fits; None: it fits now."""
-    if len(usage.requests) < limit:
-        return None
-    return usage.requests[-limit] + MINUTE - now
+class Counters(Protocol):
+    """Named counters shared by every replica."""
+
+    def take(self, counter: str, limit: int, expires: int) -> bool:
+        """Add 1 if that keeps the counter at most ``limit``; False (nothing added) if not."""
+        ...
+
+    def add(self, counter: str, amount: float, expires: int) -> None: ...
+
+    def total(self, counter: str) -> float:
+        """The counter's value (0 when it was never counted), read consistently."""
+        ...
 
 
-def audio_retry_after(usage: Usage, limit: int, now: float) -> float | None:
-    """Seconds until the audio of the last hour is under the limit again; None: it is."""
-    total = usage.audio_seconds()
-    if total < limit:
-        return None
-    for minute, seconds in usage.audio:
-        total -= seconds
-        if total < limit:
-            return (minute + 60) * MINUTE - now
-    return HOUR  # unreachable: dropping every minute leaves 0
+def window(now: float, length: int) -> tuple[int, int]:
+    """The window ``now`` falls in: its number and the epoch second it ends (pure)."""
+    index = math.floor(now / length)
+    return index, (index + 1) * length
 
 
-class QuotaBook:
-    """Usage per (policy, caller); thread-safe, bounded."""
-
-    def __init__(self, max_callers: int = MAX_CALLERS) -> None:
-        self._usage: LruIndex[tuple[str, str], Usage] = LruIndex(max_callers)
-        self._lock = threading.Lock()  # a caller's usage is read and changed at once
-
-    def _of(self, key: tuple[str, str], now: float) -> Usage:
-        usage = self._usage.get(key)
-        if usage is None:
-            usage = Usage()
-            self._usage.put(key, usage)
-        usage.forget_before(now)
-        return usage
-
-    def admit(self, key: tuple[str, str], quotas: Quotas, now: float) -> None:
-        """Count one request, or raise ``QuotaExceeded`` with when to come back."""
-        with self._lock:
-            usage = self._of(key, now)
-            waits = []
-            if quotas.requests_per_minute is not None:
-                wait = requests_retry_after(usage, quotas.requests_per_minute, now)
-                if wait is not None:
-                    waits.append(("requests_per_minute", wait))
-            if quotas.audio_seconds_per_hour is not None:
-                wait = audio_retry_after(usage, quotas.audio_seconds_per_hour, now)
-                if wait is not None:
-                    waits.append(("audio_seconds_per_hour", wait))
-            if waits:
-                quota, wait = max(waits, key=lambda w: w[1])
-                raise QuotaExceeded(
-                    f"{key[1]} used its {quota.replace('_', ' ')} under policy {key[0]}"
-                    f" ({_limit_of(quotas, quota)}); retry in {math.ceil(wait)} s",
-                    retry_after_seconds=max(1, math.ceil(wait)),
-                    quota=quota,
-                )
-            if quotas.requests_per_minute is not None:
-                usage.requests.append(now)
-
-    def charge(self, key: tuple[str, str], quotas: Quotas, now: float, seconds: float) -> None:
-        """Add a request's audio (only if the policy limits audio)."""
-        if quotas.audio_seconds_per_hour is None:
-            return
-        with self._lock:
-            usage = self._of(key, now)
-            minute = math.floor(now / MINUTE)
-            if usage.audio and usage.audio[-1][0] == minute:
-                usage.audio[-1] = (minute, usage.audio[-1][1] + seconds)
-            else:
-                usage.audio.append((minute, seconds))
+def counter_name(key: tuple[str, str], quota: str, index: int) -> str:
+    """``policy#caller#quota#window``: one counter per caller, quota and window."""
+    return f"{key[0]}#{key[1]}#{quota}#{index}"
 
 
-def _limit_of(quotas: Quotas, quota: str) -> int | None:
-    return (
-        quotas.requests_per_minute
-        if quota == "requests_per_minute"
-        else quotas.audio_seconds_per_hour
+def admit(counters: Counters, key: tuple[str, str], quotas: Quotas, now: float) -> None:
+    """Count one request of ``key`` (policy, caller), or raise ``QuotaExceeded`` saying when
+    to come back. Audio is checked first: a refused request takes no request slot."""
+    if quotas.audio_seconds_per_hour is not None:
+        index, ends = window(now, HOUR)
+        used = counters.total(counter_name(key, "audio_seconds_per_hour", index))
+        if used >= quotas.audio_seconds_per_hour:
+            raise _exceeded(key, "audio_seconds_per_hour", quotas.audio_seconds_per_hour, ends, now)
+    if quotas.requests_per_minute is not None:
+        index, ends = window(now, MINUTE)
+        name = counter_name(key, "requests_per_minute", index)
+        if not counters.take(name, quotas.requests_per_minute, ends + KEEP_SECONDS):
+            raise _exceeded(key, "requests_per_minute", quotas.requests_per_minute, ends, now)
+
+
+def charge(
+    counters: Counters, key: tuple[str, str], quotas: Quotas, now: float, seconds: float
+) -> None:
+    """Add a request's audio to its hour (only if the policy limits audio)."""
+    if quotas.audio_seconds_per_hour is None or seconds <= 0:
+        return
+    index, ends = window(now, HOUR)
+    counters.add(counter_name(key, "audio_seconds_per_hour", index), seconds, ends + KEEP_SECONDS)
+
+
+def _exceeded(key: tuple[str, str], quota: str, limit: int, ends: int, now: float) -> QuotaExceeded:
+    wait = max(1, math.ceil(ends - now))
+    return QuotaExceeded(
+        f"{key[1]} used its {quota.replace('_', ' ')} under policy {key[0]} ({limit});"
+        f" retry in {wait} s",
+        retry_after_seconds=wait,
+        quota=quota,
     )

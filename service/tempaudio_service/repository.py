@@ -59,6 +59,20 @@ class AudioRepository:
         """One read or check within the budget (``dependency`` names it in the error)."""
         return await self._within_budget(self._start(func, *args), dependency)
 
+    def later(self, dependency: str, func: Callable[..., Any], *args: Any) -> None:
+        """A write that no answer waits for (a quota's audio charge), within the budget;
+        shutdown waits for it (``settle``), a failure is logged."""
+
+        async def run() -> None:
+            try:
+                await self.call(dependency, func, *args)
+            except StorageUnavailable as error:
+                logger.warning("a background write failed: %s", error.message)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._undoing.add(task)
+        task.add_done_callback(self._undoing.discard)
+
     async def lookup(self, store: AudioStore, day: str, audio_id: str) -> dict[str, Any] | None:
         """The item of ``day``/``audio_id``, or None (a tombstone reads as None too)."""
         return await self.call("DynamoDB", store.get_item, day, audio_id)

@@ -31,7 +31,6 @@ from .metrics import Metrics
 from .policies import PolicyBook, ServedPolicy
 from .policy_sources import PolicySource
 from .pool import SynthesisPool
-from .quotas import QuotaBook
 from .repeat_cache import RepeatCache
 from .repository import AudioRepository
 from .settings import ServiceSettings
@@ -160,7 +159,6 @@ class Services:
     repeat_cache: RepeatCache = field(default_factory=RepeatCache)
     # None: callers are not authenticated (TEMPAUDIO_AUTH=none).
     authenticator: Authenticator | None = None
-    quotas: QuotaBook = field(default_factory=QuotaBook)
     making: SingleFlight = field(default_factory=SingleFlight)
     readiness: Readiness = field(default_factory=Readiness)
     draining: Draining = field(default_factory=Draining)

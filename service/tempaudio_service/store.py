@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .aws_clients import make_dynamodb_client, make_s3_client
 from .dynamodb_items import DynamoItems
+from .quotas import Counters
 from .s3_objects import S3Objects, SourceMissing
 
 if TYPE_CHECKING:
@@ -63,11 +64,14 @@ class AudioStore:
         bucket: str,
         table: str,
         key_schema: str = "DateAudioId",
+        ttl_attribute: str = "ttl",
     ) -> None:
         self._s3_objects = S3Objects(s3, bucket)
-        self._dynamo_items = DynamoItems(dynamodb, table, key_schema)
+        self._dynamo_items = DynamoItems(dynamodb, table, key_schema, ttl_attribute)
         self.objects: AudioObjects = self._s3_objects
         self.items: ItemIndex = self._dynamo_items
+        # Quota counters and the shared repeat cache live in the items' table.
+        self.counters: Counters = self._dynamo_items
         self.bucket = bucket
         self.table = table
         self._s3, self._dynamodb = s3, dynamodb
@@ -91,6 +95,7 @@ class AudioStore:
             bucket=storage.bucket,
             table=storage.table,
             key_schema=storage.key_schema,
+            ttl_attribute=storage.ttl_attribute,
         )
 
     @classmethod

@@ -12,9 +12,8 @@ import pytest
 from tempaudio_api.access import Access, Caller, Quotas, parse_access
 from tempaudio_api.errors import PolicyError
 from tempaudio_api.policy import Policy
-from tempaudio_service.errors import QuotaExceeded
 from tempaudio_service.identity import ExpiringCache, bearer_token, token_expiry
-from tempaudio_service.quotas import QuotaBook
+from tempaudio_service.quotas import counter_name, window
 
 NOTIFIER = Caller("team-a", "notifier")
 OTHER_SA = Caller("team-a", "batch")
@@ -219,80 +218,24 @@ def test_caller_from_username(username: str, caller: Caller | None) -> None:
     assert Caller.from_username(username) == caller
 
 
-# --- quotas ---------------------------------------------------------------------------
-KEY = ("ns/p", "team-a/notifier")
-
-
-def retry_after(book: QuotaBook, quotas: Quotas, now: float) -> int | None:
-    try:
-        book.admit(KEY, quotas, now)
-    except QuotaExceeded as error:
-        return error.retry_after_seconds
-    return None
+# --- quotas: fixed windows (the counting itself is tests/service/test_quotas.py's) -----
 
 
 @pytest.mark.parametrize(
-    ("times", "at", "expected"),
-    [
-        ([0, 10], 20, 40),  # the first of the last two leaves at 60
-        ([0, 10], 60, None),  # the first has left the window
-        ([0, 59.5], 59.9, 1),  # rounded up, at least 1
-        ([0], 30, None),
-    ],
-)
-def test_requests_per_minute(times: list[float], at: float, expected: int | None) -> None:
-    book, quotas = QuotaBook(), Quotas(requests_per_minute=2)
-    for t in times:
-        assert retry_after(book, quotas, t) is None
-    assert retry_after(book, quotas, at) == expected
-
-
-def test_a_refused_request_is_not_counted() -> None:
-    book, quotas = QuotaBook(), Quotas(requests_per_minute=1)
-    assert retry_after(book, quotas, 0) is None
-    for t in range(1, 60):
-        assert retry_after(book, quotas, t) == 60 - t
-    assert retry_after(book, quotas, 60) is None
-
-
-@pytest.mark.parametrize(
-    ("charges", "at", "expected"),
-    [
-        ([(0, 50)], 10, None),  # 50 of 100
-        ([(0, 50), (120, 50)], 130, 3470),  # minute 0 leaves at 3600
-        ([(0, 50), (120, 60)], 130, 3470),  # dropping minute 0 is enough
-        ([(0, 40), (120, 40), (300, 40)], 400, 3200),  # 120 of 100: minute 0 is enough
-        ([(0, 40), (120, 40), (300, 40), (360, 40)], 400, 3320),  # minute 2 must go too
-        ([(0, 150)], 3599, 1),
-        ([(0, 150)], 3600, None),
-    ],
-)
-def test_audio_seconds_per_hour(
-    charges: list[tuple[float, float]], at: float, expected: int | None
+    ("now", "length", "expected"),
+    [(0, 60, (0, 60)), (59.9, 60, (0, 60)), (60, 60, (1, 120)), (3599, 3600, (0, 3600)),
+     (1_781_524_800.5, 60, (29_692_080, 1_781_524_860))],
+)  # fmt: skip
+def test_a_window_is_aligned_to_its_length(
+    now: float, length: int, expected: tuple[int, int]
 ) -> None:
-    book, quotas = QuotaBook(), Quotas(audio_seconds_per_hour=100)
-    for t, seconds in charges:
-        book.charge(KEY, quotas, t, seconds)
-    assert retry_after(book, quotas, at) == expected
+    assert window(now, length) == expected
 
 
-def test_the_request_that_crosses_the_audio_limit_is_served() -> None:
-    book, quotas = QuotaBook(), Quotas(audio_seconds_per_hour=10)
-    assert retry_after(book, quotas, 0) is None
-    book.charge(KEY, quotas, 0, 9)
-    assert retry_after(book, quotas, 1) is None  # 9 < 10: admitted
-    book.charge(KEY, quotas, 1, 30)
-    assert retry_after(book, quotas, 2) == 3598
-
-
-def test_quota_callers_are_bounded_and_separate() -> None:
-    book, quotas = QuotaBook(max_callers=2), Quotas(requests_per_minute=1)
-    for caller in ("a", "b", "c"):
-        book.admit(("ns/p", caller), quotas, 0)
-    with pytest.raises(QuotaExceeded):
-        book.admit(("ns/p", "c"), quotas, 1)
-    book.admit(("ns/p", "a"), quotas, 1)  # forgotten: the oldest beyond the bound
-    book.admit(("ns/other", "c"), quotas, 1)  # per policy
+def test_a_counter_is_per_policy_caller_quota_and_window() -> None:
+    assert counter_name(("ns/p", "team-a/notifier"), "requests_per_minute", 7) == (
+        "ns/p#team-a/notifier#requests_per_minute#7"
+    )
 
 
 # --- identity -------------------------------------------------------------------------
