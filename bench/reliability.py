@@ -31,6 +31,7 @@ import psutil
 
 from bench.common import BIN, TEXTS, clean_env, free_port, machine_line, wait_http, write_section
 from bench.faultproxy import FaultProxy
+from tempaudio_service.layout import is_audio_item
 from tempaudio_service.local import LocalAws
 from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
 
@@ -92,7 +93,7 @@ def orphans(st: Stack) -> tuple[int, int, int]:
         item["s3_url"]["S"].split(f"s3://{st.bucket}/", 1)[1]
         for page in st.dynamodb.get_paginator("scan").paginate(TableName=st.table)
         for item in page["Items"]
-        if "revoked" not in item
+        if "revoked" not in item and is_audio_item(item)
     }
     return len(keys), len(items), len(keys ^ items)
 

@@ -20,6 +20,7 @@ from unittest import mock
 import httpx
 import pytest
 
+from tempaudio_service import layout
 from tempaudio_service.local import LocalAws
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
@@ -114,9 +115,10 @@ def list_keys(s3, bucket: str, prefix: str = "") -> set[str]:  # type: ignore[no
 
 
 def scan_items(dynamodb, table: str) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    """The audio items (quota counters and repeat cache entries live beside them)."""
     items: list[dict[str, object]] = []
     for page in dynamodb.get_paginator("scan").paginate(TableName=table):
-        items.extend(page["Items"])
+        items.extend(item for item in page["Items"] if layout.is_audio_item(item))
     return items
 
 

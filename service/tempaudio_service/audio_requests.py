@@ -3,6 +3,7 @@ pair under a policy, sign, or stream (and keep)."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -16,14 +17,17 @@ import anyio
 from tempaudio_api.access import Caller
 
 from . import layout, sse
+from .errors import StorageUnavailable
 from .policies import ServedPolicy
 from .rendering import Rendered, RenderStream, render_whole
-from .repeat_cache import CachedAudio
+from .repeat_cache import CachedAudio, from_shared_entry, shared_entry
 from .schemas import ResponseFormat, TtsItem
 from .services import Services
 from .store import AudioStore, SourceMissing
 from .streaming import AudioStream, StreamEnd
 from .tts_request import TtsRequest
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,8 @@ async def repeat(
     """The answer for a repeat, from a copy of the audio made before; None: not cached."""
     now = services.clock()
     source = services.repeat_cache.find(key, int(now.timestamp()), policy.retention)
+    if source is None:  # this replica has not seen it: another may have
+        source = await _shared_find(services, policy, key, int(now.timestamp()))
     if source is None:
         return None
     if services.recheck(policy) != policy:  # changed since the key was made: not the same
@@ -122,23 +128,48 @@ async def repeat(
             )
     except SourceMissing:
         services.repeat_cache.forget(key)
+        services.repository.later("DynamoDB", pair.store.repeats.forget_repeat, key, source.key)
         return None
     services.metrics.stored.labels(pair.policy.key).inc()
-    remember(services, key, pair)  # the copy lives longer than its source
+    await remember(services, key, pair)  # the copy lives longer than its source
     return signed_item(pair.policy, pair.store, pair.item, pair.created, cached=True)
 
 
-def remember(services: Services, key: str, pair: Pair) -> None:
-    """``pair`` is what a later request with ``key`` (repeat_cache.cache_key) may copy."""
-    services.repeat_cache.remember(
-        key,
-        CachedAudio(
-            key=pair.key,
-            expires=int(pair.item["ttl"]),
-            duration=pair.item["duration"],
-            sample_rate=pair.item.get("sample_rate"),
-        ),
+async def remember(services: Services, key: str, pair: Pair) -> None:
+    """``pair`` is what a later request with ``key`` (repeat_cache.cache_key) may copy, on
+    any replica: remembered here and in the policy's table before the answer goes out (a
+    failure there only costs other replicas a synthesis, and is logged)."""
+    audio = CachedAudio(
+        key=pair.key,
+        expires=int(pair.item["ttl"]),
+        duration=pair.item["duration"],
+        sample_rate=pair.item.get("sample_rate"),
     )
+    services.repeat_cache.remember(key, audio)
+    entry = shared_entry(audio)
+    try:
+        await services.repository.call(
+            "DynamoDB", pair.store.repeats.remember_repeat, key, entry, audio.expires
+        )
+    except StorageUnavailable as error:
+        logger.warning("repeat cache entry kept on this replica only: %s", error.message)
+
+
+async def _shared_find(
+    services: Services, policy: ServedPolicy, key: str, now_epoch: int
+) -> CachedAudio | None:
+    """The entry another replica remembered, if it has more than the margin left; kept
+    here too. A table that cannot answer is a miss (the request synthesizes)."""
+    store = services.stores.get(policy.storage)
+    try:
+        entry = await services.repository.call("DynamoDB", store.repeats.find_repeat, key)
+    except StorageUnavailable:
+        return None
+    audio = from_shared_entry(entry) if entry is not None else None
+    if audio is None or not services.repeat_cache.usable(audio, now_epoch, policy.retention):
+        return None
+    services.repeat_cache.remember(key, audio)
+    return audio
 
 
 def signed_item(

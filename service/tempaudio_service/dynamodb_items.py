@@ -50,6 +50,47 @@ class DynamoItems:
         self._key_schema = key_schema
         self._expiry = tuple(dict.fromkeys(("ttl", ttl_attribute)))  # what TTL reads
 
+    # --- the shared repeat cache (store.RepeatIndex): one entry per key, expiring with
+    # the audio it points at ---------------------------------------------------------
+
+    def _repeat_key(self, key: str) -> dict[str, Any]:
+        if self._key_schema == "AudioId":
+            return {"audio_id": {"S": f"repeat#{key}"}}
+        return {"date": {"S": f"repeat#{key}"}, "audio_id": {"S": "-"}}
+
+    def find_repeat(self, key: str) -> dict[str, Any] | None:
+        try:
+            answer = self._dynamodb.get_item(
+                TableName=self.table, Key=self._repeat_key(key), ConsistentRead=True
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise unavailable("DynamoDB", "GetItem", error) from error
+        raw = answer.get("Item")
+        return None if not raw else deserialize_item(dict(raw))
+
+    def remember_repeat(self, key: str, entry: dict[str, Any], expires: int) -> None:
+        item = {**entry, **dict.fromkeys(self._expiry, expires)}
+        raw = {**serialize_item(item), **self._repeat_key(key)}
+        try:
+            self._dynamodb.put_item(TableName=self.table, Item=raw)
+        except (BotoCoreError, ClientError) as error:
+            raise unavailable("DynamoDB", "PutItem", error) from error
+
+    def forget_repeat(self, key: str, source_key: str) -> None:
+        """Drop the entry if it still points at ``source_key`` (a newer one stays)."""
+        try:
+            self._dynamodb.delete_item(
+                TableName=self.table,
+                Key=self._repeat_key(key),
+                ConditionExpression="source_key = :source",
+                ExpressionAttributeValues={":source": {"S": source_key}},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise unavailable("DynamoDB", "DeleteItem", error) from error
+        except BotoCoreError as error:
+            raise unavailable("DynamoDB", "DeleteItem", error) from error
+
     # --- counters (quotas.Counters): items beside the audio's, never read as audio ------
 
     def _counter_key(self, counter: str) -> dict[str, Any]:

@@ -57,6 +57,13 @@ def is_valid_audio_id(audio_id: str) -> bool:
     return _AUDIO_ID.match(audio_id) is not None
 
 
+def is_audio_item(raw: dict[str, Any]) -> bool:
+    """A table item (DynamoDB's attribute form) that is audio's, not a quota counter or a
+    repeat cache entry kept beside them: its audio_id is a uuid4."""
+    audio_id = raw.get("audio_id")
+    return isinstance(audio_id, dict) and is_valid_audio_id(str(audio_id.get("S", "")))
+
+
 def parse_date(text: str) -> date | None:
     try:
         return date.fromisoformat(text) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else None

@@ -6,7 +6,12 @@ object. A hit is served by a server-side copy of that object under a new key and
 so the new audio's age, URL lifetime, ttl and cleanup are exactly those of a fresh synthesis.
 
 - Bounded: least recently used entries go first.
-- In memory only: a restart starts empty. A policy change (any field, or a new generation)
+- Shared: every entry is also kept in the policy's table (``store.RepeatIndex``), expiring
+  with the audio it points at, so a prompt spoken through one replica is a hit through
+  another and a restart loses nothing; this replica's memory is a cache of that index.
+  Identical requests in flight wait for each other on one replica (``SingleFlight``): a
+  burst spread over R replicas is synthesized at most once per replica.
+- A policy change (any field, or a new generation)
   makes a new key, so entries made under the old one are never found again.
 - Per caller: with TEMPAUDIO_AUTH=serviceaccount a caller's repeats come only from its own
   audio (see ``cache_key``).
@@ -18,9 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from .lru import LruIndex
 from .policies import ServedPolicy
@@ -64,6 +71,30 @@ def cache_key(tts: TtsRequest, policy: ServedPolicy, caller: str | None) -> str:
     return hashlib.sha256(encoded).hexdigest()
 
 
+def shared_entry(audio: CachedAudio) -> dict[str, Any]:
+    """The entry as the policy's table keeps it (store.RepeatIndex; pure)."""
+    entry: dict[str, Any] = {
+        "source_key": audio.key, "expires": audio.expires, "duration": audio.duration,
+    }  # fmt: skip
+    if audio.sample_rate is not None:
+        entry["sample_rate"] = audio.sample_rate
+    return entry
+
+
+def from_shared_entry(entry: Mapping[str, Any]) -> CachedAudio | None:
+    """The entry another replica remembered; None for anything unreadable (pure)."""
+    try:
+        rate = entry.get("sample_rate")
+        return CachedAudio(
+            key=str(entry["source_key"]),
+            expires=int(entry["expires"]),
+            duration=Decimal(str(entry["duration"])),
+            sample_rate=None if rate is None else int(rate),
+        )
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        return None
+
+
 def reuse_margin(retention: timedelta) -> timedelta:
     return max(MIN_REUSE_MARGIN, retention / 10)
 
@@ -80,8 +111,12 @@ class RepeatCache:
     def find(self, key: str, now_epoch: int, retention: timedelta) -> CachedAudio | None:
         """The earlier audio for ``key`` if it has more than the margin left; an entry too
         close to its expiry is dropped."""
-        margin = reuse_margin(retention).total_seconds()
-        return self._index.get(key, keep=lambda entry: entry.expires - now_epoch >= margin)
+        return self._index.get(key, keep=lambda entry: self.usable(entry, now_epoch, retention))
+
+    @staticmethod
+    def usable(audio: CachedAudio, now_epoch: int, retention: timedelta) -> bool:
+        """``audio`` has more than the margin of its life left."""
+        return audio.expires - now_epoch >= reuse_margin(retention).total_seconds()
 
     def remember(self, key: str, audio: CachedAudio) -> None:
         """Newer audio replaces older: it lives longer."""

@@ -53,6 +53,14 @@ class ItemIndex(Protocol):
     def check(self) -> None: ...
 
 
+class RepeatIndex(Protocol):
+    """The repeat cache's entries, shared by every replica (``repeat_cache.py``)."""
+
+    def find_repeat(self, key: str) -> dict[str, Any] | None: ...
+    def remember_repeat(self, key: str, entry: dict[str, Any], expires: int) -> None: ...
+    def forget_repeat(self, key: str, source_key: str) -> None: ...
+
+
 class AudioStore:
     """One policy's objects and items (``objects``, ``items``), paired."""
 
@@ -72,6 +80,7 @@ class AudioStore:
         self.items: ItemIndex = self._dynamo_items
         # Quota counters and the shared repeat cache live in the items' table.
         self.counters: Counters = self._dynamo_items
+        self.repeats: RepeatIndex = self._dynamo_items
         self.bucket = bucket
         self.table = table
         self._s3, self._dynamodb = s3, dynamodb

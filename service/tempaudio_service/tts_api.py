@@ -93,7 +93,7 @@ async def _synthesize_and_store(
     pair = audio_requests.new_pair(services, services.recheck(policy), tts, duration, caller)
     await audio_requests.save(services, pair, rendered.audio)
     if remember and pair.policy.repeat_cache:
-        audio_requests.remember(services, _cache_key(pair.policy, tts, caller), pair)
+        await audio_requests.remember(services, _cache_key(pair.policy, tts, caller), pair)
     return audio_requests.signed_item(pair.policy, pair.store, pair.item, pair.created)
 
 

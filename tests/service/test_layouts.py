@@ -17,7 +17,7 @@ from tempaudio_service.app import create_app
 from tempaudio_service.policy_sources import static_source
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import Stores
-from tests.conftest import ToneSynthesizer
+from tests.conftest import ToneSynthesizer, scan_items
 from tests.service.conftest import NOW
 
 
@@ -68,5 +68,5 @@ def test_both_layouts_store_and_read_the_same_way(
     assert again.status_code == 200, again.text
     assert again.json()["audio_id"] == made["audio_id"]
     assert elsewhere.status_code == 404
-    (item,) = dynamodb.scan(TableName=table)["Items"]
+    (item,) = scan_items(dynamodb, table)
     assert item["date"] == {"S": made["date"]}  # an ordinary attribute under AudioId
