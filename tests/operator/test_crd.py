@@ -33,8 +33,9 @@ def test_defaults_are_applied(custom: client.CustomObjectsApi, namespace: str) -
         "dryRun": False,
         "lifecycleSafetyNet": False,
         "repeatCache": True,
+        "repeatCacheScope": "Caller",
         "storage": {"bucket": "my-audio", "prefix": "temp-audio/", "region": "us-east-1"},
-        "dynamodb": {"table": "audio", "ttlAttribute": "ttl"},
+        "dynamodb": {"table": "audio", "ttlAttribute": "ttl", "keySchema": "DateAudioId"},
     }
 
 
