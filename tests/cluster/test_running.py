@@ -13,6 +13,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -372,6 +373,100 @@ def test_callers_prove_who_they_are_with_projected_service_account_tokens(
     log.info("projected tokens on the node: notifier %s (item caller %s), stranger %s (%s), "
              "no token %s", allowed["status"], item["caller"]["S"], stranger["status"],
              stranger["answer"]["message"], anonymous["status"])  # fmt: skip
+
+
+# A client pod that POSTs each body on a new connection (kube-proxy picks a pod for each)
+# with its projected token; one list per answer: status, cached, audio_id, duration, Date.
+REPLICA_CLIENT = r"""
+import json, sys, urllib.error, urllib.request
+from pathlib import Path
+headers = {"content-type": "application/json",
+           "Authorization": "Bearer " + Path("/var/run/secrets/tempaudio/token").read_text()}
+answers = []
+for body in json.loads(sys.argv[2]):
+    request = urllib.request.Request(sys.argv[1] + "/tts/sync", method="POST",
+                                     headers=headers, data=json.dumps(body).encode())
+    try:
+        with urllib.request.urlopen(request, timeout=180) as response:
+            made = json.load(response)
+            answers.append([response.status, made["cached"], made["audio_id"],
+                            made["duration"], response.headers["date"]])
+    except urllib.error.HTTPError as error:
+        answers.append([error.code, None, None, 0.0, error.headers["date"]])
+print(json.dumps({"answers": answers}))
+"""
+AUDIO_QUOTA = 30  # audio seconds an hour for each caller
+
+
+def served_by(kube: client.ApiClient) -> dict[str, str]:
+    """audio_id -> the pod whose audit line made it (JSON logs, README "Callers")."""
+    made = {}
+    for pod in service_pods(kube):
+        logs = core(kube).read_namespaced_pod_log(pod.metadata.name, NAMESPACE)
+        for line in logs.splitlines():
+            entry = json.loads(line) if line.startswith("{") else {}
+            audit = entry.get("audit") or {}
+            if audit.get("route") == "/tts/sync" and audit.get("audio_id"):
+                made[audit["audio_id"]] = pod.metadata.name
+    return made
+
+
+def expected_statuses(answers: list[list[Any]]) -> list[int]:
+    """What one shared hourly count admits, given the audio each admitted answer made: a
+    request is admitted while the caller's hour is under the quota."""
+    used, statuses = 0.0, []
+    for answer in answers:
+        statuses.append(200 if used < AUDIO_QUOTA else 429)
+        used += answer[3] if statuses[-1] == 200 else 0.0
+    return statuses
+
+
+def ready_replicas(kube: client.ApiClient, but: str = "") -> int:
+    return len([p for p in service_pods(kube) if p.metadata.name != but
+                and p.status.container_statuses
+                and all(c.ready for c in p.status.container_statuses)])  # fmt: skip
+
+
+def test_three_replicas_keep_one_quota_and_one_repeat_cache(kube: client.ApiClient) -> None:
+    """The callers test left authentication on and notifier among the clients."""
+    run("helm", "upgrade", "ta", "charts/tempaudio", "-n", NAMESPACE, "--reuse-values",
+        "--set", "service.replicaCount=3", "--set", "service.resources.requests.cpu=300m",
+        "--set-json", f'policy.quotas={{"audioSecondsPerHour": {AUDIO_QUOTA}}}',
+        "--wait", "--timeout", "6m")  # fmt: skip
+    wait_for(lambda: policy(kube)["status"].get("acceptedGeneration")
+             == policy(kube)["metadata"]["generation"], what="the policy accepted")  # fmt: skip
+    wait_for(lambda: ready_replicas(kube) == 3 or None, timeout=240, what="3 ready replicas")
+
+    # One prompt, eight times, each on a new connection: made once, copied on every pod.
+    same = [{"text": "Your table is ready."}] * 8
+    repeats = run_client_pod(kube, REPLICA_CLIENT, json.dumps(same), token_as="notifier")
+    answers = repeats["answers"]
+    assert [a[:2] for a in answers] == [[200, False]] + [[200, True]] * 7, answers
+    pods = served_by(kube)
+    made_on = pods[answers[0][2]]
+    copied_on = {pods[a[2]] for a in answers[1:]}
+    assert copied_on - {made_on}, f"every copy was made on {made_on}, where the audio was"
+
+    # Long texts until the caller's hour is used up, whichever pod answers; then a pod is
+    # killed, and its replacement counts on from the same shared count.
+    long = [{"text": "A long announcement for the quota. " * 4}] * 6
+    answers += run_client_pod(kube, REPLICA_CLIENT, json.dumps(long), token_as="notifier")[
+        "answers"
+    ]
+    victim = service_pods(kube)[0].metadata.name
+    core(kube).delete_namespaced_pod(victim, NAMESPACE)
+    wait_for(lambda: ready_replicas(kube, but=victim) == 3 or None, timeout=240,
+             what="3 ready replicas again")  # fmt: skip
+    after = run_client_pod(kube, REPLICA_CLIENT, json.dumps(long[:3]), token_as="notifier")
+    answers += after["answers"]
+    hours = {parsedate_to_datetime(a[4]).hour for a in answers}
+    statuses = [a[0] for a in answers]
+    if len(hours) == 1:  # (a run across the top of an hour would start a new window)
+        assert statuses == expected_statuses(answers), answers
+    assert statuses[-3:] == [429] * 3  # the count outlived the pod
+    log.info("3 replicas: one prompt made on %s and copied on %s; the audio quota admitted %d"
+             " of %d requests, before and after pod %s was killed", made_on, sorted(copied_on),
+             statuses.count(200), len(statuses), victim)  # fmt: skip
 
 
 def test_helm_uninstall_leaves_no_tempaudio_objects_but_the_crd(kube: client.ApiClient) -> None:
