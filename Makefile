@@ -60,6 +60,9 @@ bench: $(STAMP) k8s-binaries
 	$(BIN)/python -m bench.streaming
 	$(BIN)/python -m bench.capacity
 	$(BIN)/python -m bench.auth
+	$(BIN)/python -m bench.connections
+	$(BIN)/python -m bench.shared_state
+	$(BIN)/python -m bench.storage_capacity
 
 reliability: $(STAMP)
 	$(BIN)/python -m bench.reliability

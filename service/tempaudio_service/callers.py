@@ -20,7 +20,7 @@ from starlette.types import Scope
 from tempaudio_api.access import Caller, Quotas
 
 from . import audio_requests, quotas
-from .errors import Forbidden, QuotaExceeded, StorageUnavailable
+from .errors import Forbidden, QuotaExceeded
 from .policies import ServedPolicy
 from .services import Services
 from .streaming import AudioStream, StreamEnd
@@ -166,6 +166,8 @@ async def admit_synthesis(
     key, limits = _quota_key(policy, caller), policy.access.quotas
     try:
         # Shared by every replica (quotas.py): a store that cannot answer refuses, 503.
+        # The caller's last audio on this replica is counted first (charged after its answer).
+        await services.repository.written(("charge", key))
         await services.repository.call(
             "DynamoDB", quotas.admit, counters, key, limits, _now(services)
         )
@@ -174,7 +176,7 @@ async def admit_synthesis(
         raise
 
 
-async def finished_synthesis(
+def finished_synthesis(
     services: Services,
     request: Request,
     policy: ServedPolicy | None,
@@ -185,15 +187,20 @@ async def finished_synthesis(
     cached: bool | None = None,
 ) -> None:
     """Complete the audit record and charge the audio to the caller's hour in the shared
-    count, before the answer: the caller's next request sees it, whichever replica takes
-    it. A failed charge is logged, never the request's failure (its audio exists)."""
+    count, after the answer: the caller's next request on this replica waits for it, one on
+    another replica may be in flight with it (quotas.py). A failed charge is logged, never
+    the request's failure (its audio exists)."""
     _note_audio(request, audio_seconds, audio_id, cached)
-    charge = _charge(services, policy, caller, audio_seconds)
-    if charge is not None:
-        try:
-            await services.repository.call("DynamoDB", *charge)
-        except StorageUnavailable as error:
-            logger.warning("audio not charged to its quota: %s", error.message)
+    _charge_later(services, policy, caller, audio_seconds)
+
+
+def _charge_later(
+    services: Services, policy: ServedPolicy | None, caller: Caller | None, seconds: float
+) -> None:
+    charge = _charge(services, policy, caller, seconds)
+    if charge is not None and policy is not None:
+        tag = ("charge", _quota_key(policy, caller))
+        services.repository.later("DynamoDB", *charge, tag=tag)
 
 
 def _note_audio(
@@ -251,9 +258,7 @@ def stream(
     def finished(audio_seconds: float, audio_id: str | None, end: StreamEnd) -> None:
         _note_audio(request, audio_seconds, audio_id, None)
         _note_stream_end(audit_of(request), end)
-        charge = _charge(services, policy, caller, audio_seconds)
-        if charge is not None:  # the stream has ended: charged in the background
-            services.repository.later("DynamoDB", *charge)
+        _charge_later(services, policy, caller, audio_seconds)
 
     return audio_requests.stream(services, tts, policy, keep=keep, caller=caller, finished=finished)
 

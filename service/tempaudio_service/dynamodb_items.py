@@ -3,6 +3,7 @@ late put can overwrite, consistent reads."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -101,27 +102,33 @@ class DynamoItems:
             return {"audio_id": {"S": f"counter#{counter}"}}
         return {"date": {"S": f"counter#{series}"}, "audio_id": {"S": window}}
 
-    def _counting(self, amount: Decimal, expires: int) -> dict[str, Any]:
-        names = {"#n": "n", **{f"#e{i}": name for i, name in enumerate(self._expiry)}}
-        sets = ", ".join(f"#e{i} = :expires" for i in range(len(self._expiry)))
-        return {
-            "UpdateExpression": f"ADD #n :amount SET {sets}",
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": {
-                ":amount": {"N": str(amount)},
-                ":expires": {"N": str(expires)},
-            },
-        }
+    def _expiry_update(self, expires: int) -> tuple[list[str], dict[str, str], dict[str, Any]]:
+        names = {f"#e{i}": name for i, name in enumerate(self._expiry)}
+        sets = [f"#e{i} = :expires" for i in range(len(self._expiry))]
+        return sets, names, {":expires": {"N": str(expires)}}
 
-    def take(self, counter: str, limit: int, expires: int) -> bool:
-        update = self._counting(Decimal(1), expires)
-        update["ExpressionAttributeValues"][":limit"] = {"N": str(limit)}
+    def take(
+        self, counter: str, name: str | None, limits: Mapping[str, float], expires: int
+    ) -> bool:
+        sets, names, values = self._expiry_update(expires)
+        conditions = []
+        for index, (limited, limit) in enumerate(limits.items()):
+            names[f"#l{index}"] = limited
+            values[f":l{index}"] = {"N": str(limit)}
+            conditions.append(f"(attribute_not_exists(#l{index}) OR #l{index} < :l{index})")
+        expression = "SET " + ", ".join(sets)
+        if name is not None:
+            names["#n"] = name
+            values[":one"] = {"N": "1"}
+            expression = f"ADD #n :one {expression}"
         try:
             self._dynamodb.update_item(
                 TableName=self.table,
                 Key=self._counter_key(counter),
-                ConditionExpression="attribute_not_exists(#n) OR #n < :limit",
-                **update,
+                UpdateExpression=expression,
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
@@ -131,23 +138,33 @@ class DynamoItems:
             raise unavailable("DynamoDB", "UpdateItem", error) from error
         return True
 
-    def add(self, counter: str, amount: float, expires: int) -> None:
-        update = self._counting(Decimal(str(round(amount, 3))), expires)
+    def add(self, counter: str, name: str, amount: float, expires: int) -> None:
+        sets, names, values = self._expiry_update(expires)
+        names["#n"] = name
+        values[":amount"] = {"N": str(Decimal(str(round(amount, 3))))}
         try:
             self._dynamodb.update_item(
-                TableName=self.table, Key=self._counter_key(counter), **update
+                TableName=self.table,
+                Key=self._counter_key(counter),
+                UpdateExpression="ADD #n :amount SET " + ", ".join(sets),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except (BotoCoreError, ClientError) as error:
             raise unavailable("DynamoDB", "UpdateItem", error) from error
 
-    def total(self, counter: str) -> float:
+    def values(self, counter: str) -> dict[str, float]:
         try:
             answer = self._dynamodb.get_item(
                 TableName=self.table, Key=self._counter_key(counter), ConsistentRead=True
             )
         except (BotoCoreError, ClientError) as error:
             raise unavailable("DynamoDB", "GetItem", error) from error
-        return float(answer.get("Item", {}).get("n", {}).get("N", 0))
+        return {
+            name: float(value["N"])
+            for name, value in answer.get("Item", {}).items()
+            if "N" in value and name not in self._expiry
+        }
 
     def _key(self, date: str, audio_id: str) -> dict[str, Any]:
         values = {"date": date, "audio_id": audio_id}

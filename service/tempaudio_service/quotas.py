@@ -1,25 +1,28 @@
 """Per-caller quotas of a policy, counted in the policy's own table so that every replica
 shares one count (pure: the store is a ``Counters``, dynamodb_items.py's).
 
-Windows are fixed and aligned: requests per minute count in the minute they are admitted
-(hh:mm:00 to hh:mm:59), audio seconds per hour in the hour the audio was made. A caller may
-so get up to twice a limit in a span that straddles two windows (the end of one and the
-start of the next); within one window:
+One counter item per (policy, caller, hour) holds the hour's audio seconds and the requests
+of each of its minutes. Windows are fixed and aligned: requests per minute count in the
+minute they are admitted (hh:mm:00 to hh:mm:59), audio seconds per hour in the hour the
+audio was made. A caller may so get up to twice a limit in a span that straddles two
+windows (the end of one and the start of the next); within one window:
 
-- requests: each admission is one atomic conditional increment, so no more than the limit
-  is ever admitted, whatever the number of replicas;
-- audio: a request is admitted while the hour's total is under the limit, and its audio is
-  added once it is made, so the total can pass the limit by the audio of the requests in
-  flight when it was crossed (the request that crosses it is served, the next one waits).
+- an admission is one atomic conditional update of the item: it counts the request only if
+  the minute is under its limit and the hour's audio under its own, so no more than the
+  request limit is ever admitted, whatever the number of replicas;
+- audio is added once it is made (``charge``), so the hour's total can pass the limit by the
+  audio of the requests in flight when it was crossed: the request that crosses it is
+  served, the next one waits.
 
 The counts outlive restarts and pod kills; their items expire with the table's TTL an hour
-after their window. When the table cannot answer, the request gets ``503`` with
+after their hour. When the table cannot answer, the request gets ``503`` with
 ``Retry-After`` (``StorageUnavailable``): nothing is admitted unmetered.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Protocol
 
 from tempaudio_api.access import Quotas
@@ -28,21 +31,25 @@ from .errors import QuotaExceeded
 
 MINUTE = 60
 HOUR = 3600
-# A window's counter lives this long past the window (the table's TTL removes it).
+# A counter item lives this long past its hour (the table's TTL removes it).
 KEEP_SECONDS = HOUR
+AUDIO = "audio"  # the hour's audio seconds, in the counter item
 
 
 class Counters(Protocol):
-    """Named counters shared by every replica."""
+    """Counter items shared by every replica, each a few named numbers."""
 
-    def take(self, counter: str, limit: int, expires: int) -> bool:
-        """Add 1 if that keeps the counter at most ``limit``; False (nothing added) if not."""
+    def take(
+        self, counter: str, name: str | None, limits: Mapping[str, float], expires: int
+    ) -> bool:
+        """Add 1 to ``name`` (None: nothing) if every number in ``limits`` is under its
+        limit; False, with nothing changed, if not."""
         ...
 
-    def add(self, counter: str, amount: float, expires: int) -> None: ...
+    def add(self, counter: str, name: str, amount: float, expires: int) -> None: ...
 
-    def total(self, counter: str) -> float:
-        """The counter's value (0 when it was never counted), read consistently."""
+    def values(self, counter: str) -> dict[str, float]:
+        """The counter's numbers (none when it was never counted), read consistently."""
         ...
 
 
@@ -52,24 +59,41 @@ def window(now: float, length: int) -> tuple[int, int]:
     return index, (index + 1) * length
 
 
-def counter_name(key: tuple[str, str], quota: str, index: int) -> str:
-    """``policy#caller#quota#window``: one counter per caller, quota and window."""
-    return f"{key[0]}#{key[1]}#{quota}#{index}"
+def counter_name(key: tuple[str, str], hour: int) -> str:
+    """``policy#caller#hour``: one counter item per caller and hour."""
+    return f"{key[0]}#{key[1]}#{hour}"
+
+
+def minute_of(now: float) -> str:
+    """The name of ``now``'s minute in its hour's counter item: ``m0`` to ``m59``."""
+    return f"m{math.floor(now / MINUTE) % 60}"
 
 
 def admit(counters: Counters, key: tuple[str, str], quotas: Quotas, now: float) -> None:
     """Count one request of ``key`` (policy, caller), or raise ``QuotaExceeded`` saying when
-    to come back. Audio is checked first: a refused request takes no request slot."""
-    if quotas.audio_seconds_per_hour is not None:
-        index, ends = window(now, HOUR)
-        used = counters.total(counter_name(key, "audio_seconds_per_hour", index))
-        if used >= quotas.audio_seconds_per_hour:
-            raise _exceeded(key, "audio_seconds_per_hour", quotas.audio_seconds_per_hour, ends, now)
+    to come back; a refused request takes no slot."""
+    hour, hour_ends = window(now, HOUR)
+    minute = minute_of(now)
+    limits: dict[str, float] = {}
     if quotas.requests_per_minute is not None:
-        index, ends = window(now, MINUTE)
-        name = counter_name(key, "requests_per_minute", index)
-        if not counters.take(name, quotas.requests_per_minute, ends + KEEP_SECONDS):
-            raise _exceeded(key, "requests_per_minute", quotas.requests_per_minute, ends, now)
+        limits[minute] = quotas.requests_per_minute
+    if quotas.audio_seconds_per_hour is not None:
+        limits[AUDIO] = quotas.audio_seconds_per_hour
+    if not limits:
+        return
+    counted = minute if quotas.requests_per_minute is not None else None
+    name = counter_name(key, hour)
+    if counters.take(name, counted, limits, hour_ends + KEEP_SECONDS):
+        return
+    # Refused: say which (a read, on this path only).
+    used = counters.values(name)
+    if quotas.audio_seconds_per_hour is not None and used.get(AUDIO, 0) >= limits[AUDIO]:
+        raise _exceeded(
+            key, "audio_seconds_per_hour", quotas.audio_seconds_per_hour, hour_ends, now
+        )
+    assert quotas.requests_per_minute is not None
+    _, minute_ends = window(now, MINUTE)
+    raise _exceeded(key, "requests_per_minute", quotas.requests_per_minute, minute_ends, now)
 
 
 def charge(
@@ -78,8 +102,8 @@ def charge(
     """Add a request's audio to its hour (only if the policy limits audio)."""
     if quotas.audio_seconds_per_hour is None or seconds <= 0:
         return
-    index, ends = window(now, HOUR)
-    counters.add(counter_name(key, "audio_seconds_per_hour", index), seconds, ends + KEEP_SECONDS)
+    hour, ends = window(now, HOUR)
+    counters.add(counter_name(key, hour), AUDIO, seconds, ends + KEEP_SECONDS)
 
 
 def _exceeded(key: tuple[str, str], quota: str, limit: int, ends: int, now: float) -> QuotaExceeded:

@@ -43,6 +43,7 @@ class AudioRepository:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="storage")
         self._metrics = metrics
         self._undoing: set[asyncio.Task[None]] = set()
+        self._tagged: dict[object, set[asyncio.Task[None]]] = {}
 
     def _start(self, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         return asyncio.get_running_loop().run_in_executor(self._executor, partial(func, *args))
@@ -59,9 +60,12 @@ class AudioRepository:
         """One read or check within the budget (``dependency`` names it in the error)."""
         return await self._within_budget(self._start(func, *args), dependency)
 
-    def later(self, dependency: str, func: Callable[..., Any], *args: Any) -> None:
+    def later(
+        self, dependency: str, func: Callable[..., Any], *args: Any, tag: object = None
+    ) -> None:
         """A write that no answer waits for (a quota's audio charge), within the budget;
-        shutdown waits for it (``settle``), a failure is logged."""
+        shutdown waits for it (``settle``), a failure is logged. ``tag``: what
+        ``written(tag)`` waits for."""
 
         async def run() -> None:
             try:
@@ -72,6 +76,24 @@ class AudioRepository:
         task = asyncio.get_running_loop().create_task(run())
         self._undoing.add(task)
         task.add_done_callback(self._undoing.discard)
+        if tag is not None:
+            tagged = self._tagged.setdefault(tag, set())
+            tagged.add(task)
+            task.add_done_callback(lambda done: self._untag(tag, done))
+
+    def _untag(self, tag: object, task: asyncio.Task[None]) -> None:
+        tagged = self._tagged.get(tag)
+        if tagged is not None:
+            tagged.discard(task)
+            if not tagged:
+                del self._tagged[tag]
+
+    async def written(self, tag: object) -> None:
+        """Once the background writes tagged ``tag`` so far have settled (usually at once:
+        a caller's next request waits for the charge of its last one on this replica)."""
+        tagged = self._tagged.get(tag)
+        if tagged:
+            await asyncio.wait(set(tagged))
 
     async def lookup(self, store: AudioStore, day: str, audio_id: str) -> dict[str, Any] | None:
         """The item of ``day``/``audio_id``, or None (a tombstone reads as None too)."""

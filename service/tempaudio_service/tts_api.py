@@ -51,7 +51,7 @@ async def _tts_sync(services: Services, request: Request) -> JSONResponse:
         answer = await _synthesize_and_store(services, policy, tts, caller, remember=False)
     else:
         answer = await _repeat_or_make(services, policy, tts, caller)
-    await callers.finished_synthesis(
+    callers.finished_synthesis(
         services, request, policy, caller, answer["duration"], answer["audio_id"],
         cached=answer["cached"],
     )  # fmt: skip

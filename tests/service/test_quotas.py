@@ -87,7 +87,8 @@ def test_counters_expire_with_the_table_and_never_read_as_audio(
     store.ensure_resources("expires")
     admit(store.counters, KEY, Quotas(requests_per_minute=5), 30)
     (item,) = dynamodb.scan(TableName=settings.table)["Items"]
-    assert item["ttl"] == item["expires"] == {"N": str(60 + 3600)}
+    assert item["ttl"] == item["expires"] == {"N": str(3600 + 3600)}  # an hour past its hour
+    assert item["m0"] == {"N": "1"}
     assert item["date"]["S"].startswith("counter#")
     assert store.get_item(item["date"]["S"], item["audio_id"]["S"]) is not None  # raw reads
     # ... but no audio id is a counter's: /tts/{date}/{id} accepts uuid4 ids only.

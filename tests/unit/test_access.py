@@ -13,7 +13,7 @@ from tempaudio_api.access import Access, Caller, Quotas, parse_access
 from tempaudio_api.errors import PolicyError
 from tempaudio_api.policy import Policy
 from tempaudio_service.identity import ExpiringCache, bearer_token, token_expiry
-from tempaudio_service.quotas import counter_name, window
+from tempaudio_service.quotas import counter_name, minute_of, window
 
 NOTIFIER = Caller("team-a", "notifier")
 OTHER_SA = Caller("team-a", "batch")
@@ -232,10 +232,9 @@ def test_a_window_is_aligned_to_its_length(
     assert window(now, length) == expected
 
 
-def test_a_counter_is_per_policy_caller_quota_and_window() -> None:
-    assert counter_name(("ns/p", "team-a/notifier"), "requests_per_minute", 7) == (
-        "ns/p#team-a/notifier#requests_per_minute#7"
-    )
+def test_a_counter_item_is_per_policy_caller_and_hour_with_a_number_a_minute() -> None:
+    assert counter_name(("ns/p", "team-a/notifier"), 7) == "ns/p#team-a/notifier#7"
+    assert [minute_of(t) for t in (0, 59.9, 60, 3599, 3600)] == ["m0", "m0", "m1", "m59", "m0"]
 
 
 # --- identity -------------------------------------------------------------------------
