@@ -49,6 +49,13 @@ from tempaudio_service.local import LocalAws
 from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
 
 CAP = 32  # TEMPAUDIO_MAX_CONNECTIONS for the scenario
+# idle: nothing sent; trickling: headers a byte a second; answered: a request refused before
+# its body was read (415), whose body then trickles a byte a second.
+KINDS = ("idle", "trickling", "answered")
+EARLY_ANSWERED = (
+    b"POST /tts/sync HTTP/1.1\r\nhost: t\r\ncontent-type: text/plain\r\n"
+    b"content-length: 100000\r\n\r\nx"
+)
 OBSERVE_SECONDS = 40.0  # how long the idle scenario watches at most
 PROBE_EVERY = 0.5
 
@@ -117,17 +124,20 @@ class Sockets:
     def __init__(self, port: int) -> None:
         self.selector = selectors.DefaultSelector()
         self.opened: dict[socket.socket, tuple[str, float]] = {}
-        self.closed: dict[str, list[float]] = {"idle": [], "trickling": []}
-        for kind in ("idle", "trickling"):
+        self.closed: dict[str, list[float]] = {kind: [] for kind in KINDS}
+        for kind in KINDS:
             for _ in range(CAP):
                 sock = socket.create_connection(("127.0.0.1", port))
+                if kind == "answered":  # a body the service refuses before reading it
+                    sock.sendall(EARLY_ANSWERED)
                 sock.setblocking(False)
                 self.opened[sock] = (kind, time.monotonic())
                 self.selector.register(sock, selectors.EVENT_READ)
 
     def trickle(self, byte: bytes) -> None:
+        """A byte more of each trickler's headers, and of each answered socket's body."""
         for sock, (kind, _) in list(self.opened.items()):
-            if kind == "trickling":
+            if kind in ("trickling", "answered"):
                 with suppress(OSError):
                     sock.send(byte)
 
@@ -204,22 +214,24 @@ def idle(moto: str) -> str:
             result = idle_scenario(srv)
         closed, still, probes = result.closed, result.still_open, result.probes
         rows.append(
-            f"| {name} | {_seconds(closed['idle'])} ({still['idle']} still open) "
-            f"| {_seconds(closed['trickling'])} ({still['trickling']} still open) "
-            f"| {_answers(probes['health'])} | {_answers(probes['client'])} |"
+            f"| {name} | "
+            + " | ".join(f"{_seconds(closed[k])} ({still[k]} open at the end)" for k in KINDS)
+            + f" | {_answers(probes['health'])} | {_answers(probes['client'])} |"
         )
         print(rows[-1], flush=True)
     return "\n".join([
         "## Idle and slow connections",
         "",
-        (f"{CAP} idle sockets (connected, nothing sent) and {CAP} trickling sockets (one header "
-         f"byte a second) opened at once against a pod with TEMPAUDIO_MAX_CONNECTIONS={CAP}; "
+        (f"{CAP} idle sockets (connected, nothing sent), {CAP} trickling sockets (one header "
+         f"byte a second) and {CAP} sockets whose request was answered before its body was read "
+         "(a text/plain POST, 415) and whose body then trickles, a byte a second, all opened at "
+         f"once against a pod with TEMPAUDIO_MAX_CONNECTIONS={CAP}; "
          f"watched for at most {OBSERVE_SECONDS:.0f} s. Close times are min / median / max "
          f"from connect; probes are GET /healthz every {PROBE_EVERY} s on the health port "
          "(TEMPAUDIO_HEALTH_PORT, what the chart's probes use) and on the client port."),
         "",
-        "| server | idle sockets closed after | trickling sockets closed after | probes, health port | probes, client port |",
-        "| --- | --- | --- | --- | --- |",
+        "| server | idle sockets closed after | trickling sockets closed after | answered sockets closed after | probes, health port | probes, client port |",
+        "| --- | --- | --- | --- | --- | --- |",
         *rows,
         "",
         ("The client port answers uvicorn's 503 while its places are taken, as it should "
