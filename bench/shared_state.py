@@ -158,8 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         "## Shared quotas and repeat cache: latency at concurrency 1",
         "",
         (f"p50 in ms of POST /tts/sync, short text, {rounds} rounds, requests taking turns. "
-         "Quotas: a policy with both quotas (every request counted, none refused: one "
-         "UpdateItem and one GetItem) against the same policy without (no call; the in-memory "
+         "Quotas: a policy with both quotas (every request counted, none refused: one conditional UpdateItem before synthesis, and the audio's UpdateItem after the answer) against the same policy without (no call; the in-memory "
          "count of before cost no measurable time). Repeats: a prompt made on replica A, then "
          "repeated on A (found in A's memory) and on B (found in the table: one GetItem, then "
          "the same copy). Through the fault proxy, with the delay on DynamoDB only."),
