@@ -193,8 +193,8 @@ def reconcile_ttl(policy: Policy, clients: Clients, conditions: Conditions) -> l
     """DynamoDB TTL on the policy's attribute; sets TTLReady."""
     try:
         dynamodb = clients.aws.dynamodb(policy.region, policy.dynamodb_endpoint_url)
-        aws.check_key_schema(dynamodb, policy.table, policy.key_schema)
         changed = aws.ensure_ttl(dynamodb, policy.table, policy.ttl_attribute)
+        aws.check_key_schema(dynamodb, policy.table, policy.key_schema)
     except aws.AwsNotReady as error:
         conditions.set("TTLReady", False, error.reason, error.message, not_ready=error)
         return []
