@@ -266,6 +266,10 @@ class PolicyBook:
                     ttl_attribute=entry.ttl_attribute,
                     generation=entry.generation,
                     repeat_cache=entry.repeat_cache,
+                    repeat_cache_scope=(
+                        entry.spec.repeat_cache_scope if entry.spec is not None else "Caller"
+                    ),
+                    key_schema=entry.storage.key_schema,
                     names_clients=entry.access.clients is not None,
                     quotas=asdict(entry.access.quotas),
                 )

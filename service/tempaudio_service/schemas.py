@@ -262,10 +262,16 @@ class Policy(BaseModel):
     ttl_attribute: str | None = None
     generation: int | None = None
     repeat_cache: bool | None = Field(None, description="spec.repeatCache (served policies).")
+    repeat_cache_scope: str | None = Field(
+        None, description="spec.repeatCacheScope: Caller (each caller's own) or Policy (shared)."
+    )
+    key_schema: str | None = Field(
+        None, description="spec.dynamodb.keySchema: DateAudioId (the seed's) or AudioId."
+    )
     names_clients: bool | None = Field(
         None, description="spec.clients is set: only the callers it names may synthesize."
     )
-    quotas: PolicyQuotas | None = Field(None, description="spec.quotas, per caller and replica.")
+    quotas: PolicyQuotas | None = Field(None, description="spec.quotas, per caller, shared.")
     reason: str | None = Field(None, description="Why it is not ready.")
     message: str | None = None
 

@@ -190,6 +190,10 @@ def test_the_listing_says_what_is_served_and_why_not() -> None:
     assert rows["audio"]["ready"] is True
     assert rows["audio"]["retention"] == "1h"
     assert rows["audio"]["default"] is True
+    assert (rows["audio"]["repeat_cache_scope"], rows["audio"]["key_schema"]) == (
+        "Caller",
+        "DateAudioId",
+    )
     assert rows["vm"] == {"name": "vm", "namespace": "team", "ready": False, "reason": "Pending",
                           "message": "wait", "default": False}  # fmt: skip
 
