@@ -29,7 +29,9 @@ UNKNOWN_SIZE = 0xFFFFFFFF
 # ("unknown", as the FLAC format allows) and cannot go back, and libsndfile (soundfile)
 # reads such a file as one of endless length and fails. A streamed WAV's unknown sizes
 # (0xFFFFFFFF) read fine, libsndfile included; MP3, AAC and Ogg need no length up front.
-STREAMED_WHOLE = frozenset({"flac"})
+# The G.711 WAVs likewise: FFmpeg writes a WAV's sizes by seeking back once it is whole.
+# Telephony prompts are short, and IVRs fetch a whole file from its URL anyway.
+STREAMED_WHOLE = frozenset({"flac", "ulaw", "alaw"})
 
 
 class Encoder(Protocol):

@@ -77,6 +77,16 @@ FORMATS: dict[str, AudioFormat] = {
         AudioFormat(
             "pcm", "pcm", "audio/pcm", description="Raw 16-bit signed little-endian mono samples."
         ),
+        # Telephony (Asterisk, Amazon Connect, Twilio <Play>): G.711 at 8 kHz in WAV, format
+        # tags 7 (mu-law) and 6 (A-law).
+        AudioFormat(
+            "ulaw", "wav", "audio/wav", container="wav", codec="pcm_mulaw", sample_rates=(8000,),
+            description="G.711 mu-law at 8 kHz in WAV (format tag 7), for telephony.",
+        ),
+        AudioFormat(
+            "alaw", "wav", "audio/wav", container="wav", codec="pcm_alaw", sample_rates=(8000,),
+            description="G.711 A-law at 8 kHz in WAV (format tag 6), for telephony.",
+        ),
     )
 }  # fmt: skip
 DEFAULT_FORMAT = "wav"

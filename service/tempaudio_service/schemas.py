@@ -19,7 +19,7 @@ from .formats import FORMATS
 # namespace/name of a TempAudioPolicy: 63 + 1 + 253 characters at most.
 MAX_POLICY_CHARS = 317
 POLICY_MUST_BE = f"a policy name or namespace/name of at most {MAX_POLICY_CHARS} characters"
-ResponseFormat = Literal["wav", "mp3", "opus", "aac", "flac", "pcm"]
+ResponseFormat = Literal["wav", "mp3", "opus", "aac", "flac", "pcm", "ulaw", "alaw"]
 assert set(ResponseFormat.__args__) == set(FORMATS), "formats.py and ResponseFormat disagree"  # type: ignore[attr-defined]
 
 _STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)

@@ -62,6 +62,22 @@ def test_real_voice_produces_a_valid_wav_of_the_stated_duration(client: TestClie
     check_wav(content, answer["duration"])
 
 
+@pytest.mark.parametrize(("fmt", "subtype"), [("ulaw", "ULAW"), ("alaw", "ALAW")])
+def test_telephony_audio_is_g711_at_8_khz_of_the_reported_duration(
+    client: TestClient, fmt: str, subtype: str
+) -> None:
+    import soundfile
+
+    answer, content = synthesize(client, response_format=fmt)
+    assert (answer["format"], answer["content_type"], answer["sample_rate"]) == (
+        fmt, "audio/wav", 8000
+    )  # fmt: skip
+    assert answer["s3_url"].split("?")[0].endswith(".wav")
+    samples, rate = soundfile.read(io.BytesIO(content), dtype="int16")  # libsndfile
+    assert (rate, soundfile.info(io.BytesIO(content)).subtype) == (8000, subtype)
+    assert len(samples) / rate == pytest.approx(answer["duration"], abs=0.002)
+
+
 def test_knobs_change_the_audio(client: TestClient) -> None:
     normal, _ = synthesize(client)
     slow, slow_wav = synthesize(client, length_scale=2.0)

@@ -23,8 +23,10 @@ def test_declared_rates_are_rates_the_codec_takes(name: str) -> None:
     fmt = FORMATS[name]
     assert fmt.codec is not None
     codec = av.codec.Codec(fmt.codec, "w")
-    if fmt.sample_rates is not None:
-        assert set(fmt.sample_rates) <= set(codec.audio_rates or ())
+    if fmt.sample_rates is not None and codec.audio_rates:
+        assert set(fmt.sample_rates) <= set(codec.audio_rates)
+    elif fmt.sample_rates is not None:  # a codec of any rate, kept to its standard's (G.711)
+        assert fmt.name in {"ulaw", "alaw"}
     else:
         assert not codec.audio_rates  # any rate
 
@@ -143,7 +145,7 @@ def test_a_streamed_flac_is_the_whole_file_sent_at_its_end(rate: int) -> None:
 # The rates README "Formats" gives the extra duration at, and the formats libsndfile reads
 # (1.2 has no AAC; raw PCM has no header).
 DURATION_RATES = (8000, 11025, 16000, 22050, 24000, 44100, 48000)
-SOUNDFILE_READS = {"wav", "mp3", "opus", "flac"}
+SOUNDFILE_READS = {"wav", "mp3", "opus", "flac", "ulaw", "alaw"}
 
 
 def most_extra_samples(name: str, rate: int, *, streaming: bool) -> int:
@@ -182,3 +184,22 @@ def test_decoders_read_the_duration_plus_at_most_what_the_codec_adds(
     if name in SOUNDFILE_READS:  # libsndfile's (mpg123 for MP3)
         samples, read_rate = soundfile.read(io.BytesIO(out), dtype="int16")
         assert least <= len(samples) / read_rate <= most
+
+
+@pytest.mark.parametrize(("name", "tag"), [("ulaw", 7), ("alaw", 6)])
+@pytest.mark.parametrize("streaming", [False, True])
+def test_telephony_formats_are_g711_wavs_at_8_khz_that_libsndfile_reads(
+    name: str, tag: int, streaming: bool
+) -> None:
+    rate = FORMATS[name].output_rate(VOICE_RATE, None)
+    assert rate == 8000  # whatever the voice's rate
+    encoder = open_encoder(name, VOICE_RATE, rate, streaming=streaming)
+    out = b"".join(encoder.write(pcm) for pcm in THREE_SECONDS) + encoder.finish()
+    encoder.close()
+    assert out[:4] == b"RIFF"
+    assert out[8:12] == b"WAVE"
+    assert int.from_bytes(out[20:22], "little") == tag  # WAVE_FORMAT_MULAW / _ALAW
+    info = soundfile.info(io.BytesIO(out))
+    assert (info.samplerate, info.channels) == (8000, 1)
+    assert info.subtype == ("ULAW" if name == "ulaw" else "ALAW")
+    assert info.frames == pytest.approx(3 * 8000, abs=2)
