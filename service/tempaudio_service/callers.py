@@ -197,10 +197,16 @@ def finished_synthesis(
 def _charge_later(
     services: Services, policy: ServedPolicy | None, caller: Caller | None, seconds: float
 ) -> None:
-    charge = _charge(services, policy, caller, seconds)
-    if charge is not None and policy is not None:
-        tag = ("charge", _quota_key(policy, caller))
-        services.repository.later("DynamoDB", *charge, tag=tag)
+    """Charge ``seconds`` of audio to the caller's hour in the background, if the policy
+    limits audio; tagged, so that the caller's next admission here waits for it."""
+    if policy is None or policy.access.quotas.audio_seconds_per_hour is None:
+        return
+    counters = services.stores.get(policy.storage).counters
+    key, limits = _quota_key(policy, caller), policy.access.quotas
+    services.repository.later(
+        "DynamoDB", quotas.charge, counters, key, limits, _now(services), seconds,
+        tag=("charge", key),
+    )  # fmt: skip
 
 
 def _note_audio(
@@ -210,17 +216,6 @@ def _note_audio(
     record.audio_seconds = round(audio_seconds, 3)
     record.audio_id = audio_id
     record.cached = cached
-
-
-def _charge(
-    services: Services, policy: ServedPolicy | None, caller: Caller | None, seconds: float
-) -> tuple[Any, ...] | None:
-    """The call that charges ``seconds`` of audio, if the policy limits audio."""
-    if policy is None or policy.access.quotas.audio_seconds_per_hour is None:
-        return None
-    counters = services.stores.get(policy.storage).counters
-    key, limits = _quota_key(policy, caller), policy.access.quotas
-    return quotas.charge, counters, key, limits, _now(services), seconds
 
 
 async def may_read(
