@@ -1,16 +1,24 @@
-"""The service tier's client: the tone synthesizer, moto's server, and an injected clock."""
+"""The service tier's client: the tone synthesizer, moto's server, and an injected clock; and
+replicas of the service on a policy file's storage."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
+from tempaudio_service.policy_sources import static_source
 from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore
+from tempaudio_service.store import AudioStore, Stores
 from tests.conftest import ToneSynthesizer
 
 # Tests inject the clock: nothing here depends on the wall clock or the time of day.
@@ -23,3 +31,39 @@ def client(
 ) -> Iterator[TestClient]:
     with TestClient(create_app(settings, synth=tone, store=store, clock=lambda: NOW)) as test:
         yield test
+
+
+def policy_file(tmp_path: Path, name: str, **spec: Any) -> Path:
+    """A policy file for the storage ``name`` (bucket and table), ``spec`` on top."""
+    document = {
+        "apiVersion": "tempaudio.dev/v1alpha1",
+        "kind": "TempAudioPolicy",
+        "metadata": {"name": "audio"},
+        "spec": {"retention": "1h", "storage": {"bucket": name},
+                 "dynamodb": {"table": name}, **spec},
+    }  # fmt: skip
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def replicas(
+    tmp_path: Path, settings: ServiceSettings, count: int = 2, name: str = "", **spec: Any
+) -> tuple[ExitStack, list[TestClient], str]:
+    """``count`` replicas on the storage ``name`` (new storage by default)."""
+    name = name or f"replicas-{uuid.uuid4().hex[:10]}"
+    file_settings = replace(
+        settings, policy_source="file", policy_file=policy_file(tmp_path, name, **spec)
+    )
+    source = static_source(file_settings)
+    stores = Stores(timeout_seconds=5, local_endpoint=file_settings.s3_endpoint_url)
+    stores.get(source.current().resolve(None, 0.0).storage).ensure_resources()
+    stack = ExitStack()
+    clients = []
+    for _ in range(count):  # each its own app: clients, caches and pools, as a pod has
+        app = create_app(
+            file_settings, synth=ToneSynthesizer(), clock=lambda: NOW,
+            policies=static_source(file_settings),
+        )  # fmt: skip
+        clients.append(stack.enter_context(TestClient(app)))
+    return stack, clients, name

@@ -5,56 +5,19 @@ other, and a quota store that cannot answer admits nothing."""
 from __future__ import annotations
 
 import uuid
-from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
 from tempaudio_service.policy_sources import static_source
 from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore, Stores, make_dynamodb_client
+from tempaudio_service.store import AudioStore, make_dynamodb_client
 from tests.conftest import ToneSynthesizer, list_keys, scan_items
-from tests.service.conftest import NOW
-
-
-def policy_file(tmp_path: Path, name: str, **spec: Any) -> Path:
-    document = {
-        "apiVersion": "tempaudio.dev/v1alpha1",
-        "kind": "TempAudioPolicy",
-        "metadata": {"name": "audio"},
-        "spec": {"retention": "1h", "storage": {"bucket": name},
-                 "dynamodb": {"table": name}, **spec},
-    }  # fmt: skip
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(document))
-    return path
-
-
-def replicas(
-    tmp_path: Path, settings: ServiceSettings, count: int = 2, name: str = "", **spec: Any
-) -> tuple[ExitStack, list[TestClient], str]:
-    """``count`` replicas on the storage ``name`` (new storage by default)."""
-    name = name or f"replicas-{uuid.uuid4().hex[:10]}"
-    file_settings = replace(
-        settings, policy_source="file", policy_file=policy_file(tmp_path, name, **spec)
-    )
-    source = static_source(file_settings)
-    stores = Stores(timeout_seconds=5, local_endpoint=file_settings.s3_endpoint_url)
-    stores.get(source.current().resolve(None, 0.0).storage).ensure_resources()
-    stack = ExitStack()
-    clients = []
-    for _ in range(count):  # each its own app: clients, caches and pools, as a pod has
-        app = create_app(
-            file_settings, synth=ToneSynthesizer(), clock=lambda: NOW,
-            policies=static_source(file_settings),
-        )  # fmt: skip
-        clients.append(stack.enter_context(TestClient(app)))
-    return stack, clients, name
+from tests.service.conftest import NOW, policy_file, replicas
 
 
 @pytest.fixture(params=["DateAudioId", "AudioId"])
@@ -79,15 +42,10 @@ def test_both_layouts_serve_across_replicas(
     tmp_path: Path, settings: ServiceSettings, dynamodb: Any, key_schema: str
 ) -> None:
     name = f"layout-{uuid.uuid4().hex[:10]}"
-    file_settings = replace(settings, policy_source="file", policy_file=policy_file(
-        tmp_path, name, dynamodb={"table": name, "keySchema": key_schema}))  # fmt: skip
-    source = static_source(file_settings)
-    Stores(timeout_seconds=5, local_endpoint=file_settings.s3_endpoint_url).get(
-        source.current().resolve(None, 0.0).storage
-    ).ensure_resources()
-    apps = [create_app(file_settings, synth=ToneSynthesizer(), clock=lambda: NOW,
-                       policies=static_source(file_settings)) for _ in range(2)]  # fmt: skip
-    with TestClient(apps[0]) as a, TestClient(apps[1]) as b:
+    stack, (a, b), _ = replicas(
+        tmp_path, settings, name=name, dynamodb={"table": name, "keySchema": key_schema}
+    )
+    with stack:
         made = a.post("/tts/sync", json={"text": "Hello.", "cache": False}).json()
         again = b.post("/tts/sync", json={"text": "Hello."}).json()  # a hit through B
         read = b.get(f"/tts/{made['date']}/{made['audio_id']}")
