@@ -108,3 +108,18 @@ def write_section(document: str, name: str, body: str, title: str) -> None:
 
 def machine_line() -> str:
     return f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}"
+
+
+def fresh_storage(moto: str, prefix: str) -> str:
+    """A new bucket and table of one name on moto's server (TTL on), for one scenario."""
+    import uuid
+
+    from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
+
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    s3 = make_s3_client(region="us-east-1", endpoint_url=moto, timeout_seconds=10, local=True)
+    dynamodb = make_dynamodb_client(
+        region="us-east-1", endpoint_url=moto, timeout_seconds=10, local=True
+    )
+    AudioStore(s3, dynamodb, bucket=name, table=name).ensure_resources()
+    return name

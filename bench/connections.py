@@ -26,7 +26,6 @@ import socket
 import subprocess
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -40,13 +39,13 @@ from bench.common import (
     alternate,
     clean_env,
     free_port,
+    fresh_storage,
     machine_line,
     percentile,
     wait_http,
     write_section,
 )
 from tempaudio_service.local import LocalAws
-from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
 
 CAP = 32  # TEMPAUDIO_MAX_CONNECTIONS for the scenario
 # idle: nothing sent; trickling: headers a byte a second; answered: a request refused before
@@ -69,13 +68,7 @@ class Server:
 
 @contextmanager
 def server(moto: str, *, guarded: bool, cap: int = CAP) -> Iterator[Server]:
-    suffix = uuid.uuid4().hex[:8]
-    bucket = table = f"conn-{suffix}"
-    s3 = make_s3_client(region="us-east-1", endpoint_url=moto, timeout_seconds=10, local=True)
-    dynamodb = make_dynamodb_client(
-        region="us-east-1", endpoint_url=moto, timeout_seconds=10, local=True
-    )
-    AudioStore(s3, dynamodb, bucket=bucket, table=table).ensure_resources()
+    bucket = table = fresh_storage(moto, "conn")
     port, health_port = free_port(), free_port()
     env = clean_env(
         AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",

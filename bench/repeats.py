@@ -10,7 +10,6 @@ import itertools
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -18,8 +17,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import free_port, machine_line, percentile, write_section
-from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
+from bench.common import free_port, fresh_storage, machine_line, percentile, write_section
 
 PROMPTS = 20
 REPEAT_SHARE = 0.8
@@ -65,12 +63,7 @@ def replicas(
 ) -> Iterator[tuple[Callable[..., None], list[int]]]:
     """``count`` services on fresh storage of their own, taken in turn by one client; the
     hits they answered."""
-    name = f"repeats-{uuid.uuid4().hex[:8]}"
-    s3 = make_s3_client(region="us-east-1", endpoint_url=moto, timeout_seconds=10, local=True)
-    dynamodb = make_dynamodb_client(
-        region="us-east-1", endpoint_url=moto, timeout_seconds=10, local=True
-    )
-    AudioStore(s3, dynamodb, bucket=name, table=name).ensure_resources()
+    name = fresh_storage(moto, "repeats")
     env = {"TEMPAUDIO_REPEAT_CACHE_ENTRIES": "10000", "TEMPAUDIO_BUCKET": name,
            "TEMPAUDIO_TABLE": name}  # fmt: skip
     hits = [0]

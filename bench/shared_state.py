@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -30,6 +29,7 @@ from bench.common import (
     alternate,
     clean_env,
     free_port,
+    fresh_storage,
     machine_line,
     percentile,
     write_section,
@@ -37,7 +37,6 @@ from bench.common import (
 from bench.faultproxy import FaultProxy
 from bench.synthesis import server
 from tempaudio_service.local import LocalAws
-from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
 
 DYNAMODB_DELAY = 0.020
 
@@ -79,16 +78,6 @@ def service(
         yield call
 
 
-def _storage(moto: str) -> str:
-    name = f"shared-{uuid.uuid4().hex[:8]}"
-    s3 = make_s3_client(region="us-east-1", endpoint_url=moto, timeout_seconds=10, local=True)
-    dynamodb = make_dynamodb_client(
-        region="us-east-1", endpoint_url=moto, timeout_seconds=10, local=True
-    )
-    AudioStore(s3, dynamodb, bucket=name, table=name).ensure_resources()
-    return name
-
-
 def measure(moto: str, delay: float | None, rounds: int, tmp: Path) -> dict[str, float]:
     """p50 ms of: no quotas, quotas; a hit from memory, a hit from the table. ``delay``
     None: DynamoDB on moto directly; else through the fault proxy with that delay."""
@@ -100,7 +89,7 @@ def measure(moto: str, delay: float | None, rounds: int, tmp: Path) -> dict[str,
             if delay:
                 proxy.set("slow", delay=delay)
             dynamodb = proxy.url
-        name = _storage(moto)
+        name = fresh_storage(moto, "shared")
         body = {"text": TEXTS["short"], "cache": False}
         with ExitStack() as pair:  # the two alone on the machine, then the next two
             plain = pair.enter_context(
