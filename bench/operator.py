@@ -153,8 +153,9 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="tempaudio-bench-operator-"))
     with ControlPlane(workdir / "k8s") as plane:
         config.load_kube_config(str(plane.kubeconfig))
-        crd = yaml.safe_load((REPO / "crds" / "tempaudiopolicies.yaml").read_text())
-        client.ApiextensionsV1Api().create_custom_resource_definition(crd)
+        for file in ("tempaudiopolicies.yaml", "tempaudiolexicons.yaml"):
+            crd = yaml.safe_load((REPO / "crds" / file).read_text())
+            client.ApiextensionsV1Api().create_custom_resource_definition(crd)
         time.sleep(2)
         to_cronjob, to_ready = latency(plane, workdir)
         result = chaos(plane, workdir)

@@ -43,18 +43,19 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
     with ControlPlane(tmp_path_factory.mktemp("k8s")) as plane, pytest.MonkeyPatch.context() as mp:
         mp.setenv("KUBECONFIG", str(plane.kubeconfig))
         config.load_kube_config(str(plane.kubeconfig))
-        crd = yaml.safe_load((REPO / "crds" / "tempaudiopolicies.yaml").read_text())
         extensions = client.ApiextensionsV1Api()
-        extensions.create_custom_resource_definition(crd)
+        for file in ("tempaudiopolicies.yaml", "tempaudiolexicons.yaml"):
+            crd = yaml.safe_load((REPO / "crds" / file).read_text())
+            extensions.create_custom_resource_definition(crd)
 
-        def established() -> bool:
-            found = extensions.read_custom_resource_definition(crd["metadata"]["name"])
-            return any(
-                c.type == "Established" and c.status == "True"
-                for c in found.status.conditions or []
-            )
+            def established(name: str = crd["metadata"]["name"]) -> bool:
+                found = extensions.read_custom_resource_definition(name)
+                return any(
+                    c.type == "Established" and c.status == "True"
+                    for c in found.status.conditions or []
+                )
 
-        wait_for(established, what="CRD established")
+            wait_for(established, what=f"CRD {file} established")
         yield plane
 
 

@@ -1,5 +1,9 @@
-"""The one error of reading a TempAudioPolicy's spec."""
+"""The errors of reading a TempAudioPolicy's or a TempAudioLexicon's spec."""
 
 
 class PolicyError(ValueError):
     """The spec cannot be served or reconciled; the message says why."""
+
+
+class LexiconError(PolicyError):
+    """A TempAudioLexicon's spec cannot be used, or a policy names lexicons wrongly."""

@@ -20,6 +20,7 @@ from .access import Access, parse_access
 from .cron import CronError, longest_gap
 from .durations import parse_retention
 from .errors import PolicyError
+from .lexicon_rules import lexicon_names
 from .values import flag
 
 # The policy's name is a label value on its CronJob and Jobs.
@@ -122,6 +123,8 @@ class Policy:
     key_schema: str = "DateAudioId"
     # spec.clients, spec.readers, spec.quotas: who may use the policy (access.py).
     access: Access = field(default_factory=Access)
+    # spec.lexicons: TempAudioLexicons of its namespace every request is said with, in order.
+    lexicons: tuple[str, ...] = ()
 
     @property
     def writes_lifecycle_rule(self) -> bool:
@@ -187,4 +190,5 @@ class Policy:
             repeat_cache_scope=_one_of(spec, "repeatCacheScope", ("Caller", "Policy")),
             key_schema=_one_of(metadata, "keySchema", tuple(storage.KEY_SCHEMAS), "dynamodb."),
             access=parse_access(spec),
+            lexicons=lexicon_names(spec.get("lexicons")),
         )

@@ -1,5 +1,6 @@
-"""The declared schema (``tempaudiopolicy.yaml``) with the API's own rules filled in, and the
-check a policy file gets that the API server gives a CRD: no unknown fields (pure)."""
+"""The declared schemas (``tempaudiopolicy.yaml``, ``tempaudiolexicon.yaml``) with the API's
+own rules filled in, and the check a policy file gets that the API server gives a CRD: no
+unknown fields (pure)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from . import durations, storage
+from . import durations, lexicon_rules, phonetics, storage
 from .errors import PolicyError
 
 # Where the API's rules meet the schema: (path of properties, what to set).
@@ -19,29 +20,46 @@ _RULES: dict[tuple[str, ...], dict[str, Any]] = {
     ("retention",): {"pattern": durations.PATTERN},
     ("storage", "prefix"): {"pattern": storage.PREFIX_PATTERN, "default": storage.DEFAULT_PREFIX},
     ("storage", "region"): {"pattern": storage.REGION_PATTERN, "default": storage.DEFAULT_REGION},
+    ("lexicons",): {"maxItems": lexicon_rules.MAX_LEXICONS},
+    ("lexicons", "[]"): {
+        "pattern": lexicon_rules.NAME_PATTERN,
+        "maxLength": lexicon_rules.MAX_NAME,
+    },
 }
+_LEXICON_RULES: dict[tuple[str, ...], dict[str, Any]] = {
+    ("entries",): {"maxItems": lexicon_rules.MAX_ENTRIES},
+    ("entries", "[]", "grapheme"): {"maxLength": lexicon_rules.MAX_GRAPHEME},
+    ("entries", "[]", "alias"): {"maxLength": lexicon_rules.MAX_ALIAS},
+    ("entries", "[]", "phoneme"): {"maxLength": lexicon_rules.MAX_PHONEME},
+    ("entries", "[]", "alphabet"): {"enum": list(phonetics.ALPHABETS)},
+    ("pls",): {"maxLength": lexicon_rules.MAX_PLS},
+}
+POLICY_FILE = "tempaudiopolicy.yaml"
+LEXICON_FILE = "tempaudiolexicon.yaml"
+_KINDS = {POLICY_FILE: "TempAudioPolicy", LEXICON_FILE: "TempAudioLexicon"}
 
 
 @functools.cache
-def _declaration() -> Mapping[str, Any]:
-    text = files("tempaudio_api").joinpath("tempaudiopolicy.yaml").read_text()
+def _declaration(file: str = POLICY_FILE) -> Mapping[str, Any]:
+    text = files("tempaudio_api").joinpath(file).read_text()
     declared: dict[str, Any] = yaml.safe_load(text)
     spec = declared["openAPIV3Schema"]["properties"]["spec"]
-    for path, rules in _RULES.items():
+    for path, rules in (_RULES if file == POLICY_FILE else _LEXICON_RULES).items():
         node = spec
         for name in path:
-            node = node["properties"][name]
+            node = node["items"] if name == "[]" else node["properties"][name]
         node.update(rules)
     return declared
 
 
-def declaration() -> dict[str, Any]:
-    """``{"additionalPrinterColumns": [...], "openAPIV3Schema": {...}}`` (a fresh copy)."""
-    return copy.deepcopy(dict(_declaration()))
+def declaration(file: str = POLICY_FILE) -> dict[str, Any]:
+    """``{"additionalPrinterColumns": [...], "openAPIV3Schema": {...}}`` (a fresh copy) of
+    the policy's declaration, or of ``file``'s (``LEXICON_FILE``)."""
+    return copy.deepcopy(dict(_declaration(file)))
 
 
-def spec_schema() -> dict[str, Any]:
-    schema: dict[str, Any] = declaration()["openAPIV3Schema"]["properties"]["spec"]
+def spec_schema(file: str = POLICY_FILE) -> dict[str, Any]:
+    schema: dict[str, Any] = declaration(file)["openAPIV3Schema"]["properties"]["spec"]
     return schema
 
 
@@ -65,14 +83,16 @@ def unknown_fields(value: Any, schema: Mapping[str, Any], path: str = "spec") ->
             yield from unknown_fields(item, schema["items"], f"{path}[{index}]")
 
 
-def check_fields(spec: Mapping[str, Any]) -> None:
+def check_fields(spec: Mapping[str, Any], file: str = POLICY_FILE) -> None:
     """``PolicyError`` naming every field the schema does not declare (a typo, a field of
-    another version): kubectl's strict field validation, for policies no API server reads."""
-    unknown = sorted(unknown_fields(spec, spec_schema()))
+    another version): kubectl's strict field validation, for policies (and lexicons,
+    ``file=LEXICON_FILE``) no API server reads."""
+    unknown = sorted(unknown_fields(spec, spec_schema(file)))
     if unknown:
         shown = ", ".join(unknown[:5]) + (
             f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         )
         raise PolicyError(
-            f"unknown field(s) {shown}: see the TempAudioPolicy schema (kubectl explain tap.spec)"
+            f"unknown field(s) {shown}: see the {_KINDS[file]} schema"
+            f" (kubectl explain {_KINDS[file].lower()}.spec)"
         )

@@ -27,9 +27,16 @@ from urllib3.exceptions import HTTPError
 
 from tempaudio_api import GROUP, PLURAL, VERSION
 from tempaudio_api.errors import PolicyError
+from tempaudio_api.lexicon_rules import PLURAL as LEXICONS
 from tempaudio_api.policy import Policy
 
-from . import enforcement, kube, resync, tenancy
+from . import (
+    enforcement,
+    kube,
+    lexicon_handlers,  # noqa: F401  (registers the TempAudioLexicon handlers)
+    resync,
+    tenancy,
+)
 from .aws import AwsNotReady
 from .desired import MANAGED_BY, POLICY_LABEL, RETIRED_LABEL, final_cleanup_done
 from .metrics import OperatorMetrics
@@ -40,6 +47,8 @@ from .settings import OperatorSettings
 from .status import job_outcome, last_cleanup
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+# What kopf watches (besides Jobs): discovery must list them before kopf starts.
+WATCHED = frozenset({PLURAL, LEXICONS, "cronjobs"})
 logger = logging.getLogger(__name__)
 
 
@@ -77,7 +86,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.resync = asyncio.create_task(resync.resync_loop(memo))
     # kopf resolves the resources it watches once, right after the start-up activities: an
     # API server that is (re)starting then leaves them unresolved, and kopf never serves
-    # them. Wait until discovery lists both.
+    # them. Wait until discovery lists them all.
     await asyncio.to_thread(_wait_for_discovery, DISCOVERY_WAIT_SECONDS)
 
 
@@ -85,7 +94,7 @@ DISCOVERY_WAIT_SECONDS = 120.0
 
 
 def _served_resources() -> set[str]:
-    """The watched resources discovery lists now (policies, CronJobs)."""
+    """The watched resources discovery lists now (policies, lexicons, CronJobs)."""
     kube.load_config(os.environ)
     served: set[str] = set()
     listings: tuple[Callable[[], Any], ...] = (
@@ -99,12 +108,12 @@ def _served_resources() -> set[str]:
             logger.debug("discovery not served yet: %s", error)
             continue
         served.update(r.name for r in found.resources or ())
-    return served & {PLURAL, "cronjobs"}
+    return served & WATCHED
 
 
 def _wait_for_discovery(timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while (served := _served_resources()) != {PLURAL, "cronjobs"}:
+    while (served := _served_resources()) != WATCHED:
         if time.monotonic() >= deadline:
             logger.warning("the API server serves only %s; starting anyway", sorted(served))
             return

@@ -18,6 +18,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from tempaudio_api import GROUP, PLURAL, VERSION
+from tempaudio_api.lexicon_rules import PLURAL as LEXICONS
 
 from .desired import CLEANUP_CONTAINER, POLICY_LABEL, RETIRED_LABEL, adopted_managed_fields
 from .status import parse_cleanup_summary
@@ -218,3 +219,14 @@ def patch_policy_status(
     api.patch_namespaced_custom_object_status(
         GROUP, VERSION, namespace, PLURAL, name, {"status": dict(status)}, _content_type=MERGE_PATCH
     )
+
+
+def get_lexicon(api: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any] | None:
+    return _get(api, GROUP, VERSION, namespace, LEXICONS, name)
+
+
+def list_policies(api: client.CustomObjectsApi, namespace: str) -> list[dict[str, Any]]:
+    listing = cast(
+        dict[str, Any], api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+    )
+    return cast(list[dict[str, Any]], listing.get("items") or [])

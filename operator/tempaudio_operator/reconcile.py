@@ -29,6 +29,7 @@ from .desired import (
     inherited_period,
 )
 from .desired_aws import lifecycle_rule, lifecycle_rule_id
+from .lexicons import reconcile_lexicons
 from .outcome import Conditions, Event, Outcome, stopped
 from .settings import OperatorSettings
 
@@ -142,6 +143,7 @@ def reconcile(
         events += reconcile_ttl(policy, clients, conditions)
         events += reconcile_lifecycle(policy, clients, conditions)
         not_ready = conditions.not_ready
+    reconcile_lexicons(policy, clients.custom, conditions)  # LexiconsReady
     failing = [c for c in conditions.items if c["type"] != "Ready" and c["status"] != "True"]
     if failing:
         conditions.set("Ready", False, failing[0]["reason"], failing[0]["message"])

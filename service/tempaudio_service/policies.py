@@ -25,6 +25,7 @@ from typing import Any
 from tempaudio_api.access import Access
 from tempaudio_api.durations import format_duration, parse_retention
 from tempaudio_api.errors import PolicyError
+from tempaudio_api.lexicon import Lexicon
 from tempaudio_api.policy import Policy
 from tempaudio_api.schema import check_fields
 
@@ -67,6 +68,8 @@ class ServedPolicy:
     # copy made here (its retention is the one above, which the operator recorded).
     # (Not compared: the fields above say what is served; the generation, what changed.)
     spec: Policy | None = field(default=None, compare=False)
+    # spec.lexicons resolved, in order: what every request is said with (lexicons.py).
+    lexicons: tuple[Lexicon, ...] = ()
 
     @property
     def key(self) -> str:

@@ -1,11 +1,12 @@
 """Where the served policies come from: the built-in one, a file, or the Kubernetes API.
 
 Each source hands out a whole ``PolicyBook``; the Kubernetes source swaps in a new one
-on every change it sees through its watch (least privilege: get/list/watch on
-tempaudiopolicies in the namespaces served). An edit reaches new requests as soon as the
-operator has accepted it and the watch delivers it, normally well within a second; the
-watch restarts every ``WATCH_SECONDS``, and without contact for
-``TEMPAUDIO_POLICY_MAX_STALENESS`` the service stops vouching for any policy (503).
+on every change it sees through its watches (least privilege: get/list/watch on
+tempaudiopolicies and tempaudiolexicons in the namespaces served). An edit of either
+reaches new requests as soon as the operator has accepted it and the watch delivers it,
+normally well within a second; each watch restarts every ``watches.WATCH_SECONDS``, and
+without contact for ``TEMPAUDIO_POLICY_MAX_STALENESS`` the service stops vouching for any
+policy (503). A file may hold TempAudioLexicon documents beside its policies.
 """
 
 from __future__ import annotations
@@ -22,18 +23,29 @@ from typing import Any, Protocol
 
 import yaml
 
-from tempaudio_api import GROUP, PLURAL, VERSION
+from tempaudio_api import PLURAL
 from tempaudio_api.durations import format_duration
 from tempaudio_api.errors import PolicyError
+from tempaudio_api.lexicon import Lexicon
+from tempaudio_api.lexicon_rules import PLURAL as LEXICONS
 
 from .config import ConfigError
 from .kube_client import api_client
+from .lexicons import (
+    Known,
+    Unavailable,
+    admitted_lexicon,
+    declared_lexicons,
+    is_lexicon,
+    missing,
+    resolved,
+)
 from .policies import Entry, PolicyBook, Refusal, admitted, declared
 from .settings import ServiceSettings
+from .watches import follow
 
 logger = logging.getLogger(__name__)
-# The server ends each watch after this long; the next one starts at once.
-WATCH_SECONDS = 60
+WATCHED = (PLURAL, LEXICONS)
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
@@ -104,7 +116,8 @@ def shorthand_document(settings: ServiceSettings) -> dict[str, Any]:
 
 
 def load_documents(path: Path) -> list[dict[str, Any]]:
-    """Every TempAudioPolicy document of a YAML file (``---`` separates several)."""
+    """Every TempAudioPolicy (and TempAudioLexicon) document of a YAML file (``---``
+    separates several)."""
     try:
         text = path.read_text(encoding="utf-8")
         documents = [d for d in yaml.safe_load_all(text) if d is not None]
@@ -116,12 +129,21 @@ def load_documents(path: Path) -> list[dict[str, Any]]:
 
 
 def declared_book(settings: ServiceSettings, documents: list[dict[str, Any]]) -> PolicyBook:
+    lexicons = declared_lexicons(documents)
     entries: list[Entry] = []
     for index, document in enumerate(documents):
+        if is_lexicon(document):
+            continue
         try:
             entries.append(declared(document))
         except PolicyError as error:
             raise ConfigError(f"policy document {index + 1}: {error}") from None
+    if not entries:
+        raise ConfigError("no TempAudioPolicy documents: lexicons alone serve nothing")
+    unknown = missing(entries, lexicons)
+    if unknown:
+        raise ConfigError("; ".join(unknown))
+    entries = [resolved(entry, lexicons) for entry in entries]
     keys = [e.key for e in entries]
     if len(set(keys)) != len(keys):
         raise ConfigError(
@@ -160,7 +182,7 @@ def own_namespace() -> str:
 
 
 class KubernetesPolicies:
-    """List, then watch, the policies of each served namespace (one thread each)."""
+    """List, then watch, the policies and lexicons of each served namespace (a thread each)."""
 
     def __init__(self, settings: ServiceSettings, api_client: Any = None) -> None:
         self._settings = settings
@@ -168,9 +190,10 @@ class KubernetesPolicies:
         self._api_client = api_client
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._entries: dict[str, Entry] = {}
-        # Last contact per namespace; none yet reads as never (stale).
-        self._contact: dict[str, float] = {}
+        self._entries: dict[str, Entry] = {}  # as admitted, lexicons unresolved
+        self._lexicons: dict[str, Known] = {}
+        # Last contact per (namespace, resource); none yet reads as never (stale).
+        self._contact: dict[tuple[str, str], float] = {}
         self._book = PolicyBook(
             default=settings.default_policy,
             synced_at=-math.inf,
@@ -184,103 +207,79 @@ class KubernetesPolicies:
         if self._api_client is None:
             self._api_client = api_client()
         for namespace in self._namespaces:
-            thread = threading.Thread(
-                target=self._run, args=(namespace,), name=f"policies-{namespace}", daemon=True
-            )
-            thread.start()
-        logger.info("watching TempAudioPolicies in %s", ", ".join(self._namespaces))
+            for plural in WATCHED:
+                thread = threading.Thread(
+                    target=follow, args=(self._api_client, namespace, plural, self, self._stopping),
+                    name=f"{plural}-{namespace}", daemon=True,
+                )  # fmt: skip
+                thread.start()
+        logger.info("watching TempAudioPolicies and TempAudioLexicons in %s",
+                    ", ".join(self._namespaces))  # fmt: skip
 
     def stop(self) -> None:
         self._stopping.set()
 
-    # -- the watch thread ------------------------------------------------------------
-    def _run(self, namespace: str) -> None:
-        from kubernetes import client, watch
-        from kubernetes.client.exceptions import ApiException
-
-        api = client.CustomObjectsApi(self._api_client)
-        backoff = 1.0
-        while not self._stopping.is_set():
-            try:
-                listing: Any = api.list_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURAL, _request_timeout=30
-                )
-                self._relisted(namespace, listing.get("items") or [])
-                version = listing["metadata"]["resourceVersion"]
-                backoff = 1.0
-                while not self._stopping.is_set():
-                    stream = watch.Watch()  # type: ignore[no-untyped-call]
-                    for event in stream.stream(  # type: ignore[no-untyped-call]
-                        api.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL,
-                        resource_version=version, timeout_seconds=WATCH_SECONDS,
-                        allow_watch_bookmarks=True, _request_timeout=WATCH_SECONDS + 30,
-                    ):  # fmt: skip
-                        self._event(namespace, event["type"], event["object"])
-                    version = stream.resource_version or version
-                    self._touch(namespace)
-            except ApiException as error:
-                if error.status != 410:  # 410: the version is too old; list again
-                    logger.warning(
-                        "policy watch in %s: %s %s", namespace, error.status, error.reason
-                    )
-                    self._stopping.wait(backoff)
-                    backoff = min(30.0, backoff * 2)
-            except Exception as error:  # noqa: BLE001 - a watch must outlive any one failure
-                logger.warning("policy watch in %s failed: %s", namespace, error)
-                self._stopping.wait(backoff)
-                backoff = min(30.0, backoff * 2)
-
-    def _relisted(self, namespace: str, items: list[Mapping[str, Any]]) -> None:
+    # -- the watch threads' sink (watches.Sink) ---------------------------------------
+    def relisted(self, namespace: str, plural: str, items: list[Mapping[str, Any]]) -> None:
         with self._lock:
-            keep = {k: e for k, e in self._entries.items() if e.namespace != namespace}
+            known: dict[str, Any] = self._entries if plural == PLURAL else self._lexicons
+            keep = {k: e for k, e in known.items() if not k.startswith(f"{namespace}/")}
             for item in items:
-                entry = self._admit(item)
-                if entry is not None:
-                    keep[entry.key] = entry
-            self._entries = keep
-            self._contact[namespace] = time.monotonic()
+                self._admit(plural, item, keep)
+            if plural == PLURAL:
+                self._entries = keep
+            else:
+                self._lexicons = keep
+            self._contact[(namespace, plural)] = time.monotonic()
             self._publish()
 
-    def _event(self, namespace: str, kind: str, document: Mapping[str, Any]) -> None:
+    def changed(self, namespace: str, plural: str, kind: str, document: Mapping[str, Any]) -> None:
         with self._lock:
+            known: dict[str, Any] = self._entries if plural == PLURAL else self._lexicons
             if kind in {"ADDED", "MODIFIED"}:
-                entry = self._admit(document)
-                if entry is not None:
-                    self._entries[entry.key] = entry
+                self._admit(plural, document, known)
             elif kind == "DELETED":
                 meta = document.get("metadata") or {}
-                gone = self._entries.pop(f"{meta.get('namespace')}/{meta.get('name')}", None)
-                if gone is not None:
-                    logger.info("policy %s deleted: no longer served", gone.key)
-            self._contact[namespace] = time.monotonic()
+                key = f"{meta.get('namespace')}/{meta.get('name')}"
+                if known.pop(key, None) is not None:
+                    logger.info("%s %s deleted: no longer served", plural, key)
+            self._contact[(namespace, plural)] = time.monotonic()
             self._publish()
 
-    def _touch(self, namespace: str) -> None:
+    def touched(self, namespace: str, plural: str) -> None:
         with self._lock:
-            self._contact[namespace] = time.monotonic()
+            self._contact[(namespace, plural)] = time.monotonic()
             self._publish()
 
-    def _admit(self, document: Mapping[str, Any]) -> Entry | None:
+    def _admit(self, plural: str, document: Mapping[str, Any], known: dict[str, Any]) -> None:
+        """``document`` as the service serves it, into ``known`` (logged when it changes)."""
         meta = document.get("metadata") or {}
         key = f"{meta.get('namespace')}/{meta.get('name')}"
-        before = self._entries.get(key)
+        before = known.get(key)
         try:
-            entry = admitted(document, before)
+            if plural == PLURAL:
+                entry: Entry | Known = admitted(document, before)
+            else:
+                entry = admitted_lexicon(document, before)
         except PolicyError:
-            return None  # no name: not an object the API server would hold
+            return  # no name: not an object the API server would hold
+        known[key] = entry
         if before != entry:
-            state = "served" if not isinstance(entry, Refusal) else f"refused ({entry.reason})"
-            logger.info("policy %s: %s", key, state)
-        return entry
+            if isinstance(entry, Lexicon):
+                state = f"version {entry.version}"
+            elif isinstance(entry, Refusal | Unavailable):
+                state = f"refused ({entry.reason})"
+            else:
+                state = "served"
+            logger.info("%s %s: %s", plural, key, state)
 
     def _publish(self) -> None:
-        """Swap in the new book (requests read it without a lock)."""
-        served = _capped(self._entries.values(), self._settings.max_policies)
-        synced = (
-            min(self._contact.values())
-            if len(self._contact) == len(self._namespaces)
-            else -math.inf
-        )
+        """Swap in the new book (requests read it without a lock): each policy with its
+        lexicons resolved, or refused while one is missing."""
+        entries = [resolved(entry, self._lexicons) for entry in self._entries.values()]
+        served = _capped(entries, self._settings.max_policies)
+        watched = len(self._namespaces) * len(WATCHED)
+        synced = min(self._contact.values()) if len(self._contact) == watched else -math.inf
         self._book = replace(self._book, entries=PolicyBook.of(served).entries, synced_at=synced)
 
 

@@ -86,7 +86,8 @@ def test_the_policy_is_the_services_one_source_of_truth() -> None:
     assert service["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
     # Read-only access to the policies, in the namespaces served and nowhere else.
     role = one(objects, "Role", "service")
-    assert role["rules"] == [{"apiGroups": ["tempaudio.dev"], "resources": ["tempaudiopolicies"],
+    assert role["rules"] == [{"apiGroups": ["tempaudio.dev"],
+                              "resources": ["tempaudiopolicies", "tempaudiolexicons"],
                               "verbs": ["get", "list", "watch"]}]  # fmt: skip
     binding = one(objects, "RoleBinding", "service")
     assert (
@@ -108,6 +109,8 @@ def test_operator_rbac_is_least_privilege() -> None:
     granted = {(g, r, v) for rule in application for g in rule["apiGroups"]
                for r in rule["resources"] for v in rule["verbs"]}  # fmt: skip
     assert ("tempaudio.dev", "tempaudiopolicies/status", "patch") in granted
+    assert ("tempaudio.dev", "tempaudiolexicons/status", "patch") in granted
+    assert ("tempaudio.dev", "tempaudiolexicons", "watch") in granted
     assert ("batch", "cronjobs", "create") in granted
     assert ("batch", "jobs", "watch") in granted
     assert ("", "events", "create") in granted

@@ -1,0 +1,176 @@
+"""Lexicons in the service: beside the policies of a file, as the operator admits them on
+Kubernetes (the watch's sink, fed directly), and in the repeat cache's key."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tempaudio_api.lexicon import Lexicon, LexiconEntry
+from tempaudio_service.config import ConfigError
+from tempaudio_service.errors import PolicyNotReady
+from tempaudio_service.lexicons import Unavailable, admitted_lexicon
+from tempaudio_service.policies import Refusal, ServedPolicy, Storage
+from tempaudio_service.policy_sources import KubernetesPolicies, static_source
+from tempaudio_service.repeat_cache import cache_key
+from tempaudio_service.settings import ServiceSettings
+from tempaudio_service.tts_request import TtsRequest
+from tempaudio_service.voices import SynthesisOptions
+
+FINANCE = [{"grapheme": "EBITDA", "alias": "earnings before interest"}]
+
+
+def policy(name: str = "audio", namespace: str = "team", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "tempaudio.dev/v1alpha1",
+        "kind": "TempAudioPolicy",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"storage": {"bucket": "audio-b"}, "dynamodb": {"table": "audio"}, **spec},
+    }
+
+
+def lexicon(name: str = "finance", namespace: str = "team", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "tempaudio.dev/v1alpha1",
+        "kind": "TempAudioLexicon",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec or {"entries": FINANCE},
+    }
+
+
+def served_from(tmp_path: Path, *documents: dict[str, Any]) -> Any:
+    path = tmp_path / "policies.yaml"
+    path.write_text(yaml.safe_dump_all(documents))
+    settings = ServiceSettings(policy_source="file", policy_file=path)
+    return static_source(settings).current()
+
+
+# --- a file --------------------------------------------------------------------------------
+
+
+def test_a_lexicon_beside_the_policy_in_a_file_is_served_with_it(tmp_path: Path) -> None:
+    names = lexicon("names", entries=[{"grapheme": "Nguyen", "phoneme": "w\u026an"}])
+    book = served_from(
+        tmp_path, lexicon(), policy(lexicons=["names", "finance"]), names, policy("plain")
+    )
+    served = book.find("audio")
+    assert isinstance(served, ServedPolicy)
+    assert [(lx.name, lx.entries[0].grapheme) for lx in served.lexicons] == [
+        ("names", "Nguyen"),
+        ("finance", "EBITDA"),
+    ]
+    assert served.lexicons[1] == Lexicon(
+        "finance", (LexiconEntry("EBITDA", alias="earnings before interest"),)
+    )
+    assert book.find("plain").lexicons == ()
+
+
+@pytest.mark.parametrize(
+    ("documents", "message"),
+    [
+        ([policy(lexicons=["finance"])], "team/audio names lexicon finance"),
+        # A policy reads the lexicons of its own namespace only.
+        ([lexicon(namespace="other"), policy(lexicons=["finance"])], "names lexicon finance"),
+        ([lexicon(entries=[{"grapheme": "x"}]), policy()], "document 1 .*alias and phoneme"),
+        ([lexicon(entries=FINANCE, typo=1), policy()], r"unknown field.*spec\.typo"),
+        ([lexicon(), lexicon(), policy()], "lexicon team/finance declared twice"),
+        ([lexicon()], "no TempAudioPolicy documents"),
+        ([policy(lexicons=["Finance"])], "DNS-1123"),
+    ],
+)
+def test_a_file_with_a_bad_or_missing_lexicon_does_not_start(
+    tmp_path: Path, documents: list[dict[str, Any]], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        served_from(tmp_path, *documents)
+
+
+# --- Kubernetes: what the operator accepted --------------------------------------------------
+
+
+def accepted(document: dict[str, Any], generation: int, accepted: int | None) -> dict[str, Any]:
+    document["metadata"]["generation"] = generation
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "conditions": [
+            {"type": "Valid", "status": "False", "reason": "InvalidSpec", "message": "no good"}
+        ],
+    }
+    if accepted is not None:
+        status = {"observedGeneration": generation, "acceptedGeneration": accepted}
+    document["status"] = status
+    return document
+
+
+def test_a_lexicon_is_said_only_at_a_generation_the_operator_accepted() -> None:
+    first = admitted_lexicon(accepted(lexicon(), 1, 1))
+    assert isinstance(first, Lexicon)
+    edit = lexicon(entries=[{"grapheme": "EBITDA", "alias": "ebb it dah"}])
+    edit["metadata"]["generation"] = 2
+    edit["status"] = {"observedGeneration": 1, "acceptedGeneration": 1}
+    assert admitted_lexicon(edit, first) == first  # the edit waits for the operator
+    assert admitted_lexicon(edit) == Unavailable(
+        "LexiconPending", "the operator has not accepted generation 2"
+    )
+    assert admitted_lexicon(accepted(edit, 2, None), first) == Unavailable(
+        "LexiconInvalid", "no good"
+    )
+
+
+def policy_object(**spec: Any) -> dict[str, Any]:
+    document = policy(**spec)
+    document["metadata"]["generation"] = 1
+    document["status"] = {
+        "observedGeneration": 1,
+        "acceptedGeneration": 1,
+        "retentionHistory": [{"retention": "24h", "since": "2026-06-15T12:00:00Z"}],
+    }
+    return document
+
+
+def test_the_watch_serves_each_policy_with_its_lexicons_and_follows_their_edits() -> None:
+    source = KubernetesPolicies(ServiceSettings(policy_source="kubernetes",
+                                                policy_namespaces=("team",)))  # fmt: skip
+    source.relisted("team", "tempaudiopolicies", [policy_object(lexicons=["finance"])])
+    source.relisted("team", "tempaudiolexicons", [])
+    refused = source.current().find("audio")
+    assert isinstance(refused, Refusal)
+    assert refused.reason == "LexiconMissing"
+    with pytest.raises(PolicyNotReady, match=r"LexiconMissing.*lexicon finance does not exist"):
+        source.current().resolve("audio", 0.0)
+
+    source.changed("team", "tempaudiolexicons", "ADDED", accepted(lexicon(), 1, 1))
+    first = source.current().resolve("audio", 0.0).lexicons
+    assert [lx.name for lx in first] == ["finance"]
+
+    edit = lexicon(entries=[{"grapheme": "EBITDA", "alias": "ebb it dah"}])
+    source.changed("team", "tempaudiolexicons", "MODIFIED", accepted(edit, 2, 2))
+    second = source.current().resolve("audio", 0.0).lexicons
+    assert second[0].version != first[0].version
+
+    source.changed("team", "tempaudiolexicons", "MODIFIED", accepted(lexicon(), 3, None))
+    gone = source.current().find("audio")
+    assert isinstance(gone, Refusal)
+    assert (gone.reason, gone.message) == ("LexiconInvalid", "lexicon finance: no good")
+    source.changed("team", "tempaudiolexicons", "DELETED", lexicon())
+    assert source.current().find("audio").reason == "LexiconMissing"  # type: ignore[union-attr]
+
+
+# --- the repeat cache ----------------------------------------------------------------------
+
+
+def test_the_repeat_cache_key_follows_the_lexicons_versions() -> None:
+    tts = TtsRequest(text="EBITDA rose", voice="en_US-joe-medium", options=SynthesisOptions())
+    base = ServedPolicy("team", "audio", timedelta(hours=1), Storage("b", "p/", "r", "t"))
+    one = Lexicon("finance", (LexiconEntry("EBITDA", alias="earnings before interest"),))
+    edited = Lexicon("finance", (LexiconEntry("EBITDA", alias="ebb it dah"),))
+    plain = cache_key(tts, base, None)
+    with_one = cache_key(tts, replace(base, lexicons=(one,)), None)
+    with_edit = cache_key(tts, replace(base, lexicons=(edited,)), None)
+    assert len({plain, with_one, with_edit}) == 3
+    assert cache_key(tts, replace(base, lexicons=(one,)), None) == with_one
