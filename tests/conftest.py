@@ -22,9 +22,10 @@ import pytest
 
 from tempaudio_service import layout
 from tempaudio_service.local import LocalAws
+from tempaudio_service.script import Said, Script
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
-from tempaudio_service.synth import SynthesisOptions, VoiceInfo
+from tempaudio_service.synth import SynthesisOptions, Timing, VoiceInfo
 
 pytest_plugins = ["tests.kube_fixtures"]
 
@@ -151,6 +152,7 @@ class ToneSynthesizer:
                 language="en_US",
                 quality="medium",
                 num_speakers=1,
+                word_timings=True,
             ),
             "xx-multi": VoiceInfo(
                 name="xx-multi",
@@ -165,6 +167,24 @@ class ToneSynthesizer:
     @property
     def voices(self) -> Mapping[str, VoiceInfo]:
         return self._voices
+
+    def speak(
+        self,
+        script: Script,
+        voice: str,
+        options: SynthesisOptions,
+        *,
+        timings: list[Timing] | None = None,
+        early: bool = False,
+    ) -> Iterator[bytes]:
+        """The text said (``sentences``), pauses aside; each word of a plain script is
+        marked where its sentence starts plus 10 ms per character before it."""
+        text = " ".join(item.text for item in script if isinstance(item, Said))
+        if timings is not None:
+            for match in re.finditer(r"\S+", text):
+                timings.append(Timing("word", int(self.sample_rate * 0.01 * match.start()),
+                                      match.start(), match.end()))  # fmt: skip
+        return self.sentences(text, voice, options)
 
     def sentences(self, text: str, voice: str, options: SynthesisOptions) -> Iterator[bytes]:
         """One tone per sentence, 10 ms per character."""

@@ -16,11 +16,12 @@ import anyio
 
 from tempaudio_api.access import Caller
 
-from . import layout, sse
+from . import companions, layout, sse
 from .errors import StorageUnavailable
 from .policies import ServedPolicy
 from .rendering import Rendered, RenderStream, render_whole
 from .repeat_cache import CachedAudio, from_shared_entry, shared_entry
+from .repository import Companion
 from .schemas import ResponseFormat, TtsItem
 from .services import Services
 from .store import AudioStore, SourceMissing
@@ -81,11 +82,14 @@ def new_pair(
         sample_rate=None if tts.sample_rate == voice_rate else tts.sample_rate,
         caller=None if caller is None else caller.key,
         policy=policy.key,
+        companions=companions.keys_for(tts, key),
     )
     return Pair(policy, store, key, item, created)
 
 
-async def save(services: Services, pair: Pair, audio: bytes) -> None:
+async def save(
+    services: Services, pair: Pair, audio: bytes, beside: tuple[Companion, ...] = ()
+) -> None:
     # Shielded: neither a client that disconnects nor shutdown leaves half of the pair.
     with anyio.CancelScope(shield=True):
         await services.repository.save(
@@ -95,6 +99,7 @@ async def save(services: Services, pair: Pair, audio: bytes) -> None:
             layout.content_type(pair.item),
             pair.item,
             pair.policy.ttl_attribute,
+            beside,
         )
     services.metrics.stored.labels(pair.policy.key).inc()  # namespace/name: names repeat
 
@@ -116,6 +121,8 @@ async def repeat(
     if services.recheck(policy) != policy:  # changed since the key was made: not the same
         return None
     pair = new_pair(services, policy, tts, source.duration, caller)
+    # The source has the same companions: what it was made with is part of the key.
+    copies = companions.copies(source.key, pair.item, pair.store.bucket)
     try:
         with anyio.CancelScope(shield=True):
             await services.repository.save_copy(
@@ -125,6 +132,7 @@ async def repeat(
                 layout.content_type(pair.item),
                 pair.item,
                 pair.policy.ttl_attribute,
+                copies,
             )
     except SourceMissing:
         services.repeat_cache.forget(key)
@@ -184,6 +192,10 @@ def signed_item(
     working (SigV4 caps it at 7 days); ``audio_expires_at`` is when the audio goes."""
     key = layout.key_from_s3_uri(item["s3_url"], store.bucket)
     seconds = layout.presign_seconds(now, int(item["ttl"]))
+    beside = {
+        f"{name}_url": store.presign(companion, seconds)
+        for name, companion in layout.companions_of(item, store.bucket, companions.NAMES).items()
+    }
     answer = TtsItem(
         audio_id=item["audio_id"],
         s3_url=store.presign(key, seconds),
@@ -198,8 +210,9 @@ def signed_item(
         content_type=layout.content_type(item),
         sample_rate=item.get("sample_rate"),
         cached=cached,
+        **beside,
     )
-    return answer.model_dump()
+    return answer.model_dump(exclude_none=False)
 
 
 def stream(
@@ -238,7 +251,11 @@ def stream(
         # the stream's own.
         services.recheck(pair.policy)
         pair.item["duration"] = layout.duration_decimal(finished.num_frames, finished.voice_rate)
-        await save(services, pair, finished.kept())
+        files = companions.files(
+            tts, pair.item, pair.store.bucket, finished.timings, finished.num_frames,
+            finished.voice_rate,
+        )  # fmt: skip
+        await save(services, pair, finished.kept(), files)
 
     def done(rendered: RenderStream, end: StreamEnd) -> None:
         services.metrics.streams.labels(end.outcome).inc()
@@ -249,16 +266,22 @@ def stream(
     def done_event(rendered: RenderStream) -> bytes:
         return sse.audio_done(len(tts.text), rendered.duration_seconds)
 
+    opened: list[RenderStream] = []
+
+    def open_stream() -> RenderStream:
+        opened.append(RenderStream(services.synth, tts, keep=keep))
+        return opened[0]
+
     events = tts.stream_format == "sse"
     return AudioStream(
         pool=services.pool,
         guard=services.draining.tracked,
-        open_stream=lambda: RenderStream(services.synth, tts, keep=keep),
+        open_stream=open_stream,
         media_type=sse.MEDIA_TYPE if events else tts.audio_format.content_type,
         headers=headers,
         send_timeout_seconds=services.settings.body_timeout_seconds,
         keep=keep_stream if keep else None,
         on_done=done,
-        frame=sse.audio_delta if events else None,
+        frame=companions.sse_frames(tts, opened) if events else None,
         trailer=done_event if events else None,
     )

@@ -31,6 +31,11 @@ def object_key(prefix: str, created: datetime, audio_id: str, extension: str = "
     return f"{prefix}{date_folder(created)}/{audio_id}.{extension}"
 
 
+def companion_key(key: str, extension: str) -> str:
+    """An object kept beside the audio at ``key``: its stem, another extension."""
+    return f"{key.rsplit('.', 1)[0]}.{extension}"
+
+
 def s3_uri(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
 
@@ -93,6 +98,7 @@ def audio_item(
     sample_rate: int | None = None,
     caller: str | None = None,
     policy: str | None = None,
+    companions: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The DynamoDB item for one audio file: exactly the seed's seven attributes for the
     seed's audio (a WAV at the voice's rate).
@@ -102,7 +108,8 @@ def audio_item(
     so DynamoDB's TTL expires the item on whichever attribute the table is set to. Another
     format adds ``format``, a resampled file ``sample_rate``, an authenticated caller
     ``caller`` (``namespace/serviceaccount``). ``policy`` (``namespace/name``) is the
-    policy it was made under: it is read under that policy only.
+    policy it was made under: it is read under that policy only. ``companions`` (name ->
+    key: speech marks, captions) adds ``<name>_s3_url`` for each object kept beside it.
     """
     expires = expiry_epoch(created, retention)
     extra: dict[str, Any] = {}
@@ -114,6 +121,8 @@ def audio_item(
         extra["caller"] = caller
     if policy is not None:
         extra["policy"] = policy
+    for name, companion in (companions or {}).items():
+        extra[f"{name}_s3_url"] = s3_uri(bucket, companion)
     return {
         "date": date_folder(created),
         "audio_id": audio_id,
@@ -125,6 +134,22 @@ def audio_item(
         ttl_attribute: expires,
         **extra,
     }
+
+
+def companions_of(item: dict[str, Any], bucket: str, names: Sequence[str]) -> dict[str, str]:
+    """The keys of the objects the item names beside its audio (of ``names``): only those
+    at the audio's own stem in its bucket, whatever else an item might say."""
+    audio = key_from_s3_uri(str(item["s3_url"]), bucket)
+    stem = audio.rsplit(".", 1)[0] + "."
+    found: dict[str, str] = {}
+    for name in names:
+        uri = item.get(f"{name}_s3_url")
+        if not isinstance(uri, str) or not uri.startswith(s3_uri(bucket, stem)):
+            continue
+        key = key_from_s3_uri(uri, bucket)
+        if "/" not in key[len(stem) :] and key != audio:
+            found[name] = key
+    return found
 
 
 def audio_format(item: dict[str, Any]) -> str:

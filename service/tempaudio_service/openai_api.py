@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import callers
+from . import callers, companions
 from .errors import ModelNotFound, TempAudioError
 from .openai_schemas import (
     OPENAI_MODELS,
@@ -64,6 +64,7 @@ async def speech(request: Request) -> Response:
     policy = None
     if keep or (services.authenticator is not None and services.book().default):
         policy = services.served(tts.policy)[0]
+        tts = companions.under(tts, policy)
     await callers.admit_synthesis(services, request, caller, policy, tts.text)
     return callers.stream(services, request, tts, caller, policy, keep=keep)
 

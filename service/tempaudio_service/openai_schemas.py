@@ -7,7 +7,17 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .schemas import POLICY_MUST_BE, Body, PolicyName, ResponseFormat, SpeakableText
+from .schemas import (
+    POLICY_MUST_BE,
+    SPEECH_MARKS_MUST_BE,
+    Body,
+    MarkType,
+    PolicyName,
+    ResponseFormat,
+    SpeakableText,
+    SpeechMarkTypes,
+    TextType,
+)
 
 OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "piper")
 # OpenAI's limit on 'input'; /v1 takes the lower of it and TEMPAUDIO_MAX_TEXT_CHARS.
@@ -37,6 +47,7 @@ class SpeechRequestBody(Body):
         "instructions": "a string",
         "sample_rate": "an integer",
         "policy": POLICY_MUST_BE,
+        "speech_marks": SPEECH_MARKS_MUST_BE,
     }
 
     model: str = Field(description=f"One of {', '.join(OPENAI_MODELS)}: all are Piper.")
@@ -67,6 +78,32 @@ class SpeechRequestBody(Body):
             "then carry its presigned URL (X-Tempaudio-Url) and id."
         ),
     )
+    text_type: TextType = Field("text", description="tempaudio: ssml: 'input' is SSML.")
+    speech_marks: SpeechMarkTypes = Field(
+        default_factory=list,
+        description=(
+            "tempaudio, with stream_format sse: speech marks as speech.mark events beside "
+            "the audio deltas (word, sentence, ssml)."
+        ),
+    )
+
+
+class SpeechMark(BaseModel):
+    """Amazon Polly's speech mark: ``start``/``end`` are character offsets into the input."""
+
+    time: int = Field(description="Milliseconds from the start of the audio.")
+    type: MarkType
+    start: int
+    end: int
+    value: str
+
+
+class SpeechMarkEvent(BaseModel):
+    """tempaudio, ``stream_format: "sse"`` with ``speech_marks``: a mark, sent before the
+    delta that holds the audio it marks."""
+
+    type: Literal["speech.mark"] = "speech.mark"
+    mark: SpeechMark
 
 
 class SpeechAudioDeltaEvent(BaseModel):

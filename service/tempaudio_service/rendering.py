@@ -7,11 +7,11 @@ event loop sends each sentence while the next one is made.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .encoders import Encoder, open_encoder, wav_sizes_fixed
 from .tts_request import TtsRequest
-from .voices import Synthesizer
+from .voices import Synthesizer, Timing
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,8 @@ class Rendered:
     # Frames at the voice's rate: the exact duration, whatever the output rate.
     num_frames: int
     voice_rate: int
+    # Speech marks as found (requests with speech marks or captions).
+    timings: tuple[Timing, ...] = field(default=())
 
     @property
     def duration_seconds(self) -> float:
@@ -30,12 +32,13 @@ def render_whole(synth: Synthesizer, tts: TtsRequest) -> Rendered:
     """The whole file, as stored in S3."""
     voice_rate = synth.voices[tts.voice].sample_rate
     encoder = open_encoder(tts.format, voice_rate, tts.sample_rate, streaming=False)
+    timings: list[Timing] | None = [] if tts.timed else None
     try:
         frames = 0
-        for pcm in synth.sentences(tts.text, tts.voice, tts.options):
+        for pcm in synth.speak(tts.said, tts.voice, tts.options, timings=timings):
             frames += len(pcm) // 2
             encoder.write(pcm)
-        return Rendered(encoder.finish(), frames, voice_rate)
+        return Rendered(encoder.finish(), frames, voice_rate, tuple(timings or ()))
     finally:
         encoder.close()
 
@@ -44,14 +47,20 @@ class RenderStream:
     """One stream's steps: ``step()`` returns the next bytes to send, or None when done.
 
     With ``keep``, every byte sent is kept as well, so the stored object is exactly the
-    stream (a WAV gets its real sizes). Not thread-safe: one step at a time.
+    stream (a WAV gets its real sizes). The first sentence's first words are sent ahead of
+    the rest of it. ``timings`` grows as marks are found (requests with speech marks). Not
+    thread-safe: one step at a time.
     """
 
     def __init__(self, synth: Synthesizer, tts: TtsRequest, *, keep: bool) -> None:
         self.voice_rate = synth.voices[tts.voice].sample_rate
         self.num_frames = 0
         self._format = tts.format
-        self._sentences: Iterator[bytes] = synth.sentences(tts.text, tts.voice, tts.options)
+        self.timings: list[Timing] = []
+        self._sentences: Iterator[bytes] = synth.speak(
+            tts.said, tts.voice, tts.options, timings=self.timings if tts.timed else None,
+            early=True,
+        )  # fmt: skip
         self._encoder: Encoder = open_encoder(
             tts.format, self.voice_rate, tts.sample_rate, streaming=True
         )

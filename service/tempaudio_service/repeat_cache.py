@@ -11,8 +11,8 @@ so the new audio's age, URL lifetime, ttl and cleanup are exactly those of a fre
   another and a restart loses nothing; this replica's memory is a cache of that index.
   Identical requests in flight wait for each other on one replica (``SingleFlight``): a
   burst spread over R replicas is synthesized at most once per replica.
-- A policy change (any field, or a new generation)
-  makes a new key, so entries made under the old one are never found again.
+- A policy change (any field, or a new generation), or a new version of a lexicon it
+  names, makes a new key, so entries made under the old one are never found again.
 - Per caller: with TEMPAUDIO_AUTH=serviceaccount a caller's repeats come only from its own
   audio (see ``cache_key``).
 - A source too close to its own expiry is not used (the cleanup may be deleting it): it
@@ -54,7 +54,7 @@ def cache_key(tts: TtsRequest, policy: ServedPolicy, caller: str | None) -> str:
     and of whose it is: an authenticated caller (``namespace/serviceaccount``) reuses only
     its own audio, so a hit never tells it what another caller had said. Anonymous callers
     (TEMPAUDIO_AUTH=none: nobody is told apart) share."""
-    what = {
+    what: dict[str, Any] = {
         "caller": caller,
         "text": tts.text,
         "voice": tts.voice,
@@ -67,6 +67,10 @@ def cache_key(tts: TtsRequest, policy: ServedPolicy, caller: str | None) -> str:
         "storage": asdict(policy.storage),
         "ttl_attribute": policy.ttl_attribute,
     }
+    if tts.text_type != "text" or tts.timed:  # SSML; what is kept beside the audio
+        what |= {"text_type": tts.text_type, "marks": tts.speech_marks, "captions": tts.captions}
+    if policy.lexicons:  # an edited lexicon is a new version: older audio is never reused
+        what["lexicons"] = [[lexicon.name, lexicon.version] for lexicon in policy.lexicons]
     encoded = json.dumps(what, sort_keys=True, default=str).encode()
     return hashlib.sha256(encoded).hexdigest()
 

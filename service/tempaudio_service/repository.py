@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from .errors import StorageUnavailable
 from .metrics import Metrics
-from .store import AudioStore
+from .store import AudioStore, SourceMissing
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -33,6 +33,10 @@ UNDO_ATTEMPTS = 3
 
 # The tombstone's key and expiry: date, audio_id, ttl, and the policy's ttl attribute.
 ItemKey = tuple[str, str, int, str]
+# Objects kept beside the audio (speech marks, captions): key, body, content type.
+Companion = tuple[str, bytes, str]
+# A companion's copy for a repeat: source key, key, content type.
+CompanionCopy = tuple[str, str, str]
 
 
 class AudioRepository:
@@ -107,10 +111,18 @@ class AudioRepository:
         content_type: str,
         item: dict[str, Any],
         ttl_attribute: str = "ttl",
+        companions: tuple[Companion, ...] = (),
     ) -> None:
-        """Object first, then item; whatever fails is undone in the background."""
-        write = partial(store.put_audio, key, audio, content_type)
-        await self._pair(store, key, write, "put_object", item, ttl_attribute)
+        """Objects first (the companions, then the audio), then the item; whatever fails is
+        undone in the background."""
+
+        def write() -> None:
+            for companion in companions:
+                store.put_audio(*companion)
+            store.put_audio(key, audio, content_type)
+
+        keys = [key, *(companion[0] for companion in companions)]
+        await self._pair(store, keys, write, "put_object", item, ttl_attribute)
 
     async def save_copy(
         self,
@@ -120,16 +132,24 @@ class AudioRepository:
         content_type: str,
         item: dict[str, Any],
         ttl_attribute: str = "ttl",
+        companions: tuple[CompanionCopy, ...] = (),
     ) -> None:
-        """A repeat's pair: a server-side copy of ``source_key``, then the item, undone like
-        ``save``. ``SourceMissing``: the source is gone and nothing was written."""
-        write = partial(store.copy_audio, source_key, key, content_type)
-        await self._pair(store, key, write, "copy_object", item, ttl_attribute)
+        """A repeat's pair: server-side copies of ``source_key`` and its companions, then the
+        item, undone like ``save``. ``SourceMissing``: a source is gone (what was copied is
+        undone)."""
+
+        def write() -> None:
+            for companion in companions:
+                store.copy_audio(*companion)
+            store.copy_audio(source_key, key, content_type)
+
+        keys = [key, *(companion[1] for companion in companions)]
+        await self._pair(store, keys, write, "copy_object", item, ttl_attribute)
 
     async def _pair(
         self,
         store: AudioStore,
-        key: str,
+        keys: list[str],
         write: Callable[[], None],
         operation: str,
         item: dict[str, Any],
@@ -141,7 +161,11 @@ class AudioRepository:
             await self._within_budget(put_object, "S3")
         except StorageUnavailable:
             failures.labels(operation).inc()
-            self._undo(store, put_object, key, None)
+            self._undo(store, put_object, keys, None)
+            raise
+        except SourceMissing:
+            if len(keys) > 1:  # a companion may have been copied before a source was missed
+                self._undo(store, put_object, keys, None)
             raise
         put_item = self._start(store.put_item, item)
         try:
@@ -149,22 +173,30 @@ class AudioRepository:
         except StorageUnavailable:
             failures.labels("put_item").inc()
             revoked = (item["date"], item["audio_id"], int(item["ttl"]), ttl_attribute)
-            self._undo(store, put_item, key, revoked)
+            self._undo(store, put_item, keys, revoked)
             raise
 
     def _undo(
-        self, store: AudioStore, write: asyncio.Future[None], key: str, item_key: ItemKey | None
+        self,
+        store: AudioStore,
+        write: asyncio.Future[None],
+        keys: list[str],
+        item_key: ItemKey | None,
     ) -> None:
-        undo = self._undo_after(store, write, key, item_key)
+        undo = self._undo_after(store, write, keys, item_key)
         task = asyncio.get_running_loop().create_task(undo)
         self._undoing.add(task)
         task.add_done_callback(self._undoing.discard)
 
     async def _undo_after(
-        self, store: AudioStore, write: asyncio.Future[None], key: str, item_key: ItemKey | None
+        self,
+        store: AudioStore,
+        write: asyncio.Future[None],
+        keys: list[str],
+        item_key: ItemKey | None,
     ) -> None:
         """Once the failed write has settled (it may have landed), revoke the item, then
-        delete the object. The tombstone is tried a few times: it is what keeps a late
+        delete the objects. The tombstone is tried a few times: it is what keeps a late
         PutItem from leaving an item without its object."""
         failures = self._metrics.storage_failures
         await asyncio.wait({write}, timeout=UNDO_GRACE_SECONDS)
@@ -178,14 +210,15 @@ class AudioRepository:
                     await asyncio.sleep(self.budget_seconds * (attempt + 1))
             else:
                 logger.error("item %s/%s may be left without its object", *item_key[:2])
-        try:
-            await self._settled(self._start(store.delete_audio, key))
-        except (StorageUnavailable, TimeoutError):
-            failures.labels("delete_object").inc()
-            # Only an object whose item was written is certain to exist; either way the
-            # cleanup job removes it once it is past the retention.
-            level = logging.ERROR if item_key is not None else logging.WARNING
-            logger.log(level, "object %s may be left without its item until cleanup", key)
+        for key in keys:
+            try:
+                await self._settled(self._start(store.delete_audio, key))
+            except (StorageUnavailable, TimeoutError):
+                failures.labels("delete_object").inc()
+                # Only an object whose item was written is certain to exist; either way the
+                # cleanup job removes it once it is past the retention.
+                level = logging.ERROR if item_key is not None else logging.WARNING
+                logger.log(level, "object %s may be left without its item until cleanup", key)
 
     @staticmethod
     async def _settled(call: asyncio.Future[None]) -> None:

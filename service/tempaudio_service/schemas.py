@@ -20,6 +20,19 @@ from .formats import FORMATS
 MAX_POLICY_CHARS = 317
 POLICY_MUST_BE = f"a policy name or namespace/name of at most {MAX_POLICY_CHARS} characters"
 ResponseFormat = Literal["wav", "mp3", "opus", "aac", "flac", "pcm", "ulaw", "alaw"]
+MarkType = Literal["word", "sentence", "ssml"]
+CaptionFormat = Literal["vtt", "srt"]
+TextType = Literal["text", "ssml"]
+SPEECH_MARKS_MUST_BE = 'a list of distinct mark types: "word", "sentence", "ssml"'
+
+
+def _distinct(types: list[str]) -> list[str]:
+    if len(set(types)) != len(types):
+        raise ValueError(f"'speech_marks' must be {SPEECH_MARKS_MUST_BE}")
+    return types
+
+
+SpeechMarkTypes = Annotated[list[MarkType], Field(max_length=3), AfterValidator(_distinct)]
 assert set(ResponseFormat.__args__) == set(FORMATS), "formats.py and ResponseFormat disagree"  # type: ignore[attr-defined]
 
 _STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
@@ -157,6 +170,7 @@ class TtsRequestBody(Body):
         "sentence_silence": "a number",
         "sample_rate": "an integer",
         "cache": "true or false",
+        "speech_marks": SPEECH_MARKS_MUST_BE,
     }
 
     text: SpeakableText = Field(description="What to say.")
@@ -192,6 +206,21 @@ class TtsRequestBody(Body):
             "Reuse audio made before for an identical request under the same policy (a "
             "server-side copy under a new key, with a fresh retention); false: synthesize."
         ),
+    )
+    text_type: TextType = Field(
+        "text",
+        description="ssml: 'text' is an SSML document (<speak>…</speak>; README, SSML).",
+    )
+    speech_marks: SpeechMarkTypes = Field(
+        default_factory=list,
+        description=(
+            "Speech marks to store beside the audio (Amazon Polly's JSON lines): word, "
+            "sentence, ssml (<mark>). The answer's speech_marks_url signs them. /tts/sync only."
+        ),
+    )
+    captions: CaptionFormat | None = Field(
+        None,
+        description="Captions to store beside the audio; captions_url signs them. /tts/sync only.",
     )
 
 
@@ -229,6 +258,16 @@ class TtsItem(BaseModel):
     cached: bool = Field(
         False, description="A copy of identical audio made before (the repeat cache)."
     )
+    speech_marks_url: str | None = Field(
+        None,
+        description=(
+            "Presigned GET URL of the speech marks (JSON lines), when requested: "
+            "valid as long as s3_url."
+        ),
+    )
+    captions_url: str | None = Field(
+        None, description="Presigned GET URL of the captions (WebVTT or SubRip), when requested."
+    )
 
 
 class Voice(BaseModel):
@@ -238,6 +277,7 @@ class Voice(BaseModel):
     quality: str | None
     num_speakers: int
     speakers: dict[str, int]
+    word_timings: bool = Field(False, description="The voice can give speech marks and captions.")
 
 
 class VoiceList(BaseModel):

@@ -2,7 +2,9 @@
 
 Each event is one ``data:`` line of JSON and a blank line, without ``event:`` lines, as
 OpenAI sends them: ``speech.audio.delta`` with the next bytes of the audio in base64, as they
-are made, then one ``speech.audio.done`` with the usage. The shapes are declared in schemas.py.
+are made, then one ``speech.audio.done`` with the usage. With ``speech_marks``, each mark is a
+``speech.mark`` event before the delta that holds its audio. The shapes are declared in
+openai_schemas.py.
 """
 
 from __future__ import annotations
@@ -11,7 +13,14 @@ import base64
 
 from pydantic import BaseModel
 
-from .openai_schemas import SpeechAudioDeltaEvent, SpeechAudioDoneEvent, SpeechUsage
+from .marks import SpeechMark
+from .openai_schemas import (
+    SpeechAudioDeltaEvent,
+    SpeechAudioDoneEvent,
+    SpeechMarkEvent,
+    SpeechUsage,
+)
+from .openai_schemas import SpeechMark as SpeechMarkBody
 
 MEDIA_TYPE = "text/event-stream"
 
@@ -23,6 +32,11 @@ def event(payload: BaseModel) -> bytes:
 def audio_delta(audio: bytes) -> bytes:
     """The event carrying ``audio``, the next bytes of the audio file."""
     return event(SpeechAudioDeltaEvent(audio=base64.b64encode(audio).decode("ascii")))
+
+
+def mark(speech_mark: SpeechMark) -> bytes:
+    """A ``speech.mark`` event (tempaudio's: requests with ``speech_marks``)."""
+    return event(SpeechMarkEvent(mark=SpeechMarkBody.model_validate(speech_mark.as_json())))
 
 
 def usage(characters: int, audio_seconds: float) -> SpeechUsage:

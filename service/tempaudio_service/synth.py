@@ -10,27 +10,26 @@ pair found in the voices directory.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import json
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .chunking import (
-    DEFAULT_MAX_AUDIO_SECONDS,
-    DEFAULT_MAX_CHUNK_PHONEMES,
-    chunk_limit,
-    min_audio_seconds,
-    split_phonemes,
-)
-from .errors import AudioTooLong, InvalidRequest, NoSpeech
-from .voice_files import discover_voices, onnx_session
+from .chunking import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_CHUNK_PHONEMES
+from .errors import InvalidRequest
+from .script import Script, plain
+from .speaking import Renderer, check_estimate, plan
+from .voice_files import discover_voices, onnx_session, timed_model
 from .voices import (
     SynthesisOptions,
     SynthesisResult,
     Synthesizer,
+    Timing,
     VoiceInfo,
     synthesize,
     voice_info_from_config,
@@ -42,19 +41,18 @@ __all__ = [
     "SynthesisOptions",
     "SynthesisResult",
     "Synthesizer",
+    "Timing",
     "VoiceInfo",
     "synthesize",
     "voice_info_from_config",
 ]
 
 logger = logging.getLogger(__name__)
-# Pieces of one sentence are normalized together up to this much audio; a run-on
-# "sentence" of minutes is normalized in stretches, so its float samples are never all held.
-NORMALIZE_SECONDS = 20
 # Decoding at once across workers, in full-size pieces (see DecodeBudget).
 DECODE_BUDGET_PIECES = 1.5
-# Phonemes that make no sound of their own.
-_SILENT = frozenset(" .,;:!?")
+# A stream's first piece: about this many phonemes, ended at a clause or word break
+# (bench.streaming measures what it saves).
+EARLY_PHONEMES = 24
 
 
 class DecodeBudget:
@@ -120,9 +118,10 @@ class PiperSynthesizer:
         self._max_audio_seconds = max_audio_seconds
         self._budget = DecodeBudget(DECODE_BUDGET_PIECES * max_chunk_phonemes)
         self._lock = threading.Lock()
-        for name, (model, config_path) in discover_voices(voices_dir).items():
+        for name, (path, config_path) in discover_voices(voices_dir).items():
             config = json.loads(config_path.read_text(encoding="utf-8"))
             piper_config = PiperConfig.from_dict(config)
+            model, timed = timed_model(path)
             self._narrow[name] = PiperVoice(
                 config=piper_config, session=onnx_session(model, intra_op_threads)
             )
@@ -130,8 +129,9 @@ class PiperSynthesizer:
                 self._wide[name] = PiperVoice(
                     config=piper_config, session=onnx_session(model, idle_threads)
                 )
-            self._info[name] = voice_info_from_config(name, config)
-            logger.info("loaded voice %s from %s", name, model)
+            info = voice_info_from_config(name, config)
+            self._info[name] = dataclasses.replace(info, word_timings=timed)
+            logger.info("loaded voice %s from %s (word timings: %s)", name, path, timed)
 
     def _acquire(self, voice: str) -> Any:
         with self._lock:
@@ -151,68 +151,106 @@ class PiperSynthesizer:
         return synthesize(self, text, voice, options)
 
     def sentences(self, text: str, voice: str, options: SynthesisOptions) -> Iterator[bytes]:
+        """Plain text: ``speak`` of its script."""
+        return self.speak(plain(text), voice, options)
+
+    def speak(
+        self,
+        script: Script,
+        voice: str,
+        options: SynthesisOptions,
+        *,
+        timings: list[Timing] | None = None,
+        early: bool = False,
+    ) -> Iterator[bytes]:
+        if timings is not None and not self._info[voice].word_timings:
+            raise InvalidRequest(f"voice {voice} cannot give word timings", param="speech_marks")
         piper_voice = self._acquire(voice)
         try:
-            yield from self._render(piper_voice, text, voice, options)
+            yield from self._render(piper_voice, script, voice, options, timings, early)
         finally:
             self._release()
 
     def _render(
-        self, piper_voice: Any, text: str, voice: str, options: SynthesisOptions
+        self,
+        piper_voice: Any,
+        script: Script,
+        voice: str,
+        options: SynthesisOptions,
+        timings: list[Timing] | None,
+        early: bool,
     ) -> Iterator[bytes]:
-        """Sentence by sentence, with optional silence before each but the first.
-
-        Raises ``NoSpeech`` when there is nothing to say and ``AudioTooLong`` before
-        decoding when the estimate is over the cap, or as soon as the decoded audio is.
-        Each sentence is decoded in pieces of at most ``chunk_limit`` phonemes, which
-        bounds the decoder's memory; the pieces of a sentence are normalized together, as
-        Piper normalizes a whole sentence.
-        """
-        import numpy as np
-        from piper import SynthesisConfig
-
-        sentences = speakable_sentences(
-            _phonemize(piper_voice, text), piper_voice.config.phoneme_id_map
+        """See speaking.py: raises ``NoSpeech`` when there is nothing to say and
+        ``AudioTooLong`` before decoding when the estimate is over the cap, or as soon as
+        the decoded audio is."""
+        language = piper_voice.config.espeak_voice
+        steps = plan(
+            script,
+            lambda text: _phonemize(piper_voice, text),
+            lambda word: said_alone(language, word),
+            piper_voice.config.phoneme_id_map,
+            options,
+            timed=timings is not None,
         )
-        length_scale = options.length_scale or piper_voice.config.length_scale
-        sample_rate = self._info[voice].sample_rate
-        check_audio_estimate(sentences, length_scale, options, self._max_audio_seconds)
-        config = SynthesisConfig(
-            speaker_id=options.speaker,
-            length_scale=options.length_scale,
-            noise_scale=options.noise_scale,
-            noise_w_scale=options.noise_w,
+        voice_scale = float(piper_voice.config.length_scale)
+        check_estimate(steps, voice_scale, options, self._max_audio_seconds)
+        renderer = Renderer(
+            functools.partial(_decode, piper_voice, options),
+            self._budget,
+            sample_rate=self._info[voice].sample_rate,
+            voice_scale=voice_scale,
+            max_chunk_phonemes=self._max_chunk_phonemes,
+            max_audio_seconds=self._max_audio_seconds,
+            options=options,
+            timings=timings,
+            first_piece_phonemes=EARLY_PHONEMES if early else 0,
         )
-        limit = chunk_limit(self._max_chunk_phonemes, length_scale)
-        max_frames = int(self._max_audio_seconds * sample_rate)
-        silence = b"\x00\x00" * int(sample_rate * options.sentence_silence)
-        num_frames = 0
-        for phonemes in sentences:
-            pause = silence if num_frames else b""
-            decoded = num_frames + len(pause) // 2
-            group: list[Any] = []
-            grouped = 0
-            for piece in split_phonemes(phonemes, limit):
-                with self._budget.hold(len(piece) * max(1.0, length_scale)):
-                    audio = np.atleast_1d(
-                        piper_voice.phoneme_ids_to_audio(piper_voice.phonemes_to_ids(piece), config)
-                    )
-                decoded += audio.size
-                if decoded > max_frames:
-                    raise AudioTooLong(_too_long(self._max_audio_seconds))
-                group.append(audio)
-                grouped += audio.size
-                if grouped >= NORMALIZE_SECONDS * sample_rate:
-                    frames = pause + _normalized(group)
-                    num_frames += len(frames) // 2
-                    yield frames
-                    group, grouped, pause = [], 0, b""
-            if group:
-                frames = pause + _normalized(group)
-                num_frames += len(frames) // 2
-                yield frames
-        if num_frames == 0:
-            raise NoSpeech("the text holds nothing to say")
+        yield from renderer.render(steps)
+
+
+def _decode(
+    piper_voice: Any, options: SynthesisOptions, phonemes: list[str], scale: float | None
+) -> tuple[Any, Any]:
+    """One piece's float audio and the frame each phoneme starts at, with one more: where
+    the last one ends (the model's durations, in hops, scaled to the exact audio)."""
+    import numpy as np
+    from piper import SynthesisConfig
+
+    config = SynthesisConfig(
+        speaker_id=options.speaker,
+        length_scale=scale,
+        noise_scale=options.noise_scale,
+        noise_w_scale=options.noise_w,
+    )
+    id_map = piper_voice.config.phoneme_id_map
+    ids = list(id_map["^"]) + list(id_map["_"])
+    firsts = []
+    for phoneme in phonemes:
+        firsts.append(len(ids))
+        ids += list(id_map[phoneme])
+        ids += list(id_map["_"])
+    firsts.append(len(ids) - len(id_map["_"]))  # the last phoneme's end: its pad's start
+    ids += list(id_map["$"])
+    audio, samples = piper_voice.phoneme_ids_to_audio(ids, config, include_alignments=True)
+    audio = np.atleast_1d(audio)
+    if samples is None:
+        return audio, None
+    ends = np.cumsum(np.atleast_1d(samples))
+    bounds = np.concatenate(([0], ends[:-1]))[firsts].astype(np.float64)
+    if ends.size and ends[-1] > 0 and ends[-1] != audio.size:
+        bounds *= audio.size / float(ends[-1])  # durations are in hops; the audio is exact
+    return audio, bounds
+
+
+@functools.lru_cache(maxsize=8192)
+def said_alone(language: str, word: str) -> str:
+    """A word's phonemes said on its own (alignment.py matches them to a sentence's)."""
+    from piper import espeakbridge
+    from piper.voice import _ESPEAK_PHONEMIZER_LOCK
+
+    with _ESPEAK_PHONEMIZER_LOCK:
+        espeakbridge.set_voice(language)
+        return " ".join(phonemes for phonemes, _, _ in espeakbridge.get_phonemes(word))
 
 
 def _phonemize(piper_voice: Any, text: str) -> list[list[str]]:
@@ -221,62 +259,3 @@ def _phonemize(piper_voice: Any, text: str) -> list[list[str]]:
         return list(piper_voice.phonemize(text))
     except ValueError as error:  # NUL, unpaired surrogates: espeak takes C strings of UTF-8
         raise InvalidRequest(f"'text' cannot be spoken: {error}", param="text") from None
-
-
-def speakable_sentences(
-    sentences: Sequence[Sequence[str]], id_map: Mapping[str, Any]
-) -> list[list[str]]:
-    """Each sentence's phonemes that the voice knows, without sentences of only breaks.
-
-    Piper would log a warning for every unknown phoneme (``[[…]]`` passes raw phonemes
-    through), so they are dropped here, once. Raises ``NoSpeech`` when nothing is left.
-    """
-    kept = [[p for p in sentence if p in id_map] for sentence in sentences]
-    kept = [sentence for sentence in kept if any(p not in _SILENT for p in sentence)]
-    if not kept:
-        raise NoSpeech("the text holds nothing to say")
-    return kept
-
-
-def check_audio_estimate(
-    sentences: Sequence[Sequence[str]],
-    length_scale: float,
-    options: SynthesisOptions,
-    max_seconds: float,
-) -> None:
-    """Refuse before decoding when even a low estimate of the audio is over the cap."""
-    estimate = min_audio_seconds(
-        [len(sentence) for sentence in sentences], length_scale, options.sentence_silence
-    )
-    if estimate > max_seconds:
-        raise AudioTooLong(_too_long(max_seconds, estimate))
-
-
-def _too_long(max_seconds: float, estimate: float | None = None) -> str:
-    what = f"at least {estimate:.0f} s of audio" if estimate else "more audio than allowed"
-    return f"the text would make {what}; the limit is {max_seconds:g} s per request"
-
-
-def _normalized(pieces: list[Any]) -> bytes:
-    """Pieces normalized together, as 16-bit PCM."""
-    import numpy as np
-
-    return _int16_frames(np.concatenate(pieces) if len(pieces) > 1 else pieces[0])
-
-
-def _int16_frames(audio: Any) -> bytes:
-    """Float samples to 16-bit PCM, normalized to full scale as Piper does per sentence.
-
-    In place on a float32 copy at most: a long sentence's audio is not copied four times.
-    """
-    import numpy as np
-
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    if peak < 1e-8:
-        return bytes(2 * audio.size)
-    scaled = np.asarray(audio, dtype=np.float32).copy()
-    np.multiply(scaled, np.float32(32767.0 / peak), out=scaled)
-    # Round, not truncate: a float32 product can land a hair under full scale.
-    np.rint(scaled, out=scaled)
-    np.clip(scaled, -32767, 32767, out=scaled)
-    return scaled.astype("<i2").tobytes()

@@ -12,8 +12,8 @@ from starlette.routing import Route
 
 from tempaudio_api.access import Caller
 
-from . import audio_requests, callers, layout, repeat_cache
-from .errors import AudioNotFound
+from . import audio_requests, callers, companions, layout, repeat_cache
+from .errors import AudioNotFound, InvalidRequest
 from .policies import ServedPolicy
 from .schemas import parse_policy_name
 from .services import Services, read_json, services_of
@@ -45,6 +45,7 @@ async def _tts_sync(services: Services, request: Request) -> JSONResponse:
     # Resolved once, here, and passed down; checked again after synthesis (recheck): the
     # retention, storage and ttl attribute are those in force when the pair is made.
     policy, _ = services.served(tts.policy)
+    tts = companions.under(tts, policy)
     await callers.admit_synthesis(services, request, caller, policy, tts.text)
     if not (tts.cache and policy.repeat_cache and services.settings.repeat_cache_entries > 0):
         services.metrics.repeat_cache.labels("bypass").inc()
@@ -91,7 +92,11 @@ async def _synthesize_and_store(
     rendered = await audio_requests.render(services, tts)
     duration = layout.duration_decimal(rendered.num_frames, rendered.voice_rate)
     pair = audio_requests.new_pair(services, services.recheck(policy), tts, duration, caller)
-    await audio_requests.save(services, pair, rendered.audio)
+    files = companions.files(
+        tts, pair.item, pair.store.bucket, rendered.timings, rendered.num_frames,
+        rendered.voice_rate,
+    )  # fmt: skip
+    await audio_requests.save(services, pair, rendered.audio, files)
     if remember and pair.policy.repeat_cache:
         await audio_requests.remember(services, _cache_key(pair.policy, tts, caller), pair)
     return audio_requests.signed_item(pair.policy, pair.store, pair.item, pair.created)
@@ -102,7 +107,14 @@ async def tts_stream(request: Request) -> Response:
     services = services_of(request)
     caller = await callers.caller_of(services, request)
     tts = await _parse(services, request)
+    if tts.timed:
+        raise InvalidRequest(
+            "speech marks and captions are made with POST /tts/sync, or as events by "
+            "/v1/audio/speech with stream_format sse",
+            param="speech_marks" if tts.speech_marks else "captions",
+        )
     policy, _ = services.served(tts.policy)
+    tts = companions.under(tts, policy)
     await callers.admit_synthesis(services, request, caller, policy, tts.text)
     return callers.stream(services, request, tts, caller, policy, keep=True)
 

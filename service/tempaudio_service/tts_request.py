@@ -3,7 +3,7 @@ service has loaded and allows (pure)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +11,8 @@ from .errors import InvalidRequest, TextTooLong, UnknownVoice
 from .formats import FORMATS, AudioFormat
 from .openai_schemas import OPENAI_MAX_INPUT_CHARS, SpeechRequestBody
 from .schemas import TtsRequestBody, cut
+from .script import Script, plain
+from .ssml import parse_ssml
 from .voices import SynthesisOptions, VoiceInfo
 
 
@@ -28,10 +30,26 @@ class TtsRequest:
     cache: bool = True
     # How a stream goes on the wire: "audio" (itself) or "sse" (OpenAI's events, sse.py).
     stream_format: str = "audio"
+    # "text" or "ssml" (Polly's TextType): how ``text`` is read.
+    text_type: str = "text"
+    # What is said, once parsed and said with the policy's lexicons; (): ``text`` as written.
+    script: Script = ()
+    # Speech marks (marks.MARK_TYPES) and captions ("vtt", "srt") to make with the audio.
+    speech_marks: tuple[str, ...] = ()
+    captions: str | None = None
 
     @property
     def audio_format(self) -> AudioFormat:
         return FORMATS[self.format]
+
+    @property
+    def said(self) -> Script:
+        return self.script or plain(self.text)
+
+    @property
+    def timed(self) -> bool:
+        """Word timings are needed: for marks, or to place captions."""
+        return bool(self.speech_marks or self.captions)
 
 
 def _speaker(value: int | str | None, voice: VoiceInfo) -> int | None:
@@ -77,6 +95,18 @@ def _rate(fmt: AudioFormat, voice: VoiceInfo, requested: int | None) -> int:
     return rate
 
 
+def _script(text: str, text_type: str) -> Script:
+    return parse_ssml(text) if text_type == "ssml" else plain(text)
+
+
+def _timings(voice: VoiceInfo, marks: Sequence[str], captions: str | None) -> None:
+    if (marks or captions) and not voice.word_timings:
+        raise InvalidRequest(
+            f"voice {voice.name} cannot give word timings (speech marks, captions)",
+            param="speech_marks" if marks else "captions",
+        )
+
+
 def parse_tts_request(
     body: Any, *, voices: Mapping[str, VoiceInfo], default_voice: str, max_text_chars: int
 ) -> TtsRequest:
@@ -91,6 +121,7 @@ def parse_tts_request(
         sentence_silence=parsed.sentence_silence or 0.0,
     )
     fmt = FORMATS[parsed.response_format]
+    _timings(voice, parsed.speech_marks, parsed.captions)
     return TtsRequest(
         text=text,
         voice=voice.name,
@@ -99,6 +130,10 @@ def parse_tts_request(
         format=fmt.name,
         sample_rate=_rate(fmt, voice, parsed.sample_rate),
         cache=parsed.cache,
+        text_type=parsed.text_type,
+        script=_script(text, parsed.text_type),
+        speech_marks=tuple(parsed.speech_marks),
+        captions=parsed.captions,
     )
 
 
@@ -118,6 +153,11 @@ def parse_speech_request(
     fmt = FORMATS[parsed.response_format]
     # OpenAI's pcm is 24 kHz: a client that plays it as such gets the right pitch.
     requested = parsed.sample_rate or (24000 if fmt.name == "pcm" else None)
+    if parsed.speech_marks and parsed.stream_format != "sse":
+        raise InvalidRequest(
+            "'speech_marks' come as events: they need stream_format sse", param="speech_marks"
+        )
+    _timings(voice, parsed.speech_marks, None)
     return TtsRequest(
         text=text,
         voice=voice.name,
@@ -127,4 +167,7 @@ def parse_speech_request(
         format=fmt.name,
         sample_rate=_rate(fmt, voice, requested),
         stream_format=parsed.stream_format,
+        text_type=parsed.text_type,
+        script=_script(text, parsed.text_type),
+        speech_marks=tuple(parsed.speech_marks),
     )

@@ -57,7 +57,25 @@ def _register_shared_arena() -> None:
         _shared_arena_registered = True
 
 
-def onnx_session(model: Path, threads: int) -> Any:
+def timed_model(path: Path) -> tuple[bytes | Path, bool]:
+    """The model with its phoneme durations exposed (Piper's ``include_alignments`` patch,
+    in memory: the ``Ceil`` of the duration predictor becomes an output), and whether that
+    worked. A model that cannot be patched, or is patched already, is used as it is."""
+    import onnx
+    from piper.patch_voice_with_alignment import add_alignment_output
+
+    model = onnx.load(str(path))
+    if len(model.graph.output) > 1:
+        return path, True  # patched on disk already
+    try:
+        add_alignment_output(model)
+    except ValueError as error:
+        logger.warning("voice %s gives no word timings: %s", path.name, error)
+        return path, False
+    return model.SerializeToString(), True
+
+
+def onnx_session(model: Path | bytes, threads: int) -> Any:
     import onnxruntime
 
     _register_shared_arena()
@@ -71,5 +89,7 @@ def onnx_session(model: Path, threads: int) -> Any:
     # every length the blocks fragment the arena (measured: +215 MB peak, no speed gain).
     options.enable_mem_pattern = False
     return onnxruntime.InferenceSession(
-        str(model), sess_options=options, providers=["CPUExecutionProvider"]
+        model if isinstance(model, bytes) else str(model),
+        sess_options=options,
+        providers=["CPUExecutionProvider"],
     )

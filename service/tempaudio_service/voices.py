@@ -8,6 +8,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .script import Script, plain
+
 
 @dataclass(frozen=True)
 class VoiceInfo:
@@ -17,6 +19,8 @@ class VoiceInfo:
     quality: str | None
     num_speakers: int
     speakers: Mapping[str, int] = field(default_factory=dict)
+    # The model gives its phoneme durations: word timings (speech marks) are available.
+    word_timings: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -26,6 +30,7 @@ class VoiceInfo:
             "quality": self.quality,
             "num_speakers": self.num_speakers,
             "speakers": dict(self.speakers),
+            "word_timings": self.word_timings,
         }
 
 
@@ -38,6 +43,19 @@ class SynthesisOptions:
     noise_scale: float | None = None
     noise_w: float | None = None
     sentence_silence: float = 0.0
+
+
+@dataclass(frozen=True)
+class Timing:
+    """A speech mark as the synthesizer finds it: a ``word``, ``sentence`` or ``ssml``
+    (``<mark>``, ``name``) at ``frame`` (at the voice's rate, from the start of the audio),
+    saying ``request[start:end]``."""
+
+    kind: str
+    frame: int
+    start: int
+    end: int
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,12 +78,23 @@ class Synthesizer(Protocol):
     @property
     def voices(self) -> Mapping[str, VoiceInfo]: ...
 
-    def sentences(self, text: str, voice: str, options: SynthesisOptions) -> Iterator[bytes]:
+    def speak(
+        self,
+        script: Script,
+        voice: str,
+        options: SynthesisOptions,
+        *,
+        timings: list[Timing] | None = None,
+        early: bool = False,
+    ) -> Iterator[bytes]:
         """16-bit mono PCM at the voice's rate, in pieces as they are made (a sentence, or a
         stretch of a long one, with the silence before it).
 
-        Refusals of the whole text (``NoSpeech``, ``AudioTooLong`` by estimate, bad text)
+        Refusals of the whole script (``NoSpeech``, ``AudioTooLong`` by estimate, bad text)
         come from the first ``next()``, before any audio; closing the iterator stops work.
+        With ``timings``, each speech mark is appended as its audio is made (the voice must
+        have ``word_timings``). With ``early``, the first sentence's first words are sent
+        ahead of the rest of it (a stream's first audio).
         """
         ...
 
@@ -74,7 +103,7 @@ def synthesize(
     synth: Synthesizer, text: str, voice: str, options: SynthesisOptions
 ) -> SynthesisResult:
     """The whole audio at once."""
-    pcm = b"".join(synth.sentences(text, voice, options))
+    pcm = b"".join(synth.speak(plain(text), voice, options))
     return SynthesisResult(pcm=pcm, sample_rate=synth.voices[voice].sample_rate)
 
 

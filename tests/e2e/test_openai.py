@@ -19,6 +19,7 @@ import soundfile
 
 from tempaudio_service.app import create_app
 from tempaudio_service.formats import FORMATS
+from tempaudio_service.script import Script
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore
 from tempaudio_service.synth import PiperSynthesizer, SynthesisOptions, VoiceInfo
@@ -115,15 +116,17 @@ class GatedPiper:
     def voices(self) -> Mapping[str, VoiceInfo]:
         return self._piper.voices
 
-    def sentences(self, text: str, voice: str, options: SynthesisOptions) -> Iterator[bytes]:
-        for index, pcm in enumerate(self._piper.sentences(text, voice, options)):
+    def speak(
+        self, script: Script, voice: str, options: SynthesisOptions, **how: Any
+    ) -> Iterator[bytes]:
+        for index, pcm in enumerate(self._piper.speak(script, voice, options, **how)):
             if index == 1:
                 assert self.gate.wait(WAIT)
             self.made += 1
             yield pcm
 
 
-def test_streaming_yields_the_first_sentence_before_the_rest_is_synthesized(
+def test_streaming_yields_the_first_words_before_the_rest_is_synthesized(
     settings: ServiceSettings, store: AudioStore, piper: PiperSynthesizer
 ) -> None:
     gated = GatedPiper(piper)
@@ -135,13 +138,14 @@ def test_streaming_yields_the_first_sentence_before_the_rest_is_synthesized(
     ):
         chunks = response.iter_bytes()
         first = next(chunks)
-        # One sentence of twelve is made; the rest waits for the gate, so this was streamed.
+        # The first words of the first sentence are made (they go ahead of the rest of it);
+        # the rest waits for the gate, so this was streamed.
         assert first
         assert gated.made == 1
         assert not gated.gate.is_set()
         gated.gate.set()
         rest = b"".join(chunks)
-    assert gated.made == 12
+    assert gated.made == 13  # twelve sentences, the first in two pieces
     seconds, _ = decoded_seconds(first + rest, "pcm", rate=24000)
     assert 12 < seconds < 60
 

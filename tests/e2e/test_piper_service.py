@@ -197,6 +197,7 @@ def test_a_long_sentence_decoded_in_pieces_keeps_all_of_its_audio(piper: Any) ->
 
 
 def test_narrow_and_wide_sessions_share_one_arena_without_memory_patterns() -> None:
+    from tempaudio_service.script import plain
     from tempaudio_service.synth import PiperSynthesizer, SynthesisOptions
 
     first = PiperSynthesizer(intra_op_threads=1, idle_threads=2)
@@ -212,7 +213,7 @@ def test_narrow_and_wide_sessions_share_one_arena_without_memory_patterns() -> N
         assert options.get_session_config_entry("session.use_env_allocators") == "1"
     # Alone, a synthesis takes the wide session; both render the same text to full length.
     alone = first.synthesize(TEXT, "en_US-joe-medium", SynthesisOptions())
-    narrow = b"".join(first._render(first._narrow["en_US-joe-medium"], TEXT, "en_US-joe-medium",
-                                    SynthesisOptions()))  # fmt: skip
+    narrow = b"".join(first._render(first._narrow["en_US-joe-medium"], plain(TEXT),
+                                    "en_US-joe-medium", SynthesisOptions(), None, False))  # fmt: skip
     check_wav(wav_bytes(alone.pcm, alone.sample_rate), alone.duration_seconds)
     assert alone.duration_seconds == pytest.approx(len(narrow) / 2 / 22050, rel=0.25)

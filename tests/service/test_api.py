@@ -45,6 +45,7 @@ def test_sync_stores_object_and_item_and_returns_a_working_url(
     assert set(body) == {
         "audio_id", "s3_url", "duration", "text", "voice_id", "expires_at", "audio_expires_at",
         "date", "policy", "format", "content_type", "sample_rate", "cached",
+        "speech_marks_url", "captions_url",
     }  # fmt: skip
     # The seed's request still gets the seed's WAV.
     assert (body["format"], body["content_type"], body["sample_rate"]) == ("wav", "audio/wav", None)

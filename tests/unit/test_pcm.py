@@ -1,7 +1,11 @@
 import numpy as np
 import pytest
 
-from tempaudio_service.synth import _int16_frames
+from tempaudio_service.speaking import int16_frames
+
+
+def _int16_frames(audio: np.ndarray) -> bytes:
+    return int16_frames(audio)[0]
 
 
 @pytest.mark.parametrize("seed", range(50))

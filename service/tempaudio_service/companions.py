@@ -1,0 +1,95 @@
+"""Objects kept beside the audio (speech marks, captions): their keys, bodies and copies.
+
+They share the audio's key stem (``<prefix><date>/<id>.marks``, ``.vtt``, ``.srt``), so
+the cleanup and the lifecycle rule, which go by prefix and age, remove them with it; the
+item names each (``speech_marks_s3_url``, ``captions_s3_url``) and the repository writes
+them before the audio and undoes them with it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from . import layout, marks, sse
+from .policies import ServedPolicy
+from .pronounce import with_lexicons
+from .rendering import RenderStream
+from .repository import Companion, CompanionCopy
+from .tts_request import TtsRequest
+from .voices import Timing
+
+# Objects an item may name beside its audio.
+NAMES = ("speech_marks", "captions")
+
+
+def under(tts: TtsRequest, policy: ServedPolicy) -> TtsRequest:
+    """The request as said under ``policy``: with its lexicons, in order."""
+    if not policy.lexicons:
+        return tts
+    return replace(tts, script=with_lexicons(tts.said, policy.lexicons))
+
+
+def keys_for(tts: TtsRequest, key: str) -> dict[str, str]:
+    """Name -> key of what ``tts`` asks to keep beside the audio at ``key``."""
+    keys: dict[str, str] = {}
+    if tts.speech_marks:
+        keys["speech_marks"] = layout.companion_key(key, marks.MARKS_EXTENSION)
+    if tts.captions:
+        keys["captions"] = layout.companion_key(key, marks.CAPTIONS[tts.captions][0])
+    return keys
+
+
+def files(
+    tts: TtsRequest,
+    item: dict[str, Any],
+    bucket: str,
+    timings: Sequence[Timing],
+    num_frames: int,
+    voice_rate: int,
+) -> tuple[Companion, ...]:
+    """The speech marks and captions ``item`` names, made from ``timings``."""
+    found = marks.speech_marks(timings, tts.text, voice_rate)
+    keys = layout.companions_of(item, bucket, NAMES)
+    made: list[Companion] = []
+    if "speech_marks" in keys:
+        body = marks.json_lines(found, tts.speech_marks)
+        made.append((keys["speech_marks"], body, marks.MARKS_CONTENT_TYPE))
+    if "captions" in keys and tts.captions:
+        duration_ms = (num_frames * 1000) // voice_rate
+        cues = marks.cues(found, duration_ms, tts.text, verbatim=tts.text_type == "text")
+        body = marks.caption_file(cues, tts.captions)
+        made.append((keys["captions"], body, marks.CAPTIONS[tts.captions][1]))
+    return tuple(made)
+
+
+def copies(source_key: str, item: dict[str, Any], bucket: str) -> tuple[CompanionCopy, ...]:
+    """A repeat's companion copies: the source has the same ones (what a request keeps
+    beside its audio is part of the repeat cache's key)."""
+    return tuple(
+        (layout.companion_key(source_key, key.rsplit(".", 1)[-1]), key, _content_type(key))
+        for key in layout.companions_of(item, bucket, NAMES).values()
+    )
+
+
+def _content_type(key: str) -> str:
+    extension = key.rsplit(".", 1)[-1]
+    if extension == marks.MARKS_EXTENSION:
+        return marks.MARKS_CONTENT_TYPE
+    return next(ctype for ext, ctype in marks.CAPTIONS.values() if ext == extension)
+
+
+def sse_frames(tts: TtsRequest, opened: list[RenderStream]) -> Callable[[bytes], bytes]:
+    """OpenAI's audio deltas, each after the speech marks found for its audio (the stream
+    is ``opened[0]`` once it has started)."""
+    sent = 0
+
+    def frame(chunk: bytes) -> bytes:
+        nonlocal sent
+        stream = opened[0]
+        found = marks.speech_marks(stream.timings[sent:], tts.text, stream.voice_rate)
+        sent = len(stream.timings)
+        wanted = b"".join(sse.mark(mark) for mark in found if mark.type in tts.speech_marks)
+        return wanted + sse.audio_delta(chunk)
+
+    return frame

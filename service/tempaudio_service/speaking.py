@@ -1,0 +1,354 @@
+"""A script to 16-bit PCM, sentence by sentence, with the timing of each word on request.
+
+The synthesizer (synth.py) brings the phonemizer and the model; this module plans what is
+said (phonemes per sentence, pauses, marks) and renders the plan in pieces of bounded
+size, keeping every bound of plain text: the audio estimate refuses before decoding, the
+decoded audio is counted as it comes, and a sentence is decoded in pieces of at most
+``chunk_limit`` phonemes.
+
+Word timings come from the model's own durations (samples per phoneme id, from the
+``Ceil`` tensor Piper's ``include_alignments`` exposes) and the words are found in the
+text by alignment.py, so a mark is where the voice says the word, not an estimate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .alignment import Word, label_phonemes, written_words
+from .chunking import WORD_BREAK, chunk_limit, min_audio_seconds, split_phonemes
+from .errors import AudioTooLong, NoSpeech
+from .script import Mark, Pause, Said, Script, request_span
+from .voices import SynthesisOptions, Timing
+
+# Pieces of one sentence are normalized together up to this much audio; a run-on
+# "sentence" of minutes is normalized in stretches, so its float samples are never all held.
+NORMALIZE_SECONDS = 20
+# Phonemes that make no sound of their own.
+_SILENT = frozenset(" .,;:!?")
+
+# (phonemes, length_scale or None for the voice's) -> (float audio, the frame each phoneme
+# starts at and one more, where the last one ends; None: the model has no durations)
+Decode = Callable[[list[str], "float | None"], tuple[Any, Any]]
+# Phonemes a piece of a long sentence leaves for the words around it (see Renderer._cut).
+CONTEXT_PHONEMES = 24
+# A piece cut out of a sentence fades in and out over this long at a cut.
+FADE_SECONDS = 0.004
+
+
+class Budget(Protocol):
+    def hold(self, weight: float) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence to decode: its phonemes and, for timings, the word each one says."""
+
+    phonemes: list[str]
+    labels: list[int] | None
+    said: Said
+    # The said's place in the script: words are marked once per said.
+    said_index: int
+    words: Sequence[Word]
+    length_scale: float | None
+
+
+Step = Sentence | Pause | Mark
+
+
+def plan(
+    script: Script,
+    phonemize: Callable[[str], list[list[str]]],
+    alone: Callable[[str], str],
+    id_map: Mapping[str, Any],
+    options: SynthesisOptions,
+    *,
+    timed: bool,
+) -> list[Step]:
+    """The sentences, pauses and marks of a script, phonemized; raises ``NoSpeech`` when
+    nothing in it is said."""
+    steps: list[Step] = []
+    for said_index, item in enumerate(script):
+        if not isinstance(item, Said):
+            steps.append(item)
+            continue
+        sentences = phonemize(item.text)
+        words = written_words(item.text) if timed else []
+        labels = label_phonemes(sentences, item.text, words, alone) if timed else None
+        scale = options.length_scale
+        if item.rate != 1.0:
+            scale = (scale or 1.0) / item.rate
+        for index, phonemes in enumerate(sentences):
+            kept = [i for i, p in enumerate(phonemes) if p in id_map]
+            if not any(phonemes[i] not in _SILENT for i in kept):
+                continue  # unknown phonemes and sentences of only breaks say nothing
+            steps.append(
+                Sentence(
+                    phonemes=[phonemes[i] for i in kept],
+                    labels=None if labels is None else [labels[index][i] for i in kept],
+                    said=item,
+                    said_index=said_index,
+                    words=words,
+                    length_scale=scale,
+                )
+            )
+    if not any(isinstance(step, Sentence) for step in steps):
+        raise NoSpeech("the text holds nothing to say")
+    return steps
+
+
+def too_long(max_seconds: float, estimate: float | None = None) -> str:
+    what = f"at least {estimate:.0f} s of audio" if estimate else "more audio than allowed"
+    return f"the text would make {what}; the limit is {max_seconds:g} s per request"
+
+
+def check_estimate(
+    steps: Sequence[Step], voice_scale: float, options: SynthesisOptions, max_seconds: float
+) -> None:
+    """Refuse before decoding when even a low estimate of the audio is over the cap."""
+    sentences = [s for s in steps if isinstance(s, Sentence)]
+    estimate = sum(
+        min_audio_seconds([len(s.phonemes)], s.length_scale or voice_scale, 0.0) for s in sentences
+    )
+    estimate += options.sentence_silence * max(0, len(sentences) - 1)
+    estimate += sum(step.seconds for step in steps if isinstance(step, Pause))
+    if estimate > max_seconds:
+        raise AudioTooLong(too_long(max_seconds, estimate))
+
+
+class Renderer:
+    """Renders a plan; ``timings`` (when given) gets each mark as its audio is decoded."""
+
+    def __init__(
+        self,
+        decode: Decode,
+        budget: Budget,
+        *,
+        sample_rate: int,
+        voice_scale: float,
+        max_chunk_phonemes: int,
+        max_audio_seconds: float,
+        options: SynthesisOptions,
+        timings: list[Timing] | None,
+        first_piece_phonemes: int = 0,
+    ) -> None:
+        self._decode = decode
+        self._budget = budget
+        self._rate = sample_rate
+        self._voice_scale = voice_scale
+        self._max_chunk = max_chunk_phonemes
+        self._max_seconds = max_audio_seconds
+        self._max_frames = int(max_audio_seconds * sample_rate)
+        self._options = options
+        self._timings = timings
+        self._first_piece = first_piece_phonemes
+        self._silence = b"\x00\x00" * int(sample_rate * options.sentence_silence)
+        self.num_frames = 0
+        # said_index -> (words marked so far, the request span last marked)
+        self._said_words: dict[int, tuple[int, tuple[int, int] | None]] = {}
+        self._gain: float | None = None
+
+    def render(self, steps: Sequence[Step]) -> Iterator[bytes]:
+        spoken = False
+        for step in steps:
+            if isinstance(step, Pause):
+                frames = int(step.seconds * self._rate)
+                self._count(frames)
+                if frames:
+                    yield b"\x00\x00" * frames
+            elif isinstance(step, Mark):
+                self._mark(Timing("ssml", self.num_frames, step.start, step.end, step.name))
+            else:
+                pause = self._silence if spoken else b""
+                spoken = True
+                yield from self._sentence(step, pause)
+
+    def _count(self, frames: int) -> None:
+        self.num_frames += frames
+        if self.num_frames > self._max_frames:
+            raise AudioTooLong(too_long(self._max_seconds))
+
+    def _mark(self, timing: Timing) -> None:
+        if self._timings is not None:
+            self._timings.append(timing)
+
+    def _sentence(self, sentence: Sentence, pause: bytes) -> Iterator[bytes]:
+        """Decoded in pieces; the pieces of a sentence are normalized together, as Piper
+        normalizes a whole sentence (a first piece sent early sets the gain for the rest)."""
+        import numpy as np
+
+        scale = sentence.length_scale or self._voice_scale
+        limit = chunk_limit(self._max_chunk, scale)
+        start = self.num_frames + len(pause) // 2
+        decoded = start
+        self._mark_sentence(sentence, start)
+        group: list[Any] = []
+        grouped = 0
+        # Room for a word of context on either side, within the decoder's limit.
+        room = min(CONTEXT_PHONEMES, limit // 4) if len(sentence.phonemes) > limit else 0
+        first = self._first_piece if not start else 0
+        pieces = _pieces(sentence.phonemes, max(1, limit - room), first)
+        for at, piece in pieces:
+            before, after = _context(sentence.phonemes, at, len(piece), len(pieces) > 1)
+            if len(before) + len(piece) + len(after) > limit:
+                before, after = [], []  # never more at once than the limit
+            said = [*before, *piece, *after]
+            with self._budget.hold(len(said) * max(1.0, scale)):
+                audio, bounds = self._decode(said, sentence.length_scale)
+            audio, bounds = self._cut(np.atleast_1d(audio), bounds, len(before), len(piece))
+            if bounds is not None and self._timings is not None:
+                self._mark_words(sentence, at, piece, decoded, bounds)
+            decoded += audio.size
+            if decoded > self._max_frames:
+                raise AudioTooLong(too_long(self._max_seconds))
+            group.append(audio)
+            grouped += audio.size
+            early = self._first_piece and at == 0 and len(pieces) > 1 and start == 0
+            if early or grouped >= NORMALIZE_SECONDS * self._rate:
+                yield self._flush(pause, group)
+                group, grouped, pause = [], 0, b""
+        if group:
+            yield self._flush(pause, group)
+        self._gain = None
+
+    def _cut(self, audio: Any, bounds: Any, head: int, size: int) -> tuple[Any, Any]:
+        """A piece decoded with a word of context on either side (``head`` phonemes before
+        it, the rest after it), so the model says its edges as inside a sentence, not as
+        an utterance's start and end (no final lengthening): cut out in the middle of the
+        word breaks around it, with a short fade. Its phonemes' frames move with it."""
+        if bounds is None or len(bounds) < head + size + 1:
+            return audio, bounds
+        end_at = head + size  # the break after the piece, when there is context after it
+        start = int((bounds[head - 1] + bounds[head]) / 2) if head else 0
+        has_after = len(bounds) > end_at + 2
+        end = int((bounds[end_at] + bounds[end_at + 1]) / 2) if has_after else audio.size
+        piece = audio[start:end].copy()
+        fade = min(int(FADE_SECONDS * self._rate), piece.size // 2)
+        if fade:
+            import numpy as np
+
+            ramp = np.linspace(0.0, 1.0, fade, dtype=piece.dtype)
+            if head:
+                piece[:fade] *= ramp
+            if has_after:
+                piece[-fade:] *= ramp[::-1]
+        return piece, bounds[head : end_at + 1] - start
+
+    def _flush(self, pause: bytes, group: list[Any]) -> bytes:
+        import numpy as np
+
+        audio = np.concatenate(group) if len(group) > 1 else group[0]
+        pcm, self._gain = int16_frames(audio, self._gain)
+        frames = pause + pcm
+        self.num_frames += len(frames) // 2
+        return frames
+
+    def _mark_sentence(self, sentence: Sentence, frame: int) -> None:
+        if sentence.labels is None:
+            return
+        said_words = [label for label in sentence.labels if label >= 0]
+        if not said_words:
+            return
+        first = sentence.words[min(said_words)]
+        last = sentence.words[max(said_words)]
+        span = request_span(sentence.said, first.start, last.end)
+        if span is not None:
+            self._mark(Timing("sentence", frame, span[0], span[1]))
+
+    def _mark_words(
+        self, sentence: Sentence, at: int, piece: list[str], frame: int, starts: Any
+    ) -> None:
+        assert sentence.labels is not None
+        done, last = self._said_words.get(sentence.said_index, (0, None))
+        for offset, label in enumerate(_piece_labels(sentence, at, piece)):
+            if label < done:
+                continue
+            word = sentence.words[label]
+            span = request_span(sentence.said, word.start, word.end)
+            # The words of one replaced piece (an alias) are one written word: one mark.
+            if span is not None and span != last:
+                self._mark(Timing("word", frame + int(starts[offset]), span[0], span[1]))
+                last = span
+            done = label + 1
+        self._said_words[sentence.said_index] = (done, last)
+
+
+def _pieces(phonemes: list[str], limit: int, first: int) -> list[tuple[int, list[str]]]:
+    """The pieces of a sentence, each with the index of its first phoneme in it.
+
+    With ``first``, the first piece ends at the first clause or word break after that
+    many phonemes, so a stream's first audio leaves sooner."""
+    if first and len(phonemes) > 2 * first:
+        head = split_phonemes(phonemes, first)[0]
+        rest_at = _locate(phonemes, head, 0) + len(head)
+        pieces = [(0, head)]
+        tail = phonemes[rest_at:]
+        for piece in split_phonemes(tail, limit):
+            pieces.append((_locate(phonemes, piece, rest_at), piece))
+            rest_at = pieces[-1][0] + len(piece)
+        return pieces
+    out: list[tuple[int, list[str]]] = []
+    at = 0
+    for piece in split_phonemes(phonemes, limit):
+        at = _locate(phonemes, piece, at)
+        out.append((at, piece))
+        at += len(piece)
+    return out
+
+
+def _context(phonemes: Sequence[str], at: int, size: int, cut: bool) -> tuple[list[str], list[str]]:
+    """The word before a piece and the word after it, each with the break between, when the
+    piece was cut out of its sentence at word breaks."""
+    if not cut:
+        return [], []
+    before: list[str] = []
+    if at >= 2 and phonemes[at - 1] == WORD_BREAK:
+        start = at - 1
+        while start > 0 and phonemes[start - 1] != WORD_BREAK:
+            start -= 1
+        before = list(phonemes[start:at])
+    after: list[str] = []
+    end = at + size
+    if end + 1 < len(phonemes) and phonemes[end] == WORD_BREAK:
+        stop = end + 1
+        while stop < len(phonemes) and phonemes[stop] != WORD_BREAK:
+            stop += 1
+        after = list(phonemes[end:stop])
+    return before, after
+
+
+def _locate(phonemes: Sequence[str], piece: Sequence[str], at: int) -> int:
+    """Where ``piece`` starts in ``phonemes`` at or after ``at`` (pieces drop only the word
+    breaks at their edges)."""
+    while at < len(phonemes) and phonemes[at] != piece[0]:
+        at += 1
+    return at
+
+
+def _piece_labels(sentence: Sentence, at: int, piece: list[str]) -> list[int]:
+    assert sentence.labels is not None
+    return sentence.labels[at : at + len(piece)]
+
+
+def int16_frames(audio: Any, gain: float | None = None) -> tuple[bytes, float | None]:
+    """Float samples to 16-bit PCM, normalized to full scale as Piper does per sentence,
+    and the gain used. With ``gain`` (a piece sent ahead of the rest of its sentence) the
+    same gain is kept unless it would clip.
+
+    In place on a float32 copy at most: a long sentence's audio is not copied four times.
+    """
+    import numpy as np
+
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak < 1e-8:
+        return bytes(2 * audio.size), gain
+    full = 32767.0 / peak
+    used = full if gain is None else min(gain, full)
+    scaled = np.asarray(audio, dtype=np.float32).copy()
+    np.multiply(scaled, np.float32(used), out=scaled)
+    # Round, not truncate: a float32 product can land a hair under full scale.
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, -32767, 32767, out=scaled)
+    return scaled.astype("<i2").tobytes(), used

@@ -1,0 +1,139 @@
+"""SSML and lexicons with the real voice: what the markup and a policy's lexicon say is what
+the voice says, and speech marks follow it."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import soundfile
+import yaml
+from starlette.testclient import TestClient
+
+from tempaudio_service.app import create_app
+from tempaudio_service.settings import ServiceSettings
+from tempaudio_service.store import AudioStore
+
+pytestmark = pytest.mark.piper
+
+# No noise: the same phonemes make the same audio, sample for sample.
+STEADY = {"noise_scale": 0.0, "noise_w": 0.0}
+
+
+@pytest.fixture
+def client(settings: ServiceSettings, store: AudioStore, piper: Any) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, synth=piper, store=store)) as test_client:
+        yield test_client
+
+
+def sync(client: TestClient, **body: Any) -> dict[str, Any]:
+    response = client.post("/tts/sync", json={**STEADY, **body})
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def marks_of(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in httpx.get(answer["speech_marks_url"]).text.splitlines()]
+
+
+def audio_of(answer: dict[str, Any]) -> Any:
+    data, rate = soundfile.read(io.BytesIO(httpx.get(answer["s3_url"]).content), dtype="int16")
+    assert rate == 22050
+    return data
+
+
+def test_a_two_second_break_moves_the_next_word_by_two_seconds(client: TestClient) -> None:
+    said = '<speak>Please hold <break time="2s"/> while we connect you.</speak>'
+    joined = "<speak>Please hold while we connect you.</speak>"
+    held = marks_of(sync(client, text=said, text_type="ssml", speech_marks=["word"]))
+    plain = marks_of(sync(client, text=joined, text_type="ssml", speech_marks=["word"]))
+    assert [m["value"] for m in held] == ["Please", "hold", "while", "we", "connect", "you"]
+    for mark in held:
+        assert said[mark["start"] : mark["end"]] == mark["value"]
+    moved = held[2]["time"] - plain[2]["time"]
+    # Two seconds of silence, and the words around it said as a phrase's end and start.
+    assert 1900 <= moved <= 2600
+    assert abs(held[0]["time"] - plain[0]["time"]) <= 50
+
+
+def test_say_as_characters_spells_the_word_out(client: TestClient) -> None:
+    text = '<speak><say-as interpret-as="characters">NASA</say-as></speak>'
+    spelled = sync(client, text=text, text_type="ssml", speech_marks=["word"])
+    word = sync(client, text="<speak>NASA</speak>", text_type="ssml")
+    # Four letters take far longer than the word "NASA", and are one written word.
+    assert spelled["duration"] > 1.6 * word["duration"]
+    [mark] = marks_of(spelled)
+    assert (mark["value"], mark["start"]) == ("NASA", text.index("NASA"))
+
+
+def test_a_mark_tag_is_an_ssml_speech_mark_at_its_place(client: TestClient) -> None:
+    text = '<speak>First part. <mark name="middle"/>Second part.</speak>'
+    marks = marks_of(sync(client, text=text, text_type="ssml", speech_marks=["word", "ssml"]))
+    [middle] = [m for m in marks if m["type"] == "ssml"]
+    assert middle["value"] == "middle"
+    assert text[middle["start"] : middle["end"]] == '<mark name="middle"/>'
+    second = next(m for m in marks if m["value"] == "Second")
+    part = next(m for m in marks if m["value"] == "part")
+    assert part["time"] < middle["time"] <= second["time"]
+
+
+def test_malformed_ssml_is_a_422_with_its_position(client: TestClient) -> None:
+    response = client.post("/tts/sync", json={"text": "<speak>Hi <b>there</speak>",
+                                              "text_type": "ssml"})  # fmt: skip
+    assert response.status_code == 422
+    assert "line 1" in response.json()["message"]
+    bomb = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+            '<!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><speak>&lol2;</speak>')  # fmt: skip
+    refused = client.post("/tts/sync", json={"text": bomb, "text_type": "ssml"})
+    assert refused.status_code == 422
+
+
+def lexicon_file(tmp_path: Path, settings: ServiceSettings, alias: str) -> Path:
+    documents = [
+        {"apiVersion": "tempaudio.dev/v1alpha1", "kind": "TempAudioLexicon",
+         "metadata": {"name": "tech"},
+         "spec": {"entries": [{"grapheme": "SQL", "alias": alias},
+                              {"grapheme": "Kubernetes", "phoneme": "kˌuːbɚnˈɛtiːz"}]}},
+        {"apiVersion": "tempaudio.dev/v1alpha1", "kind": "TempAudioPolicy",
+         "metadata": {"name": "said"},
+         "spec": {"retention": "1h", "storage": {"bucket": settings.bucket},
+                  "dynamodb": {"table": settings.table}, "lexicons": ["tech"]}},
+        {"apiVersion": "tempaudio.dev/v1alpha1", "kind": "TempAudioPolicy",
+         "metadata": {"name": "plain"},
+         "spec": {"retention": "1h", "storage": {"bucket": settings.bucket},
+                  "dynamodb": {"table": settings.table}}},
+    ]  # fmt: skip
+    path = tmp_path / "policies.yaml"
+    path.write_text(yaml.safe_dump_all(documents))
+    return path
+
+
+def test_a_lexicon_alias_changes_what_a_policy_says(
+    tmp_path: Path, settings: ServiceSettings, store: AudioStore, piper: Any
+) -> None:
+    path = lexicon_file(tmp_path, settings, "sequel")
+    file_settings = replace(settings, policy_source="file", policy_file=path,
+                            default_policy="default/plain")  # fmt: skip
+    with TestClient(create_app(file_settings, synth=piper, store=store)) as client:
+        said = sync(client, text="Query it with SQL.", policy="said", speech_marks=["word"])
+        spelled = sync(client, text="Query it with SQL.", policy="plain")
+        alias = sync(client, text="Query it with sequel.", policy="plain")
+        # Said as the alias, sample for sample; not as the letters the plain policy says.
+        heard, expected = audio_of(said), audio_of(alias)
+        assert heard.shape == expected.shape
+        assert (heard == expected).all()
+        assert said["duration"] != spelled["duration"]
+        # The mark is for the written word.
+        assert [m["value"] for m in marks_of(said)] == ["Query", "it", "with", "SQL"]
+        phoneme = sync(client, text="Kubernetes", policy="said")
+        raw = sync(client, text="[[kˌuːbɚnˈɛtiːz]]", policy="plain")
+        heard, expected = audio_of(phoneme), audio_of(raw)
+        assert heard.shape == expected.shape
+        assert (heard == expected).all()
