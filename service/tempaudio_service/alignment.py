@@ -53,12 +53,23 @@ def written_words(text: str) -> list[Word]:
         while start < end and text[start] in _LEADING:
             start += 1
         while end > start and text[end - 1] in _TRAILING:
-            if text[end - 1] == "." and "." in text[start : end - 1]:
+            if _abbreviation_end(text, start, end):
                 break
             end -= 1
         if end > start:
             words.append(Word(start, end))
     return words
+
+
+def _abbreviation_end(text: str, start: int, end: int) -> bool:
+    """``text[start:end]`` ends with the one period of an abbreviation with periods inside
+    ("U.S.A.", "e.g."), not an ellipsis ("Wait...") or a sentence's end ("Dr.")."""
+    return (
+        text[end - 1] == "."
+        and end - 2 >= start
+        and text[end - 2].isalpha()
+        and "." in text[start : end - 1]
+    )
 
 
 def sounds(phonemes: str) -> str:

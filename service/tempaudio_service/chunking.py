@@ -7,12 +7,18 @@ sentence as several shorter pieces bounds that peak. Pieces end where a speaker 
 pause anyway: after a clause mark if one is near enough, otherwise between words. A
 single word longer than the limit (espeak reads ``hello-hello-…`` or a few thousand
 letters without a space as one word) is cut inside, so no piece is ever over the limit.
+
+A stream's first piece is cut short (``sentence_pieces``), so its first audio leaves
+after a few words; pieces cut at word breaks are decoded with the word on either side
+(``word_context``) and the PCM of one sentence shares one gain (``int16_frames``), so a
+seam is said and sounds as inside the sentence.
 """
 
 from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
+from typing import Any
 
 # A sentence longer than this many phonemes (about 7 s of audio) is decoded in pieces.
 DEFAULT_MAX_CHUNK_PHONEMES = 150
@@ -111,3 +117,82 @@ def _inner_cut(phonemes: Sequence[str], max_phonemes: int) -> int:
 
 def _belongs_to_previous(phoneme: str) -> bool:
     return phoneme in _TRAILING_MARKS or unicodedata.combining(phoneme[:1] or " ") != 0
+
+
+def sentence_pieces(phonemes: list[str], limit: int, first: int) -> list[tuple[int, list[str]]]:
+    """The pieces of a sentence, each with the index of its first phoneme in it.
+
+    With ``first``, the first piece ends at the first clause or word break after that
+    many phonemes, so a stream's first audio leaves sooner."""
+    if first and len(phonemes) > 2 * first:
+        head = split_phonemes(phonemes, first)[0]
+        head_at = locate(phonemes, head, 0)
+        rest_at = head_at + len(head)
+        pieces = [(head_at, head)]
+        tail = phonemes[rest_at:]
+        for piece in split_phonemes(tail, limit):
+            pieces.append((locate(phonemes, piece, rest_at), piece))
+            rest_at = pieces[-1][0] + len(piece)
+        return pieces
+    out: list[tuple[int, list[str]]] = []
+    at = 0
+    for piece in split_phonemes(phonemes, limit):
+        at = locate(phonemes, piece, at)
+        out.append((at, piece))
+        at += len(piece)
+    return out
+
+
+def word_context(
+    phonemes: Sequence[str], at: int, size: int, cut: bool
+) -> tuple[list[str], list[str]]:
+    """The word before a piece and the word after it, each with the break between, when the
+    piece was cut out of its sentence at word breaks."""
+    if not cut:
+        return [], []
+    before: list[str] = []
+    if at >= 2 and phonemes[at - 1] == WORD_BREAK:
+        start = at - 1
+        while start > 0 and phonemes[start - 1] != WORD_BREAK:
+            start -= 1
+        before = list(phonemes[start:at])
+    after: list[str] = []
+    end = at + size
+    if end + 1 < len(phonemes) and phonemes[end] == WORD_BREAK:
+        stop = end + 1
+        while stop < len(phonemes) and phonemes[stop] != WORD_BREAK:
+            stop += 1
+        after = list(phonemes[end:stop])
+    return before, after
+
+
+def locate(phonemes: Sequence[str], piece: Sequence[str], at: int) -> int:
+    """Where ``piece`` starts in ``phonemes`` at or after ``at`` (pieces drop only the word
+    breaks at their edges)."""
+    while at < len(phonemes) and phonemes[at] != piece[0]:
+        at += 1
+    return at
+
+
+def int16_frames(
+    audio: Any, gain: float | None = None, headroom_db: float = 0.0
+) -> tuple[bytes, float | None]:
+    """Float samples to 16-bit PCM, normalized to full scale as Piper does per sentence
+    (less ``headroom_db``), and the gain used. With ``gain`` (a piece sent ahead of the
+    rest of its sentence) the same gain is kept unless it would clip.
+
+    In place on a float32 copy at most: a long sentence's audio is not copied four times.
+    """
+    import numpy as np
+
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak < 1e-8:
+        return bytes(2 * audio.size), gain
+    full = 32767.0 / peak
+    used = full * 10 ** (-headroom_db / 20) if gain is None else min(gain, full)
+    scaled = np.asarray(audio, dtype=np.float32).copy()
+    np.multiply(scaled, np.float32(used), out=scaled)
+    # Round, not truncate: a float32 product can land a hair under full scale.
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, -32767, 32767, out=scaled)
+    return scaled.astype("<i2").tobytes(), used

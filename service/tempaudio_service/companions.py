@@ -7,13 +7,12 @@ them before the audio and undoes them with it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from . import layout, marks, sse
 from .policies import ServedPolicy
-from .pronounce import with_lexicons
 from .rendering import RenderStream
 from .repository import Companion, CompanionCopy
 from .tts_request import TtsRequest
@@ -24,10 +23,9 @@ NAMES = ("speech_marks", "captions")
 
 
 def under(tts: TtsRequest, policy: ServedPolicy) -> TtsRequest:
-    """The request as said under ``policy``: with its lexicons, in order."""
-    if not policy.lexicons:
-        return tts
-    return replace(tts, script=with_lexicons(tts.said, policy.lexicons))
+    """The request as said under ``policy``: with its lexicons, in order (applied when it
+    is synthesized)."""
+    return replace(tts, lexicons=policy.lexicons) if policy.lexicons else tts
 
 
 def keys_for(tts: TtsRequest, key: str) -> dict[str, str]:
@@ -79,17 +77,24 @@ def _content_type(key: str) -> str:
     return next(ctype for ext, ctype in marks.CAPTIONS.values() if ext == extension)
 
 
-def sse_frames(tts: TtsRequest, opened: list[RenderStream]) -> Callable[[bytes], bytes]:
+class MarkEvents:
     """OpenAI's audio deltas, each after the speech marks found for its audio (the stream
-    is ``opened[0]`` once it has started)."""
-    sent = 0
+    is ``opened[0]`` once it has started); ``rest()`` sends the marks found after the last
+    audio (a trailing ``<mark>``)."""
 
-    def frame(chunk: bytes) -> bytes:
-        nonlocal sent
-        stream = opened[0]
-        found = marks.speech_marks(stream.timings[sent:], tts.text, stream.voice_rate)
-        sent = len(stream.timings)
-        wanted = b"".join(sse.mark(mark) for mark in found if mark.type in tts.speech_marks)
-        return wanted + sse.audio_delta(chunk)
+    def __init__(self, tts: TtsRequest, opened: list[RenderStream]) -> None:
+        self._tts = tts
+        self._opened = opened
+        self._sent = 0
 
-    return frame
+    def _new(self) -> bytes:
+        stream = self._opened[0]
+        found = marks.speech_marks(stream.timings[self._sent :], self._tts.text, stream.voice_rate)
+        self._sent = len(stream.timings)
+        return b"".join(sse.mark(mark) for mark in found if mark.type in self._tts.speech_marks)
+
+    def frame(self, chunk: bytes) -> bytes:
+        return self._new() + sse.audio_delta(chunk)
+
+    def rest(self) -> bytes:
+        return self._new() if self._opened else b""

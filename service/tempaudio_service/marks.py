@@ -2,10 +2,10 @@
 and as WebVTT or SubRip cues of a readable length.
 
 A mark is ``{"time": ms, "type": "word"|"sentence"|"ssml", "start": i, "end": j,
-"value": v}``: ``time`` from the start of the audio, ``start``/``end`` character offsets
-into the request's text (Polly's are byte offsets into UTF-8; characters are what a
-Python, JavaScript or Go string indexes), so that ``text[start:end] == value``; an
-``ssml`` mark's value is the ``<mark>``'s name and its offsets are the tag's.
+"value": v}``: ``time`` from the start of the audio, ``start``/``end`` offsets in code
+points into the request's text (Polly's are UTF-8 byte offsets), so that
+``text[start:end] == value`` in Python; an ``ssml`` mark's value is the ``<mark>``'s name
+and its offsets are the tag's.
 """
 
 from __future__ import annotations
@@ -81,56 +81,84 @@ class Cue:
 def cues(marks: Sequence[SpeechMark], duration_ms: int, text: str, *, verbatim: bool) -> list[Cue]:
     """Words grouped into cues: a new cue at a sentence, or when the cue would be over
     ``CUE_CHARS`` or ``CUE_MS``. A cue ends when the next one starts (the last one with the
-    audio). ``verbatim``: the request's text between the first and last word is shown
-    (with its punctuation); otherwise (SSML) the words, joined by spaces."""
-    groups: list[list[SpeechMark]] = []
-    for mark in marks:
-        if mark.type == "sentence":
-            if groups and groups[-1]:
-                groups.append([])
-            continue
-        if mark.type != "word":
-            continue
-        if not groups:
+    audio). ``verbatim``: each word is shown as written, with the punctuation that sticks to
+    it; otherwise (SSML) as its value. A word longer than a cue is cut to one."""
+    words = [mark for mark in marks if mark.type == "word"]
+    shown = _pieces(words, text) if verbatim else [" ".join(w.value.split()) for w in words]
+    starts = {mark.start for mark in marks if mark.type == "sentence"}
+    groups: list[list[int]] = []
+    size = 0
+    for index, word in enumerate(words):
+        piece = len(shown[index])
+        if (
+            not groups
+            or word.start in starts
+            or size + 1 + piece > CUE_CHARS
+            or not _fits(" ".join(shown[i] for i in [*groups[-1], index]))
+            or word.time - words[groups[-1][0]].time > CUE_MS
+        ):
             groups.append([])
-        group = groups[-1]
-        if group and _too_big(group, mark, text, verbatim):
-            group = []
-            groups.append(group)
-        group.append(mark)
-    groups = [group for group in groups if group]
+            size = -1
+        groups[-1].append(index)
+        size += 1 + piece
     out: list[Cue] = []
-    for index, group in enumerate(groups):
-        end = groups[index + 1][0].time if index + 1 < len(groups) else duration_ms
-        out.append(Cue(group[0].time, max(end, group[0].time + 1), _shown(group, text, verbatim)))
+    for number, group in enumerate(groups):
+        start = words[group[0]].time
+        end = words[groups[number + 1][0]].time if number + 1 < len(groups) else duration_ms
+        line = " ".join(shown[index] for index in group)
+        if len(line) > CUE_CHARS:
+            line = line[: CUE_CHARS - 1] + "…"
+        out.append(Cue(start, max(end, start + 1), line))
     return out
 
 
-def _shown(group: Sequence[SpeechMark], text: str, verbatim: bool) -> str:
-    if verbatim:  # with the punctuation that sticks to the words at either end
-        start, end = group[0].start, group[-1].end
+def _pieces(words: Sequence[SpeechMark], text: str) -> list[str]:
+    """Each word as written with the punctuation stuck to it: the gap between two words
+    goes to the first up to a space, to the second after the last space. The pieces never
+    overlap, so all of them together are at most the text."""
+    bounds = [(word.start, word.end) for word in words]
+    for index in range(len(bounds) - 1):
+        (start, end), (next_start, next_end) = bounds[index], bounds[index + 1]
+        gap = text[end:next_start]
+        if not gap.strip():
+            continue
+        first_space = next((i for i, c in enumerate(gap) if c.isspace()), len(gap))
+        last_space = max((i for i, c in enumerate(gap) if c.isspace()), default=len(gap) - 1)
+        bounds[index] = (start, end + first_space)
+        bounds[index + 1] = (next_start - (len(gap) - last_space - 1), next_end)
+    if bounds:
+        start, end = bounds[0]
         while start > 0 and not text[start - 1].isspace():
             start -= 1
+        bounds[0] = (start, end)
+        start, end = bounds[-1]
         while end < len(text) and not text[end].isspace():
             end += 1
-        return " ".join(text[start:end].split())
-    return " ".join(mark.value for mark in group)
+        bounds[-1] = (start, end)
+    return [" ".join(text[start:end].split()) for start, end in bounds]
 
 
-def _too_big(group: Sequence[SpeechMark], mark: SpeechMark, text: str, verbatim: bool) -> bool:
-    return (
-        len(_shown([*group, mark], text, verbatim)) > CUE_CHARS
-        or mark.time - group[0].time > CUE_MS
+def _fits(text: str) -> bool:
+    """The text is one line, or two at a space, of at most ``CUE_LINE_CHARS`` each."""
+    if len(text) <= CUE_LINE_CHARS:
+        return True
+    return any(
+        c == " " and i <= CUE_LINE_CHARS and len(text) - i - 1 <= CUE_LINE_CHARS
+        for i, c in enumerate(text)
     )
 
 
 def _lines(text: str) -> str:
-    """A cue of more than one line's worth is broken into two at a space near the middle."""
-    if len(text) <= CUE_LINE_CHARS or " " not in text:
+    """A cue of more than one line's worth is broken into two at a space near the middle
+    (or in the middle, when it has no space)."""
+    if len(text) <= CUE_LINE_CHARS:
         return text
+    if " " not in text:
+        return text[: len(text) // 2] + "\n" + text[len(text) // 2 :]
     middle = len(text) // 2
     spaces = [i for i, c in enumerate(text) if c == " "]
-    cut = min(spaces, key=lambda i: abs(i - middle))
+    fitting = [i for i in spaces if i <= CUE_LINE_CHARS and len(text) - i - 1 <= CUE_LINE_CHARS]
+    cut = min(fitting or spaces, key=lambda i: abs(i - middle))
     return text[:cut] + "\n" + text[cut + 1 :]
 
 
@@ -151,6 +179,8 @@ def caption_file(cue_list: Sequence[Cue], fmt: str) -> bytes:
         shown = _lines(cue.text.replace("-->", "->"))
         if fmt == "vtt":
             shown = shown.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        else:  # players read SubRip's <i>, <b>, <font> as markup
+            shown = shown.replace("<", "\u2039").replace(">", "\u203a")
         blocks.append(f"{number}\n{timing}\n{shown}\n" if fmt == "srt" else f"{timing}\n{shown}\n")
     head = "WEBVTT\n\n" if fmt == "vtt" else ""
     return (head + "\n".join(blocks)).encode()

@@ -210,7 +210,8 @@ class KubernetesPolicies:
             for plural in WATCHED:
                 thread = threading.Thread(
                     target=follow, args=(self._api_client, namespace, plural, self, self._stopping),
-                    name=f"{plural}-{namespace}", daemon=True,
+                    kwargs={"optional": plural == LEXICONS}, name=f"{plural}-{namespace}",
+                    daemon=True,
                 )  # fmt: skip
                 thread.start()
         logger.info("watching TempAudioPolicies and TempAudioLexicons in %s",

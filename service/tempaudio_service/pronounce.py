@@ -7,24 +7,54 @@ text is said as its alias, or as its phonemes (a raw ``[[...]]`` block, Piper's)
 - Only the request's own text is touched: never what SSML already replaced (``<sub>``,
   ``<say-as>``, ``<phoneme>``), nor an alias with another lexicon's grapheme in it.
 - A replaced grapheme stays one written word for speech marks and captions.
+
+Matching is a dictionary lookup at each token of the text, for the few lengths of the
+graphemes that start with that token: linear in the text whatever the lexicons' size (a
+regular expression of 80,000 alternatives is not). The index is built once per set of
+lexicon versions and kept for the few sets in use.
 """
 
 from __future__ import annotations
 
-import functools
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from tempaudio_api.lexicon import Lexicon
 from tempaudio_api.phonetics import to_ipa
 
 from .script import Item, Said, Script, Source
 
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+# Indexes kept: one per set of lexicon versions in use (policies x edits in flight).
+INDEXES_KEPT = 8
 
-@functools.lru_cache(maxsize=64)
-def _compiled(lexicons: tuple[Lexicon, ...]) -> tuple[re.Pattern[str], dict[str, str]] | None:
-    """The pattern of every grapheme and what each is said as (lexicons are frozen and
-    hashable: a new version is a new key)."""
+
+@dataclass(frozen=True)
+class _Index:
+    said: dict[str, str]  # grapheme -> what is said
+    lengths: dict[str, tuple[int, ...]]  # first token -> grapheme lengths, longest first
+
+    def match(self, text: str, token: re.Match[str]) -> str | None:
+        """The longest grapheme at ``token`` that is a whole word there, or None."""
+        at = token.start()
+        if at > 0 and _is_word(text[at - 1]):
+            return None  # inside a word ("ASP.NET" has no ".NET")
+        for length in self.lengths.get(token.group(), ()):
+            end = at + length
+            grapheme = text[at:end]
+            if grapheme in self.said and not (end < len(text) and _is_word(text[end])):
+                return grapheme
+        return None
+
+
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def _build(lexicons: Sequence[Lexicon]) -> _Index | None:
     said: dict[str, str] = {}
     for lexicon in lexicons:
         for entry in lexicon.entries:
@@ -36,19 +66,43 @@ def _compiled(lexicons: tuple[Lexicon, ...]) -> tuple[re.Pattern[str], dict[str,
                 said[entry.grapheme] = f"[[{to_ipa(entry.phoneme, entry.alphabet)}]]"
     if not said:
         return None
-    alternatives = "|".join(re.escape(g) for g in sorted(said, key=len, reverse=True))
-    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)"), said
+    lengths: dict[str, set[int]] = {}
+    for grapheme in said:
+        first = _TOKEN.match(grapheme.strip())
+        if first is not None and grapheme == grapheme.strip():
+            lengths.setdefault(first.group(), set()).add(len(grapheme))
+    ordered = {token: tuple(sorted(sizes, reverse=True)) for token, sizes in lengths.items()}
+    return _Index(said, ordered)
+
+
+_indexes: OrderedDict[tuple[tuple[str, str], ...], _Index | None] = OrderedDict()
+_indexes_lock = threading.Lock()
+
+
+def _index(lexicons: Sequence[Lexicon]) -> _Index | None:
+    key = tuple((lexicon.name, lexicon.version) for lexicon in lexicons)
+    with _indexes_lock:
+        if key in _indexes:
+            _indexes.move_to_end(key)
+            return _indexes[key]
+    index = _build(lexicons)
+    with _indexes_lock:
+        _indexes[key] = index
+        while len(_indexes) > INDEXES_KEPT:
+            _indexes.popitem(last=False)
+    return index
 
 
 def with_lexicons(script: Script, lexicons: Sequence[Lexicon]) -> Script:
-    compiled = _compiled(tuple(lexicons))
-    if compiled is None:
+    if not lexicons:
         return script
-    pattern, said = compiled
-    return tuple(_said_with(item, pattern, said) for item in script)
+    index = _index(lexicons)
+    if index is None:
+        return script
+    return tuple(_said_with(item, index) for item in script)
 
 
-def _said_with(item: Item, pattern: re.Pattern[str], said: dict[str, str]) -> Item:
+def _said_with(item: Item, index: _Index) -> Item:
     if not isinstance(item, Said):
         return item
     text: list[str] = []
@@ -68,7 +122,7 @@ def _said_with(item: Item, pattern: re.Pattern[str], said: dict[str, str]) -> It
             sources.append(_moved(source, length))
             keep(item.text[source.said_start : source.said_end])
             continue
-        for piece, replaced, start, end in _split(item.text, source, pattern, said):
+        for piece, replaced, start, end in _split(item.text, source, index):
             sources.append(Source(length, length + len(piece), start, end, replaced=replaced))
             keep(piece)
     keep(item.text[at:])
@@ -85,16 +139,23 @@ def _moved(source: Source, said_start: int) -> Source:
     )
 
 
-def _split(
-    text: str, source: Source, pattern: re.Pattern[str], said: dict[str, str]
-) -> Iterable[tuple[str, bool, int, int]]:
-    """The source's text in pieces: (what is said, replaced?, request start, end)."""
+def _split(text: str, source: Source, index: _Index) -> Iterable[tuple[str, bool, int, int]]:
+    """The source's text in pieces: (what is said, replaced?, request start, end). Word
+    boundaries are those of the whole said text: a word that SSML tags split in two
+    ("SQL<emphasis>ite</emphasis>") is not a grapheme's."""
     shift = source.start - source.said_start
     at = source.said_start
-    for match in pattern.finditer(text, source.said_start, source.said_end):
-        if match.start() > at:
-            yield text[at : match.start()], False, at + shift, match.start() + shift
-        yield said[match.group()], True, match.start() + shift, match.end() + shift
-        at = match.end()
+    for token in _TOKEN.finditer(text, source.said_start, source.said_end):
+        if token.start() < at:
+            continue  # inside a grapheme just replaced
+        grapheme = index.match(text, token)
+        if grapheme is None or token.start() + len(grapheme) > source.said_end:
+            continue
+        start = token.start()
+        if start > at:
+            yield text[at:start], False, at + shift, start + shift
+        end = start + len(grapheme)
+        yield index.said[grapheme], True, start + shift, end + shift
+        at = end
     if at < source.said_end:
         yield text[at : source.said_end], False, at + shift, source.said_end + shift

@@ -35,7 +35,7 @@ def render_whole(synth: Synthesizer, tts: TtsRequest) -> Rendered:
     timings: list[Timing] | None = [] if tts.timed else None
     try:
         frames = 0
-        for pcm in synth.speak(tts.said, tts.voice, tts.options, timings=timings):
+        for pcm in synth.speak(tts.spoken(), tts.voice, tts.options, timings=timings):
             frames += len(pcm) // 2
             encoder.write(pcm)
         return Rendered(encoder.finish(), frames, voice_rate, tuple(timings or ()))
@@ -58,7 +58,7 @@ class RenderStream:
         self._format = tts.format
         self.timings: list[Timing] = []
         self._sentences: Iterator[bytes] = synth.speak(
-            tts.said, tts.voice, tts.options, timings=self.timings if tts.timed else None,
+            tts.spoken(), tts.voice, tts.options, timings=self.timings if tts.timed else None,
             early=True,
         )  # fmt: skip
         self._encoder: Encoder = open_encoder(

@@ -14,11 +14,17 @@ text by alignment.py, so a mark is where the voice says the word, not an estimat
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from .alignment import Word, label_phonemes, written_words
-from .chunking import WORD_BREAK, chunk_limit, min_audio_seconds, split_phonemes
+from .chunking import (
+    chunk_limit,
+    int16_frames,
+    min_audio_seconds,
+    sentence_pieces,
+    word_context,
+)
 from .errors import AudioTooLong, NoSpeech
 from .script import Mark, Pause, Said, Script, request_span
 from .voices import SynthesisOptions, Timing
@@ -34,6 +40,11 @@ _SILENT = frozenset(" .,;:!?")
 Decode = Callable[[list[str], "float | None"], tuple[Any, Any]]
 # Phonemes a piece of a long sentence leaves for the words around it (see Renderer._cut).
 CONTEXT_PHONEMES = 24
+# A stream's first words are normalized before the rest of their sentence is made: this far
+# below their own full scale, so that the rest (whose peak is up to ~4 dB higher, measured
+# on the benchmark's sentences) keeps their gain without clipping: no step in level at the
+# seam. The rest is quieter than Piper's normalization only where it would clip.
+EARLY_HEADROOM_DB = 4.0
 # A piece cut out of a sentence fades in and out over this long at a cut.
 FADE_SECONDS = 0.004
 
@@ -61,42 +72,44 @@ Step = Sentence | Pause | Mark
 def plan(
     script: Script,
     phonemize: Callable[[str], list[list[str]]],
-    alone: Callable[[str], str],
     id_map: Mapping[str, Any],
     options: SynthesisOptions,
-    *,
-    timed: bool,
 ) -> list[Step]:
-    """The sentences, pauses and marks of a script, phonemized; raises ``NoSpeech`` when
-    nothing in it is said."""
+    """The sentences, pauses and marks of a script, phonemized (without words: see
+    ``with_words``); raises ``NoSpeech`` when nothing in it is said."""
     steps: list[Step] = []
     for said_index, item in enumerate(script):
         if not isinstance(item, Said):
             steps.append(item)
             continue
-        sentences = phonemize(item.text)
-        words = written_words(item.text) if timed else []
-        labels = label_phonemes(sentences, item.text, words, alone) if timed else None
         scale = options.length_scale
         if item.rate != 1.0:
             scale = (scale or 1.0) / item.rate
-        for index, phonemes in enumerate(sentences):
-            kept = [i for i, p in enumerate(phonemes) if p in id_map]
-            if not any(phonemes[i] not in _SILENT for i in kept):
+        for phonemes in phonemize(item.text):
+            kept = [p for p in phonemes if p in id_map]
+            if not any(p not in _SILENT for p in kept):
                 continue  # unknown phonemes and sentences of only breaks say nothing
-            steps.append(
-                Sentence(
-                    phonemes=[phonemes[i] for i in kept],
-                    labels=None if labels is None else [labels[index][i] for i in kept],
-                    said=item,
-                    said_index=said_index,
-                    words=words,
-                    length_scale=scale,
-                )
-            )
+            steps.append(Sentence(kept, None, item, said_index, (), scale))
     if not any(isinstance(step, Sentence) for step in steps):
         raise NoSpeech("the text holds nothing to say")
     return steps
+
+
+def with_words(steps: Sequence[Step], alone: Callable[[str], str]) -> list[Step]:
+    """The plan with the written word of each phoneme (alignment.py), said by said: run
+    after the audio estimate, so a text refused as too long is never aligned."""
+    by_said: dict[int, list[Sentence]] = {}
+    for step in steps:
+        if isinstance(step, Sentence):
+            by_said.setdefault(step.said_index, []).append(step)
+    labelled: dict[int, Sentence] = {}
+    for sentences in by_said.values():
+        said = sentences[0].said
+        words = written_words(said.text)
+        labels = label_phonemes([s.phonemes for s in sentences], said.text, words, alone)
+        for sentence, sentence_labels in zip(sentences, labels, strict=True):
+            labelled[id(sentence)] = replace(sentence, labels=sentence_labels, words=words)
+    return [labelled.get(id(step), step) for step in steps]
 
 
 def too_long(max_seconds: float, estimate: float | None = None) -> str:
@@ -189,9 +202,9 @@ class Renderer:
         # Room for a word of context on either side, within the decoder's limit.
         room = min(CONTEXT_PHONEMES, limit // 4) if len(sentence.phonemes) > limit else 0
         first = self._first_piece if not start else 0
-        pieces = _pieces(sentence.phonemes, max(1, limit - room), first)
+        pieces = sentence_pieces(sentence.phonemes, max(1, limit - room), first)
         for at, piece in pieces:
-            before, after = _context(sentence.phonemes, at, len(piece), len(pieces) > 1)
+            before, after = word_context(sentence.phonemes, at, len(piece), len(pieces) > 1)
             if len(before) + len(piece) + len(after) > limit:
                 before, after = [], []  # never more at once than the limit
             said = [*before, *piece, *after]
@@ -207,7 +220,7 @@ class Renderer:
             grouped += audio.size
             early = self._first_piece and at == 0 and len(pieces) > 1 and start == 0
             if early or grouped >= NORMALIZE_SECONDS * self._rate:
-                yield self._flush(pause, group)
+                yield self._flush(pause, group, EARLY_HEADROOM_DB if early else 0.0)
                 group, grouped, pause = [], 0, b""
         if group:
             yield self._flush(pause, group)
@@ -236,11 +249,11 @@ class Renderer:
                 piece[-fade:] *= ramp[::-1]
         return piece, bounds[head : end_at + 1] - start
 
-    def _flush(self, pause: bytes, group: list[Any]) -> bytes:
+    def _flush(self, pause: bytes, group: list[Any], headroom_db: float = 0.0) -> bytes:
         import numpy as np
 
         audio = np.concatenate(group) if len(group) > 1 else group[0]
-        pcm, self._gain = int16_frames(audio, self._gain)
+        pcm, self._gain = int16_frames(audio, self._gain, headroom_db)
         frames = pause + pcm
         self.num_frames += len(frames) // 2
         return frames
@@ -275,80 +288,6 @@ class Renderer:
         self._said_words[sentence.said_index] = (done, last)
 
 
-def _pieces(phonemes: list[str], limit: int, first: int) -> list[tuple[int, list[str]]]:
-    """The pieces of a sentence, each with the index of its first phoneme in it.
-
-    With ``first``, the first piece ends at the first clause or word break after that
-    many phonemes, so a stream's first audio leaves sooner."""
-    if first and len(phonemes) > 2 * first:
-        head = split_phonemes(phonemes, first)[0]
-        rest_at = _locate(phonemes, head, 0) + len(head)
-        pieces = [(0, head)]
-        tail = phonemes[rest_at:]
-        for piece in split_phonemes(tail, limit):
-            pieces.append((_locate(phonemes, piece, rest_at), piece))
-            rest_at = pieces[-1][0] + len(piece)
-        return pieces
-    out: list[tuple[int, list[str]]] = []
-    at = 0
-    for piece in split_phonemes(phonemes, limit):
-        at = _locate(phonemes, piece, at)
-        out.append((at, piece))
-        at += len(piece)
-    return out
-
-
-def _context(phonemes: Sequence[str], at: int, size: int, cut: bool) -> tuple[list[str], list[str]]:
-    """The word before a piece and the word after it, each with the break between, when the
-    piece was cut out of its sentence at word breaks."""
-    if not cut:
-        return [], []
-    before: list[str] = []
-    if at >= 2 and phonemes[at - 1] == WORD_BREAK:
-        start = at - 1
-        while start > 0 and phonemes[start - 1] != WORD_BREAK:
-            start -= 1
-        before = list(phonemes[start:at])
-    after: list[str] = []
-    end = at + size
-    if end + 1 < len(phonemes) and phonemes[end] == WORD_BREAK:
-        stop = end + 1
-        while stop < len(phonemes) and phonemes[stop] != WORD_BREAK:
-            stop += 1
-        after = list(phonemes[end:stop])
-    return before, after
-
-
-def _locate(phonemes: Sequence[str], piece: Sequence[str], at: int) -> int:
-    """Where ``piece`` starts in ``phonemes`` at or after ``at`` (pieces drop only the word
-    breaks at their edges)."""
-    while at < len(phonemes) and phonemes[at] != piece[0]:
-        at += 1
-    return at
-
-
 def _piece_labels(sentence: Sentence, at: int, piece: list[str]) -> list[int]:
     assert sentence.labels is not None
     return sentence.labels[at : at + len(piece)]
-
-
-def int16_frames(audio: Any, gain: float | None = None) -> tuple[bytes, float | None]:
-    """Float samples to 16-bit PCM, normalized to full scale as Piper does per sentence,
-    and the gain used. With ``gain`` (a piece sent ahead of the rest of its sentence) the
-    same gain is kept unless it would clip.
-
-    In place on a float32 copy at most: a long sentence's audio is not copied four times.
-    """
-    import numpy as np
-
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    if peak < 1e-8:
-        return bytes(2 * audio.size), gain
-    full = 32767.0 / peak
-    used = full if gain is None else min(gain, full)
-    scaled = np.asarray(audio, dtype=np.float32).copy()
-    np.multiply(scaled, np.float32(used), out=scaled)
-    # Round, not truncate: a float32 product can land a hair under full scale.
-    np.rint(scaled, out=scaled)
-    np.clip(scaled, -32767, 32767, out=scaled)
-    return scaled.astype("<i2").tobytes(), used

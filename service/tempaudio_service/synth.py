@@ -14,7 +14,9 @@ import dataclasses
 import functools
 import json
 import logging
+import re
 import threading
+import unicodedata
 from collections import deque
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -23,7 +25,7 @@ from typing import Any
 from .chunking import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_CHUNK_PHONEMES
 from .errors import InvalidRequest
 from .script import Script, plain
-from .speaking import Renderer, check_estimate, plan
+from .speaking import Renderer, check_estimate, plan, with_words
 from .voice_files import discover_voices, onnx_session, timed_model
 from .voices import (
     SynthesisOptions,
@@ -187,13 +189,13 @@ class PiperSynthesizer:
         steps = plan(
             script,
             lambda text: _phonemize(piper_voice, text),
-            lambda word: said_alone(language, word),
             piper_voice.config.phoneme_id_map,
             options,
-            timed=timings is not None,
         )
         voice_scale = float(piper_voice.config.length_scale)
         check_estimate(steps, voice_scale, options, self._max_audio_seconds)
+        if timings is not None:
+            steps = with_words(steps, lambda word: said_alone(language, word))
         renderer = Renderer(
             functools.partial(_decode, piper_voice, options),
             self._budget,
@@ -242,15 +244,33 @@ def _decode(
     return audio, bounds
 
 
-@functools.lru_cache(maxsize=8192)
+# Words said alone, remembered: the short ones (a text's long "words" are rare and unlike
+# each other, and must not fill the memory).
+ALONE_CACHED_CHARS = 40
+
+
 def said_alone(language: str, word: str) -> str:
-    """A word's phonemes said on its own (alignment.py matches them to a sentence's)."""
+    """A word's phonemes said on its own (alignment.py matches them to a sentence's), as
+    Piper phonemizes: language switch flags dropped, decomposed (NFD)."""
+    if len(word) <= ALONE_CACHED_CHARS:
+        return _said_alone_cached(language, word)
+    return _said_alone(language, word)
+
+
+@functools.lru_cache(maxsize=8192)
+def _said_alone_cached(language: str, word: str) -> str:
+    return _said_alone(language, word)
+
+
+def _said_alone(language: str, word: str) -> str:
     from piper import espeakbridge
     from piper.voice import _ESPEAK_PHONEMIZER_LOCK
 
     with _ESPEAK_PHONEMIZER_LOCK:
         espeakbridge.set_voice(language)
-        return " ".join(phonemes for phonemes, _, _ in espeakbridge.get_phonemes(word))
+        clauses = espeakbridge.get_phonemes(word)
+    said = " ".join(re.sub(r"\([^)]+\)", "", phonemes) for phonemes, _, _ in clauses)
+    return unicodedata.normalize("NFD", said)
 
 
 def _phonemize(piper_voice: Any, text: str) -> list[list[str]]:

@@ -7,9 +7,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tempaudio_api.lexicon import Lexicon
+
 from .errors import InvalidRequest, TextTooLong, UnknownVoice
 from .formats import FORMATS, AudioFormat
 from .openai_schemas import OPENAI_MAX_INPUT_CHARS, SpeechRequestBody
+from .pronounce import with_lexicons
 from .schemas import TtsRequestBody, cut
 from .script import Script, plain
 from .ssml import parse_ssml
@@ -32,8 +35,10 @@ class TtsRequest:
     stream_format: str = "audio"
     # "text" or "ssml" (Polly's TextType): how ``text`` is read.
     text_type: str = "text"
-    # What is said, once parsed and said with the policy's lexicons; (): ``text`` as written.
-    script: Script = ()
+    # What is said, parsed (SSML); None: ``text`` as written.
+    script: Script | None = None
+    # The policy's lexicons, in order: applied on the synthesis worker (``spoken``).
+    lexicons: tuple[Lexicon, ...] = ()
     # Speech marks (marks.MARK_TYPES) and captions ("vtt", "srt") to make with the audio.
     speech_marks: tuple[str, ...] = ()
     captions: str | None = None
@@ -44,7 +49,12 @@ class TtsRequest:
 
     @property
     def said(self) -> Script:
-        return self.script or plain(self.text)
+        return self.script if self.script is not None else plain(self.text)
+
+    def spoken(self) -> Script:
+        """What the voice says: the script with the lexicons (linear in the text, but not
+        free: call it on a synthesis worker, not on the event loop)."""
+        return with_lexicons(self.said, self.lexicons)
 
     @property
     def timed(self) -> bool:

@@ -32,10 +32,25 @@ class Sink(Protocol):
     def touched(self, namespace: str, plural: str) -> None: ...
 
 
+# An optional resource the API server does not have (its CRD not applied: ``helm upgrade``
+# does not install new CRDs) or does not let this service read is listed again this often.
+ABSENT_RETRY_SECONDS = 30.0
+
+
 def follow(
-    api_client: Any, namespace: str, plural: str, sink: Sink, stopping: threading.Event
+    api_client: Any,
+    namespace: str,
+    plural: str,
+    sink: Sink,
+    stopping: threading.Event,
+    *,
+    optional: bool = False,
 ) -> None:
-    """List, then watch, ``plural`` in ``namespace`` until ``stopping`` is set."""
+    """List, then watch, ``plural`` in ``namespace`` until ``stopping`` is set.
+
+    An ``optional`` resource that is not there (404) or not readable (403) reads as none,
+    with a warning, and is looked for again every ``ABSENT_RETRY_SECONDS``: its absence
+    refuses only what needs it, never the whole service."""
     from kubernetes import client, watch
     from kubernetes.client.exceptions import ApiException
 
@@ -60,7 +75,15 @@ def follow(
                 version = stream.resource_version or version
                 sink.touched(namespace, plural)
         except ApiException as error:
-            if error.status != 410:  # 410: the version is too old; list again
+            if optional and error.status in (403, 404):
+                logger.warning(
+                    "%s in %s cannot be listed (%s %s): read as none; is its CRD applied "
+                    "and the service's Role current?", plural, namespace, error.status,
+                    error.reason,
+                )  # fmt: skip
+                sink.relisted(namespace, plural, [])
+                stopping.wait(ABSENT_RETRY_SECONDS)
+            elif error.status != 410:  # 410: the version is too old; list again
                 logger.warning("%s watch in %s: %s %s", plural, namespace, error.status,
                                error.reason)  # fmt: skip
                 stopping.wait(backoff)

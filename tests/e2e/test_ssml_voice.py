@@ -137,3 +137,24 @@ def test_a_lexicon_alias_changes_what_a_policy_says(
         heard, expected = audio_of(phoneme), audio_of(raw)
         assert heard.shape == expected.shape
         assert (heard == expected).all()
+
+
+def test_a_mark_after_the_last_words_still_reaches_an_sse_stream(client: TestClient) -> None:
+    text = '<speak>Thanks for calling.<mark name="end"/></speak>'
+    body = {"model": "tts-1", "input": text, "voice": "alloy", "response_format": "wav",
+            "stream_format": "sse", "text_type": "ssml", "speech_marks": ["ssml", "word"]}  # fmt: skip
+    with client.stream("POST", "/v1/audio/speech", json=body) as response:
+        assert response.status_code == 200
+        events = [
+            json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: ")
+        ]
+    marks = [e["mark"] for e in events if e["type"] == "speech.mark"]
+    assert [m["value"] for m in marks] == ["Thanks", "for", "calling", "end"]
+    assert [e["type"] for e in events][-2:] == ["speech.mark", "speech.audio.done"]
+
+
+def test_ssml_that_says_nothing_is_refused_never_read_as_markup(client: TestClient) -> None:
+    for text in ("<speak></speak>", "<speak> <!-- a secret --> </speak>"):
+        response = client.post("/tts/sync", json={"text": text, "text_type": "ssml"})
+        assert response.status_code == 422, text
+        assert response.json()["error"] == "no_speech"

@@ -3,6 +3,7 @@ Kubernetes (the watch's sink, fed directly), and in the repeat cache's key."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from tempaudio_service.repeat_cache import cache_key
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.tts_request import TtsRequest
 from tempaudio_service.voices import SynthesisOptions
+from tempaudio_service.watches import follow
 
 FINANCE = [{"grapheme": "EBITDA", "alias": "earnings before interest"}]
 
@@ -68,6 +70,13 @@ def test_a_lexicon_beside_the_policy_in_a_file_is_served_with_it(tmp_path: Path)
         "finance", (LexiconEntry("EBITDA", alias="earnings before interest"),)
     )
     assert book.find("plain").lexicons == ()
+    # GET /policies tells which lexicons, at which version, each policy is said with.
+    rows = {row["name"]: row for row in book.listing(0.0)["policies"]}
+    assert rows["audio"]["lexicons"] == [
+        {"name": "names", "version": served.lexicons[0].version},
+        {"name": "finance", "version": served.lexicons[1].version},
+    ]
+    assert rows["plain"]["lexicons"] == []
 
 
 @pytest.mark.parametrize(
@@ -174,3 +183,56 @@ def test_the_repeat_cache_key_follows_the_lexicons_versions() -> None:
     with_edit = cache_key(tts, replace(base, lexicons=(edited,)), None)
     assert len({plain, with_one, with_edit}) == 3
     assert cache_key(tts, replace(base, lexicons=(one,)), None) == with_one
+
+
+# --- a cluster without the lexicon CRD -----------------------------------------------------
+
+
+class _Sink:
+    def __init__(self, stopping: threading.Event) -> None:
+        self.listed: list[tuple[str, str, list[Any]]] = []
+        self._stopping = stopping
+
+    def relisted(self, namespace: str, plural: str, items: list[Any]) -> None:
+        self.listed.append((namespace, plural, items))
+        self._stopping.set()
+
+    def changed(self, namespace: str, plural: str, kind: str, document: Any) -> None:
+        raise AssertionError("nothing to watch")
+
+    def touched(self, namespace: str, plural: str) -> None:
+        raise AssertionError("nothing to watch")
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_lexicons_the_api_server_lacks_read_as_none_and_keep_policies_served(
+    monkeypatch: pytest.MonkeyPatch, status: int
+) -> None:
+    """After a helm upgrade that did not apply the new CRD (or with an old Role), the
+    lexicon watch finds nothing to list: that reads as no lexicons, so the book stays fresh
+    and only a policy that names one is refused."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    class Absent:
+        def __init__(self, _: Any) -> None:
+            pass
+
+        def list_namespaced_custom_object(self, *args: Any, **kwargs: Any) -> Any:
+            raise ApiException(status=status, reason="absent")
+
+    monkeypatch.setattr(client, "CustomObjectsApi", Absent)
+    stopping = threading.Event()
+    sink = _Sink(stopping)
+    follow(None, "team", "tempaudiolexicons", sink, stopping, optional=True)
+    assert sink.listed == [("team", "tempaudiolexicons", [])]
+    # A required resource that is absent is never read as empty.
+    required = _Sink(stopping := threading.Event())
+    thread = threading.Thread(
+        target=follow, args=(None, "team", "tempaudiopolicies", required, stopping), daemon=True
+    )
+    thread.start()
+    thread.join(0.5)
+    stopping.set()
+    thread.join(5)
+    assert required.listed == []

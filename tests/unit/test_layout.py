@@ -133,3 +133,65 @@ def test_an_item_is_of_a_policy_only_at_its_exact_key() -> None:
     assert not layout.is_item_of(item, "ns/b", "other", "audio/team-b/")
     recorded = {**item, "policy": "ns/b"}
     assert not layout.is_item_of(recorded, "ns/a", "b", "audio/team-b/")
+
+
+AUDIO_KEY = f"temp-audio/2026-03-04/{AUDIO_ID}.mp3"
+STEM = f"temp-audio/2026-03-04/{AUDIO_ID}"
+
+
+@pytest.mark.parametrize(
+    ("key", "extension", "expected"),
+    [
+        (AUDIO_KEY, "marks", f"{STEM}.marks"),
+        (f"{STEM}.wav", "vtt", f"{STEM}.vtt"),
+        ("a.b/c.d.ogg", "srt", "a.b/c.d.srt"),
+    ],
+)
+def test_a_companion_is_kept_at_the_audio_stem_with_another_extension(
+    key: str, extension: str, expected: str
+) -> None:
+    assert layout.companion_key(key, extension) == expected
+
+
+def test_companions_of_finds_the_named_objects_beside_the_audio() -> None:
+    item = {
+        "s3_url": f"s3://b/{AUDIO_KEY}",
+        "speech_marks_s3_url": f"s3://b/{layout.companion_key(AUDIO_KEY, 'marks')}",
+        "captions_s3_url": f"s3://b/{layout.companion_key(AUDIO_KEY, 'vtt')}",
+        "unasked_s3_url": f"s3://b/{STEM}.txt",
+    }
+    assert layout.companions_of(item, "b", ["speech_marks", "captions"]) == {
+        "speech_marks": f"{STEM}.marks",
+        "captions": f"{STEM}.vtt",
+    }
+
+
+def test_an_item_without_companions_has_none() -> None:
+    assert layout.companions_of({"s3_url": f"s3://b/{AUDIO_KEY}"}, "b", ["speech_marks"]) == {}
+
+
+OTHER_ID = "1f8fad5b-d9cb-469f-a165-70867728950e"
+
+
+@pytest.mark.parametrize(
+    "named",
+    [
+        pytest.param(f"s3://b/temp-audio/2026-03-05/{AUDIO_ID}.marks", id="another folder"),
+        pytest.param(f"s3://b/other/{STEM}.marks", id="under another prefix"),
+        pytest.param(f"s3://other/{STEM}.marks", id="another bucket"),
+        pytest.param(f"s3://bb/{STEM}.marks", id="a bucket the name begins"),
+        pytest.param(f"s3://b/temp-audio/2026-03-04/{OTHER_ID}.marks", id="another stem"),
+        pytest.param(f"s3://b/{STEM}0.marks", id="a stem that begins with it"),
+        pytest.param(f"s3://b/{STEM}.x/evil.marks", id="a nested path"),
+        pytest.param(f"s3://b/{STEM}./../{OTHER_ID}.wav", id="a way out"),
+        pytest.param(f"s3://b/{AUDIO_KEY}", id="the audio itself"),
+        pytest.param(f"{STEM}.marks", id="a bare key"),
+        pytest.param(42, id="a number"),
+        pytest.param(None, id="nothing"),
+        pytest.param([f"s3://b/{STEM}.marks"], id="a list"),
+        pytest.param(f"s3://b/{STEM}.marks".encode(), id="bytes"),
+    ],
+)
+def test_companions_of_ignores_what_is_not_beside_the_audio(named: object) -> None:
+    item = {"s3_url": f"s3://b/{AUDIO_KEY}", "speech_marks_s3_url": named}
+    assert layout.companions_of(item, "b", ["speech_marks"]) == {}
