@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test e2e lint unit bench reliability lock clean k8s-binaries generate
+.PHONY: run test e2e lint unit bench reliability lock clean k8s-binaries generate test-packages
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,13 +19,17 @@ run: $(STAMP)
 	$(BIN)/tempaudio-service
 
 ## Lint, type-check and run every test (the real control plane is built once, then cached).
-test: $(STAMP) lint k8s-binaries
+test: $(STAMP) lint k8s-binaries test-packages
 	$(BIN)/pytest
 
 ## The real-node tier (root, about 1 GB of RAM): a single-node cluster on this machine, the
 ## image built from the Dockerfile, the chart installed, tests/cluster, then a full teardown.
 e2e: $(STAMP) k8s-binaries
 	bash scripts/e2e.sh
+
+## Chromium, chromium-driver and Prometheus from Debian (the console and alert tests' clients).
+test-packages:
+	bash scripts/test-packages.sh
 
 ## etcd, kube-apiserver, kube-controller-manager and helm from Go modules (~20 min the first time).
 k8s-binaries:

@@ -39,7 +39,7 @@ from . import (
 )
 from .aws import AwsNotReady
 from .desired import MANAGED_BY, POLICY_LABEL, RETIRED_LABEL, final_cleanup_done
-from .metrics import OperatorMetrics
+from .metrics import OperatorMetrics, policy_key
 from .outcome import Event
 from .reconcile import Clients, ensure_cronjob, post_events
 from .retirement import retire
@@ -172,6 +172,7 @@ def retire_policy(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> Non
             return
         raise kopf.TemporaryError(str(error), delay=15) from error
     post_events(memo.clients, body, events)
+    memo.metrics.forget_policy(policy_key(body))
 
 
 @kopf.on.event(
@@ -252,8 +253,7 @@ def record_cleanup(
     summary = kube.cleanup_summary(clients.core, namespace, outcome["jobName"])
     result = last_cleanup(outcome, summary)
     kube.patch_policy_status(clients.custom, namespace, name, {"lastCleanup": result})
-    memo.metrics.cleanups.labels("succeeded" if result["succeeded"] else "failed").inc()
-    memo.metrics.cleanup_deleted.inc(int(result.get("deleted") or 0))
+    memo.metrics.cleanup_finished(f"{namespace}/{name}", result)
     if result["succeeded"]:
         counts = (
             f": deleted {result['deleted']} of {result['scanned']} scanned"

@@ -44,6 +44,7 @@ def reconcile_isolated(body: Mapping[str, Any], memo: kopf.Memo) -> Outcome:
         outcome = failed(body, error)
     if not outcome.terminating:
         memo.metrics.reconciles.labels(outcome.label).inc()
+        memo.metrics.observe_policy(body, ready=outcome.label == "ready")
     return outcome
 
 
@@ -115,7 +116,7 @@ def watched_policies(memo: kopf.Memo) -> list[dict[str, Any]]:
 
 def resync_all(memo: kopf.Memo) -> None:
     policies = watched_policies(memo)
-    memo.metrics.count_policies(policies)
+    memo.metrics.observe_policies(policies)
     # What is kept per policy goes with the policy.
     present = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in policies}
     with memo.locks_guard:

@@ -1,5 +1,6 @@
 """The composition root: builds the services in the lifespan, the routes of each API family
-(``tts_api``, ``openai_api``, ``status_api``) and the middleware (``middleware``)."""
+(``tts_api``, ``openai_api``, ``status_api``, the web console's ``console_api``) and the
+middleware (``middleware``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import anyio
 import anyio.to_thread
 from starlette.applications import Starlette
 
-from . import openai_api, repeat_cache, status_api, tts_api
+from . import console_api, openai_api, repeat_cache, status_api, tts_api
 from .config import ConfigError
 from .identity import Authenticator, KubernetesLookups, Lookups
 from .kube_client import api_client
@@ -54,6 +55,9 @@ def create_app(
         check_voices(settings, loaded)
         source = policies or policy_source(settings)
         source.start()
+        app_metrics.follow_policy_view(
+            lambda: source.current().age(time.monotonic()), settings.policy_max_staleness_seconds
+        )
         known = {}
         if store is not None:
             known[source.current().resolve(None, time.monotonic()).storage] = store
@@ -88,7 +92,7 @@ def create_app(
             await services.repository.close()
 
     app = Starlette(
-        routes=ROUTES,
+        routes=[*ROUTES, *(console_api.ROUTES if settings.console else [])],
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
     )

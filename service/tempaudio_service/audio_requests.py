@@ -257,31 +257,36 @@ def stream(
         )  # fmt: skip
         await save(services, pair, finished.kept(), files)
 
+    def first_sent() -> None:
+        services.metrics.first_audio_seconds.observe(time.perf_counter() - started)
+
     def done(rendered: RenderStream, end: StreamEnd) -> None:
         services.metrics.streams.labels(end.outcome).inc()
         _observe(services, tts, time.perf_counter() - started, rendered.duration_seconds)
         kept = pair.item["audio_id"] if pair is not None and end.stored else None
         finished(rendered.duration_seconds, kept, end)
 
-    def done_event(rendered: RenderStream) -> bytes:
-        return sse.audio_done(len(tts.text), rendered.duration_seconds)
-
     opened: list[RenderStream] = []
+    events = companions.MarkEvents(tts, opened)
+
+    def done_event(rendered: RenderStream) -> bytes:
+        return events.rest() + sse.audio_done(len(tts.text), rendered.duration_seconds)
 
     def open_stream() -> RenderStream:
         opened.append(RenderStream(services.synth, tts, keep=keep))
         return opened[0]
 
-    events = tts.stream_format == "sse"
+    as_events = tts.stream_format == "sse"
     return AudioStream(
         pool=services.pool,
         guard=services.draining.tracked,
         open_stream=open_stream,
-        media_type=sse.MEDIA_TYPE if events else tts.audio_format.content_type,
+        media_type=sse.MEDIA_TYPE if as_events else tts.audio_format.content_type,
         headers=headers,
         send_timeout_seconds=services.settings.body_timeout_seconds,
         keep=keep_stream if keep else None,
         on_done=done,
-        frame=companions.sse_frames(tts, opened) if events else None,
-        trailer=done_event if events else None,
+        on_first=first_sent,
+        frame=events.frame if as_events else None,
+        trailer=done_event if as_events else None,
     )

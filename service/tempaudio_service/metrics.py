@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64)
+# Time to first audio: finer below 2 s, where the alert's default threshold sits.
+_FIRST_AUDIO_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 8, 16)
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,9 @@ class Metrics:
     auth_lookups: Counter
     access_refusals: Counter
     quota_refusals: Counter
+    first_audio_seconds: Histogram
+    policy_view_age: Gauge
+    policy_view_max_age: Gauge
 
     @classmethod
     def create(cls) -> Metrics:
@@ -127,4 +133,27 @@ class Metrics:
                 ["policy", "quota"],
                 registry=registry,
             ),
+            first_audio_seconds=Histogram(
+                "tempaudio_stream_first_audio_seconds",
+                "Streams: seconds from the request, read and checked, to its first chunk of"
+                " audio sent (the wait for a synthesis slot and the first sentence).",
+                buckets=_FIRST_AUDIO_BUCKETS,
+                registry=registry,
+            ),
+            policy_view_age=Gauge(
+                "tempaudio_policy_view_age_seconds",
+                "Seconds since the service last heard from its policy source (the API server);"
+                " 0 for policies declared in a file or the environment, +Inf before any contact.",
+                registry=registry,
+            ),
+            policy_view_max_age=Gauge(
+                "tempaudio_policy_view_max_age_seconds",
+                "TEMPAUDIO_POLICY_MAX_STALENESS: past this age no policy is served.",
+                registry=registry,
+            ),
         )
+
+    def follow_policy_view(self, age: Callable[[], float], max_age: float) -> None:
+        """Export the policy view's age, read at each scrape."""
+        self.policy_view_age.set_function(age)
+        self.policy_view_max_age.set(max_age)

@@ -211,6 +211,10 @@ class PolicyBook:
         overdue = now - self.synced_at - self.max_staleness_seconds
         return overdue if overdue > 0 else None
 
+    def age(self, now: float) -> float:
+        """Seconds since the last contact with the source (0 for a static declaration)."""
+        return 0.0 if self.synced_at is None else max(0.0, now - self.synced_at)
+
     def find(self, requested: str | None) -> Entry:
         """The entry a name refers to: ``name`` (unique among namespaces) or ``ns/name``."""
         wanted = requested if requested is not None else self.default
@@ -275,6 +279,7 @@ class PolicyBook:
                     key_schema=entry.storage.key_schema,
                     names_clients=entry.access.clients is not None,
                     quotas=asdict(entry.access.quotas),
+                    lexicons=[{"name": x.name, "version": x.version} for x in entry.lexicons],
                 )
                 if stale:
                     row.update(reason="Stale", message=self.stale_message(key))

@@ -52,12 +52,15 @@ class AudioRepository:
     def _start(self, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         return asyncio.get_running_loop().run_in_executor(self._executor, partial(func, *args))
 
-    async def _within_budget(self, call: asyncio.Future[T], dependency: str) -> T:
+    async def _within_budget(self, call: asyncio.Future[T], dependency: str, calls: int = 1) -> T:
+        """``call`` within the budget of ``calls`` storage calls (writes of a pair with its
+        companions are several PUTs in one)."""
+        budget = self.budget_seconds * calls
         try:
-            return await asyncio.wait_for(asyncio.shield(call), self.budget_seconds)
+            return await asyncio.wait_for(asyncio.shield(call), budget)
         except TimeoutError:
             raise StorageUnavailable(
-                f"{dependency} did not answer within {self.budget_seconds:g} s; retry later"
+                f"{dependency} did not answer within {budget:g} s; retry later"
             ) from None
 
     async def call(self, dependency: str, func: Callable[..., T], *args: Any) -> T:
@@ -102,6 +105,10 @@ class AudioRepository:
     async def lookup(self, store: AudioStore, day: str, audio_id: str) -> dict[str, Any] | None:
         """The item of ``day``/``audio_id``, or None (a tombstone reads as None too)."""
         return await self.call("DynamoDB", store.get_item, day, audio_id)
+
+    async def read(self, store: AudioStore, key: str, max_bytes: int) -> bytes | None:
+        """A small object kept beside the audio (speech marks), whole; None when it is gone."""
+        return await self.call("S3", store.read_object, key, max_bytes)
 
     async def save(
         self,
@@ -158,7 +165,7 @@ class AudioRepository:
         failures = self._metrics.storage_failures
         put_object = self._start(write)
         try:
-            await self._within_budget(put_object, "S3")
+            await self._within_budget(put_object, "S3", len(keys))
         except StorageUnavailable:
             failures.labels(operation).inc()
             self._undo(store, put_object, keys, None)

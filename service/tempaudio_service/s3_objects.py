@@ -1,5 +1,5 @@
 """Audio objects in S3 (``AudioObjects``, store.py): put, server-side copy, delete, presign,
-every object tagged as the service's."""
+a bounded read of a small object (speech marks), every object tagged as the service's."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ AUDIO_TAG = AUDIO_TAGGING
 
 class SourceMissing(Exception):
     """The object a copy starts from is gone (deleted by the cleanup, or by hand)."""
+
+
+class ObjectTooLarge(Exception):
+    """An object read whole is larger than the reader's bound (none the service writes is)."""
 
 
 class S3Objects:
@@ -66,6 +70,22 @@ class S3Objects:
             self._s3.delete_object(Bucket=self.bucket, Key=key)
         except (BotoCoreError, ClientError) as error:
             raise unavailable("S3", "DeleteObject", error) from error
+
+    def read_object(self, key: str, max_bytes: int) -> bytes | None:
+        """The object's bytes, or None when it is gone; only its first ``max_bytes`` + 1 are
+        asked for (a Range), and more than ``max_bytes`` raises ``ObjectTooLarge``."""
+        try:
+            answer = self._s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{max_bytes}")
+            body = answer["Body"].read(max_bytes + 1)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise unavailable("S3", "GetObject", error) from error
+        except BotoCoreError as error:
+            raise unavailable("S3", "GetObject", error) from error
+        if len(body) > max_bytes:
+            raise ObjectTooLarge(f"{key} is over {max_bytes} bytes")
+        return body
 
     def presign(self, key: str, expires_in: int) -> str:
         return self._s3.generate_presigned_url(

@@ -138,6 +138,8 @@ class ServiceSettings:
     auth_cache_seconds: int = 60
     # The audit log line carries the request's text too.
     audit_text: bool = False
+    # The web console at / (console_api.py); off: the API only.
+    console: bool = True
     host: str = "127.0.0.1"
     port: int = 8080
     log_format: str = "text"
@@ -247,6 +249,7 @@ class ServiceSettings:
                 "TEMPAUDIO_AUTH_CACHE_SECONDS", defaults.auth_cache_seconds, maximum=3600
             ),
             audit_text=env.boolean("TEMPAUDIO_AUDIT_TEXT", defaults.audit_text),
+            console=env.boolean("TEMPAUDIO_CONSOLE", defaults.console),
             host=env.text("TEMPAUDIO_HOST", defaults.host),
             port=env.integer("TEMPAUDIO_PORT", defaults.port, maximum=65535),
             log_format=env.choice("TEMPAUDIO_LOG_FORMAT", defaults.log_format, ("text", "json")),

@@ -63,7 +63,9 @@ async def openapi(request: Request) -> JSONResponse:
     settings = services_of(request).settings
     return JSONResponse(
         openapi_document(
-            max_text_chars=settings.max_text_chars, default_voice=settings.default_voice
+            max_text_chars=settings.max_text_chars,
+            default_voice=settings.default_voice,
+            console=settings.console,
         )
     )
 

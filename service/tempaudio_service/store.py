@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .aws_clients import make_dynamodb_client, make_s3_client
 from .dynamodb_items import DynamoItems
 from .quotas import Counters
-from .s3_objects import S3Objects, SourceMissing
+from .s3_objects import ObjectTooLarge, S3Objects, SourceMissing
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from .policies import Storage
     from .settings import ServiceSettings
 
-__all__ = ["AudioObjects", "AudioStore", "ItemIndex", "SourceMissing", "Stores",
-           "make_dynamodb_client", "make_s3_client"]  # fmt: skip
+__all__ = ["AudioObjects", "AudioStore", "ItemIndex", "ObjectTooLarge", "SourceMissing",
+           "Stores", "make_dynamodb_client", "make_s3_client"]  # fmt: skip
 
 
 class AudioObjects(Protocol):
@@ -35,6 +35,7 @@ class AudioObjects(Protocol):
     def put_audio(self, key: str, audio: bytes, content_type: str = "audio/wav") -> None: ...
     def copy_audio(self, source_key: str, key: str, content_type: str) -> None: ...
     def delete_audio(self, key: str) -> None: ...
+    def read_object(self, key: str, max_bytes: int) -> bytes | None: ...
     def presign(self, key: str, expires_in: int) -> str: ...
     def check(self) -> None: ...
 
@@ -128,6 +129,9 @@ class AudioStore:
 
     def delete_audio(self, key: str) -> None:
         self.objects.delete_audio(key)
+
+    def read_object(self, key: str, max_bytes: int) -> bytes | None:
+        return self.objects.read_object(key, max_bytes)
 
     def presign(self, key: str, expires_in: int) -> str:
         return self.objects.presign(key, expires_in)

@@ -67,11 +67,13 @@ class AudioStream(Response):
         send_timeout_seconds: float,
         keep: Keep | None = None,
         on_done: Callable[[RenderStream, StreamEnd], None] | None = None,
+        on_first: Callable[[], None] | None = None,
         frame: Callable[[bytes], bytes] | None = None,
         trailer: Callable[[RenderStream], bytes] | None = None,
     ) -> None:
         """``frame`` wraps each chunk of audio and ``trailer`` makes the last one, after
-        the stream is kept (sse.py's events)."""
+        the stream is kept (sse.py's events); ``on_first`` is called once the first chunk
+        of audio is sent (the time to first audio)."""
         super().__init__(media_type=media_type, headers=dict(headers))
         # Chunked: no Content-Length (Response would say 0 for an empty body).
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
@@ -81,6 +83,7 @@ class AudioStream(Response):
         self._keep = keep
         self._send_timeout = send_timeout_seconds
         self._on_done = on_done
+        self._on_first = on_first
         self._frame = frame
         self._trailer = trailer
         self._started = False
@@ -144,6 +147,9 @@ class AudioStream(Response):
                     if chunk:
                         framed = chunk if self._frame is None else self._frame(chunk)
                         await self._send(send, _body(framed, more=True))
+                        if self._on_first is not None:
+                            self._on_first()
+                            self._on_first = None
                     chunk = await step(stream.step)
                 if self._keep is not None:
                     with anyio.CancelScope(shield=True):

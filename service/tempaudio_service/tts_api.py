@@ -1,5 +1,6 @@
 """The ``/tts`` API: synthesize and store (``POST /tts/sync``), stream and store
-(``POST /tts/stream``), and read stored audio back (``GET /tts/{date}/{audio_id}``)."""
+(``POST /tts/stream``), and read stored audio back (``GET /tts/{date}/{audio_id}``, and its
+speech marks)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,18 @@ from starlette.routing import Route
 
 from tempaudio_api.access import Caller
 
-from . import audio_requests, callers, companions, layout, repeat_cache
+from . import audio_requests, callers, companions, layout, marks, repeat_cache
 from .errors import AudioNotFound, InvalidRequest
 from .policies import ServedPolicy
 from .schemas import parse_policy_name
 from .services import Services, read_json, services_of
+from .store import AudioStore
 from .tts_request import TtsRequest, parse_tts_request
 
 logger = logging.getLogger(__name__)
+# The most speech marks a read answers: those of the longest text (100,000 characters, every
+# word and sentence marked) are a few MB; a larger object is not one the service wrote.
+MAX_MARKS_BYTES = 16 * 1024 * 1024
 
 
 async def tts_sync(request: Request) -> JSONResponse:
@@ -119,8 +124,12 @@ async def tts_stream(request: Request) -> Response:
     return callers.stream(services, request, tts, caller, policy, keep=True)
 
 
-async def get_audio(request: Request) -> JSONResponse:
-    services = services_of(request)
+async def _readable_item(
+    services: Services, request: Request
+) -> tuple[ServedPolicy, AudioStore, dict[str, Any]]:
+    """The item of the path's audio under the query's policy, if the caller may read it;
+    ``AudioNotFound`` otherwise (what ``GET /tts/{date}/{audio_id}`` and its speech marks
+    answer alike)."""
     day = str(request.path_params["date"])
     audio_id = str(request.path_params["audio_id"])
     if layout.parse_date(day) is None or not layout.is_valid_audio_id(audio_id):
@@ -128,23 +137,41 @@ async def get_audio(request: Request) -> JSONResponse:
     policy, store = services.served(parse_policy_name(request.query_params.get("policy")))
     caller = await callers.caller_of(services, request)
     item = await services.repository.lookup(store, day, audio_id)
-    now = services.clock()
     # DynamoDB deletes expired items lazily (and moto never does): filter on read. Audio
     # the caller may not read is answered as missing: its existence is not told either.
     if (
         item is None
         or not layout.is_item_of(item, policy.key, store.bucket, policy.storage.prefix)
-        or layout.is_item_expired(item, now)
+        or layout.is_item_expired(item, services.clock())
         or not await callers.may_read(services, request, policy, caller, item)
     ):
         raise AudioNotFound(
             f"no audio {day}/{audio_id} under policy {policy.name}, or it has expired"
         )
-    return JSONResponse(audio_requests.signed_item(policy, store, item, now))
+    return policy, store, item
+
+
+async def get_audio(request: Request) -> JSONResponse:
+    services = services_of(request)
+    policy, store, item = await _readable_item(services, request)
+    return JSONResponse(audio_requests.signed_item(policy, store, item, services.clock()))
+
+
+async def get_speech_marks(request: Request) -> Response:
+    """The audio's speech marks (JSON lines) read through the service, for a page of this
+    origin (the web console) that cannot fetch the presigned URL of another one."""
+    services = services_of(request)
+    _, store, item = await _readable_item(services, request)
+    key = layout.companions_of(item, store.bucket, companions.NAMES).get("speech_marks")
+    found = None if key is None else await services.repository.read(store, key, MAX_MARKS_BYTES)
+    if found is None:
+        raise AudioNotFound(f"no speech marks for {item['date']}/{item['audio_id']}")
+    return Response(found, media_type=marks.MARKS_CONTENT_TYPE)
 
 
 ROUTES = [
     Route("/tts/sync", tts_sync, methods=["POST"]),
     Route("/tts/stream", tts_stream, methods=["POST"]),
     Route("/tts/{date}/{audio_id}", get_audio, methods=["GET"]),
+    Route("/tts/{date}/{audio_id}/speech-marks", get_speech_marks, methods=["GET"]),
 ]

@@ -436,6 +436,18 @@ def test_caller_authentication_is_off_by_default_and_wired_when_on() -> None:
     assert bindings[namespaces["metadata"]["name"]]["subjects"][0]["name"] == account
 
 
+def test_the_web_console_is_on_by_default_and_one_value_turns_it_off() -> None:
+    def console(*args: str) -> str:
+        deployment = one(render(*args), "Deployment", "service")
+        return env_of(deployment["spec"]["template"]["spec"]["containers"][0])["TEMPAUDIO_CONSOLE"]
+
+    assert console() == "true"
+    assert console("--set", "service.console.enabled=false") == "false"
+    typo = helm("template", "rel", str(CHART), "--set", "service.console.enable=false", check=False)
+    assert typo.returncode != 0
+    assert "additional properties 'enable' not allowed" in typo.stderr
+
+
 @pytest.mark.k8s
 def test_notes_show_callers_the_projected_token_when_authentication_is_on(
     control_plane: object,

@@ -22,8 +22,8 @@ from tempaudio_service.app import create_app
 from tempaudio_service.config import ConfigError
 from tempaudio_service.identity import LookupUnavailable
 from tempaudio_service.policy_sources import static_source
-from tempaudio_service.schemas import PolicyList
 from tempaudio_service.settings import ServiceSettings
+from tempaudio_service.status_schemas import PolicyList
 from tempaudio_service.store import Stores
 from tests.conftest import MovableClock, ToneSynthesizer
 from tests.service.test_policies import policy

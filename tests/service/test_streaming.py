@@ -295,3 +295,24 @@ def test_a_kept_stream_whose_storage_fails_is_audited_as_the_failure(
     assert (line["outcome"], line["status"], line["stream"]) == ("storage_unavailable", 503, "cut")
     assert "audio_id" not in line
     assert _errors(caplog) == []
+
+
+def test_time_to_first_audio_is_observed_once_when_the_first_chunk_leaves(
+    settings: ServiceSettings, store: AudioStore, gated: GatedSynthesizer
+) -> None:
+    count = "tempaudio_stream_first_audio_seconds_count"
+    with serving(_app(settings, store, gated)) as base:
+        with httpx.stream("POST", f"{base}/tts/stream", json={"text": TEXT}, timeout=WAIT) as r:
+            chunks = r.iter_raw()
+            next(chunks)
+            # Observed with the first chunk, while the rest is still held back.
+            _wait_for_metric(base, count)
+            assert not gated.gate.is_set()
+            gated.gate.set()
+            b"".join(chunks)
+        _wait_for_metric(base, 'tempaudio_streams_total{outcome="complete"}')
+        assert _metric(base, count) == 1
+        # A stream refused before its first sentence has no time to first audio.
+        refused = httpx.post(f"{base}/tts/stream", json={"text": "a", "voice": "x"}, timeout=WAIT)
+        assert refused.status_code == 422
+        assert _metric(base, count) == 1

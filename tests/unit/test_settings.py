@@ -104,3 +104,10 @@ def test_one_boolean_rule(raw: str, expected: bool) -> None:
 
 def test_log_level_is_case_insensitive() -> None:
     assert ServiceSettings.from_env({"TEMPAUDIO_LOG_LEVEL": "debug"}).log_level == "DEBUG"
+
+
+def test_the_web_console_is_on_unless_turned_off() -> None:
+    assert ServiceSettings.from_env({}).console is True
+    assert ServiceSettings.from_env({"TEMPAUDIO_CONSOLE": "false"}).console is False
+    with pytest.raises(SettingsError, match="TEMPAUDIO_CONSOLE"):
+        ServiceSettings.from_env({"TEMPAUDIO_CONSOLE": "api-only"})

@@ -1,0 +1,75 @@
+"""The web console at ``/``: a page, a script, a style sheet and an icon, shipped in the
+package (``console/``), served as they are; no build step, nothing fetched from elsewhere.
+It speaks through the public API like any client (README "Web console");
+``TEMPAUDIO_CONSOLE=false`` leaves these routes out of the app."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+# The files the page may load, and their types: nothing else is read from the package.
+FILES = {
+    "index.html": "text/html; charset=utf-8",
+    "console.js": "text/javascript; charset=utf-8",
+    "console.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
+# The page runs only its own script and style, is framed by no one and sends no Referer.
+# media-src: the audio plays from the presigned URL, an origin that is not this one and is
+# not known when the page is served: each policy's S3 endpoint signs it (the embedded moto on
+# http://127.0.0.1:<port>, a MinIO Service over http, AWS's virtual-hosted https names, which
+# S3 may redirect to a regional name), policies change while the page is open, and the
+# answer names the URL only after the request. So media may come from any http(s) origin.
+# That lets the <audio> element load sound and nothing more: scripts, styles, fetches
+# (connect-src via default-src), frames and form posts stay on this origin or are refused.
+DIRECTIVES = (
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self'",
+    "media-src 'self' https: http:",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+)
+CONTENT_SECURITY_POLICY = "; ".join(DIRECTIVES)
+HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    # The files change with the image: revalidate rather than keep an old console.
+    "Cache-Control": "no-cache",
+}
+
+
+@cache
+def _read(name: str) -> bytes:
+    return (resources.files(__package__) / "console" / name).read_bytes()
+
+
+def _file(name: str) -> Response:
+    return Response(_read(name), media_type=FILES[name], headers=HEADERS)
+
+
+async def index(request: Request) -> Response:
+    return _file("index.html")
+
+
+async def console_file(request: Request) -> Response:
+    name = str(request.path_params["name"])
+    if name not in FILES or name == "index.html":
+        raise HTTPException(404, f"no console file {name[:64]}")
+    return _file(name)
+
+
+ROUTES = [
+    Route("/", index, methods=["GET"]),
+    Route("/console/{name}", console_file, methods=["GET"]),
+]
