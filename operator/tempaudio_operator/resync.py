@@ -115,8 +115,10 @@ def watched_policies(memo: kopf.Memo) -> list[dict[str, Any]]:
 
 
 def resync_all(memo: kopf.Memo) -> None:
+    # What handlers observe while the listing is under way is newer than the listing.
+    listed_at = memo.metrics.listing_started()
     policies = watched_policies(memo)
-    memo.metrics.observe_policies(policies)
+    memo.metrics.observe_policies(policies, listed_at=listed_at)
     # What is kept per policy goes with the policy.
     present = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in policies}
     with memo.locks_guard:

@@ -18,7 +18,13 @@ from .config import ConfigError
 from .identity import Authenticator, KubernetesLookups, Lookups
 from .kube_client import api_client
 from .metrics import Metrics
-from .middleware import EXCEPTION_HANDLERS, ErrorMiddleware, MetricsMiddleware, NoSniffMiddleware
+from .middleware import (
+    EXCEPTION_HANDLERS,
+    BrowserHostMiddleware,
+    ErrorMiddleware,
+    MetricsMiddleware,
+    NoSniffMiddleware,
+)
 from .policy_sources import PolicySource, policy_source
 from .pool import SynthesisPool
 from .repository import AudioRepository
@@ -96,6 +102,8 @@ def create_app(
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
     )
+    # Innermost: a refused browser is counted, audited, framed with nosniff like any answer.
+    app.add_middleware(BrowserHostMiddleware, allowed=settings.console_hosts)
     app.add_middleware(MetricsMiddleware, metrics=app_metrics)
     app.add_middleware(NoSniffMiddleware)
     app.add_middleware(ErrorMiddleware)

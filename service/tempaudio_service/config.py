@@ -15,6 +15,8 @@ from tempaudio_api.durations import parse_retention
 from tempaudio_api.storage import prefix_problem
 from tempaudio_api.values import parse_bool
 
+from .hosts import parse_hosts
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 T = TypeVar("T")
 
@@ -85,6 +87,9 @@ class Env:
 
     def log_level(self, name: str, default: str) -> str:
         return self._parsed(name, parse_log_level, default)
+
+    def hosts(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        return self._parsed(name, parse_hosts, default)
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         raw = self.raw(name)

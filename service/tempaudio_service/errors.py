@@ -184,3 +184,21 @@ class UnsupportedMediaType(TempAudioError):
 
     status_code = 415
     code = "unsupported_media_type"
+
+
+class ObjectTooLarge(TempAudioError):
+    """A small object read whole (speech marks) is larger than any the service writes: it
+    was put there by something else, so the storage behind the service answered what the
+    service cannot vouch for. 502, as a gateway answers an upstream's invalid reply; not
+    503, since retrying reads the same object."""
+
+    status_code = 502
+    code = "object_too_large"
+
+
+class UnknownHost(TempAudioError):
+    """A browser's request names a Host outside TEMPAUDIO_CONSOLE_HOSTS: a page of another
+    site whose name was rebound to this address (DNS rebinding) is not this service's."""
+
+    status_code = 421
+    code = "unknown_host"

@@ -23,6 +23,7 @@ class Metrics:
     in_flight: Gauge
     rejected: Counter
     storage_failures: Counter
+    storage_ready: Gauge
     stored: Counter
     policy_refusals: Counter
     streams: Counter
@@ -82,8 +83,16 @@ class Metrics:
             ),
             storage_failures=Counter(
                 "tempaudio_storage_failures",
-                "S3 or DynamoDB operations that failed, by operation.",
+                "S3 or DynamoDB calls that failed or ran out of their budget, by operation"
+                " (reads, writes, quota counters and the readiness checks alike).",
                 ["operation"],
+                registry=registry,
+            ),
+            storage_ready=Gauge(
+                "tempaudio_storage_ready",
+                "1 when the readiness check of the default policy's storage (check: s3,"
+                " dynamodb) last passed, 0 when it failed; set by each check /readyz runs.",
+                ["check"],
                 registry=registry,
             ),
             # Bounded: only served policies (at most TEMPAUDIO_MAX_POLICIES) become labels.
@@ -135,8 +144,9 @@ class Metrics:
             ),
             first_audio_seconds=Histogram(
                 "tempaudio_stream_first_audio_seconds",
-                "Streams: seconds from the request, read and checked, to its first chunk of"
-                " audio sent (the wait for a synthesis slot and the first sentence).",
+                "Streams that sent audio: seconds from the request, read and checked, to its"
+                " first chunk of audio handed to the server, the wait for a synthesis slot"
+                " included; streams refused before any audio are not counted.",
                 buckets=_FIRST_AUDIO_BUCKETS,
                 registry=registry,
             ),

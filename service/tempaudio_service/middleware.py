@@ -1,6 +1,6 @@
 """How every answer is framed, whatever its route: domain errors as JSON (OpenAI's shape under
 ``/v1``), one log line and a JSON 500 for the unexpected, metrics and the audit line of every
-request, and ``nosniff``."""
+request, ``nosniff``, and a browser's request refused unless it names a console host."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import logging
 import time
 
 import anyio
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import callers, openai_api
-from .errors import TempAudioError
+from . import callers, hosts, openai_api
+from .errors import TempAudioError, UnknownHost
 from .metrics import Metrics
 
 logger = logging.getLogger("tempaudio_service.app")
@@ -156,6 +156,37 @@ class NoSniffMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_nosniff)
+
+
+class BrowserHostMiddleware:
+    """A browser's request (``hosts.is_browser``) must name a host of
+    TEMPAUDIO_CONSOLE_HOSTS, else ``421 unknown_host``: a page rebound to this address (DNS
+    rebinding) reads and speaks nothing. Other clients are let through whatever their Host."""
+
+    def __init__(self, app: ASGIApp, allowed: tuple[str, ...]) -> None:
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or hosts.ANY in self.allowed:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        host = headers.get("host")
+        if not hosts.is_browser(headers) or hosts.is_allowed(host, self.allowed):
+            await self.app(scope, receive, send)
+            return
+        name = hosts.host_name(host or "")[:64]
+        logger.info("refused a browser's %s %s for host %r", scope["method"], scope["path"], name)
+        error = UnknownHost(
+            f"a browser reached this service as {name!r}, not a host of TEMPAUDIO_CONSOLE_HOSTS"
+            ' (README "Web console")'
+        )
+        if openai_api.is_openai_path(scope["path"]):
+            response = openai_api.domain_error_response(error)
+        else:
+            response = _error_response(error)
+        await response(scope, receive, send)
 
 
 EXCEPTION_HANDLERS = {TempAudioError: domain_error, HTTPException: http_error}

@@ -125,6 +125,8 @@ OPERATIONS = (
             ("404", ("Unknown, malformed or expired audio, audio the caller may not read, or "
                     "audio made without speech marks.")),
             ("422", "unknown_policy: the service serves no such policy."),
+            ("502", ("object_too_large: the stored marks are larger than any the service "
+                    "writes (something else put them there).")),
             ("503", UNAVAILABLE + " " + UNAVAILABLE_AUTH),
         ),
         query_policy=True, path_params=(("date", "date"), ("audio_id", "uuid")), caller=True,

@@ -39,6 +39,13 @@ Companion = tuple[str, bytes, str]
 CompanionCopy = tuple[str, str, str]
 
 
+def operation_name(func: Callable[..., Any], dependency: str) -> str:
+    """The label a failed call is counted under: the function's name (``get_item``,
+    ``check_s3``, ``admit``), else the dependency's (``dynamodb``)."""
+    name = getattr(func, "__name__", None)
+    return name if isinstance(name, str) and name.isidentifier() else dependency.lower()
+
+
 class AudioRepository:
     """Storage calls of every policy's store, on one bounded pool with one budget."""
 
@@ -48,6 +55,10 @@ class AudioRepository:
         self._metrics = metrics
         self._undoing: set[asyncio.Task[None]] = set()
         self._tagged: dict[object, set[asyncio.Task[None]]] = {}
+
+    @property
+    def metrics(self) -> Metrics:
+        return self._metrics
 
     def _start(self, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         return asyncio.get_running_loop().run_in_executor(self._executor, partial(func, *args))
@@ -64,8 +75,13 @@ class AudioRepository:
             ) from None
 
     async def call(self, dependency: str, func: Callable[..., T], *args: Any) -> T:
-        """One read or check within the budget (``dependency`` names it in the error)."""
-        return await self._within_budget(self._start(func, *args), dependency)
+        """One read or check within the budget (``dependency`` names it in the error); a
+        failure is counted under the name of ``func`` (a method of the store: a bounded set)."""
+        try:
+            return await self._within_budget(self._start(func, *args), dependency)
+        except StorageUnavailable:
+            self._metrics.storage_failures.labels(operation_name(func, dependency)).inc()
+            raise
 
     def later(
         self, dependency: str, func: Callable[..., Any], *args: Any, tag: object = None

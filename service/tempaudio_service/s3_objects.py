@@ -9,7 +9,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from tempaudio_api.storage import AUDIO_TAGGING
 
-from .aws_clients import unavailable
+from .aws_clients import logger, unavailable
+from .errors import ObjectTooLarge
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -20,10 +21,6 @@ AUDIO_TAG = AUDIO_TAGGING
 
 class SourceMissing(Exception):
     """The object a copy starts from is gone (deleted by the cleanup, or by hand)."""
-
-
-class ObjectTooLarge(Exception):
-    """An object read whole is larger than the reader's bound (none the service writes is)."""
 
 
 class S3Objects:
@@ -73,18 +70,31 @@ class S3Objects:
 
     def read_object(self, key: str, max_bytes: int) -> bytes | None:
         """The object's bytes, or None when it is gone; only its first ``max_bytes`` + 1 are
-        asked for (a Range), and more than ``max_bytes`` raises ``ObjectTooLarge``."""
+        asked for (a Range), and more than ``max_bytes`` raises ``ObjectTooLarge``.
+
+        An empty object (speech marks of text with no ``<mark>``) has no byte 0: S3 answers
+        the Range with 416 InvalidRange, which is its empty body here, not an outage.
+        """
         try:
             answer = self._s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{max_bytes}")
             body = answer["Body"].read(max_bytes + 1)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            code = error.response.get("Error", {}).get("Code")
+            if code in ("NoSuchKey", "404"):
                 return None
+            if code in ("InvalidRange", "416"):
+                return b""
             raise unavailable("S3", "GetObject", error) from error
         except BotoCoreError as error:
             raise unavailable("S3", "GetObject", error) from error
         if len(body) > max_bytes:
-            raise ObjectTooLarge(f"{key} is over {max_bytes} bytes")
+            logger.warning(
+                "S3 object %s is over %d bytes: not written by this service", key, max_bytes
+            )
+            raise ObjectTooLarge(
+                f"the stored object is larger than any this service writes (over {max_bytes}"
+                " bytes): something else put it there; it is not read"
+            )
         return body
 
     def presign(self, key: str, expires_in: int) -> str:

@@ -80,6 +80,10 @@ class Readiness:
                 problems[name] = outcome.message
             elif isinstance(outcome, BaseException):
                 raise outcome
+        # Exported as well: in an outage every pod is unready and nothing writes, so no
+        # write fails, but the kubelet keeps probing and Prometheus keeps scraping.
+        for name in checks:
+            repository.metrics.storage_ready.labels(name).set(0 if name in problems else 1)
         self.problems, self.checked_at = problems, time.monotonic()
         return problems
 

@@ -14,6 +14,7 @@ from tempaudio_api.storage import DEFAULT_PREFIX
 
 from .chunking import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_CHUNK_PHONEMES
 from .config import ConfigError, Env
+from .hosts import DEFAULT_HOSTS
 
 DEFAULT_VOICE = "en_US-joe-medium"
 # Credentials that make boto3 talk to real AWS rather than the embedded endpoint.
@@ -140,6 +141,8 @@ class ServiceSettings:
     audit_text: bool = False
     # The web console at / (console_api.py); off: the API only.
     console: bool = True
+    # The hosts a browser may reach the service as (hosts.py: DNS rebinding); "*": any.
+    console_hosts: tuple[str, ...] = DEFAULT_HOSTS
     host: str = "127.0.0.1"
     port: int = 8080
     log_format: str = "text"
@@ -250,6 +253,7 @@ class ServiceSettings:
             ),
             audit_text=env.boolean("TEMPAUDIO_AUDIT_TEXT", defaults.audit_text),
             console=env.boolean("TEMPAUDIO_CONSOLE", defaults.console),
+            console_hosts=env.hosts("TEMPAUDIO_CONSOLE_HOSTS", defaults.console_hosts),
             host=env.text("TEMPAUDIO_HOST", defaults.host),
             port=env.integer("TEMPAUDIO_PORT", defaults.port, maximum=65535),
             log_format=env.choice("TEMPAUDIO_LOG_FORMAT", defaults.log_format, ("text", "json")),

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .aws_clients import make_dynamodb_client, make_s3_client
 from .dynamodb_items import DynamoItems
+from .errors import ObjectTooLarge
 from .quotas import Counters
-from .s3_objects import ObjectTooLarge, S3Objects, SourceMissing
+from .s3_objects import S3Objects, SourceMissing
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

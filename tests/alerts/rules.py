@@ -70,12 +70,10 @@ def panel_expressions(board: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
-def left_side(expression: str) -> str:
-    """An alert's expression without its threshold: what precedes its first comparison
-    outside brackets, braces and quotes (``a > b * 2 and c == 1`` -> ``a``)."""
-    depth, quoted, index = 0, False, 0
-    while index < len(expression):
-        char = expression[index]
+def _top_level(expression: str) -> list[int]:
+    """Indexes of the characters outside brackets, braces and quotes."""
+    found, depth, quoted = [], 0, False
+    for index, char in enumerate(expression):
         if char == '"':
             quoted = not quoted
         elif not quoted and char in "([{":
@@ -83,10 +81,28 @@ def left_side(expression: str) -> str:
         elif not quoted and char in ")]}":
             depth -= 1
         elif not quoted and depth == 0:
-            for operator in COMPARISONS:
-                if expression.startswith(operator, index):
-                    return expression[:index].strip()
-        index += 1
+            found.append(index)
+    return found
+
+
+def branches(expression: str) -> list[str]:
+    """The operands of an expression's top-level ``or`` (``a > 1 or b == 0`` -> both)."""
+    parts, start = [], 0
+    for index in _top_level(expression):
+        word = expression[index : index + 4]
+        if index >= start and word[:3].lower() == " or" and word[3:4].isspace():
+            parts.append(expression[start:index].strip())
+            start = index + 4
+    return [*parts, expression[start:].strip()]
+
+
+def left_side(expression: str) -> str:
+    """An alert's expression without its threshold: what precedes its first comparison
+    outside brackets, braces and quotes (``a > b * 2 and c == 1`` -> ``a``)."""
+    for index in _top_level(expression):
+        for operator in COMPARISONS:
+            if expression.startswith(operator, index):
+                return expression[:index].strip()
     return expression.strip()
 
 

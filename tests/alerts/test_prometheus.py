@@ -27,6 +27,7 @@ from tempaudio_service.synth import SynthesisOptions
 from tests.alerts.prometheus import Prometheus, Target, running
 from tests.alerts.rules import (
     alerts,
+    branches,
     dashboard,
     left_side,
     metrics_named,
@@ -88,6 +89,7 @@ def policies_file(tmp_path: Path, settings: ServiceSettings) -> Path:
 def drive_the_service(base: str, synth: HeldTone, store: FlakyStore) -> None:
     """Traffic that makes every series of the service exist."""
     sync = f"{base}/tts/sync"
+    assert httpx.get(f"{base}/readyz", timeout=WAIT).status_code == 200  # storage_ready
     assert httpx.post(sync, json={"text": "Hello there."}, timeout=WAIT).status_code == 200
     repeat = httpx.post(sync, json={"text": "Hello there."}, timeout=WAIT)
     assert repeat.json()["cached"] is True  # a repeat cache hit
@@ -210,7 +212,12 @@ def test_every_dashboard_query_and_alert_returns_series_from_the_programs(
             assert up, prometheus.log.read_text()
             queries = panel_expressions(dashboard())
             assert len(queries) >= 25
-            rules = [(name, left_side(rule["expr"])) for name, rule in alerts(groups).items()]
+            # Each operand of an ``or`` on its own: every sign an alert reads must exist.
+            rules = [
+                (name, left_side(branch))
+                for name, rule in alerts(groups).items()
+                for branch in branches(rule["expr"])
+            ]
             named = sorted({m for _, e in [*queries, *rules] for m in metrics_named(e)})
             returns_data(prometheus, [("metric", m) for m in named])
             returns_data(prometheus, rules)

@@ -3,16 +3,20 @@ with fixtures in which every alert fires and each also stays quiet."""
 
 from __future__ import annotations
 
+import http.server
+import json
 import re
 import shutil
 import subprocess
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.alerts.rules import alerts, rule_groups, tool, write
+from tests.alerts.rules import alerts, rendered_objects, rule_groups, tool, write
 
 pytestmark = pytest.mark.skipif(
     shutil.which("promtool") is None,
@@ -112,3 +116,50 @@ def test_thresholds_come_from_values() -> None:
     defaults = yaml.safe_dump(rule_groups())
     assert "${" not in defaults
     assert rules["TempAudioSlowFirstAudio"]["expr"].startswith("histogram_quantile(0.95")
+
+
+def test_runbooks_name_the_release_objects() -> None:
+    """kubectl commands name the Deployments and ServiceAccount the chart renders."""
+    objects = rendered_objects("--set", "fullnameOverride=audio")
+    deployments = {o["metadata"]["name"] for o in objects if o["kind"] == "Deployment"}
+    accounts = {o["metadata"]["name"] for o in objects if o["kind"] == "ServiceAccount"}
+    (rule,) = [o for o in objects if o["kind"] == "PrometheusRule"]
+    runbooks = " ".join(
+        r["annotations"]["runbook"] for g in rule["spec"]["groups"] for r in g["rules"]
+    )
+    named = set(re.findall(r"deploy/([\w.-]+)", runbooks))
+    assert named == {"audio-service", "audio-operator"} <= deployments
+    (account,) = re.findall(r"serviceaccount:tempaudio:([\w.-]+)", runbooks)
+    assert account in accounts
+    assert "RELEASE" not in runbooks
+    assert "urlopen" not in runbooks
+
+
+def test_the_readiness_one_liner_prints_the_failing_check(tmp_path: Path) -> None:
+    """A 503 from /readyz is what the runbook is for: its body must be shown."""
+    body = json.dumps({"status": "not_ready", "problems": {"s3": "S3 is unavailable"}})
+
+    class NotReady(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(503)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    with http.server.HTTPServer(("127.0.0.1", 0), NotReady) as server:
+        port = server.server_address[1]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        rules = alerts(rule_groups("--set", f"service.healthPort={port}"))
+        runbook = rules["TempAudioStorageUnavailable"]["annotations"]["runbook"]
+        (script,) = re.findall(r'python -c\s+"([^"]+)"', runbook)
+        result = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
+            check=False,
+        )  # fmt: skip
+        server.shutdown()
+    assert result.returncode == 0, result.stderr
+    assert "503" in result.stdout
+    assert "S3 is unavailable" in result.stdout

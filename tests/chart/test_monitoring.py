@@ -4,8 +4,11 @@ ConfigMap (files/dashboard.json) and the operator's PodMonitor, each behind its 
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.chart.helm import CHART, by_kind, helm, one, render
 
@@ -98,3 +101,66 @@ def test_schema_rejects_typos_in_the_new_values(override: str, message: str) -> 
     result = helm("template", "rel", str(CHART), "--set", override, check=False)
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "prometheusRule.thresholds.overloadRatio=1.5",
+        "prometheusRule.thresholds.policyViewStaleRatio=1.01",
+        "prometheusRule.thresholds.policyViewStaleRatio=0.0",
+        "prometheusRule.thresholds.cleanupMissedRuns=0.5",
+        "prometheusRule.thresholds.firstAudioP95Seconds=0.0",
+        "prometheusRule.thresholds.overloadRatio=0",
+    ],
+)
+def test_thresholds_given_as_strings_keep_their_bounds(override: str) -> None:
+    """--set passes decimals as strings, which minimum and maximum do not bound."""
+    result = helm("template", "rel", str(CHART), "--set", override, check=False)
+    assert result.returncode != 0, override
+    assert override.split("=")[0].rsplit(".", 1)[1] in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "prometheusRule.thresholds.overloadRatio=0.25",
+        "prometheusRule.thresholds.policyViewStaleRatio=1.0",
+        "prometheusRule.thresholds.cleanupMissedRuns=1.5",
+        "prometheusRule.thresholds.firstAudioP95Seconds=0.75",
+        "prometheusRule.thresholds.storageFailuresPerMinute=0.5",
+    ],
+)
+def test_thresholds_within_their_bounds_render(override: str) -> None:
+    value = override.split("=")[1]
+    rule = one(render(*BOTH, *MONITORING, "--set", override), "PrometheusRule")
+    assert value in json.dumps(rule["spec"])
+
+
+def test_notes_warn_when_the_operator_alerts_cannot_fire(tmp_path: Path) -> None:
+    """NOTES.txt as `helm install` prints it (helm template skips it: a copy of the chart
+    includes it in a ConfigMap)."""
+    chart = tmp_path / "tempaudio"
+    shutil.copytree(CHART, chart)
+    (chart / "templates" / "zz-notes.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
+        'data: {notes: {{ include "tempaudio/templates/NOTES.txt" . | quote }}}\n'
+    )
+
+    def notes(*args: str) -> str:
+        output = helm("template", "rel", str(chart), "--show-only", "templates/zz-notes.yaml",
+                      *args).stdout  # fmt: skip
+        text: str = yaml.safe_load(output)["data"]["notes"]
+        return text
+
+    warning = "operator.podMonitor.enabled is false"
+    assert warning in notes("--set", "prometheusRule.enabled=true")
+    assert "metricsPort is 0" in notes(
+        "--set", "prometheusRule.enabled=true", "--set", "operator.metricsPort=0"
+    )
+    quiet = notes(
+        "--set", "prometheusRule.enabled=true", "--set", "operator.podMonitor.enabled=true"
+    )
+    assert "WARNING" not in quiet
+    assert "tts/sync" in quiet
+    assert "WARNING" not in notes()

@@ -437,12 +437,18 @@ def test_caller_authentication_is_off_by_default_and_wired_when_on() -> None:
 
 
 def test_the_web_console_is_on_by_default_and_one_value_turns_it_off() -> None:
-    def console(*args: str) -> str:
+    def console(*args: str, env: str = "TEMPAUDIO_CONSOLE") -> str:
         deployment = one(render(*args), "Deployment", "service")
-        return env_of(deployment["spec"]["template"]["spec"]["containers"][0])["TEMPAUDIO_CONSOLE"]
+        return env_of(deployment["spec"]["template"]["spec"]["containers"][0])[env]
 
     assert console() == "true"
     assert console("--set", "service.console.enabled=false") == "false"
+    # The hosts a browser may name (DNS rebinding): the port-forward's by default.
+    assert console(env="TEMPAUDIO_CONSOLE_HOSTS") == "localhost,127.0.0.1,[::1]"
+    ingress = ("--set", "service.console.hosts={tts.example.com,localhost}")
+    assert console(*ingress, env="TEMPAUDIO_CONSOLE_HOSTS") == "tts.example.com,localhost"
+    for bad in ("service.console.hosts={http://tts.example.com}", "service.console.hosts=a.b"):
+        assert helm("template", "rel", str(CHART), "--set", bad, check=False).returncode != 0
     typo = helm("template", "rel", str(CHART), "--set", "service.console.enable=false", check=False)
     assert typo.returncode != 0
     assert "additional properties 'enable' not allowed" in typo.stderr

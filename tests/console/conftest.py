@@ -24,13 +24,15 @@ from tests.conftest import serving
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-# Headless, and kept off the network: every host name but 127.0.0.1 resolves to nothing, and
-# nothing runs in the background (updates, sync, metrics uploads, default apps).
+REBOUND = "rebound.example"
+# Headless, and kept off the network: every host name but 127.0.0.1 resolves to nothing (but
+# rebound.example, an attacker's name rebound to 127.0.0.1), and nothing runs in the
+# background (updates, sync, metrics uploads, default apps).
 FLAGS = (
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
     "--no-first-run", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--disable-default-apps", "--disable-extensions",
-    "--metrics-recording-only", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    "--metrics-recording-only", f"--host-resolver-rules=MAP {REBOUND} 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     "--autoplay-policy=no-user-gesture-required", "--window-size=1100,1700",
     "--mute-audio",
 )  # fmt: skip

@@ -21,7 +21,7 @@ from tempaudio_service.app import create_app
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore
 from tests.conftest import serving
-from tests.console.conftest import Browser
+from tests.console.conftest import REBOUND, Browser
 
 # Records each word the page highlights (the class it sets on a word while it is spoken).
 WATCH_HIGHLIGHTS = """
@@ -207,6 +207,9 @@ def test_under_serviceaccount_auth_the_console_needs_a_pasted_token(
         assert "paste a ServiceAccount token" in alert
         token = labelled(driver, "Token")
         assert token.get_attribute("type") == "password"
+        # In no form: no form submission carries it, so no password is offered for saving.
+        assert driver.execute_script("return arguments[0].form", token) is None
+        assert not driver.find_elements(By.CSS_SELECTOR, "form input[type=password]")
         token.send_keys("t-console")
         speak(browser, "Hello with a token.")
         highlighted(browser)  # the marks are read with the token too
@@ -217,3 +220,34 @@ def test_under_serviceaccount_auth_the_console_needs_a_pasted_token(
         )
     # The token went in a header, never in a URL.
     assert not [url for url in browser.urls if "t-console" in url]
+
+
+# Run in the page: what a rebound page's own script would get from the service.
+FETCH_AS_THE_PAGE = """
+const done = arguments[arguments.length - 1];
+const speak = {method: "POST", headers: {"Content-Type": "application/json"},
+               body: JSON.stringify({text: "Stolen."})};
+Promise.all([fetch("/policies"), fetch("/tts/sync", speak)])
+  .then(async (answers) => done(await Promise.all(
+    answers.map(async (answer) => [answer.status, (await answer.json()).error]))))
+  .catch((error) => done(String(error)));
+"""
+
+
+def test_a_page_rebound_to_the_service_reads_and_speaks_nothing(
+    browser: Browser, base: str
+) -> None:
+    """DNS rebinding: http://rebound.example:<port> resolves to 127.0.0.1, where the service
+    listens (as under kubectl port-forward); the page is same-origin with it. Over plain
+    http Chromium sends it no Sec-Fetch-* header: its User-Agent and Origin tell it apart."""
+    driver = browser.driver
+    port = base.rsplit(":", 1)[1]
+    driver.get(f"http://{REBOUND}:{port}/")
+    assert "unknown_host" in driver.find_element(By.TAG_NAME, "body").text
+    driver.set_script_timeout(30)
+    refused = driver.execute_async_script(FETCH_AS_THE_PAGE)
+    assert refused == [[421, "unknown_host"], [421, "unknown_host"]], refused
+    # The same page at the console's own address is served.
+    driver.get(f"{base}/")
+    served = driver.execute_async_script(FETCH_AS_THE_PAGE)
+    assert [status for status, _ in served] == [200, 200], served

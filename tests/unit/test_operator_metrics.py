@@ -130,3 +130,95 @@ def test_odd_timestamps_and_schedules_export_nothing() -> None:
     assert epoch("yesterday") is None
     assert schedule_gap("not cron") is None
     assert schedule_gap(None) is None
+
+
+def at(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+class Clock:
+    def __init__(self, now: str) -> None:
+        self.now = at(now)
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def versioned(name: str, generation: int, observed: int, **spec: Any) -> dict[str, Any]:
+    body = listed(name, spec=spec)
+    body["metadata"]["generation"] = generation
+    body["status"] = {
+        "observedGeneration": observed,
+        "conditions": [{"type": "Ready", "status": "True"}],
+        "lastCleanup": {"completionTime": "2026-06-15T01:00:00Z", "succeeded": True},
+    }
+    return body
+
+
+def last_time(metrics: OperatorMetrics, name: str = "audio") -> float:
+    series = samples(metrics, "tempaudio_operator_policy_last_cleanup_timestamp_seconds")
+    return series[(("policy", f"team/{name}"),)]
+
+
+def test_a_new_schedule_or_unsuspending_gets_its_full_intervals_before_overdue() -> None:
+    clock = Clock("2026-06-20T00:00:00+00:00")
+    metrics = OperatorMetrics.create(clock=clock)
+    metrics.observe_policy(versioned("audio", 1, 1, schedule="@daily", suspend=True))
+    assert last_time(metrics) == at("2026-06-15T01:00:00+00:00")  # seen first: as it was
+    clock.now += 60
+    metrics.observe_policy(versioned("audio", 1, 1, schedule="@daily", suspend=True))
+    assert last_time(metrics) == at("2026-06-15T01:00:00+00:00")  # nothing changed
+    clock.now = at("2026-06-20T06:00:00+00:00")
+    metrics.observe_policy(versioned("audio", 2, 1, schedule="@daily", suspend=False))
+    assert last_time(metrics) == clock.now  # un-suspended now: a day from now, not 5 ago
+    clock.now += 600
+    metrics.observe_policy(versioned("audio", 2, 2, schedule="@daily"))
+    assert last_time(metrics) == at("2026-06-20T06:00:00+00:00")
+    metrics.cleanup_finished("team/audio", {"completionTime": "2026-06-21T00:01:00Z",
+                                            "succeeded": True})  # fmt: skip
+    assert last_time(metrics) == at("2026-06-21T00:01:00+00:00")
+    clock.now = at("2026-06-21T12:00:00+00:00")
+    metrics.observe_policy(versioned("audio", 3, 2, schedule="*/15 * * * *"))
+    assert last_time(metrics) == clock.now  # tightened: 15 minutes from now
+
+
+def test_a_spec_the_operator_has_yet_to_apply_counts_from_first_sight() -> None:
+    """The schedule may have changed while the operator was away (a restart)."""
+    clock = Clock("2026-06-20T00:00:00+00:00")
+    metrics = OperatorMetrics.create(clock=clock)
+    metrics.observe_policies([versioned("audio", 2, 1, schedule="*/15 * * * *"),
+                              versioned("other", 2, 2, schedule="*/15 * * * *")])  # fmt: skip
+    assert last_time(metrics) == clock.now
+    assert last_time(metrics, "other") == at("2026-06-15T01:00:00+00:00")
+
+
+def test_an_older_body_does_not_roll_back_the_last_cleanup() -> None:
+    metrics = OperatorMetrics.create(clock=Clock("2026-06-15T00:00:00+00:00"))
+    metrics.cleanup_finished("team/audio", {"completionTime": "2026-06-15T03:00:00Z",
+                                            "succeeded": False})  # fmt: skip
+    stale = versioned("audio", 1, 1, schedule="*/15 * * * *")  # lastCleanup at 01:00, succeeded
+    metrics.observe_policies([stale])
+    assert last_time(metrics) == at("2026-06-15T03:00:00+00:00")
+    succeeded = samples(metrics, "tempaudio_operator_policy_last_cleanup_succeeded")
+    assert succeeded == {(("policy", "team/audio"),): 0.0}
+    newer = versioned("audio", 1, 1, schedule="*/15 * * * *")
+    newer["status"]["lastCleanup"] = {"completionTime": "2026-06-15T04:00:00Z", "succeeded": True}
+    metrics.observe_policy(newer)
+    assert last_time(metrics) == at("2026-06-15T04:00:00+00:00")
+    succeeded = samples(metrics, "tempaudio_operator_policy_last_cleanup_succeeded")
+    assert succeeded == {(("policy", "team/audio"),): 1.0}
+
+
+def test_a_listing_neither_forgets_newer_policies_nor_revives_deleted_ones() -> None:
+    metrics = OperatorMetrics.create()
+    metrics.observe_policies([listed("old"), listed("doomed")])
+    listed_at = metrics.listing_started()
+    metrics.observe_policy(listed("new"))  # a handler, while the listing was under way
+    metrics.forget_policy("team/doomed")  # deleted meanwhile
+    metrics.observe_policies([listed("old"), listed("doomed")], listed_at=listed_at)
+    ready = samples(metrics, "tempaudio_operator_policy_ready")
+    assert set(ready) == {(("policy", "team/old"),), (("policy", "team/new"),)}
+    # The next listing is the truth again.
+    metrics.observe_policies([listed("old"), listed("doomed")])
+    ready = samples(metrics, "tempaudio_operator_policy_ready")
+    assert set(ready) == {(("policy", "team/old"),), (("policy", "team/doomed"),)}

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from tempaudio_service import hosts
 from tempaudio_service.settings import ServiceSettings, SettingsError
 
 
@@ -111,3 +112,58 @@ def test_the_web_console_is_on_unless_turned_off() -> None:
     assert ServiceSettings.from_env({"TEMPAUDIO_CONSOLE": "false"}).console is False
     with pytest.raises(SettingsError, match="TEMPAUDIO_CONSOLE"):
         ServiceSettings.from_env({"TEMPAUDIO_CONSOLE": "api-only"})
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("", ("localhost", "127.0.0.1", "[::1]")),  # empty: the default
+        ("tts.example.com", ("tts.example.com",)),
+        (" TTS.Example.com., *.internal.example ,localhost,", ("tts.example.com",
+                                                               "*.internal.example", "localhost")),
+        ("[::1],[fd00::12],10.0.0.5", ("[::1]", "[fd00::12]", "10.0.0.5")),
+        ("*", ("*",)),
+    ],
+)  # fmt: skip
+def test_console_hosts_are_patterns(raw: str, expected: tuple[str, ...]) -> None:
+    settings = ServiceSettings.from_env({"TEMPAUDIO_CONSOLE_HOSTS": raw})
+    assert settings.console_hosts == expected
+
+
+@pytest.mark.parametrize(
+    "raw", [",", "localhost:8080", "http://localhost", "::1", "a.*.example", "*example.com",
+            "tts example", "a/b"],
+)  # fmt: skip
+def test_bad_console_hosts_are_reported_by_name(raw: str) -> None:
+    with pytest.raises(SettingsError, match="TEMPAUDIO_CONSOLE_HOSTS"):
+        ServiceSettings.from_env({"TEMPAUDIO_CONSOLE_HOSTS": raw})
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("localhost:8080", True), ("127.0.0.1", True), ("[::1]:8080", True),
+        ("LocalHost.:8080", True), ("evil.example:8080", False), ("localhost.evil.example", False),
+        ("127.0.0.1.nip.io", False), ("[::2]:8080", False), ("", False), (None, False),
+    ],
+)  # fmt: skip
+def test_a_host_is_matched_by_name_without_its_port(host: str | None, allowed: bool) -> None:
+    assert hosts.is_allowed(host, hosts.DEFAULT_HOSTS) is allowed
+    assert hosts.is_allowed(host, ("*",))  # any host, even none
+
+
+@pytest.mark.parametrize(
+    ("headers", "browser"),
+    [
+        ({"sec-fetch-site": "same-origin"}, True),
+        ({"sec-fetch-mode": "navigate"}, True),
+        ({"origin": "http://evil.example:8080"}, True),
+        ({"user-agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"}, True),
+        ({"user-agent": "curl/8.5.0"}, False),
+        ({"user-agent": "kube-probe/1.31"}, False),
+        ({"user-agent": "python-httpx/0.28.1", "accept": "*/*"}, False),
+        ({}, False),
+    ],
+)
+def test_a_browser_is_known_by_its_headers(headers: dict[str, str], browser: bool) -> None:
+    assert hosts.is_browser(headers) is browser

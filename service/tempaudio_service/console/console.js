@@ -231,6 +231,11 @@
   async function start() {
     loadFormats();
     $("speak-form").addEventListener("submit", speak);
+    // The token is outside the form (no password is ever submitted to be saved); Enter in
+    // it speaks as Enter in the form does.
+    $("token").addEventListener("keydown", (event) => {
+      if (event.key === "Enter") $("speak-form").requestSubmit();
+    });
     $("policy").addEventListener("change", showLexicons);
     const audio = $("audio");
     audio.addEventListener("play", () => {
