@@ -21,6 +21,7 @@ from tempaudio_service.cleanup import S3Cleaner
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore
 from tests.conftest import list_keys, scan_items
+from tests.e2e.speech import STEADY, marks_of, sync
 
 pytestmark = pytest.mark.piper
 
@@ -28,28 +29,12 @@ NUMBERS = "Dr. Smith paid $4,815 on 3/12 at 5:30pm, e.g. in the U.S.A. It is a t
 # The words of NUMBERS as written, in order.
 NUMBERS_WORDS = ["Dr", "Smith", "paid", "$4,815", "on", "3/12", "at", "5:30pm", "e.g.",
                  "in", "the", "U.S.A.", "It", "is", "a", "test"]  # fmt: skip
-# No noise: the same phonemes make the same audio, so durations compare exactly.
-STEADY = {"noise_scale": 0.0, "noise_w": 0.0}
 
 
 @pytest.fixture
 def client(settings: ServiceSettings, store: AudioStore, piper: Any) -> Iterator[TestClient]:
     with TestClient(create_app(settings, synth=piper, store=store)) as test_client:
         yield test_client
-
-
-def sync(client: TestClient, **body: Any) -> dict[str, Any]:
-    response = client.post("/tts/sync", json=body)
-    assert response.status_code == 200, response.text
-    answer: dict[str, Any] = response.json()
-    return answer
-
-
-def marks_of(answer: dict[str, Any]) -> list[dict[str, Any]]:
-    download = httpx.get(answer["speech_marks_url"])
-    assert download.status_code == 200
-    assert download.headers["content-type"] == "application/x-json-stream"
-    return [json.loads(line) for line in download.text.splitlines()]
 
 
 def test_word_marks_index_the_written_words_in_order_within_the_audio(

@@ -19,11 +19,10 @@ from starlette.testclient import TestClient
 from tempaudio_service.app import create_app
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore
+from tests.e2e import speech
+from tests.e2e.speech import STEADY, marks_of
 
 pytestmark = pytest.mark.piper
-
-# No noise: the same phonemes make the same audio, sample for sample.
-STEADY = {"noise_scale": 0.0, "noise_w": 0.0}
 
 
 @pytest.fixture
@@ -33,14 +32,7 @@ def client(settings: ServiceSettings, store: AudioStore, piper: Any) -> Iterator
 
 
 def sync(client: TestClient, **body: Any) -> dict[str, Any]:
-    response = client.post("/tts/sync", json={**STEADY, **body})
-    assert response.status_code == 200, response.text
-    answer: dict[str, Any] = response.json()
-    return answer
-
-
-def marks_of(answer: dict[str, Any]) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in httpx.get(answer["speech_marks_url"]).text.splitlines()]
+    return speech.sync(client, **{**STEADY, **body})
 
 
 def audio_of(answer: dict[str, Any]) -> Any:
