@@ -266,21 +266,16 @@ def stream(
         kept = pair.item["audio_id"] if pair is not None and end.stored else None
         finished(rendered.duration_seconds, kept, end)
 
-    opened: list[RenderStream] = []
-    events = companions.MarkEvents(tts, opened)
+    events = companions.MarkEvents(tts)
 
     def done_event(rendered: RenderStream) -> bytes:
-        return events.rest() + sse.audio_done(len(tts.text), rendered.duration_seconds)
-
-    def open_stream() -> RenderStream:
-        opened.append(RenderStream(services.synth, tts, keep=keep))
-        return opened[0]
+        return events.rest(rendered) + sse.audio_done(len(tts.text), rendered.duration_seconds)
 
     as_events = tts.stream_format == "sse"
     return AudioStream(
         pool=services.pool,
         guard=services.draining.tracked,
-        open_stream=open_stream,
+        open_stream=lambda: RenderStream(services.synth, tts, keep=keep),
         media_type=sse.MEDIA_TYPE if as_events else tts.audio_format.content_type,
         headers=headers,
         send_timeout_seconds=services.settings.body_timeout_seconds,

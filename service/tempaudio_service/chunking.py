@@ -126,17 +126,18 @@ def sentence_pieces(phonemes: list[str], limit: int, first: int) -> list[tuple[i
     many phonemes, so a stream's first audio leaves sooner."""
     if first and len(phonemes) > 2 * first:
         head = split_phonemes(phonemes, first)[0]
-        head_at = locate(phonemes, head, 0)
-        rest_at = head_at + len(head)
-        pieces = [(head_at, head)]
-        tail = phonemes[rest_at:]
-        for piece in split_phonemes(tail, limit):
-            pieces.append((locate(phonemes, piece, rest_at), piece))
-            rest_at = pieces[-1][0] + len(piece)
-        return pieces
+        rest_at = locate(phonemes, head, 0) + len(head)
+        rest = split_phonemes(phonemes[rest_at:], limit)
+        return _located(phonemes, [head], 0) + _located(phonemes, rest, rest_at)
+    return _located(phonemes, split_phonemes(phonemes, limit), 0)
+
+
+def _located(
+    phonemes: Sequence[str], pieces: list[list[str]], at: int
+) -> list[tuple[int, list[str]]]:
+    """``pieces``, in order from ``at`` on, each with where it starts in ``phonemes``."""
     out: list[tuple[int, list[str]]] = []
-    at = 0
-    for piece in split_phonemes(phonemes, limit):
+    for piece in pieces:
         at = locate(phonemes, piece, at)
         out.append((at, piece))
         at += len(piece)

@@ -78,23 +78,20 @@ def _content_type(key: str) -> str:
 
 
 class MarkEvents:
-    """OpenAI's audio deltas, each after the speech marks found for its audio (the stream
-    is ``opened[0]`` once it has started); ``rest()`` sends the marks found after the last
-    audio (a trailing ``<mark>``)."""
+    """OpenAI's audio deltas, each after the speech marks found for its audio;
+    ``rest(stream)`` sends the marks found after the last audio (a trailing ``<mark>``)."""
 
-    def __init__(self, tts: TtsRequest, opened: list[RenderStream]) -> None:
+    def __init__(self, tts: TtsRequest) -> None:
         self._tts = tts
-        self._opened = opened
         self._sent = 0
 
-    def _new(self) -> bytes:
-        stream = self._opened[0]
+    def _new(self, stream: RenderStream) -> bytes:
         found = marks.speech_marks(stream.timings[self._sent :], self._tts.text, stream.voice_rate)
         self._sent = len(stream.timings)
         return b"".join(sse.mark(mark) for mark in found if mark.type in self._tts.speech_marks)
 
-    def frame(self, chunk: bytes) -> bytes:
-        return self._new() + sse.audio_delta(chunk)
+    def frame(self, stream: RenderStream, chunk: bytes) -> bytes:
+        return self._new(stream) + sse.audio_delta(chunk)
 
-    def rest(self) -> bytes:
-        return self._new() if self._opened else b""
+    def rest(self, stream: RenderStream) -> bytes:
+        return self._new(stream)

@@ -9,7 +9,6 @@ client sent: ``text[start:end]``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -94,7 +93,3 @@ def request_span(said: Said, start: int, end: int) -> tuple[int, int] | None:
     if first is None or last is None:
         return None
     return first[0], max(last[1], first[1])
-
-
-def total_pause(script: Sequence[Item]) -> float:
-    return sum(item.seconds for item in script if isinstance(item, Pause))

@@ -68,10 +68,11 @@ class AudioStream(Response):
         keep: Keep | None = None,
         on_done: Callable[[RenderStream, StreamEnd], None] | None = None,
         on_first: Callable[[], None] | None = None,
-        frame: Callable[[bytes], bytes] | None = None,
+        frame: Callable[[RenderStream, bytes], bytes] | None = None,
         trailer: Callable[[RenderStream], bytes] | None = None,
     ) -> None:
-        """``frame`` wraps each chunk of audio and ``trailer`` makes the last one, after
+        """``frame`` wraps each chunk of audio (of the stream given) and ``trailer`` makes
+        the last one, after
         the stream is kept (sse.py's events); ``on_first`` is called once the first chunk
         of audio is sent (the time to first audio)."""
         super().__init__(media_type=media_type, headers=dict(headers))
@@ -145,7 +146,7 @@ class AudioStream(Response):
                 chunk = first
                 while chunk is not None:
                     if chunk:
-                        framed = chunk if self._frame is None else self._frame(chunk)
+                        framed = chunk if self._frame is None else self._frame(stream, chunk)
                         await self._send(send, _body(framed, more=True))
                         if self._on_first is not None:
                             self._on_first()
