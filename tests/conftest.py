@@ -14,11 +14,13 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import httpx
 import pytest
+import yaml
 
 from tempaudio_service import layout
 from tempaudio_service.local import LocalAws
@@ -121,6 +123,47 @@ def scan_items(dynamodb, table: str) -> list[dict[str, object]]:  # type: ignore
     for page in dynamodb.get_paginator("scan").paginate(TableName=table):
         items.extend(item for item in page["Items"] if layout.is_audio_item(item))
     return items
+
+
+def policy_document(name: str, bucket: str, table: str, **spec: Any) -> dict[str, Any]:
+    """A TempAudioPolicy of the default namespace on ``bucket`` and ``table``, retention 1h
+    unless ``spec`` says otherwise (``spec`` on top)."""
+    return {
+        "apiVersion": "tempaudio.dev/v1alpha1",
+        "kind": "TempAudioPolicy",
+        "metadata": {"name": name},
+        "spec": {"retention": "1h", "storage": {"bucket": bucket},
+                 "dynamodb": {"table": table}, **spec},
+    }  # fmt: skip
+
+
+def lexicon_document(name: str, entries: list[dict[str, str]]) -> dict[str, Any]:
+    """A TempAudioLexicon of the default namespace."""
+    return {
+        "apiVersion": "tempaudio.dev/v1alpha1",
+        "kind": "TempAudioLexicon",
+        "metadata": {"name": name},
+        "spec": {"entries": entries},
+    }
+
+
+def documents_file(path: Path, *documents: dict[str, Any]) -> Path:
+    """A policy file (``--policy``) holding ``documents``."""
+    path.write_text(yaml.safe_dump_all(documents))
+    return path
+
+
+def undescribed(schema: dict[str, Any], path: str = "") -> list[str]:
+    """The fields of a CRD's schema without a description (``kubectl explain`` shows none)."""
+    missing: list[str] = []
+    # The API server allows nothing but a type on the object's own metadata.
+    if "type" in schema and not schema.get("description") and path != ".metadata":
+        missing.append(path or "(root)")
+    for name, child in (schema.get("properties") or {}).items():
+        missing += undescribed(child, f"{path}.{name}")
+    if isinstance(schema.get("items"), dict):
+        missing += undescribed(schema["items"], f"{path}[]")
+    return missing
 
 
 def live_items(dynamodb, table: str) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]

@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from kubernetes import client
 
 from tempaudio_service.app import create_app
@@ -34,7 +33,7 @@ from tests.alerts.rules import (
     panel_expressions,
     rule_groups,
 )
-from tests.conftest import ToneSynthesizer, serving
+from tests.conftest import ToneSynthesizer, documents_file, policy_document, serving
 from tests.controlplane import ControlPlane, free_port
 from tests.kube_fixtures import GROUP, PLURAL, VERSION, fresh_namespace, policy_manifest, wait_for
 from tests.service.conftest import NOW
@@ -74,16 +73,13 @@ class FlakyStore(AudioStore):
 
 
 def policies_file(tmp_path: Path, settings: ServiceSettings) -> Path:
-    spec = {"retention": "1h", "storage": {"bucket": settings.bucket},
-            "dynamodb": {"table": settings.table}}  # fmt: skip
-    documents = [
-        {"apiVersion": f"{GROUP}/{VERSION}", "kind": "TempAudioPolicy",
-         "metadata": {"name": name}, "spec": {**spec, **extra}}
-        for name, extra in (("audio", {}), ("limited", {"quotas": {"requestsPerMinute": 1}}))
-    ]  # fmt: skip
-    path = tmp_path / "policies.yaml"
-    path.write_text(yaml.safe_dump_all(documents))
-    return path
+    return documents_file(
+        tmp_path / "policies.yaml",
+        policy_document("audio", settings.bucket, settings.table),
+        policy_document(
+            "limited", settings.bucket, settings.table, quotas={"requestsPerMinute": 1}
+        ),
+    )
 
 
 def drive_the_service(base: str, synth: HeldTone, store: FlakyStore) -> None:

@@ -15,12 +15,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 
 from tempaudio_service.app import create_app
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore
-from tests.conftest import serving
+from tests.conftest import documents_file, lexicon_document, policy_document, serving
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -116,19 +115,12 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
 def lexicon_file(tmp_path: Path, settings: ServiceSettings) -> Path:
     """A lexicon that says "SQL" as "sequel", a policy that says text with it, and one that
     does not (the default)."""
-    storage = {"storage": {"bucket": settings.bucket}, "dynamodb": {"table": settings.table}}
-    documents = [
-        {"apiVersion": "tempaudio.dev/v1alpha1", "kind": "TempAudioLexicon",
-         "metadata": {"name": "tech"},
-         "spec": {"entries": [{"grapheme": "SQL", "alias": "sequel"}]}},
-        {"apiVersion": "tempaudio.dev/v1alpha1", "kind": "TempAudioPolicy",
-         "metadata": {"name": "said"}, "spec": {"retention": "1h", **storage, "lexicons": ["tech"]}},
-        {"apiVersion": "tempaudio.dev/v1alpha1", "kind": "TempAudioPolicy",
-         "metadata": {"name": "plain"}, "spec": {"retention": "2h", **storage}},
-    ]  # fmt: skip
-    path = tmp_path / "policies.yaml"
-    path.write_text(yaml.safe_dump_all(documents))
-    return path
+    return documents_file(
+        tmp_path / "policies.yaml",
+        lexicon_document("tech", [{"grapheme": "SQL", "alias": "sequel"}]),
+        policy_document("said", settings.bucket, settings.table, lexicons=["tech"]),
+        policy_document("plain", settings.bucket, settings.table, retention="2h"),
+    )
 
 
 @pytest.fixture

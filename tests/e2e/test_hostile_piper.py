@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import socket
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -98,12 +97,6 @@ def test_audio_over_the_cap_is_stopped_while_decoding(
 def test_text_espeak_cannot_take_is_the_callers_error(piper: Any, text: str) -> None:
     with pytest.raises(InvalidRequest, match="cannot be spoken"):
         piper.synthesize(text, VOICE, SynthesisOptions())
-
-
-@pytest.fixture
-def client(settings: ServiceSettings, store: AudioStore, piper: Any) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, synth=piper, store=store)) as test_client:
-        yield test_client
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import wave
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -38,12 +37,6 @@ def check_wav(content: bytes, duration: float) -> None:
         assert wav.getnchannels() == 1
         assert wav.getsampwidth() == 2
         assert wav.getnframes() / 22050 == pytest.approx(duration, rel=0.01)
-
-
-@pytest.fixture
-def client(settings: ServiceSettings, store: AudioStore, piper: Any) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, synth=piper, store=store)) as test_client:
-        yield test_client
 
 
 def synthesize(client: TestClient, **body: Any) -> tuple[dict[str, Any], bytes]:

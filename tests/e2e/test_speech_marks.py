@@ -7,7 +7,6 @@ import base64
 import io
 import json
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -16,10 +15,8 @@ import pytest
 import soundfile
 from starlette.testclient import TestClient
 
-from tempaudio_service.app import create_app
 from tempaudio_service.cleanup import S3Cleaner
 from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore
 from tests.conftest import list_keys, scan_items
 from tests.e2e.speech import STEADY, marks_of, sync
 
@@ -29,12 +26,6 @@ NUMBERS = "Dr. Smith paid $4,815 on 3/12 at 5:30pm, e.g. in the U.S.A. It is a t
 # The words of NUMBERS as written, in order.
 NUMBERS_WORDS = ["Dr", "Smith", "paid", "$4,815", "on", "3/12", "at", "5:30pm", "e.g.",
                  "in", "the", "U.S.A.", "It", "is", "a", "test"]  # fmt: skip
-
-
-@pytest.fixture
-def client(settings: ServiceSettings, store: AudioStore, piper: Any) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, synth=piper, store=store)) as test_client:
-        yield test_client
 
 
 def test_word_marks_index_the_written_words_in_order_within_the_audio(

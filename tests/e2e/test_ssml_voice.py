@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,22 +12,16 @@ from typing import Any
 import httpx
 import pytest
 import soundfile
-import yaml
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore
+from tests.conftest import documents_file, lexicon_document, policy_document
 from tests.e2e import speech
 from tests.e2e.speech import STEADY, marks_of
 
 pytestmark = pytest.mark.piper
-
-
-@pytest.fixture
-def client(settings: ServiceSettings, store: AudioStore, piper: Any) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, synth=piper, store=store)) as test_client:
-        yield test_client
 
 
 def sync(client: TestClient, **body: Any) -> dict[str, Any]:
@@ -88,23 +81,14 @@ def test_malformed_ssml_is_a_422_with_its_position(client: TestClient) -> None:
 
 
 def lexicon_file(tmp_path: Path, settings: ServiceSettings, alias: str) -> Path:
-    documents = [
-        {"apiVersion": "tempaudio.dev/v1alpha1", "kind": "TempAudioLexicon",
-         "metadata": {"name": "tech"},
-         "spec": {"entries": [{"grapheme": "SQL", "alias": alias},
-                              {"grapheme": "Kubernetes", "phoneme": "kˌuːbɚnˈɛtiːz"}]}},
-        {"apiVersion": "tempaudio.dev/v1alpha1", "kind": "TempAudioPolicy",
-         "metadata": {"name": "said"},
-         "spec": {"retention": "1h", "storage": {"bucket": settings.bucket},
-                  "dynamodb": {"table": settings.table}, "lexicons": ["tech"]}},
-        {"apiVersion": "tempaudio.dev/v1alpha1", "kind": "TempAudioPolicy",
-         "metadata": {"name": "plain"},
-         "spec": {"retention": "1h", "storage": {"bucket": settings.bucket},
-                  "dynamodb": {"table": settings.table}}},
-    ]  # fmt: skip
-    path = tmp_path / "policies.yaml"
-    path.write_text(yaml.safe_dump_all(documents))
-    return path
+    entries = [{"grapheme": "SQL", "alias": alias},
+               {"grapheme": "Kubernetes", "phoneme": "kˌuːbɚnˈɛtiːz"}]  # fmt: skip
+    return documents_file(
+        tmp_path / "policies.yaml",
+        lexicon_document("tech", entries),
+        policy_document("said", settings.bucket, settings.table, lexicons=["tech"]),
+        policy_document("plain", settings.bucket, settings.table),
+    )
 
 
 def test_a_lexicon_alias_changes_what_a_policy_says(

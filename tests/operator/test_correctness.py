@@ -17,7 +17,7 @@ from kubernetes import client
 
 from tempaudio_operator.desired import cronjob_name
 from tests.kube_fixtures import GROUP, PLURAL, VERSION, delete_policy, policy_manifest, wait_for
-from tests.operator.test_operator import condition, events, spec_for
+from tests.operator.test_operator import at_condition, condition, events, spec_for
 
 pytestmark = [pytest.mark.k8s, pytest.mark.usefixtures("operator")]
 
@@ -28,15 +28,7 @@ def get(custom: client.CustomObjectsApi, namespace: str, name: str) -> Any:
 
 def settled(custom: client.CustomObjectsApi, namespace: str, name: str, status: str) -> Any:
     """The policy once its Ready condition has this status for its current generation."""
-
-    def check() -> Any:
-        policy = get(custom, namespace, name)
-        current = (policy.get("status") or {}).get("observedGeneration") == policy["metadata"][
-            "generation"
-        ]
-        return policy if current and condition(policy, "Ready").get("status") == status else None
-
-    return wait_for(check, what=f"{name} Ready={status}")
+    return at_condition(custom, PLURAL, namespace, name, "Ready", status)
 
 
 def read_cronjob(batch: client.BatchV1Api, namespace: str, name: str) -> Any:

@@ -22,7 +22,7 @@ from tempaudio_service.settings import ServiceSettings
 from tests.controlplane import REPO
 from tests.kube_fixtures import GROUP, VERSION, wait_for
 from tests.operator.test_correctness import create, get, settled
-from tests.operator.test_operator import condition, spec_for
+from tests.operator.test_operator import at_condition, condition, spec_for
 
 pytestmark = [pytest.mark.k8s, pytest.mark.usefixtures("operator", "aws_env")]
 LEXICONS = "tempaudiolexicons"
@@ -47,15 +47,7 @@ def get_lexicon(custom: client.CustomObjectsApi, namespace: str, name: str) -> A
 
 def validated(custom: client.CustomObjectsApi, namespace: str, name: str, status: str) -> Any:
     """The lexicon once its Valid condition has this status for its current generation."""
-
-    def check() -> Any:
-        found = get_lexicon(custom, namespace, name)
-        current = (found.get("status") or {}).get("observedGeneration") == found["metadata"][
-            "generation"
-        ]
-        return found if current and condition(found, "Valid").get("status") == status else None
-
-    return wait_for(check, timeout=EDIT_BOUND_SECONDS, what=f"lexicon {name} Valid={status}")
+    return at_condition(custom, LEXICONS, namespace, name, "Valid", status, EDIT_BOUND_SECONDS)
 
 
 def ready_reason(custom: client.CustomObjectsApi, namespace: str, reason: str) -> Any:

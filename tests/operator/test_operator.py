@@ -37,16 +37,31 @@ def condition(policy: dict[str, Any], type_: str) -> dict[str, Any]:
     return found[0] if found else {}
 
 
-def ready(custom: client.CustomObjectsApi, namespace: str, status: str = "True") -> Any:
+def at_condition(
+    custom: client.CustomObjectsApi,
+    plural: str,
+    namespace: str,
+    name: str,
+    type_: str,
+    status: str,
+    timeout: float = 60,
+) -> Any:
+    """The object once its condition ``type_`` has ``status`` for its current generation
+    (the operator has seen the latest spec)."""
+
     def check() -> Any:
-        policy = get_policy(custom, namespace)
-        ok = condition(policy, "Ready").get("status") == status
-        current = (policy.get("status") or {}).get("observedGeneration") == policy["metadata"][
+        found = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+        ok = condition(found, type_).get("status") == status
+        current = (found.get("status") or {}).get("observedGeneration") == found["metadata"][
             "generation"
         ]
-        return policy if ok and current else None
+        return found if ok and current else None
 
-    return wait_for(check, what=f"Ready={status}")
+    return wait_for(check, timeout=timeout, what=f"{plural}/{name} {type_}={status}")
+
+
+def ready(custom: client.CustomObjectsApi, namespace: str, status: str = "True") -> Any:
+    return at_condition(custom, PLURAL, namespace, "audio", "Ready", status)
 
 
 def cronjob(batch: client.BatchV1Api, namespace: str) -> client.V1CronJob | None:

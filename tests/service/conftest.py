@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
 from tempaudio_service.policy_sources import static_source
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore, Stores
-from tests.conftest import ToneSynthesizer
+from tests.conftest import ToneSynthesizer, documents_file, policy_document
 
 # Tests inject the clock: nothing here depends on the wall clock or the time of day.
 NOW = datetime(2026, 6, 15, 12, 0, 0, tzinfo=UTC)
@@ -35,16 +34,7 @@ def client(
 
 def policy_file(tmp_path: Path, name: str, **spec: Any) -> Path:
     """A policy file for the storage ``name`` (bucket and table), ``spec`` on top."""
-    document = {
-        "apiVersion": "tempaudio.dev/v1alpha1",
-        "kind": "TempAudioPolicy",
-        "metadata": {"name": "audio"},
-        "spec": {"retention": "1h", "storage": {"bucket": name},
-                 "dynamodb": {"table": name}, **spec},
-    }  # fmt: skip
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(document))
-    return path
+    return documents_file(tmp_path / f"{name}.yaml", policy_document("audio", name, name, **spec))
 
 
 def replicas(

@@ -12,14 +12,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from starlette.testclient import TestClient
 
 from tempaudio_service import tts_api
 from tempaudio_service.app import create_app
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore
-from tests.conftest import MovableClock, ToneSynthesizer, serving
+from tests.conftest import (
+    MovableClock,
+    ToneSynthesizer,
+    documents_file,
+    policy_document,
+    serving,
+)
 from tests.service.conftest import NOW
 from tests.service.test_callers import CLIENTS, auth, serve
 
@@ -109,16 +114,10 @@ def test_one_setting_turns_the_console_off(
 
 def two_policies(tmp_path: Path, settings: ServiceSettings) -> Path:
     """Two policies on one bucket and table: each must hide the other's audio."""
-    documents = [
-        {"apiVersion": "tempaudio.dev/v1alpha1", "kind": "TempAudioPolicy",
-         "metadata": {"name": name},
-         "spec": {"retention": "1h", "storage": {"bucket": settings.bucket},
-                  "dynamodb": {"table": settings.table}}}
-        for name in ("first", "second")
-    ]  # fmt: skip
-    path = tmp_path / "policies.yaml"
-    path.write_text(yaml.safe_dump_all(documents))
-    return path
+    return documents_file(
+        tmp_path / "policies.yaml",
+        *(policy_document(name, settings.bucket, settings.table) for name in ("first", "second")),
+    )
 
 
 def test_speech_marks_answer_what_the_audio_lookup_answers(

@@ -16,6 +16,7 @@ from tempaudio_api.lexicon import Lexicon, LexiconEntry, entries_from_pls, lexic
 from tempaudio_api.lexicon_rules import MAX_ENTRIES, MAX_LEXICONS
 from tempaudio_api.policy import Policy
 from tempaudio_api.schema import LEXICON_FILE, check_fields
+from tests.conftest import undescribed
 
 REPO = Path(__file__).resolve().parents[2]
 PLS_NS = "http://www.w3.org/2005/01/pronunciation-lexicon"
@@ -221,16 +222,4 @@ def test_a_stale_lexicon_crd_fails_the_check(tmp_path: Path) -> None:
 
 
 def test_kubectl_explain_has_a_description_for_every_lexicon_field() -> None:
-    missing: list[str] = []
-
-    def walk(node: dict[str, Any], path: str) -> None:
-        # The API server allows nothing but a type on the object's own metadata.
-        if "type" in node and not node.get("description") and path != ".metadata":
-            missing.append(path or "(root)")
-        for name, child in (node.get("properties") or {}).items():
-            walk(child, f"{path}.{name}")
-        if isinstance(node.get("items"), dict):
-            walk(node["items"], f"{path}[]")
-
-    walk(lexicon_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"], "")
-    assert missing == []
+    assert undescribed(lexicon_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]) == []
