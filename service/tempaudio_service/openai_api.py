@@ -59,10 +59,11 @@ async def speech(request: Request) -> Response:
         max_text_chars=settings.max_text_chars,
     )
     keep = tts.policy is not None
-    # Refused before any work. Audio that is not kept answers to the default policy's
-    # clients and quotas when callers are authenticated and there is a default.
+    # Refused before any work, by the rule of every synthesis route in every auth mode:
+    # the named policy's clients and quotas, else the default policy's. Audio that is not
+    # kept answers to no policy only when there is no default (authentication aside).
     policy = None
-    if keep or (services.authenticator is not None and services.book().default):
+    if keep or services.book().default is not None:
         policy = services.served(tts.policy)[0]
         tts = companions.under(tts, policy)
     await callers.admit_synthesis(services, request, caller, policy, tts.text)

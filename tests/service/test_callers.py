@@ -287,3 +287,43 @@ def test_a_repeat_cache_scope_that_is_not_one_is_refused(
         ConfigError, match="repeatCacheScope 'Tenant' must be one of Caller, Policy"
     ):
         serve(tmp_path, settings, {"repeatCacheScope": "Tenant"})
+
+
+ROUTES = {
+    "/tts/sync": {"text": "Hello."},
+    "/tts/stream": {"text": "Hello."},
+    # Without "policy": the audio is not kept, and answers to the default policy all the same.
+    "/v1/audio/speech": {"model": "tts-1", "input": "Hello.", "voice": "alloy"},
+}
+
+
+@pytest.mark.parametrize("route", sorted(ROUTES))
+@pytest.mark.parametrize("auth_mode", ["none", "serviceaccount"])
+def test_every_route_answers_to_the_default_policy_s_quotas_in_every_auth_mode(
+    tmp_path: Path, settings: ServiceSettings, route: str, auth_mode: str
+) -> None:
+    test, _, _ = serve(
+        tmp_path, settings, {"quotas": {"requestsPerMinute": 2}}, auth_mode=auth_mode
+    )
+    headers = auth("t-notifier") if auth_mode == "serviceaccount" else {}
+    with test:
+        answers = [test.post(route, json=ROUTES[route], headers=headers) for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [200, 200, 429]
+    assert answers[2].headers["retry-after"] == "60"  # START is on the minute
+
+
+@pytest.mark.parametrize("route", sorted(ROUTES))
+@pytest.mark.parametrize("auth_mode", ["none", "serviceaccount"])
+def test_every_route_answers_to_the_default_policy_s_clients_in_every_auth_mode(
+    tmp_path: Path, settings: ServiceSettings, route: str, auth_mode: str
+) -> None:
+    test, _, _ = serve(tmp_path, settings, CLIENTS, auth_mode=auth_mode)
+    with test:
+        if auth_mode == "none":  # a policy that names clients admits no anonymous caller
+            refused = test.post(route, json=ROUTES[route])
+            admitted = None
+        else:
+            refused = test.post(route, json=ROUTES[route], headers=auth("t-stranger"))
+            admitted = test.post(route, json=ROUTES[route], headers=auth("t-notifier"))
+    assert refused.status_code == 403, refused.text
+    assert admitted is None or admitted.status_code == 200
