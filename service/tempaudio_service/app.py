@@ -21,9 +21,9 @@ from .metrics import Metrics
 from .middleware import (
     EXCEPTION_HANDLERS,
     BrowserHostMiddleware,
+    DefaultHeadersMiddleware,
     ErrorMiddleware,
     MetricsMiddleware,
-    NoSniffMiddleware,
 )
 from .policy_sources import PolicySource, policy_source
 from .pool import SynthesisPool
@@ -102,10 +102,14 @@ def create_app(
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
     )
+    # No redirect from a path with a trailing slash: Starlette's would name the client's
+    # Host in its Location (GET /voices/ with Host: evil.example -> http://evil.example/...).
+    # Such a path is a 404 like any other unknown one.
+    app.router.redirect_slashes = False
     # Innermost: a refused browser is counted, audited, framed with nosniff like any answer.
     app.add_middleware(BrowserHostMiddleware, allowed=settings.console_hosts)
     app.add_middleware(MetricsMiddleware, metrics=app_metrics)
-    app.add_middleware(NoSniffMiddleware)
+    app.add_middleware(DefaultHeadersMiddleware)
     app.add_middleware(ErrorMiddleware)
     return app
 

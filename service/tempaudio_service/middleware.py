@@ -1,6 +1,7 @@
 """How every answer is framed, whatever its route: domain errors as JSON (OpenAI's shape under
 ``/v1``), one log line and a JSON 500 for the unexpected, metrics and the audit line of every
-request, ``nosniff``, and a browser's request refused unless it names a console host."""
+request, ``nosniff`` and ``no-store``, and a browser's request refused unless it names a
+console host."""
 
 from __future__ import annotations
 
@@ -137,9 +138,15 @@ async def _client_gone(receive: Receive) -> bool:
     return False
 
 
-class NoSniffMiddleware:
-    """Every answer says ``X-Content-Type-Options: nosniff``: a browser never runs a JSON
-    error or an audio file as something else."""
+# Every answer carries these unless its route set its own. nosniff: a browser never runs a
+# JSON error or an audio file as something else. no-store: answers hold presigned URLs (in
+# a body, in X-Tempaudio-Url, in events) and audio made for one request, which no browser or
+# proxy may keep; the console's files say no-cache with an ETag instead (console_api.py).
+DEFAULT_HEADERS = (("x-content-type-options", "nosniff"), ("cache-control", "no-store"))
+
+
+class DefaultHeadersMiddleware:
+    """Sets ``DEFAULT_HEADERS`` on every answer that does not set them itself."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -149,13 +156,14 @@ class NoSniffMiddleware:
             await self.app(scope, receive, send)
             return
 
-        async def send_nosniff(message: Message) -> None:
+        async def send_with_defaults(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers.setdefault("x-content-type-options", "nosniff")
+                for name, value in DEFAULT_HEADERS:
+                    headers.setdefault(name, value)
             await send(message)
 
-        await self.app(scope, receive, send_nosniff)
+        await self.app(scope, receive, send_with_defaults)
 
 
 class BrowserHostMiddleware:
