@@ -5,6 +5,7 @@ It speaks through the public API like any client (README "Web console");
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 from importlib import resources
 
@@ -44,29 +45,46 @@ HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
-    # The files change with the image: revalidate rather than keep an old console.
+    # The files change with the image: revalidate (If-None-Match with the ETag, answered
+    # 304 while the file is the same) rather than keep an old console.
     "Cache-Control": "no-cache",
 }
 
 
 @cache
-def _read(name: str) -> bytes:
-    return (resources.files(__package__) / "console" / name).read_bytes()
+def _read(name: str) -> tuple[bytes, str]:
+    """The file and its entity tag (a digest of its bytes: it changes with the image)."""
+    body = (resources.files(__package__) / "console" / name).read_bytes()
+    return body, f'"{hashlib.sha256(body).hexdigest()[:32]}"'
 
 
-def _file(name: str) -> Response:
-    return Response(_read(name), media_type=FILES[name], headers=HEADERS)
+def matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` names ``etag`` or is ``*``, compared weakly as RFC 9110
+    says for it (``W/"x"`` matches ``"x"``) (pure)."""
+    if if_none_match is None:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or etag in tags
+
+
+def _file(request: Request, name: str) -> Response:
+    """The file, or ``304 Not Modified`` (no body) when the browser holds this version."""
+    body, etag = _read(name)
+    headers = HEADERS | {"ETag": etag}
+    if matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=FILES[name], headers=headers)
 
 
 async def index(request: Request) -> Response:
-    return _file("index.html")
+    return _file(request, "index.html")
 
 
 async def console_file(request: Request) -> Response:
     name = str(request.path_params["name"])
     if name not in FILES or name == "index.html":
         raise HTTPException(404, f"no console file {name[:64]}")
-    return _file(name)
+    return _file(request, name)
 
 
 ROUTES = [

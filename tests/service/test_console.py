@@ -265,3 +265,22 @@ def test_the_console_hosts_setting_names_more_hosts_or_any(
     assert statuses(("*.example.com",), *names) == [200, 200, 421, 421, 421]
     assert statuses(("example.com", "localhost"), *names) == [421, 421, 200, 421, 200]
     assert statuses(("*",), *names) == [200] * 5
+
+
+@pytest.mark.parametrize("path", ["/", "/console/console.js", "/console/console.css"])
+def test_console_files_are_revalidated_by_their_etag(client: TestClient, path: str) -> None:
+    first = client.get(path)
+    etag = first.headers["etag"]
+    assert first.headers["cache-control"] == "no-cache"
+    assert etag[0] == etag[-1] == '"'
+    assert client.get(path).headers["etag"] == etag  # the same file, the same tag
+    for held in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        same = client.get(path, headers={"if-none-match": held})
+        assert same.status_code == 304, held
+        assert same.content == b""
+        assert same.headers["etag"] == etag
+        assert same.headers["content-security-policy"] == first.headers["content-security-policy"]
+    changed = client.get(path, headers={"if-none-match": '"an-older-console"'})
+    assert changed.status_code == 200
+    assert changed.content == first.content
+    assert len({client.get(p).headers["etag"] for p in ("/", "/console/console.js")}) == 2
