@@ -8,9 +8,10 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.message import Message
 from typing import Any
 
 import anyio
@@ -33,6 +34,7 @@ from .policy_sources import PolicySource
 from .pool import SynthesisPool
 from .repeat_cache import RepeatCache
 from .repository import AudioRepository
+from .schemas import cut
 from .settings import ServiceSettings
 from .store import AudioStore, Stores
 from .voices import Synthesizer
@@ -41,6 +43,8 @@ logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 # /readyz answers from a check at most this old, so probes never queue storage calls.
 READY_CACHE_SECONDS = 2.0
+# The charset a JSON body may name: JSON's own encoding (RFC 8259), however it is spelled.
+UTF8_NAMES = frozenset({"utf-8", "utf8"})
 
 
 def utc_now() -> datetime:
@@ -217,12 +221,43 @@ def is_json_media_type(content_type: str | None) -> bool:
     )
 
 
-async def read_json(request: Request, limit: int, timeout_seconds: float) -> Any:
-    if not is_json_media_type(request.headers.get("content-type")):
-        shown = (request.headers.get("content-type") or "none")[:60]
+def charset_of(content_type: str) -> str | None:
+    """The ``charset`` parameter of a Content-Type, lower case, quoted or not, or None (pure):
+    the standard library's reading of MIME parameters (RFC 2045 and 2231)."""
+    header = Message()
+    header["content-type"] = content_type
+    return header.get_content_charset()
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names one key twice: which value was meant is not known."""
+
+
+def _unique_keys(pairs: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``' object hook: an object, unless it names a key twice (I-JSON, RFC 7493:
+    a parser would otherwise keep the last value, another one the first)."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise DuplicateKey(f"the body names the key {cut(key)!r} twice in one object")
+        seen.add(key)
+    return dict(pairs)
+
+
+def _check_media_type(content_type: str | None) -> None:
+    """JSON, in UTF-8 (RFC 8259: the only encoding of JSON between systems); else 415."""
+    if content_type is None or not is_json_media_type(content_type):
+        shown = (content_type or "none")[:60]
         raise UnsupportedMediaType(
             f"the body must be JSON with Content-Type: application/json; got {shown}"
         )
+    charset = charset_of(content_type)
+    if charset is not None and charset not in UTF8_NAMES:
+        raise UnsupportedMediaType(f"the body must be JSON in UTF-8; got charset={cut(charset)}")
+
+
+async def read_json(request: Request, limit: int, timeout_seconds: float) -> Any:
+    _check_media_type(request.headers.get("content-type"))
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"the body has {declared[:20]} bytes; the limit is {limit}")
@@ -238,7 +273,9 @@ async def read_json(request: Request, limit: int, timeout_seconds: float) -> Any
     if deadline.cancelled_caught:
         raise BodyTimeout(f"the body did not arrive within {timeout_seconds:g} s")
     try:
-        return json.loads(body)
+        return json.loads(body, object_pairs_hook=_unique_keys)
+    except DuplicateKey as error:
+        raise MalformedJson(str(error)) from None
     # ValueError covers bad UTF-8, bad JSON and integers over Python's 4,300-digit limit.
     except (ValueError, RecursionError) as error:
         reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)[:200]

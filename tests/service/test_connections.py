@@ -199,6 +199,46 @@ def test_json_media_types_with_parameters_are_taken(base: str, content_type: str
     assert response.status_code == 200
 
 
+BODIES = {
+    "/tts/sync": {"text": "Hi"},
+    "/tts/stream": {"text": "Hi"},
+    "/v1/audio/speech": {"model": "tts-1", "input": "Hi", "voice": "alloy"},
+}
+
+
+@pytest.mark.parametrize(
+    ("charset", "encoding"),
+    [("utf-16", "utf-16"), ("ISO-8859-1", "latin-1"), ('"windows-1252"', "cp1252")],
+)
+@pytest.mark.parametrize("path", sorted(BODIES))
+def test_a_charset_other_than_utf_8_gets_415_not_invalid_utf_8(
+    base: str, s3: Any, settings: ServiceSettings, path: str, charset: str, encoding: str
+) -> None:
+    body = json.dumps(BODIES[path], ensure_ascii=False).encode(encoding)
+    headers = {"content-type": f"application/json; charset={charset}"}
+    response = httpx.post(f"{base}{path}", content=body, headers=headers, timeout=WAIT)
+    assert response.status_code == (400 if path.startswith("/v1/") else 415)
+    assert "unsupported_media_type" in response.text
+    assert f"charset={charset.strip(chr(34)).lower()}" in response.text
+    assert s3.list_objects_v2(Bucket=settings.bucket).get("KeyCount", 0) == 0
+
+
+@pytest.mark.parametrize("path", sorted(BODIES))
+def test_a_key_named_twice_is_a_400(
+    base: str, s3: Any, settings: ServiceSettings, path: str
+) -> None:
+    pairs = ", ".join(f'"{k}": {json.dumps(v)}' for k, v in BODIES[path].items())
+    field = "input" if path.startswith("/v1/") else "text"
+    # Which text was meant? One parser keeps the first value, another the last.
+    body = "{" + pairs + f', "{field}": "Something else"' + "}"
+    headers = {"content-type": "application/json; charset=UTF-8"}
+    response = httpx.post(f"{base}{path}", content=body, headers=headers, timeout=WAIT)
+    assert response.status_code == 400
+    assert "malformed_json" in response.text
+    assert f"the key '{field}' twice" in response.text
+    assert s3.list_objects_v2(Bucket=settings.bucket).get("KeyCount", 0) == 0
+
+
 def test_a_client_that_half_closes_is_audited_as_gone(
     base: str, caplog: pytest.LogCaptureFixture
 ) -> None:
