@@ -71,7 +71,7 @@ def to_ipa(phonemes: str, alphabet: str) -> str:
         ipa = _from_x_sampa(phonemes)
     else:
         raise ValueError(
-            f"unknown phonetic alphabet {alphabet!r}; supported: {', '.join(ALPHABETS)}"
+            f"unknown phonetic alphabet {alphabet[:40]!r}; supported: {', '.join(ALPHABETS)}"
         )
     _check_block(ipa, phonemes)
     return ipa
@@ -89,7 +89,7 @@ def _from_x_sampa(phonemes: str) -> str:
                 break
         else:
             raise ValueError(
-                f"unknown X-SAMPA symbol {phonemes[at]!r} at position {at + 1} of {phonemes!r}"
+                f"unknown X-SAMPA symbol {phonemes[at]!r} at position {at + 1} of {phonemes[:40]!r}"
             )
     return "".join(out)
 
@@ -98,6 +98,6 @@ def _check_block(ipa: str, written: str) -> None:
     """Refuse what would end the ``[[...]]`` block early or break its one line."""
     for char in ipa:
         if char in "[]":
-            raise ValueError(f"phonemes {written!r} hold {char!r}, which would end [[...]]")
+            raise ValueError(f"phonemes {written[:40]!r} hold {char!r}, which would end [[...]]")
         if unicodedata.category(char) in {"Cc", "Cs"}:
-            raise ValueError(f"phonemes {written!r} hold control character U+{ord(char):04X}")
+            raise ValueError(f"phonemes {written[:40]!r} hold control character U+{ord(char):04X}")

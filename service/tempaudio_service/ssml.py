@@ -138,17 +138,17 @@ class _Builder:
 
     def _check_place(self, tag: Tag) -> None:
         if not self.opened and tag.name != "speak":
-            raise invalid(f"SSML must have <speak> at its root, not <{tag.name}> ({tag.where})")
+            raise invalid(f"SSML must have <speak> at its root, not <{tag.shown}> ({tag.where})")
         if self.opened and tag.name == "speak":
             raise invalid(f"SSML tag <speak> may only be the root ({tag.where})")
         if len(self.opened) >= MAX_DEPTH:
             raise invalid(f"SSML nests deeper than {MAX_DEPTH} elements ({tag.where})")
         parent = self.opened[-1].tag if self.opened else None
         if parent is not None and parent.name in _CAPTURING:
-            raise invalid(f"SSML tag <{tag.name}> may not be inside <{parent.name}> ({tag.where})")
+            raise invalid(f"SSML tag <{tag.shown}> may not be inside <{parent.name}> ({tag.where})")
         if tag.name not in ATTRIBUTES and tag.name not in IGNORED_TAGS:
             supported = ", ".join(ATTRIBUTES)
-            message = f"SSML tag <{tag.name}> is not supported ({tag.where}); supported: "
+            message = f"SSML tag <{tag.shown}> is not supported ({tag.where}); supported: "
             raise invalid(message + f"{supported}; ignored: {', '.join(sorted(IGNORED_TAGS))}")
 
     def end(self, start: int, end: int) -> None:

@@ -25,6 +25,7 @@ from tempaudio_api.phonetics import to_ipa
 
 from .errors import InvalidRequest
 from .say_as import DATE_FORMATS, KINDS, Interpretation, interpretation
+from .schemas import cut
 
 COMMA_PAUSE = 0.25
 SENTENCE_PAUSE = 0.5
@@ -56,10 +57,6 @@ def invalid(message: str) -> InvalidRequest:
     return InvalidRequest(message, param="text")
 
 
-def _shown(value: str) -> str:
-    return repr(value if len(value) <= 40 else value[:40] + "…")
-
-
 @dataclass(frozen=True)
 class Tag:
     name: str
@@ -73,10 +70,15 @@ class Tag:
     def where(self) -> str:
         return f"line {self.line}, column {self.column}"
 
+    @property
+    def shown(self) -> str:
+        """The tag's name as a message repeats it (schemas.cut)."""
+        return cut(self.name)
+
     def bad(self, attribute: str, why: str) -> InvalidRequest:
         value = self.attrs.get(attribute)
-        shown = f"{attribute}={_shown(value)}" if value is not None else attribute
-        return invalid(f"attribute {shown} of <{self.name}> {why} ({self.where})")
+        shown = cut(attribute) + (f"={cut(value)!r}" if value is not None else "")
+        return invalid(f"attribute {shown} of <{self.shown}> {why} ({self.where})")
 
 
 class Handler(Protocol):

@@ -583,6 +583,35 @@ def test_attribute_values_in_messages_are_shortened() -> None:
     assert len(message) < 300
 
 
+LONG = "x" * 4000
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        pytest.param(f"<speak><{LONG}/></speak>", id="unsupported tag"),
+        pytest.param(f"<{LONG}/>", id="root tag"),
+        pytest.param(f'<speak><sub alias="a"><{LONG}/></sub></speak>', id="tag inside sub"),
+        pytest.param(f'<speak><break {LONG}="1"/></speak>', id="unsupported attribute"),
+        pytest.param(f'<speak><p {LONG}="{LONG}">a</p></speak>', id="attribute and value"),
+        pytest.param(
+            f'<speak><phoneme alphabet="x-sampa" ph="{LONG}Ä">a</phoneme></speak>',
+            id="x-sampa phonemes",
+        ),
+        pytest.param(
+            f'<speak><phoneme alphabet="{LONG}" ph="a">a</phoneme></speak>', id="phonetic alphabet"
+        ),
+        pytest.param(f'<speak><phoneme ph="{LONG}]]">a</phoneme></speak>', id="ipa phonemes"),
+        pytest.param(f'<speak><say-as interpret-as="{LONG}">1</say-as></speak>', id="say-as"),
+    ],
+)
+def test_names_and_values_in_messages_are_cut_to_40_characters(document: str) -> None:
+    message = refused(document)
+    assert "x" * 41 not in message
+    assert "x" * 39 + "…" in message or "x" * 40 in message
+    assert len(message) < 400
+
+
 # --- malformed and hostile documents --------------------------------------------------------------
 
 

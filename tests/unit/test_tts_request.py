@@ -242,3 +242,35 @@ def test_long_values_are_cut_in_messages(parser: Any, body: dict[str, Any]) -> N
         parser(TTS | body if parser is parse else body)
     assert len(raised.value.message) < 300
     assert "…" in raised.value.message
+
+
+def tts_ssml(document: str) -> Any:
+    return parse_tts_request(
+        {"text": document, "text_type": "ssml"},
+        voices=VOICES,
+        default_voice="en_US-joe-medium",
+        max_text_chars=5000,
+    )
+
+
+def speech_ssml(document: str) -> Any:
+    return speech({"input": document, "text_type": "ssml"}, max_text_chars=5000)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        f"<speak><{'t' * 4000}/></speak>",
+        f'<speak><break {"a" * 4000}="1"/></speak>',
+        f'<speak><say-as interpret-as="{"k" * 4000}">1</say-as></speak>',
+    ],
+)
+@pytest.mark.parametrize("parser", [tts_ssml, speech_ssml], ids=["/tts", "/v1"])
+def test_ssml_names_and_values_are_cut_in_messages_on_both_routes(
+    parser: Any, document: str
+) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        parser(document)
+    assert raised.value.param in {"text", "input"}
+    assert len(raised.value.message) < 400
+    assert "…" in raised.value.message
