@@ -13,8 +13,10 @@ phoneme before it, so every phoneme belongs to a word and word starts stay in or
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from rapidfuzz.distance import Levenshtein
 
@@ -37,8 +39,9 @@ class Word:
     end: int
 
 
-def written_words(text: str) -> list[Word]:
-    """The words of ``text``, without the punctuation around them.
+def written_words(text: str, seams: Sequence[int] = ()) -> list[Word]:
+    """The words of ``text``, without the punctuation around them; a word is also cut at
+    each of the (sorted) ``seams`` inside it (script.seams: where SSML tags were).
 
     A final period stays with a word that has another inside ("U.S.A.", "e.g.") and
     goes from one that does not ("Dr.", "today.").
@@ -46,19 +49,25 @@ def written_words(text: str) -> list[Word]:
     words: list[Word] = []
     for match in _TOKEN.finditer(text):
         start, end = match.span()
-        token = match.group()
-        if token.startswith("[["):
+        if match.group().startswith("[["):
             words.append(Word(start, end))
             continue
-        while start < end and text[start] in _LEADING:
-            start += 1
-        while end > start and text[end - 1] in _TRAILING:
-            if _abbreviation_end(text, start, end):
-                break
-            end -= 1
-        if end > start:
-            words.append(Word(start, end))
+        inside = seams[bisect_right(seams, start) : bisect_left(seams, end)]
+        for part_start, part_end in pairwise((start, *inside, end)):
+            word = _trimmed(text, part_start, part_end)
+            if word is not None:
+                words.append(word)
     return words
+
+
+def _trimmed(text: str, start: int, end: int) -> Word | None:
+    while start < end and text[start] in _LEADING:
+        start += 1
+    while end > start and text[end - 1] in _TRAILING:
+        if _abbreviation_end(text, start, end):
+            break
+        end -= 1
+    return Word(start, end) if end > start else None
 
 
 def _abbreviation_end(text: str, start: int, end: int) -> bool:

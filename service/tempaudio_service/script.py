@@ -10,6 +10,7 @@ client sent: ``text[start:end]``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 
 @dataclass(frozen=True)
@@ -93,3 +94,17 @@ def request_span(said: Said, start: int, end: int) -> tuple[int, int] | None:
     if first is None or last is None:
         return None
     return first[0], max(last[1], first[1])
+
+
+def seams(said: Said) -> tuple[int, ...]:
+    """Where ``said.text`` stops saying one stretch of the request's text: the edges of
+    its sources, but where a source goes on with the request's next character ("caf" and
+    the "&#233;" after it). Between two stretches lie tags (or nothing of the request), so
+    a written word is cut there: its marks never hold markup."""
+    cuts: set[int] = set()
+    for before, after in pairwise(said.sources):
+        if (before.said_end, before.end) != (after.said_start, after.start):
+            cuts |= {before.said_end, after.said_start}
+    if said.sources:
+        cuts |= {said.sources[0].said_start, said.sources[-1].said_end}
+    return tuple(sorted(cuts))

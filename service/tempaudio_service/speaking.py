@@ -8,7 +8,10 @@ decoded audio is counted as it comes, and a sentence is decoded in pieces of at 
 
 Word timings come from the model's own durations (samples per phoneme id, from the
 ``Ceil`` tensor Piper's ``include_alignments`` exposes) and the words are found in the
-text by alignment.py, so a mark is where the voice says the word, not an estimate.
+text by alignment.py, so a mark is where the voice says the word, not an estimate. A word
+mark also gets the frame its last sound ends at (captions end there). Word marks never
+overlap, hold no markup (a word is cut where SSML tags were: script.seams) and are never
+empty (what an empty element says indexes nothing).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from .alignment import Word, label_phonemes, written_words
+from .alignment import Word, label_phonemes, sounds, written_words
 from .chunking import (
     chunk_limit,
     int16_frames,
@@ -26,7 +29,7 @@ from .chunking import (
     word_context,
 )
 from .errors import AudioTooLong, NoSpeech
-from .script import Mark, Pause, Said, Script, request_span
+from .script import Mark, Pause, Said, Script, request_span, seams
 from .voices import SynthesisOptions, Timing
 
 # Pieces of one sentence are normalized together up to this much audio; a run-on
@@ -69,6 +72,20 @@ class Sentence:
 Step = Sentence | Pause | Mark
 
 
+@dataclass
+class _Marking:
+    """How far the words of one said are marked."""
+
+    # Words started so far: a word is marked at its first phoneme.
+    done: int = 0
+    # Where the last word mark ends in the request: the next one starts no sooner, so
+    # marks never overlap (the words of an alias are one written word, one mark).
+    end: int = 0
+    # The index in the timings of the mark the current word's sounds extend; None while
+    # a word the request does not hold is said (an empty element's alias).
+    open: int | None = None
+
+
 def plan(
     script: Script,
     phonemize: Callable[[str], list[list[str]]],
@@ -105,7 +122,7 @@ def with_words(steps: Sequence[Step], alone: Callable[[str], str]) -> list[Step]
     labelled: dict[int, Sentence] = {}
     for sentences in by_said.values():
         said = sentences[0].said
-        words = written_words(said.text)
+        words = written_words(said.text, seams(said))
         labels = label_phonemes([s.phonemes for s in sentences], said.text, words, alone)
         for sentence, sentence_labels in zip(sentences, labels, strict=True):
             labelled[id(sentence)] = replace(sentence, labels=sentence_labels, words=words)
@@ -159,8 +176,8 @@ class Renderer:
         self._first_piece = first_piece_phonemes
         self._silence = b"\x00\x00" * int(sample_rate * options.sentence_silence)
         self.num_frames = 0
-        # said_index -> (words marked so far, the request span last marked)
-        self._said_words: dict[int, tuple[int, tuple[int, int] | None]] = {}
+        # said_index -> how far its words are marked
+        self._marking: dict[int, _Marking] = {}
         self._gain: float | None = None
 
     def render(self, steps: Sequence[Step]) -> Iterator[bytes]:
@@ -273,19 +290,34 @@ class Renderer:
     def _mark_words(
         self, sentence: Sentence, at: int, piece: list[str], frame: int, starts: Any
     ) -> None:
-        assert sentence.labels is not None
-        done, last = self._said_words.get(sentence.said_index, (0, None))
+        """Each word starting in the piece marked at its first phoneme; each mark's end
+        moved to the end of the last sound said for it so far."""
+        assert self._timings is not None
+        marking = self._marking.setdefault(sentence.said_index, _Marking())
+        ends: dict[int, int] = {}
         for offset, label in enumerate(_piece_labels(sentence, at, piece)):
-            if label < done:
-                continue
-            word = sentence.words[label]
-            span = request_span(sentence.said, word.start, word.end)
-            # The words of one replaced piece (an alias) are one written word: one mark.
-            if span is not None and span != last:
-                self._mark(Timing("word", frame + int(starts[offset]), span[0], span[1]))
-                last = span
-            done = label + 1
-        self._said_words[sentence.said_index] = (done, last)
+            if label >= marking.done:
+                self._mark_word(sentence, label, frame + int(starts[offset]), marking)
+            if marking.open is not None and sounds(piece[offset]):
+                ends[marking.open] = frame + int(starts[offset + 1])
+        for index, end_frame in ends.items():
+            self._timings[index] = replace(self._timings[index], end_frame=end_frame)
+
+    def _mark_word(self, sentence: Sentence, label: int, frame: int, marking: _Marking) -> None:
+        """A word mark for ``sentence.words[label]``, unless the request does not hold it
+        or the mark before already holds all of it."""
+        assert self._timings is not None
+        marking.done = label + 1
+        word = sentence.words[label]
+        span = request_span(sentence.said, word.start, word.end)
+        if span is None or span[0] == span[1]:
+            marking.open = None
+            return
+        start = max(span[0], marking.end)
+        if start < span[1]:
+            self._timings.append(Timing("word", frame, start, span[1]))
+            marking.end = span[1]
+            marking.open = len(self._timings) - 1
 
 
 def _piece_labels(sentence: Sentence, at: int, piece: list[str]) -> list[int]:

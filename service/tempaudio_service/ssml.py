@@ -25,8 +25,10 @@ Tags (Polly's names and behaviour, https://docs.aws.amazon.com/polly/latest/dg/s
   Source over the element's content (the interpretations: say_as.py); content an
   interpretation cannot read is said as written; expletive is refused.
 - ``<sub alias>``: the alias is said; ``<phoneme alphabet ph>``: a ``[[ipa]]`` block
-  (tempaudio_api.phonetics); both with one ``replaced`` Source over the element's content.
-  These three hold text only: a tag inside them is refused.
+  (tempaudio_api.phonetics); both with one ``replaced`` Source over the element's content,
+  or none when it has no content (``<sub alias="W3C"/>``: nothing of the document to mark).
+  These three hold text only: a tag inside them is refused. Two of them side by side are
+  said apart ("1 2 3 4" for two digits elements, never "1 23 4").
 - ``<mark name>``: a Mark at the offsets of the tag itself; it ends the Said before it.
 - Ignored (``IGNORED_TAGS``), their content said as if they were not there: ``<lang>`` (one
   voice per request), ``<emphasis>``, ``<w>``/``<token>``, ``<amazon:effect>``,
@@ -93,6 +95,7 @@ class _Piece:
     start: int | None = None
     end: int | None = None
     replaced: bool = False  # not the document's own text: an alias, a say-as, an entity
+    element: bool = False  # what a <say-as>, <sub> or <phoneme> says
 
     @property
     def verbatim(self) -> bool:
@@ -180,9 +183,17 @@ class _Builder:
             self._say(_Piece(data, start, end, replaced=True))
 
     def _generated(self, text: str, tag: Tag, content_end: int) -> None:
-        """Say ``text`` for the element's content, as one replaced (non-verbatim) piece."""
-        if text.strip():
-            self._say(_Piece(text.strip(), tag.end, content_end, replaced=True))
+        """Say ``text`` for the element's content, as one replaced (non-verbatim) piece; an
+        empty element's (``<sub alias="..."/>``) indexes nothing of the document. Two
+        elements side by side are said apart: "1 2" and "3 4", not "1 23 4"."""
+        if not text.strip():
+            return
+        if self.pieces and self.pieces[-1].element:
+            self.space_due = True
+        if tag.end == content_end:
+            self._say(_Piece(text.strip(), element=True))
+        else:
+            self._say(_Piece(text.strip(), tag.end, content_end, replaced=True, element=True))
 
     def _say(self, piece: _Piece) -> None:
         rate = self.opened[-1].rate

@@ -49,13 +49,15 @@ class SynthesisOptions:
 class Timing:
     """A speech mark as the synthesizer finds it: a ``word``, ``sentence`` or ``ssml``
     (``<mark>``, ``name``) at ``frame`` (at the voice's rate, from the start of the audio),
-    saying ``request[start:end]``."""
+    saying ``request[start:end]``. A word's ``end_frame`` is where its last sound ends
+    (None: not known); captions end there."""
 
     kind: str
     frame: int
     start: int
     end: int
     name: str | None = None
+    end_frame: int | None = None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ the voice says, and speech marks follow it."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -134,3 +136,35 @@ def test_ssml_that_says_nothing_is_refused_never_read_as_markup(client: TestClie
         response = client.post("/tts/sync", json={"text": text, "text_type": "ssml"})
         assert response.status_code == 422, text
         assert response.json()["error"] == "no_speech"
+
+
+_CUE = re.compile(r"(\S+) --> (\S+)\n(.+?)\n")
+
+
+def milliseconds(clock: str) -> int:
+    """A WebVTT timestamp, hh:mm:ss.ttt, in milliseconds."""
+    hours, minutes, seconds = clock.split(":")
+    return round((int(hours) * 3600 + int(minutes) * 60 + float(seconds)) * 1000)
+
+
+def test_ssml_marks_and_captions_hold_the_written_words_and_end_with_them(
+    client: TestClient,
+) -> None:
+    text = (
+        '<speak><say-as interpret-as="digits">12</say-as><say-as interpret-as="digits">34'
+        '</say-as> end.<break time="10s"/>Tom &amp; Jerry.</speak>'
+    )
+    answer = sync(client, text=text, text_type="ssml", speech_marks=["word"], captions="vtt")
+    marks = marks_of(answer)
+    assert [m["value"] for m in marks] == ["12", "34", "end", "Tom", "&amp;", "Jerry"]
+    for before, after in itertools.pairwise(marks):
+        assert before["end"] <= after["start"]
+    cues = _CUE.findall(httpx.get(answer["captions_url"]).text)
+    assert [shown for _, _, shown in cues] == ["12 34 end", "Tom &amp; Jerry"]
+    (first_start, first_end), (second_start, second_end) = (
+        (milliseconds(start), milliseconds(end)) for start, end, _ in cues
+    )
+    # The first cue ends with "end", long before the ten seconds of silence are over.
+    assert first_end - first_start < 4000
+    assert first_end + 9000 < second_start
+    assert second_end - second_start <= 7000

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tempaudio_service.alignment import label_phonemes, written_words
+from tempaudio_service.script import Said, Source, seams
 
 
 def shown(text: str) -> list[str]:
@@ -90,6 +91,47 @@ def test_an_ascii_ellipsis_is_punctuation_as_the_unicode_one_is(
 def test_a_raw_phoneme_block_is_one_word_spaces_and_all() -> None:
     text = "say [[ˈhɛloʊ wɜːld]], then [[a]]."
     assert shown(text) == ["say", "[[ˈhɛloʊ wɜːld]]", "then", "[[a]]"]
+
+
+@pytest.mark.parametrize(
+    ("text", "cuts", "words"),
+    [
+        ("unbelievable, really", (2, 8), ["un", "believ", "able", "really"]),
+        ("(one)two", (5,), ["one", "two"]),
+        ("W3C's", (3,), ["W3C", "s"]),
+        ("Dr. U.S.A.", (4,), ["Dr", "U.S.A."]),
+        ("at [[tə]]x", (3, 9), ["at", "[[tə]]", "x"]),
+        ("edges only", (0, 5, 6, 10), ["edges", "only"]),
+    ],
+)
+def test_a_word_is_cut_at_the_seams_inside_it(
+    text: str, cuts: tuple[int, ...], words: list[str]
+) -> None:
+    assert [text[w.start : w.end] for w in written_words(text, cuts)] == words
+
+
+def test_seams_are_where_the_said_text_stops_saying_one_stretch_of_the_request() -> None:
+    # <speak>un<emphasis>believ</emphasis>able caf&#233;!</speak>, said "unbelievable café!"
+    said = Said(
+        "unbelievable café!",
+        (
+            Source(0, 2, 7, 9),
+            Source(2, 8, 19, 25),
+            Source(8, 16, 36, 44),  # "able caf", and the "&#233;" right after it
+            Source(16, 17, 44, 50, replaced=True),
+            Source(17, 18, 50, 51),
+        ),
+    )
+    assert seams(said) == (0, 2, 8, 18)
+    # Text the request does not hold (an empty element's alias) is cut from its neighbours.
+    glued = Said("Hihello worldthere", (Source(0, 2, 7, 9), Source(13, 18, 36, 41)))
+    assert seams(glued) == (0, 2, 13, 18)
+    assert [glued.text[w.start : w.end] for w in written_words(glued.text, seams(glued))] == [
+        "Hi",
+        "hello",
+        "world",
+        "there",
+    ]
 
 
 def test_written_words_index_the_text() -> None:

@@ -1,13 +1,16 @@
 import itertools
 import json
 import re
+from dataclasses import replace
 
 import pytest
+import regex
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tempaudio_service.marks import (
     CUE_CHARS,
+    CUE_GAP_MS,
     CUE_LINE_CHARS,
     CUE_MS,
     Cue,
@@ -125,6 +128,14 @@ def test_json_lines_of_no_requested_marks_is_empty() -> None:
     assert json_lines([SpeechMark(0, "ssml", 0, 1, "m")], ["word"]) == b""
 
 
+def test_json_lines_escape_what_line_readers_end_a_line_at() -> None:
+    names = ["a\u2028b", "c\u2029d", "e\x85f", "g\nh"]
+    data = json_lines([SpeechMark(n, "ssml", 0, 1, name) for n, name in enumerate(names)], ["ssml"])
+    lines = data.decode().splitlines()
+    assert [json.loads(line)["value"] for line in lines] == names
+    assert data.count(b"\n") == len(names)
+
+
 # cues
 
 
@@ -201,6 +212,57 @@ def test_ssml_cues_join_the_mark_values_not_the_document() -> None:
     ]
     [cue] = cues(marks, 900, text, verbatim=False)
     assert cue.text == "Doctor Smith"
+
+
+def test_ssml_cues_show_references_decoded() -> None:
+    text = "<speak>&#65;&amp; &lt;b&gt;</speak>"
+    marks = [
+        SpeechMark(0, "word", 7, 17, "&#65;&amp;"),
+        SpeechMark(500, "word", 18, 27, "&lt;b&gt;"),
+    ]
+    [cue] = cues(marks, 900, text, verbatim=False)
+    assert cue.text == "A& <b>"
+    assert caption_text(caption_file([cue], "vtt")) == ["A&amp; &lt;b&gt;"]
+
+
+def test_a_cue_ends_with_its_last_word_when_silence_follows() -> None:
+    text = "Hello world"
+    hello, world = word_marks(text, [0, 10_500])
+    timed = [replace(hello, end_time=400), replace(world, end_time=11_000)]
+    made = cues(timed, 11_100, text, verbatim=True)
+    assert [(cue.start_ms, cue.end_ms) for cue in made] == [(0, 400), (10_500, 11_100)]
+
+
+@pytest.mark.parametrize(("gap", "end"), [(CUE_GAP_MS, 1400), (CUE_GAP_MS + 1, 900)])
+def test_a_cue_runs_on_to_the_next_one_across_a_short_gap(gap: int, end: int) -> None:
+    text = "One. Two."
+    one, two = word_marks(text, [0, 900 + gap])
+    marks = [
+        SpeechMark(0, "sentence", 0, 4, "One."),
+        replace(one, end_time=900),
+        SpeechMark(900 + gap, "sentence", 5, 9, "Two."),
+        replace(two, end_time=1900 + gap),
+    ]
+    first, _ = cues(marks, 5000, text, verbatim=True)
+    assert first.end_ms == end
+
+
+def test_a_cue_whose_last_word_ends_past_the_limit_is_split_before_it() -> None:
+    text = "quick slow"
+    quick, slow = word_marks(text, [0, CUE_MS - 1000])
+    timed = [replace(quick, end_time=500), replace(slow, end_time=CUE_MS + 500)]
+    made = cues(timed, CUE_MS + 600, text, verbatim=True)
+    assert [cue.text for cue in made] == ["quick", "slow"]
+    assert all(cue.end_ms - cue.start_ms <= CUE_MS for cue in made)
+
+
+def test_no_cue_is_on_screen_longer_than_the_limit() -> None:
+    text = "Looooong"
+    [word] = word_marks(text, [100])
+    [cue] = cues([replace(word, end_time=100 + 2 * CUE_MS)], 3 * CUE_MS, text, verbatim=True)
+    assert (cue.start_ms, cue.end_ms) == (100, 100 + CUE_MS)
+    [cue] = cues([word], 3 * CUE_MS, text, verbatim=True)  # its end not known
+    assert (cue.start_ms, cue.end_ms) == (100, 100 + CUE_MS)
 
 
 def test_marks_other_than_words_and_sentences_make_no_cue() -> None:
@@ -282,6 +344,66 @@ def test_a_long_cue_is_broken_at_the_space_nearest_the_middle() -> None:
 def test_a_long_cue_without_a_space_is_broken_in_the_middle() -> None:
     text = "x" * 30 + "y" * 30
     assert caption_text(caption_file([Cue(0, 1000, text)], "srt")) == ["x" * 30, "y" * 30]
+
+
+def clusters(text: str) -> list[str]:
+    return regex.findall(r"\X", text)
+
+
+# A flag (two regional indicators), a letter and a combining accent, a family (ZWJ), a
+# Devanagari syllable with its vowel sign, a letter: one grapheme cluster each.
+CLUSTERS = [
+    "\U0001f1fa\U0001f1f8",
+    "e\u0301",
+    "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+    "\u0915\u093f",
+    "x",
+]
+
+
+def cluster_bounds(text: str) -> set[int]:
+    return {0, *itertools.accumulate(len(c) for c in clusters(text))}
+
+
+@given(st.lists(st.sampled_from(CLUSTERS), min_size=15, max_size=80))
+def test_a_line_break_without_a_space_falls_between_grapheme_clusters(parts: list[str]) -> None:
+    text = "".join(parts)
+    broken = "\n".join(caption_text(caption_file([Cue(0, 1000, text)], "srt")))
+    if len(text) > CUE_LINE_CHARS:
+        at = broken.index("\n")
+        assert at in cluster_bounds(text)
+        assert broken == text[:at] + "\n" + text[at:]
+    else:
+        assert broken == text
+
+
+@given(st.lists(st.sampled_from(CLUSTERS), min_size=20, max_size=80))
+def test_a_word_cut_to_a_cue_keeps_whole_grapheme_clusters(parts: list[str]) -> None:
+    word = "".join(parts)
+    [cue] = cues(word_marks_of(word), 1000, word, verbatim=True)
+    assert len(cue.text) <= CUE_CHARS
+    kept = cue.text.removesuffix("\u2026")
+    assert word.startswith(kept)
+    assert len(kept) in cluster_bounds(word)
+
+
+def word_marks_of(text: str) -> list[SpeechMark]:
+    """One word mark over all of ``text``."""
+    return [SpeechMark(0, "word", 0, len(text), text)] if text else []
+
+
+def test_a_long_cue_without_a_space_is_broken_between_clusters_near_the_middle() -> None:
+    text = "e\u0301" * 25  # 50 characters, 25 clusters: the middle character is an accent
+    assert caption_text(caption_file([Cue(0, 1000, text)], "srt")) == [
+        "e\u0301" * 12,
+        "e\u0301" * 13,
+    ]
+
+
+def test_a_word_cut_to_a_cue_keeps_whole_flags() -> None:
+    flags = "\U0001f1fa\U0001f1f8" * 60  # 120 characters
+    [cue] = cues(word_marks_of(flags), 1000, flags, verbatim=True)
+    assert cue.text == "\U0001f1fa\U0001f1f8" * 41 + "\u2026"
 
 
 @given(

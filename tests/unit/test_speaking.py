@@ -263,6 +263,31 @@ def test_words_are_marked_in_order_at_their_first_phoneme() -> None:
     ]
 
 
+def test_a_word_mark_ends_where_its_last_sound_ends() -> None:
+    _, timings = rendered(SCRIPT, SynthesisOptions(sentence_silence=0.2))
+    go = 10 * FRAMES + 500 + 200
+    ends = [(REQUEST[t.start : t.end], t.end_frame) for t in timings if t.kind == "word"]
+    assert ends == [
+        ("Hi", 4 * FRAMES),  # h ˈ a ɪ, not the break after it
+        ("there", 9 * FRAMES),  # ð ˈ ɛ ɹ, not the full stop
+        ("Go", go + 4 * FRAMES),
+        ("on", go + 8 * FRAMES),
+        ("Now", go + 9 * FRAMES + 200 + 4 * FRAMES),
+    ]
+
+
+def test_a_word_decoded_over_two_pieces_ends_in_the_second() -> None:
+    text = "abcdefghijklmnop."
+    options = SynthesisOptions()
+    steps = with_words(
+        plan(plain(text), lambda _: [list(text)], {p: [0] for p in text}, options), str
+    )
+    timings: list[Timing] = []
+    b"".join(renderer(options, timings, max_chunk=6).render(steps))
+    [word] = [t for t in timings if t.kind == "word"]
+    assert (word.frame, word.end_frame) == (0, 16 * FRAMES)
+
+
 def test_pauses_sentence_silence_and_marks_move_the_words_after_them() -> None:
     audio, timings = rendered(SCRIPT, SynthesisOptions(sentence_silence=0.2))
     first = 10 * FRAMES  # "hˈaɪ ðˈɛɹ."

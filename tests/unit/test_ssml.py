@@ -464,9 +464,36 @@ def test_sub_of_the_same_length_is_still_replaced() -> None:
     assert not source.verbatim
 
 
-def test_empty_sub_element_says_its_alias() -> None:
+def test_empty_sub_element_says_its_alias_which_indexes_nothing_of_the_document() -> None:
     document = '<speak><sub alias="W3C"/></speak>'
-    assert only(document) == Said("W3C", (Source(0, 3, 25, 25, True),))
+    assert only(document) == Said("W3C", ())
+
+
+@pytest.mark.parametrize(
+    ("document", "text"),
+    [
+        (
+            (
+                '<speak><say-as interpret-as="digits">12</say-as>'
+                '<say-as interpret-as="digits">34</say-as></speak>'
+            ),
+            "1 2 3 4",
+        ),
+        ('<speak><sub alias="one">1</sub><sub alias="two">2</sub></speak>', "one two"),
+        (
+            (
+                '<speak><say-as interpret-as="fraction">1/2</say-as><emphasis>'
+                '<say-as interpret-as="fraction">3/4</say-as></emphasis></speak>'
+            ),
+            "1 half 3 quarters",
+        ),
+        ('<speak><phoneme ph="tə">to</phoneme><sub alias="W3C"/></speak>', "[[tə]] W3C"),
+        # Text glued to an element stays glued, as it is written.
+        ('<speak>x<sub alias="one">1</sub>y</speak>', "xoney"),
+    ],
+)
+def test_elements_side_by_side_are_said_apart(document: str, text: str) -> None:
+    assert only(document).text == text
 
 
 def test_sub_needs_an_alias() -> None:
