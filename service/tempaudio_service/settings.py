@@ -1,19 +1,25 @@
-"""Service settings, read once from ``TEMPAUDIO_*`` environment variables."""
+"""Service settings, read once from ``TEMPAUDIO_*`` environment variables by one table.
+
+The table is ``ServiceSettings`` itself: each field names its variable, its kind, its bounds,
+its default and one line of doc (``setting(...)``). ``from_env`` reads the fields in order,
+and ``python -m tempaudio_service.reference`` writes docs/reference/configuration.md from
+the same rows, so the parser and the reference cannot disagree.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from tempaudio_api.durations import format_duration
-from tempaudio_api.storage import DEFAULT_PREFIX
+from tempaudio_api.storage import DEFAULT_PREFIX, DEFAULT_REGION
 
 from .chunking import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_CHUNK_PHONEMES
-from .config import ConfigError, Env
+from .config import LOG_LEVELS, ConfigError, Env
 from .hosts import DEFAULT_HOSTS
 
 DEFAULT_VOICE = "en_US-joe-medium"
@@ -25,10 +31,11 @@ _AWS_CREDENTIAL_HINTS = (
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
 )
-# Where the served TempAudioPolicies come from (README "Policies").
+# Where the served TempAudioPolicies come from (docs/concepts/policies.md).
 POLICY_SOURCES = ("env", "file", "kubernetes")
-# How callers prove who they are (README "Callers").
+# How callers prove who they are (docs/concepts/tenancy.md).
 AUTH_MODES = ("none", "serviceaccount")
+LOG_FORMATS = ("text", "json")
 # The shorthand for the one policy of the "env" source; with a file or Kubernetes the
 # policy declares these, and a variable that could disagree with it is refused.
 SHORTHAND_VARIABLES = (
@@ -40,6 +47,7 @@ SHORTHAND_VARIABLES = (
     "TEMPAUDIO_S3_ENDPOINT_URL",
     "TEMPAUDIO_DYNAMODB_ENDPOINT_URL",
 )
+SETTING = "setting"  # the key of a field's row in its metadata
 
 
 def usable_cores() -> int:
@@ -57,208 +65,573 @@ _CORES = usable_cores()
 SettingsError = ConfigError
 
 
-def _voice_map(name: str, text: str | None) -> dict[str, str]:
+@dataclass(frozen=True)
+class Kind:
+    """A type of setting: how a value of it is read, its name and what it accepts in the
+    reference."""
+
+    name: str
+    read: Callable[[Env, Setting, Any], Any]
+    accepts: str = ""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the settings table (the field's name and default are the rest of it)."""
+
+    variable: str
+    kind: Kind
+    doc: str
+    minimum: int = 1
+    maximum: int | None = None
+    choices: tuple[str, ...] = ()
+    # A default computed from the environment and the settings read before this one.
+    derived: Callable[[Env, Mapping[str, Any]], Any] | None = None
+    # How the default reads in the reference when it is computed (or depends on the machine).
+    shown: str | None = None
+
+    def accepted(self) -> str:
+        """What a value may be, for the reference."""
+        if self.choices:
+            return ", ".join(f"`{choice}`" for choice in self.choices)
+        if self.kind is INTEGER:
+            return f"{self.minimum} to {self.maximum}"
+        return self.kind.accepts
+
+
+def row(
+    variable: str,
+    kind: Kind,
+    doc: str,
+    *,
+    minimum: int = 1,
+    maximum: int | None = None,
+    choices: tuple[str, ...] = (),
+    derived: Callable[[Env, Mapping[str, Any]], Any] | None = None,
+    shown: str | None = None,
+) -> dict[str, Setting]:
+    """A ``ServiceSettings`` field's row of the table, as the field's metadata."""
+    return {SETTING: Setting(variable, kind, doc, minimum, maximum, choices, derived, shown)}
+
+
+# --- the kinds ----------------------------------------------------------------------------
+
+
+def _text(env: Env, spec: Setting, default: Any) -> Any:
+    return env.text(spec.variable, default)
+
+
+def _optional(env: Env, spec: Setting, default: Any) -> Any:
+    return env.raw(spec.variable) or default
+
+
+def _path(env: Env, spec: Setting, default: Any) -> Any:
+    raw = env.raw(spec.variable)
+    return Path(raw) if raw else default
+
+
+def _integer(env: Env, spec: Setting, default: Any) -> Any:
+    return env.integer(spec.variable, default, minimum=spec.minimum, maximum=spec.maximum)
+
+
+def _boolean(env: Env, spec: Setting, default: Any) -> Any:
+    return env.boolean(spec.variable, default)
+
+
+def _choice(env: Env, spec: Setting, default: Any) -> Any:
+    return env.choice(spec.variable, default, spec.choices)
+
+
+def _duration(env: Env, spec: Setting, default: Any) -> Any:
+    return env.retention(spec.variable, default)
+
+
+def _prefix(env: Env, spec: Setting, default: Any) -> Any:
+    return env.prefix(spec.variable, default)
+
+
+def _hosts(env: Env, spec: Setting, default: Any) -> Any:
+    return env.hosts(spec.variable, default)
+
+
+def _log_level(env: Env, spec: Setting, default: Any) -> Any:
+    return env.log_level(spec.variable, default)
+
+
+def _names(env: Env, spec: Setting, default: Any) -> Any:
+    """``a, b,,a`` as the sorted names ``("a", "b")``."""
+    text = env.raw(spec.variable) or ""
+    return tuple(sorted({part.strip() for part in text.split(",") if part.strip()})) or default
+
+
+def _voice_map(env: Env, spec: Setting, default: Any) -> Any:
     """``alloy=en_US-joe-medium,nova=en_US-lessac-medium`` as a mapping."""
     mapping: dict[str, str] = {}
-    for part in (text or "").split(","):
+    for part in (env.raw(spec.variable) or "").split(","):
         if not part.strip():
             continue
         alias, _, voice = part.partition("=")
         if not alias.strip() or not voice.strip():
-            raise ConfigError(f"{name}: {part.strip()!r} is not name=voice")
+            raise ConfigError(f"{spec.variable}: {part.strip()!r} is not name=voice")
         mapping[alias.strip()] = voice.strip()
-    return mapping
+    return mapping or dict(default)
 
 
-def _namespaces(text: str | None) -> tuple[str, ...]:
-    return tuple(sorted({part.strip() for part in (text or "").split(",") if part.strip()}))
+def _policy_source(env: Env, spec: Setting, default: Any) -> Any:
+    """A choice that must agree with the other variables: a file source names its file, and
+    only the ``env`` source takes the shorthand."""
+    source = env.choice(spec.variable, default, spec.choices)
+    if source == "file" and not env.raw("TEMPAUDIO_POLICY_FILE"):
+        raise ConfigError("TEMPAUDIO_POLICY_SOURCE=file needs TEMPAUDIO_POLICY_FILE (--policy)")
+    clashing = [name for name in SHORTHAND_VARIABLES if env.raw(name)]
+    if source != "env" and clashing:
+        raise ConfigError(
+            f"{', '.join(clashing)}: the policy declares this with the {source} policy"
+            " source; remove the variable (it is the shorthand of the built-in policy)"
+        )
+    return source
+
+
+def _auto_boolean(env: Env, spec: Setting, default: Any) -> Any:
+    """A boolean, or ``auto``: on when no AWS endpoint and no AWS credentials are set."""
+    raw = env.raw(spec.variable)
+    if raw is not None and raw.strip().lower() == "auto":
+        return not _aws_configured(env)
+    return env.boolean(spec.variable, default)
+
+
+def _aws_configured(env: Env) -> bool:
+    hints = ("TEMPAUDIO_S3_ENDPOINT_URL", *_AWS_CREDENTIAL_HINTS)
+    return any(env.raw(name) for name in hints)
+
+
+TEXT = Kind("text", _text)
+OPTIONAL = Kind("text", _optional)
+PATH = Kind("path", _path)
+INTEGER = Kind("integer", _integer)
+BOOLEAN = Kind("boolean", _boolean, "`true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`")
+AUTO_BOOLEAN = Kind("boolean or auto", _auto_boolean, "`auto`, or a boolean")
+CHOICE = Kind("choice", _choice)
+POLICY_SOURCE = Kind("choice", _policy_source)
+DURATION = Kind("duration", _duration, "`90m`, `2d`, `1h30m`: 1m to 365d")
+PREFIX = Kind("key prefix", _prefix, "not empty, no leading `/`; a last `/` is added")
+NAMES = Kind("list", _names, "comma-separated names")
+VOICE_MAP = Kind("map", _voice_map, "comma-separated `name=voice`")
+HOSTS = Kind("host list", _hosts, "comma-separated hosts, `*.domain`, `[IPv6]`, or `*`")
+LOG_LEVEL = Kind("log level", _log_level, ", ".join(f"`{level}`" for level in LOG_LEVELS))
 
 
 @dataclass(frozen=True)
 class ServiceSettings:
-    # env: the built-in policy (default-policy.yaml) with the TEMPAUDIO_* shorthand below;
-    # file: TempAudioPolicy documents in policy_file; kubernetes: watched, operator-gated.
-    policy_source: str = "env"
-    policy_file: Path | None = None
-    # kubernetes: namespaces whose policies are served (empty: the pod's own namespace).
-    policy_namespaces: tuple[str, ...] = ()
-    # The policy of a request that names none ("name" or "namespace/name"); None: the only
-    # policy of the env source or of a one-policy file, else none.
-    default_policy: str | None = None
-    # kubernetes: without contact with the API for this long, no policy is vouched for.
-    policy_max_staleness_seconds: int = 300
-    # Most policies one service serves (bounds clients, and the metrics' policy label).
-    max_policies: int = 64
-    # The env source's shorthand (defaults equal default-policy.yaml; a test keeps them so).
-    bucket: str = "tempaudio"
-    prefix: str = DEFAULT_PREFIX
-    table: str = "tempaudio"
-    region: str = "us-east-1"
-    s3_endpoint_url: str | None = None
-    dynamodb_endpoint_url: str | None = None
-    # Start an embedded S3 + DynamoDB (moto server on 127.0.0.1) instead of AWS.
-    local_aws: bool = False
-    local_aws_port: int = 0  # 0: any free loopback port
-    retention: timedelta = timedelta(hours=24)
-    voices_dir: Path | None = None
-    default_voice: str = DEFAULT_VOICE
-    # OpenAI voice name -> installed voice; unmapped OpenAI names speak with default_voice.
-    openai_voices: dict[str, str] = field(default_factory=dict)
-    max_text_chars: int = 5000
-    max_body_bytes: int = 65536
-    # Concurrent Piper syntheses, and requests allowed to wait for one before 503.
-    synth_workers: int = _CORES
-    synth_queue: int = 2 * _CORES
-    # onnxruntime threads inside one synthesis while others run, and for one running alone.
-    onnx_intra_threads: int = 1
-    onnx_idle_threads: int = _CORES
-    # Longest piece of a sentence decoded at once (phonemes): bounds memory per synthesis.
-    max_chunk_phonemes: int = DEFAULT_MAX_CHUNK_PHONEMES
-    # Audio one request may produce: bounds its output, time and memory.
-    max_audio_seconds: int = DEFAULT_MAX_AUDIO_SECONDS
-    # Repeat cache entries (repeat_cache.py); 0 turns it off.
-    repeat_cache_entries: int = 10_000
-    # Time budget of one storage operation, retries included.
-    io_timeout_seconds: int = 5
-    # A request body must arrive within this; connections beyond the cap get 503.
-    body_timeout_seconds: int = 10
-    max_connections: int = 256
-    # A request's headers must arrive within this (connections.py), and fit in this.
-    header_timeout_seconds: int = 10
-    max_header_bytes: int = 32 * 1024
-    # A second listener for the probes and /metrics only, so that they answer while client
-    # connections are exhausted; 0: none (the chart sets one).
-    health_port: int = 0
-    # After SIGTERM: how long admitted work may take before what is left is refused.
-    drain_seconds: int = 20
-    # none: callers are anonymous; serviceaccount: each synthesis and read carries a
-    # projected ServiceAccount token for auth_audience, checked with TokenReview.
-    auth: str = "none"
-    auth_audience: str = "tempaudio"
-    # How long the API server's verdict on a token (and a namespace's labels) is kept.
-    auth_cache_seconds: int = 60
-    # The audit log line carries the request's text too.
-    audit_text: bool = False
-    # The web console at / (console_api.py); off: the API only.
-    console: bool = True
-    # The hosts a browser may reach the service as (hosts.py: DNS rebinding); "*": any.
-    console_hosts: tuple[str, ...] = DEFAULT_HOSTS
-    host: str = "127.0.0.1"
-    port: int = 8080
-    log_format: str = "text"
-    log_level: str = "INFO"
+    """Every setting of ``tempaudio-service``: the table the parser and the reference share."""
+
+    policy_source: str = field(
+        default="env",
+        metadata=row(
+            "TEMPAUDIO_POLICY_SOURCE",
+            POLICY_SOURCE,
+            "where the served policies come from: the built-in policy with the shorthand below"
+            " (env), a YAML file (file), or the Kubernetes API, gated by the operator (kubernetes)",
+            choices=POLICY_SOURCES,
+            derived=lambda env, _: "file" if env.raw("TEMPAUDIO_POLICY_FILE") else "env",
+            shown="`file` when `TEMPAUDIO_POLICY_FILE` is set, else `env`",
+        ),
+    )
+    policy_file: Path | None = field(
+        default=None,
+        metadata=row(
+            "TEMPAUDIO_POLICY_FILE",
+            PATH,
+            "YAML file of `TempAudioPolicy` (and `TempAudioLexicon`) documents (`--policy`)",
+        ),
+    )
+    policy_namespaces: tuple[str, ...] = field(
+        default=(),
+        metadata=row(
+            "TEMPAUDIO_POLICY_NAMESPACES",
+            NAMES,
+            "`kubernetes`: comma-separated namespaces whose policies are served",
+            shown="the pod's namespace",
+        ),
+    )
+    default_policy: str | None = field(
+        default=None,
+        metadata=row(
+            "TEMPAUDIO_DEFAULT_POLICY",
+            OPTIONAL,
+            "policy of requests that name none: `name` or `namespace/name`",
+            shown="the only policy, if there is one",
+        ),
+    )
+    policy_max_staleness_seconds: int = field(
+        default=300,
+        metadata=row(
+            "TEMPAUDIO_POLICY_MAX_STALENESS",
+            INTEGER,
+            "`kubernetes`: seconds without contact with the API after which no policy is served"
+            " (keep it below the operator's `TEMPAUDIO_OPERATOR_RETENTION_LAG`)",
+            maximum=3600,
+        ),
+    )
+    max_policies: int = field(
+        default=64,
+        metadata=row(
+            "TEMPAUDIO_MAX_POLICIES",
+            INTEGER,
+            "most policies one service serves (bounds its clients and the metrics' policy label)",
+            maximum=1000,
+        ),
+    )
+    bucket: str = field(
+        default="tempaudio",
+        metadata=row("TEMPAUDIO_BUCKET", TEXT, "`env` shorthand: the S3 bucket of the audio"),
+    )
+    prefix: str = field(
+        default=DEFAULT_PREFIX,
+        metadata=row(
+            "TEMPAUDIO_PREFIX",
+            PREFIX,
+            "`env` shorthand: the key prefix holding the `YYYY-MM-DD/` folders (the cleanup"
+            " deletes under it)",
+        ),
+    )
+    table: str = field(
+        default="tempaudio",
+        metadata=row(
+            "TEMPAUDIO_TABLE",
+            TEXT,
+            "`env` shorthand: the DynamoDB table (`date` hash key, `audio_id` range key)",
+        ),
+    )
+    region: str = field(
+        default=DEFAULT_REGION,
+        metadata=row(
+            "TEMPAUDIO_REGION",
+            TEXT,
+            "`env` shorthand: the AWS region",
+            derived=lambda env, _: env.raw("AWS_REGION") or DEFAULT_REGION,
+            shown="`AWS_REGION`, else `us-east-1`",
+        ),
+    )
+    s3_endpoint_url: str | None = field(
+        default=None,
+        metadata=row(
+            "TEMPAUDIO_S3_ENDPOINT_URL",
+            OPTIONAL,
+            "`env` shorthand: an S3-compatible endpoint; unset: AWS",
+        ),
+    )
+    dynamodb_endpoint_url: str | None = field(
+        default=None,
+        metadata=row(
+            "TEMPAUDIO_DYNAMODB_ENDPOINT_URL",
+            OPTIONAL,
+            "`env` shorthand: a DynamoDB-compatible endpoint",
+            derived=lambda _, read: read["s3_endpoint_url"],
+            shown="`TEMPAUDIO_S3_ENDPOINT_URL`",
+        ),
+    )
+    local_aws: bool = field(
+        default=False,
+        metadata=row(
+            "TEMPAUDIO_LOCAL_AWS",
+            AUTO_BOOLEAN,
+            "start an embedded S3 + DynamoDB (moto server on 127.0.0.1) instead of AWS; `auto`:"
+            " when no endpoint and no AWS credential variables are set",
+            derived=lambda env, read: (
+                read["policy_source"] != "kubernetes" and not _aws_configured(env)
+            ),
+            shown="`auto` (`false` with the `kubernetes` source)",
+        ),
+    )
+    local_aws_port: int = field(
+        default=0,
+        metadata=row(
+            "TEMPAUDIO_LOCAL_AWS_PORT",
+            INTEGER,
+            "loopback port of the embedded endpoint (`0`: any free port)",
+            minimum=0,
+            maximum=65535,
+        ),
+    )
+    retention: timedelta = field(
+        default=timedelta(hours=24),
+        metadata=row(
+            "TEMPAUDIO_RETENTION",
+            DURATION,
+            "`env` shorthand: how long audio lives: its `ttl`, and its URL's lifetime up to"
+            " SigV4's 7 days",
+            shown="`24h`",
+        ),
+    )
+    voices_dir: Path | None = field(
+        default=None,
+        metadata=row(
+            "TEMPAUDIO_VOICES_DIR",
+            PATH,
+            "directory of extra Piper voices (`*.onnx` with `*.onnx.json`), served by file name",
+        ),
+    )
+    default_voice: str = field(
+        default=DEFAULT_VOICE,
+        metadata=row("TEMPAUDIO_DEFAULT_VOICE", TEXT, "the voice of requests that name none"),
+    )
+    openai_voices: dict[str, str] = field(
+        default_factory=dict,
+        metadata=row(
+            "TEMPAUDIO_OPENAI_VOICES",
+            VOICE_MAP,
+            "OpenAI voice names mapped to installed voices for `/v1/audio/speech`, e.g."
+            " `alloy=en_US-joe-medium,nova=en_US-lessac-medium`; unmapped OpenAI names speak"
+            " with the default voice",
+        ),
+    )
+    max_text_chars: int = field(
+        default=5000,
+        metadata=row(
+            "TEMPAUDIO_MAX_TEXT_CHARS",
+            INTEGER,
+            "longest accepted text, in characters",
+            maximum=100_000,
+        ),
+    )
+    max_body_bytes: int = field(
+        default=65536,
+        metadata=row(
+            "TEMPAUDIO_MAX_BODY_BYTES",
+            INTEGER,
+            "largest accepted request body, in bytes",
+            minimum=256,
+            maximum=2**24,
+        ),
+    )
+    synth_workers: int = field(
+        default=_CORES,
+        metadata=row(
+            "TEMPAUDIO_SYNTH_WORKERS",
+            INTEGER,
+            "concurrent Piper syntheses",
+            maximum=256,
+            shown="cores the process may use (its CPU affinity)",
+        ),
+    )
+    synth_queue: int = field(
+        default=2 * _CORES,
+        metadata=row(
+            "TEMPAUDIO_SYNTH_QUEUE",
+            INTEGER,
+            "requests allowed to wait for a synthesis before `503 overloaded`",
+            minimum=0,
+            maximum=4096,
+            derived=lambda _, read: 2 * read["synth_workers"],
+            shown="2 x the workers",
+        ),
+    )
+    onnx_intra_threads: int = field(
+        default=1,
+        metadata=row(
+            "TEMPAUDIO_ONNX_THREADS",
+            INTEGER,
+            "onnxruntime threads of one synthesis while several run (best throughput)",
+            maximum=256,
+        ),
+    )
+    onnx_idle_threads: int = field(
+        default=_CORES,
+        metadata=row(
+            "TEMPAUDIO_ONNX_IDLE_THREADS",
+            INTEGER,
+            "threads of a synthesis that starts while no other runs (lowest latency); `1` skips"
+            " this second session and its memory",
+            maximum=256,
+            derived=lambda _, read: read["synth_workers"],
+            shown="`TEMPAUDIO_SYNTH_WORKERS`",
+        ),
+    )
+    max_chunk_phonemes: int = field(
+        default=DEFAULT_MAX_CHUNK_PHONEMES,
+        metadata=row(
+            "TEMPAUDIO_MAX_CHUNK_PHONEMES",
+            INTEGER,
+            "longest piece of a sentence decoded at once (about 7 s of audio; fewer when"
+            " `length_scale` is over 1): bounds the memory of a synthesis for any text",
+            maximum=100_000,
+        ),
+    )
+    max_audio_seconds: int = field(
+        default=DEFAULT_MAX_AUDIO_SECONDS,
+        metadata=row(
+            "TEMPAUDIO_MAX_AUDIO_SECONDS",
+            INTEGER,
+            "most audio one request may produce; more is `422 audio_too_long`, before synthesis"
+            " when a low estimate is over it, else as soon as the decoded audio is",
+            maximum=3600,
+        ),
+    )
+    repeat_cache_entries: int = field(
+        default=10_000,
+        metadata=row(
+            "TEMPAUDIO_REPEAT_CACHE_ENTRIES",
+            INTEGER,
+            "entries of the repeat cache each replica keeps in memory (least recently used go"
+            " first); `0` turns the cache off",
+            minimum=0,
+            maximum=10_000_000,
+        ),
+    )
+    io_timeout_seconds: int = field(
+        default=5,
+        metadata=row(
+            "TEMPAUDIO_IO_TIMEOUT",
+            INTEGER,
+            "seconds one S3 or DynamoDB operation may take, botocore's retries included (also"
+            " its connect and read timeouts)",
+            maximum=120,
+        ),
+    )
+    body_timeout_seconds: int = field(
+        default=10,
+        metadata=row(
+            "TEMPAUDIO_BODY_TIMEOUT",
+            INTEGER,
+            "seconds a request body may take to arrive, else `408 body_timeout`; a stream whose"
+            " client stops reading this long ends",
+            maximum=600,
+        ),
+    )
+    max_connections: int = field(
+        default=256,
+        metadata=row(
+            "TEMPAUDIO_MAX_CONNECTIONS",
+            INTEGER,
+            "connections served at once; more get uvicorn's plain-text `503`",
+            maximum=100_000,
+        ),
+    )
+    header_timeout_seconds: int = field(
+        default=10,
+        metadata=row(
+            "TEMPAUDIO_HEADER_TIMEOUT",
+            INTEGER,
+            "seconds a request's headers may take to arrive (from the connection or the previous"
+            " answer); then the connection is closed (`408` if part of a request came)",
+            maximum=600,
+        ),
+    )
+    max_header_bytes: int = field(
+        default=32 * 1024,
+        metadata=row(
+            "TEMPAUDIO_MAX_HEADER_BYTES",
+            INTEGER,
+            "largest request head; larger gets `431 headers_too_large`",
+            minimum=1024,
+            maximum=1024 * 1024,
+        ),
+    )
+    health_port: int = field(
+        default=0,
+        metadata=row(
+            "TEMPAUDIO_HEALTH_PORT",
+            INTEGER,
+            "a second listener for `/healthz`, `/readyz` and `/metrics` only, so probes answer"
+            " while client connections are exhausted; `0`: none (the chart sets 8081)",
+            minimum=0,
+            maximum=65535,
+        ),
+    )
+    drain_seconds: int = field(
+        default=20,
+        metadata=row(
+            "TEMPAUDIO_DRAIN_SECONDS",
+            INTEGER,
+            "after SIGTERM, seconds admitted requests may take before the rest get `503 shutting_down`",
+            minimum=0,
+            maximum=3600,
+        ),
+    )
+    auth: str = field(
+        default="none",
+        metadata=row(
+            "TEMPAUDIO_AUTH",
+            CHOICE,
+            "how callers prove who they are: `none` (anonymous) or `serviceaccount` (each"
+            " synthesis and read carries a projected ServiceAccount token, checked with"
+            " TokenReview)",
+            choices=AUTH_MODES,
+        ),
+    )
+    auth_audience: str = field(
+        default="tempaudio",
+        metadata=row(
+            "TEMPAUDIO_AUTH_AUDIENCE", TEXT, "the audience callers' tokens must be minted for"
+        ),
+    )
+    auth_cache_seconds: int = field(
+        default=60,
+        metadata=row(
+            "TEMPAUDIO_AUTH_CACHE_SECONDS",
+            INTEGER,
+            "seconds a verdict on a token (never past its `exp`) and a namespace's labels are kept",
+            maximum=3600,
+        ),
+    )
+    audit_text: bool = field(
+        default=False,
+        metadata=row(
+            "TEMPAUDIO_AUDIT_TEXT",
+            BOOLEAN,
+            "the audit line (logger `tempaudio.audit`) carries the request's text too",
+        ),
+    )
+    console: bool = field(
+        default=True,
+        metadata=row(
+            "TEMPAUDIO_CONSOLE",
+            BOOLEAN,
+            "serve the web console at `/`; `false`: the API only (chart `service.console.enabled`)",
+        ),
+    )
+    console_hosts: tuple[str, ...] = field(
+        default=DEFAULT_HOSTS,
+        metadata=row(
+            "TEMPAUDIO_CONSOLE_HOSTS",
+            HOSTS,
+            "the hosts (no port) a browser's request may name, on every route; others get"
+            " `421 unknown_host` (DNS rebinding); requests without a browser's headers are not"
+            " checked (chart `service.console.hosts`)",
+        ),
+    )
+    host: str = field(
+        default="127.0.0.1",
+        metadata=row("TEMPAUDIO_HOST", TEXT, "listen address (`0.0.0.0` in containers; `--host`)"),
+    )
+    port: int = field(
+        default=8080,
+        metadata=row("TEMPAUDIO_PORT", INTEGER, "listen port (`--port`)", maximum=65535),
+    )
+    log_format: str = field(
+        default="text",
+        metadata=row(
+            "TEMPAUDIO_LOG_FORMAT",
+            CHOICE,
+            "`text`, or `json`: one object a line (`--log-format`)",
+            choices=LOG_FORMATS,
+        ),
+    )
+    log_level: str = field(
+        default="INFO", metadata=row("TEMPAUDIO_LOG_LEVEL", LOG_LEVEL, "the log level")
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ServiceSettings:
-        """Every variable validated; a bad one raises ``SettingsError`` naming it."""
-        env, defaults = Env(environ), cls()
-        policy_file = env.raw("TEMPAUDIO_POLICY_FILE")
-        source = env.choice(
-            "TEMPAUDIO_POLICY_SOURCE", "file" if policy_file else "env", POLICY_SOURCES
-        )
-        if source == "file" and not policy_file:
-            raise ConfigError("TEMPAUDIO_POLICY_SOURCE=file needs TEMPAUDIO_POLICY_FILE (--policy)")
-        if source != "env":
-            clashing = [name for name in SHORTHAND_VARIABLES if env.raw(name)]
-            if clashing:
-                raise ConfigError(
-                    f"{', '.join(clashing)}: the policy declares this with the {source} policy"
-                    " source; remove the variable (it is the shorthand of the built-in policy)"
-                )
-        s3_endpoint = env.raw("TEMPAUDIO_S3_ENDPOINT_URL")
-        has_aws = s3_endpoint is not None or any(env.raw(name) for name in _AWS_CREDENTIAL_HINTS)
-        local = env.text("TEMPAUDIO_LOCAL_AWS", "auto").strip().lower()
-        if source == "kubernetes":
-            local = env.text("TEMPAUDIO_LOCAL_AWS", "false").strip().lower()
-        voices_dir = env.raw("TEMPAUDIO_VOICES_DIR")
-        workers = env.integer("TEMPAUDIO_SYNTH_WORKERS", defaults.synth_workers, maximum=256)
-        return cls(
-            policy_source=source,
-            policy_file=Path(policy_file) if policy_file else None,
-            policy_namespaces=_namespaces(env.raw("TEMPAUDIO_POLICY_NAMESPACES")),
-            default_policy=env.raw("TEMPAUDIO_DEFAULT_POLICY"),
-            policy_max_staleness_seconds=env.integer(
-                "TEMPAUDIO_POLICY_MAX_STALENESS",
-                defaults.policy_max_staleness_seconds,
-                maximum=3600,
-            ),
-            max_policies=env.integer("TEMPAUDIO_MAX_POLICIES", defaults.max_policies, maximum=1000),
-            bucket=env.text("TEMPAUDIO_BUCKET", defaults.bucket),
-            prefix=env.prefix("TEMPAUDIO_PREFIX", defaults.prefix),
-            table=env.text("TEMPAUDIO_TABLE", defaults.table),
-            region=env.raw("TEMPAUDIO_REGION") or env.raw("AWS_REGION") or defaults.region,
-            s3_endpoint_url=s3_endpoint,
-            dynamodb_endpoint_url=env.raw("TEMPAUDIO_DYNAMODB_ENDPOINT_URL") or s3_endpoint,
-            local_aws=(not has_aws)
-            if local == "auto"
-            else env.boolean("TEMPAUDIO_LOCAL_AWS", False),
-            local_aws_port=env.integer("TEMPAUDIO_LOCAL_AWS_PORT", 0, minimum=0, maximum=65535),
-            retention=env.retention("TEMPAUDIO_RETENTION", defaults.retention),
-            voices_dir=Path(voices_dir) if voices_dir else None,
-            default_voice=env.text("TEMPAUDIO_DEFAULT_VOICE", defaults.default_voice),
-            openai_voices=_voice_map("TEMPAUDIO_OPENAI_VOICES", env.raw("TEMPAUDIO_OPENAI_VOICES")),
-            max_text_chars=env.integer(
-                "TEMPAUDIO_MAX_TEXT_CHARS", defaults.max_text_chars, maximum=100_000
-            ),
-            max_body_bytes=env.integer(
-                "TEMPAUDIO_MAX_BODY_BYTES", defaults.max_body_bytes, minimum=256, maximum=2**24
-            ),
-            synth_workers=workers,
-            synth_queue=env.integer("TEMPAUDIO_SYNTH_QUEUE", 2 * workers, minimum=0, maximum=4096),
-            onnx_intra_threads=env.integer(
-                "TEMPAUDIO_ONNX_THREADS", defaults.onnx_intra_threads, maximum=256
-            ),
-            # A lone synthesis may use every core the workers share, and no more.
-            onnx_idle_threads=env.integer("TEMPAUDIO_ONNX_IDLE_THREADS", workers, maximum=256),
-            max_chunk_phonemes=env.integer(
-                "TEMPAUDIO_MAX_CHUNK_PHONEMES", defaults.max_chunk_phonemes, maximum=100_000
-            ),
-            max_audio_seconds=env.integer(
-                "TEMPAUDIO_MAX_AUDIO_SECONDS", defaults.max_audio_seconds, maximum=3600
-            ),
-            repeat_cache_entries=env.integer(
-                "TEMPAUDIO_REPEAT_CACHE_ENTRIES",
-                defaults.repeat_cache_entries,
-                minimum=0,
-                maximum=10_000_000,
-            ),
-            io_timeout_seconds=env.integer(
-                "TEMPAUDIO_IO_TIMEOUT", defaults.io_timeout_seconds, maximum=120
-            ),
-            body_timeout_seconds=env.integer(
-                "TEMPAUDIO_BODY_TIMEOUT", defaults.body_timeout_seconds, maximum=600
-            ),
-            max_connections=env.integer(
-                "TEMPAUDIO_MAX_CONNECTIONS", defaults.max_connections, maximum=100_000
-            ),
-            header_timeout_seconds=env.integer(
-                "TEMPAUDIO_HEADER_TIMEOUT", defaults.header_timeout_seconds, maximum=600
-            ),
-            max_header_bytes=env.integer(
-                "TEMPAUDIO_MAX_HEADER_BYTES",
-                defaults.max_header_bytes,
-                minimum=1024,
-                maximum=1024 * 1024,
-            ),
-            health_port=env.integer(
-                "TEMPAUDIO_HEALTH_PORT", defaults.health_port, minimum=0, maximum=65535
-            ),
-            drain_seconds=env.integer(
-                "TEMPAUDIO_DRAIN_SECONDS", defaults.drain_seconds, minimum=0, maximum=3600
-            ),
-            auth=env.choice("TEMPAUDIO_AUTH", defaults.auth, AUTH_MODES),
-            auth_audience=env.text("TEMPAUDIO_AUTH_AUDIENCE", defaults.auth_audience),
-            auth_cache_seconds=env.integer(
-                "TEMPAUDIO_AUTH_CACHE_SECONDS", defaults.auth_cache_seconds, maximum=3600
-            ),
-            audit_text=env.boolean("TEMPAUDIO_AUDIT_TEXT", defaults.audit_text),
-            console=env.boolean("TEMPAUDIO_CONSOLE", defaults.console),
-            console_hosts=env.hosts("TEMPAUDIO_CONSOLE_HOSTS", defaults.console_hosts),
-            host=env.text("TEMPAUDIO_HOST", defaults.host),
-            port=env.integer("TEMPAUDIO_PORT", defaults.port, maximum=65535),
-            log_format=env.choice("TEMPAUDIO_LOG_FORMAT", defaults.log_format, ("text", "json")),
-            log_level=env.log_level("TEMPAUDIO_LOG_LEVEL", defaults.log_level),
-        )
+        """Every variable validated, in the table's order; a bad one raises
+        ``SettingsError`` naming it."""
+        env, read = Env(environ), dict[str, Any]()
+        for column in fields(cls):
+            spec: Setting = column.metadata[SETTING]
+            default = spec.derived(env, read) if spec.derived else _default(column.name)
+            read[column.name] = spec.kind.read(env, spec, default)
+        return cls(**read)
 
     def __post_init__(self) -> None:
         if self.health_port and self.health_port == self.port:
@@ -273,13 +646,25 @@ class ServiceSettings:
     def describe(self) -> dict[str, Any]:
         """The effective configuration for the start-up log line (holds no secrets)."""
         described: dict[str, Any] = {}
-        for setting in fields(self):
-            value = getattr(self, setting.name)
+        for setting_field in fields(self):
+            value = getattr(self, setting_field.name)
             if isinstance(value, timedelta):
                 value = format_duration(value)
             elif isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, tuple):
                 value = list(value)
-            described[setting.name] = value
+            described[setting_field.name] = value
         return described
+
+
+def _default(name: str) -> Any:
+    return getattr(_DEFAULTS, name)
+
+
+def rows() -> list[tuple[str, Setting, Any]]:
+    """The table: each field's name, its row and its default."""
+    return [(f.name, f.metadata[SETTING], _default(f.name)) for f in fields(ServiceSettings)]
+
+
+_DEFAULTS = ServiceSettings()

@@ -1,10 +1,13 @@
+from dataclasses import fields
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from tempaudio_service import hosts
-from tempaudio_service.settings import ServiceSettings, SettingsError
+from tempaudio_service.settings import INTEGER, ServiceSettings, Setting, SettingsError, rows
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_without_environment_use_embedded_aws() -> None:
@@ -167,3 +170,62 @@ def test_a_host_is_matched_by_name_without_its_port(host: str | None, allowed: b
 )
 def test_a_browser_is_known_by_its_headers(headers: dict[str, str], browser: bool) -> None:
     assert hosts.is_browser(headers) is browser
+
+
+# --- the settings table ---------------------------------------------------------------------
+
+ROWS = rows()
+INTEGERS = [(name, spec) for name, spec, _ in ROWS if spec.kind is INTEGER]
+
+
+def test_every_setting_is_one_row_with_a_variable_of_its_own() -> None:
+    assert [name for name, _, _ in ROWS] == [f.name for f in fields(ServiceSettings)]
+    variables = [spec.variable for _, spec, _ in ROWS]
+    assert len(set(variables)) == len(variables)
+    for _, spec, _ in ROWS:
+        assert spec.variable.startswith("TEMPAUDIO_")
+        assert spec.doc, spec.variable
+        assert "\n" not in spec.doc, spec.variable
+
+
+@pytest.mark.parametrize(("name", "spec"), INTEGERS, ids=[spec.variable for _, spec in INTEGERS])
+def test_integer_bounds_come_from_the_table(name: str, spec: Setting) -> None:
+    assert spec.maximum is not None, "every whole number is bounded"
+    for edge in (spec.minimum, spec.maximum):
+        # The probes' port may not be the listen port: move the listen port out of the way.
+        settings = ServiceSettings.from_env({"TEMPAUDIO_PORT": "1", spec.variable: str(edge)})
+        assert getattr(settings, name) == edge
+    for outside in (spec.minimum - 1, spec.maximum + 1):
+        with pytest.raises(SettingsError) as refused:
+            ServiceSettings.from_env({spec.variable: str(outside)})
+        assert str(refused.value) == (
+            f"{spec.variable}='{outside}' must be {spec.minimum} to {spec.maximum}"
+        )
+
+
+def test_a_default_can_follow_another_setting() -> None:
+    settings = ServiceSettings.from_env({"TEMPAUDIO_SYNTH_WORKERS": "5", "AWS_REGION": "eu-west-1"})
+    assert (settings.synth_queue, settings.onnx_idle_threads, settings.region) == (
+        10,
+        5,
+        "eu-west-1",
+    )
+    kubernetes = ServiceSettings.from_env({"TEMPAUDIO_POLICY_SOURCE": "kubernetes"})
+    assert kubernetes.local_aws is False  # no embedded storage unless asked for
+    assert ServiceSettings.from_env({"TEMPAUDIO_POLICY_FILE": "p.yaml"}).policy_source == "file"
+
+
+def test_env_example_sets_only_the_defaults() -> None:
+    """`.env.example`'s uncommented lines are the service's defaults, so copying it changes
+    nothing; every variable of the table is in it."""
+    example = (REPO / ".env.example").read_text(encoding="utf-8")
+    variables = {spec.variable for _, spec, _ in ROWS}
+    assert not [v for v in variables if v not in example]
+    written = dict(
+        line.split("=", 1)
+        for line in example.splitlines()
+        if line.startswith("TEMPAUDIO_") and line.split("=", 1)[0] in variables
+    )
+    assert len(written) > 20
+    for variable, value in written.items():
+        assert ServiceSettings.from_env({variable: value}) == ServiceSettings.from_env({}), variable
