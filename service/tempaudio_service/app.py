@@ -68,6 +68,7 @@ def create_app(
         if store is not None:
             known[source.current().resolve(None, time.monotonic()).storage] = store
         local_endpoint = settings.s3_endpoint_url if settings.local_aws else None
+        threads = storage_threads(settings)
         services = Services(
             settings=settings,
             synth=loaded,
@@ -76,11 +77,10 @@ def create_app(
                 timeout_seconds=settings.io_timeout_seconds,
                 local_endpoint=local_endpoint,
                 known=known,
+                connections=threads,  # each client keeps a connection per storage thread
             ),
             repository=AudioRepository(
-                budget_seconds=settings.io_timeout_seconds,
-                threads=max(8, 2 * (settings.synth_workers + settings.synth_queue)),
-                metrics=app_metrics,
+                budget_seconds=settings.io_timeout_seconds, threads=threads, metrics=app_metrics
             ),
             pool=SynthesisPool(
                 workers=settings.synth_workers, queue=settings.synth_queue, metrics=app_metrics
@@ -112,6 +112,12 @@ def create_app(
     app.add_middleware(DefaultHeadersMiddleware)
     app.add_middleware(ErrorMiddleware)
     return app
+
+
+def storage_threads(settings: ServiceSettings) -> int:
+    """The threads that call S3 and DynamoDB: two per request admitted at once (running or
+    queued: its object and its item), at least 8 (readiness, quotas, undoing)."""
+    return max(8, 2 * (settings.synth_workers + settings.synth_queue))
 
 
 def load_synthesizer(settings: ServiceSettings) -> Synthesizer:

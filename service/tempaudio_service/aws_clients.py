@@ -26,17 +26,26 @@ def unavailable(dependency: str, operation: str, error: Exception) -> StorageUna
     return StorageUnavailable(f"{dependency} is unavailable ({operation} failed); retry later")
 
 
-def boto_config(timeout_seconds: int) -> Config:
+# Connections a client keeps, botocore's default: enough for a caller of a few threads.
+DEFAULT_CONNECTIONS = 10
+
+
+def boto_config(timeout_seconds: int, connections: int = DEFAULT_CONNECTIONS) -> Config:
+    """``connections``: as many as threads call the client at once, so that none is opened
+    for one call and dropped after it (urllib3's "Connection pool is full" warning)."""
     return Config(
         connect_timeout=timeout_seconds,
         read_timeout=timeout_seconds,
         retries={"mode": "standard", "max_attempts": 3},
+        max_pool_connections=connections,
     )
 
 
-def s3_config(timeout_seconds: int, *, path_style: bool) -> Config:
+def s3_config(
+    timeout_seconds: int, *, path_style: bool, connections: int = DEFAULT_CONNECTIONS
+) -> Config:
     """SigV4 presigned URLs (boto3 may otherwise sign with SigV2); path style for custom endpoints."""
-    return boto_config(timeout_seconds).merge(
+    return boto_config(timeout_seconds, connections).merge(
         Config(
             signature_version="s3v4",
             s3={"addressing_style": "path"} if path_style else None,
@@ -45,26 +54,38 @@ def s3_config(timeout_seconds: int, *, path_style: bool) -> Config:
 
 
 def make_s3_client(
-    *, region: str, endpoint_url: str | None, timeout_seconds: int, local: bool = False
+    *,
+    region: str,
+    endpoint_url: str | None,
+    timeout_seconds: int,
+    local: bool = False,
+    connections: int = DEFAULT_CONNECTIONS,
 ) -> S3Client:
     return boto3.client(
         "s3",
         region_name=region,
         endpoint_url=endpoint_url,
-        config=s3_config(timeout_seconds, path_style=endpoint_url is not None),
+        config=s3_config(
+            timeout_seconds, path_style=endpoint_url is not None, connections=connections
+        ),
         aws_access_key_id=LOCAL_KEY_ID if local else None,
         aws_secret_access_key=LOCAL_SECRET if local else None,
     )
 
 
 def make_dynamodb_client(
-    *, region: str, endpoint_url: str | None, timeout_seconds: int, local: bool = False
+    *,
+    region: str,
+    endpoint_url: str | None,
+    timeout_seconds: int,
+    local: bool = False,
+    connections: int = DEFAULT_CONNECTIONS,
 ) -> DynamoDBClient:
     return boto3.client(
         "dynamodb",
         region_name=region,
         endpoint_url=endpoint_url,
-        config=boto_config(timeout_seconds),
+        config=boto_config(timeout_seconds, connections),
         aws_access_key_id=LOCAL_KEY_ID if local else None,
         aws_secret_access_key=LOCAL_SECRET if local else None,
     )

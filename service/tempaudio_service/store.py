@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .aws_clients import make_dynamodb_client, make_s3_client
+from .aws_clients import DEFAULT_CONNECTIONS, make_dynamodb_client, make_s3_client
 from .dynamodb_items import DynamoItems
 from .errors import ObjectTooLarge
 from .quotas import Counters
@@ -88,20 +88,30 @@ class AudioStore:
         self._s3, self._dynamodb = s3, dynamodb
 
     @classmethod
-    def connect(cls, storage: Storage, *, timeout_seconds: int, local: bool = False) -> AudioStore:
-        """Clients for one policy's storage (``local``: the embedded endpoint's credentials)."""
+    def connect(
+        cls,
+        storage: Storage,
+        *,
+        timeout_seconds: int,
+        local: bool = False,
+        connections: int = DEFAULT_CONNECTIONS,
+    ) -> AudioStore:
+        """Clients for one policy's storage (``local``: the embedded endpoint's credentials),
+        each keeping ``connections`` open: as many as threads call it at once."""
         return cls(
             make_s3_client(
                 region=storage.region,
                 endpoint_url=storage.s3_endpoint_url,
                 timeout_seconds=timeout_seconds,
                 local=local,
+                connections=connections,
             ),
             make_dynamodb_client(
                 region=storage.region,
                 endpoint_url=storage.dynamodb_endpoint_url,
                 timeout_seconds=timeout_seconds,
                 local=local,
+                connections=connections,
             ),
             bucket=storage.bucket,
             table=storage.table,
@@ -167,7 +177,8 @@ class AudioStore:
 
 class Stores:
     """One ``AudioStore`` per policy storage, made on first use and kept (boto3 clients are
-    thread-safe and costly to build). The number of policies bounds it."""
+    thread-safe and costly to build). The number of policies bounds it. ``connections``: the
+    threads that call the stores at once (the service's storage threads)."""
 
     def __init__(
         self,
@@ -175,8 +186,10 @@ class Stores:
         timeout_seconds: int,
         local_endpoint: str | None = None,
         known: Mapping[Storage, AudioStore] | None = None,
+        connections: int = DEFAULT_CONNECTIONS,
     ) -> None:
         self._timeout = timeout_seconds
+        self._connections = connections
         self._local_endpoint = local_endpoint
         self._stores: dict[Storage, AudioStore] = dict(known or {})
         self._lock = threading.Lock()
@@ -190,11 +203,15 @@ class Stores:
 
     def _make(self, storage: Storage) -> AudioStore:
         if self._local_endpoint is None:
-            return AudioStore.connect(storage, timeout_seconds=self._timeout)
+            return AudioStore.connect(
+                storage, timeout_seconds=self._timeout, connections=self._connections
+            )
         # Embedded mode: every policy's storage is on the embedded endpoint.
         embedded = replace(
             storage,
             s3_endpoint_url=self._local_endpoint,
             dynamodb_endpoint_url=self._local_endpoint,
         )
-        return AudioStore.connect(embedded, timeout_seconds=self._timeout, local=True)
+        return AudioStore.connect(
+            embedded, timeout_seconds=self._timeout, local=True, connections=self._connections
+        )
