@@ -35,13 +35,19 @@ test-packages:
 k8s-binaries:
 	bash scripts/k8s-binaries.sh
 
-## Write every copy of the policy schema (both CRDs, the chart's values schema) from
-## api/tempaudio_api/tempaudiopolicy.yaml; `make lint` (and so CI) fails when one is stale.
+## Write every generated file: the copies of the policy schema (both CRDs, the chart's values
+## schema) and the reference pages (docs/reference/: the policy and lexicon fields from
+## api/tempaudio_api/*.yaml, the configuration from the settings table; the chart README's
+## values table from values.yaml). `make lint` (and so CI) fails when one is stale.
 generate: $(STAMP)
 	$(BIN)/python -m tempaudio_api.generate
+	$(BIN)/python -m tempaudio_api.chart_docs
+	$(BIN)/python -m tempaudio_service.reference
 
 lint: $(STAMP)
 	$(BIN)/python -m tempaudio_api.generate --check
+	$(BIN)/python -m tempaudio_api.chart_docs --check
+	$(BIN)/python -m tempaudio_service.reference --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -7,7 +7,9 @@ Writes the CRDs (``crds/`` and the chart's ``crds/``, the same bytes: TempAudioP
 ``tempaudiopolicy.yaml``, TempAudioLexicon from ``tempaudiolexicon.yaml``) and, in the chart's
 ``values.schema.json``, the policy's values: ``policy.*`` (the spec fields the chart's
 template passes through, plus the chart's own keys), ``retention`` and ``aws.*`` (the
-storage fields the chart fills in). The rest of values.schema.json is the chart's own.
+storage fields the chart fills in). The rest of values.schema.json is the chart's own. And
+the field reference of both resources, ``docs/reference/tempaudiopolicy.md`` and
+``tempaudiolexicon.md`` (``reference.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from . import GROUP, KIND, PLURAL, VERSION, lexicon_rules
+from . import GROUP, KIND, PLURAL, VERSION, lexicon_rules, reference
 from .schema import LEXICON_FILE, declaration
 
 CRD_PATHS = ("crds/tempaudiopolicies.yaml", "charts/tempaudio/crds/tempaudiopolicies.yaml")
@@ -191,28 +193,39 @@ def outputs(repo: Path) -> dict[Path, str]:
     values_path = repo / VALUES_SCHEMA
     current = json.loads(values_path.read_text())
     generated[values_path] = json.dumps(values_schema(current), indent=2) + "\n"
+    generated.update({repo / path: text for path, text in reference.pages().items()})
     return generated
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tempaudio_api.generate", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="only report stale files (exit 1)")
-    parser.add_argument("--repo", type=Path, default=Path.cwd(), help="the repository (default .)")
-    args = parser.parse_args(argv)
-    stale = []
-    for path, text in outputs(args.repo).items():
-        if path.exists() and path.read_text() == text:
-            continue
-        stale.append(path)
-        if not args.check:
-            path.write_text(text)
-    if args.check and stale:
-        names = ", ".join(str(p.relative_to(args.repo)) for p in stale)
+def write_or_check(generated: Mapping[Path, str], repo: Path, *, check: bool) -> int:
+    """Write each stale file, or with ``check`` only name them on stderr (exit status 1)."""
+    stale = [path for path, text in generated.items() if not _holds(path, text)]
+    if check and stale:
+        names = ", ".join(str(p.relative_to(repo)) for p in stale)
         print(f"generate: stale, run `make generate`: {names}", file=sys.stderr)
         return 1
-    for path in [] if args.check else stale:
-        print(f"generate: wrote {path.relative_to(args.repo)}")
+    for path in [] if check else stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(generated[path])
+        print(f"generate: wrote {path.relative_to(repo)}")
     return 0
+
+
+def _holds(path: Path, text: str) -> bool:
+    return path.exists() and path.read_text() == text
+
+
+def arguments(prog: str, description: str | None, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``--check`` and ``--repo``, the options of every generator."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--check", action="store_true", help="only report stale files (exit 1)")
+    parser.add_argument("--repo", type=Path, default=Path.cwd(), help="the repository (default .)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = arguments("python -m tempaudio_api.generate", __doc__, argv)
+    return write_or_check(outputs(args.repo), args.repo, check=args.check)
 
 
 if __name__ == "__main__":
