@@ -17,7 +17,8 @@ import anyio
 from tempaudio_api.access import Caller
 
 from . import companions, layout, sse
-from .errors import StorageUnavailable
+from .errors import PolicyChanged, StorageUnavailable
+from .object_writer import ObjectWriter
 from .policies import ServedPolicy
 from .rendering import Rendered, RenderStream, render_whole
 from .repeat_cache import CachedAudio, from_shared_entry, shared_entry
@@ -42,11 +43,61 @@ class Pair:
     created: datetime
 
 
-async def render(services: Services, tts: TtsRequest) -> Rendered:
+async def render(services: Services, tts: TtsRequest, output: ObjectWriter) -> Rendered:
+    """The request's audio, written into ``output`` as it is made (on the pool)."""
     started = time.perf_counter()
-    result = await services.pool.run(render_whole, services.synth, tts)
+    result = await services.pool.run(render_whole, services.synth, tts, output)
     _observe(services, tts, time.perf_counter() - started, result.duration_seconds)
     return result
+
+
+async def make(
+    services: Services, policy: ServedPolicy, tts: TtsRequest, caller: Caller | None = None
+) -> Pair:
+    """New audio for the request, rendered and stored as a pair under ``policy`` as it is
+    served once the audio is made. The object is uploaded as it is made (object_writer.py):
+    its key is chosen first, and moved if the policy changed before any part went out."""
+    pair = new_pair(services, policy, tts, Decimal(0), caller)
+    writer = writer_of(pair)
+    try:
+        rendered = await render(services, tts, writer)
+        pair = _rechecked(services, pair, tts, caller, writer)
+    except BaseException:
+        _abort_later(services, writer)
+        raise
+    pair.item["duration"] = layout.duration_decimal(rendered.num_frames, rendered.voice_rate)
+    frames, rate = rendered.num_frames, rendered.voice_rate
+    files = companions.files(tts, pair.item, pair.store.bucket, rendered.timings, frames, rate)
+    await save(services, pair, writer, files)
+    return pair
+
+
+def writer_of(pair: Pair) -> ObjectWriter:
+    return ObjectWriter(pair.store, pair.key, layout.content_type(pair.item))
+
+
+def _rechecked(
+    services: Services, pair: Pair, tts: TtsRequest, caller: Caller | None, writer: ObjectWriter
+) -> Pair:
+    """The pair under the policy as served now: a changed retention or storage applies to
+    the pair (a fresh key), unless parts already went out under the old one."""
+    policy = services.recheck(pair.policy)
+    if policy == pair.policy:
+        return pair
+    if writer.uploading:
+        raise PolicyChanged(
+            f"policy {policy.name} changed while its audio was being stored; nothing was kept:"
+            " retry"
+        )
+    fresh = new_pair(services, policy, tts, Decimal(0), caller)
+    writer.retarget(fresh.store, fresh.key)
+    return fresh
+
+
+def _abort_later(services: Services, writer: ObjectWriter) -> None:
+    """Drop the parts of an object that will not be completed (none, for nearly all)."""
+    if writer.uploading:
+        services.repository.later("S3", writer.abort)
 
 
 def _observe(services: Services, tts: TtsRequest, seconds: float, audio_seconds: float) -> None:
@@ -88,18 +139,12 @@ def new_pair(
 
 
 async def save(
-    services: Services, pair: Pair, audio: bytes, beside: tuple[Companion, ...] = ()
+    services: Services, pair: Pair, audio: ObjectWriter, beside: tuple[Companion, ...] = ()
 ) -> None:
     # Shielded: neither a client that disconnects nor shutdown leaves half of the pair.
     with anyio.CancelScope(shield=True):
         await services.repository.save(
-            pair.store,
-            pair.key,
-            audio,
-            layout.content_type(pair.item),
-            pair.item,
-            pair.policy.ttl_attribute,
-            beside,
+            pair.store, audio, pair.item, pair.policy.ttl_attribute, beside
         )
     services.metrics.stored.labels(pair.policy.key).inc()  # namespace/name: names repeat
 
@@ -231,10 +276,13 @@ def stream(
     headers = {"X-Tempaudio-Voice": tts.voice, "X-Audio-Sample-Rate": str(tts.sample_rate)}
     started = time.perf_counter()
     pair: Pair | None = None
+    writer: ObjectWriter | None = None
+    saving = False
     if keep:
         # The URL is known before the object: it goes out in the headers, the object follows.
         assert policy is not None
         pair = new_pair(services, policy, tts, Decimal(0), caller)
+        writer = writer_of(pair)
         answer = signed_item(pair.policy, pair.store, pair.item, pair.created)
         headers |= {
             "X-Tempaudio-Audio-Id": answer["audio_id"],
@@ -246,21 +294,30 @@ def stream(
         }
 
     async def keep_stream(finished: RenderStream) -> None:
+        nonlocal saving
         assert pair is not None
+        assert writer is not None
+        saving = True  # from here on, the repository undoes what fails
         # Still served, as the sync path checks after synthesis; the item's duration is
         # the stream's own.
-        services.recheck(pair.policy)
+        try:
+            services.recheck(pair.policy)
+        except BaseException:
+            _abort_later(services, writer)
+            raise
         pair.item["duration"] = layout.duration_decimal(finished.num_frames, finished.voice_rate)
         files = companions.files(
             tts, pair.item, pair.store.bucket, finished.timings, finished.num_frames,
             finished.voice_rate,
         )  # fmt: skip
-        await save(services, pair, finished.kept(), files)
+        await save(services, pair, writer, files)
 
     def first_sent() -> None:
         services.metrics.first_audio_seconds.observe(time.perf_counter() - started)
 
     def done(rendered: RenderStream, end: StreamEnd) -> None:
+        if writer is not None and not saving:  # cut before its end: nothing is kept
+            _abort_later(services, writer)
         services.metrics.streams.labels(end.outcome).inc()
         _observe(services, tts, time.perf_counter() - started, rendered.duration_seconds)
         kept = pair.item["audio_id"] if pair is not None and end.stored else None
@@ -275,7 +332,7 @@ def stream(
     return AudioStream(
         pool=services.pool,
         guard=services.draining.tracked,
-        open_stream=lambda: RenderStream(services.synth, tts, keep=keep),
+        open_stream=lambda: RenderStream(services.synth, tts, keep=writer),
         media_type=sse.MEDIA_TYPE if as_events else tts.audio_format.content_type,
         headers=headers,
         send_timeout_seconds=services.settings.body_timeout_seconds,

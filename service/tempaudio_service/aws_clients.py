@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from .errors import StorageUnavailable
 
@@ -23,7 +24,10 @@ LOCAL_KEY_ID, LOCAL_SECRET = "tempaudio-local", "local"
 def unavailable(dependency: str, operation: str, error: Exception) -> StorageUnavailable:
     """The client learns which dependency failed; endpoints, buckets and keys go to the log."""
     logger.warning("%s %s failed: %s", dependency, operation, error)
-    return StorageUnavailable(f"{dependency} is unavailable ({operation} failed); retry later")
+    return StorageUnavailable(
+        f"{dependency} is unavailable ({operation} failed); retry later",
+        refused=isinstance(error, ClientError),
+    )
 
 
 # Connections a client keeps, botocore's default: enough for a caller of a few threads.

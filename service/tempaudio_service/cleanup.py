@@ -3,6 +3,12 @@
 Lists only the date folders that can hold expired audio, checks each object's
 LastModified, deletes in DeleteObjects batches of up to 1,000 keys, retries the
 keys a response reports as failed, and ends with one JSON summary line.
+
+It also aborts multipart uploads under the prefix that were started more than a day ago:
+long audio is uploaded in parts as it is made (object_writer.py), and a replica killed
+mid-upload leaves parts that are no object (no URL promises them) but are billed. S3's own
+rule for this (AbortIncompleteMultipartUpload) takes no tag filter, so the lifecycle rule,
+which must spare untagged objects under a shared prefix, cannot do it.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_DELETE_BATCH = 1000
 SUMMARY_EVENT = "tempaudio-cleanup-summary"
+# An upload started longer ago than this is abandoned: a request makes its audio in minutes.
+STALE_UPLOAD_AGE = timedelta(days=1)
 
 
 @dataclass
@@ -46,6 +54,7 @@ class CleanupStats:
     folders_skipped: int = 0
     list_requests: int = 0
     delete_requests: int = 0
+    uploads_aborted: int = 0
     dry_run: bool = False
     duration_seconds: float = 0.0
 
@@ -128,6 +137,29 @@ class S3Cleaner:
             logger.error("could not delete %s after %d attempts", key, self._max_attempts)
         stats.errors += len(pending)
 
+    def _stale_uploads(self, now: datetime, stats: CleanupStats) -> Iterator[tuple[str, str]]:
+        """(key, upload id) of each multipart upload under the prefix started before
+        ``now`` less ``STALE_UPLOAD_AGE``."""
+        paginator = self._s3.get_paginator("list_multipart_uploads")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            stats.list_requests += 1
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] < now - STALE_UPLOAD_AGE:
+                    yield upload["Key"], upload["UploadId"]
+
+    def abort_stale_uploads(self, now: datetime, stats: CleanupStats, *, dry_run: bool) -> None:
+        for key, upload_id in list(self._stale_uploads(now, stats)):
+            if dry_run:
+                logger.info("dry run: would abort the upload of %s", key)
+                continue
+            try:
+                self._s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            except (BotoCoreError, ClientError) as error:
+                logger.warning("could not abort the upload of %s: %s", key, error)
+                stats.errors += 1
+                continue
+            stats.uploads_aborted += 1
+
     def run(
         self,
         *,
@@ -150,6 +182,7 @@ class S3Cleaner:
                     logger.info("dry run: would delete %s", obj.key)
             else:
                 self._delete(batch, stats)
+        self.abort_stale_uploads(now, stats, dry_run=dry_run)
         stats.duration_seconds = round(time.monotonic() - started, 3)
         return stats
 

@@ -2,8 +2,10 @@
 
 ``write`` takes the next PCM and returns the bytes ready to send now; ``finish`` returns the
 rest. A streaming encoder gives out bytes as they are made; a whole-file encoder (for S3)
-returns everything from ``finish``, so a file that needs its length up front (WAV's sizes,
-MP3's gapless header, FLAC's STREAMINFO) gets it. A streamed FLAC is a whole-file encoder
+writes the file into an ``Output`` as it is made and seeks back to its first bytes at the
+end, so a file that needs its length up front (WAV's sizes, MP3's gapless header, FLAC's
+STREAMINFO) gets it; without an output it keeps the file in memory and ``finish`` returns
+it. A streamed FLAC is a whole-file encoder
 too (see ``STREAMED_WHOLE``). Compression and resampling are PyAV's (FFmpeg's libmp3lame,
 libopus, aac, flac and libswresample).
 """
@@ -32,6 +34,21 @@ UNKNOWN_SIZE = 0xFFFFFFFF
 # The G.711 WAVs likewise: FFmpeg writes a WAV's sizes by seeking back once it is whole.
 # Telephony prompts are short, and IVRs fetch a whole file from its URL anyway.
 STREAMED_WHOLE = frozenset({"flac", "ulaw", "alaw"})
+
+
+class Output(Protocol):
+    """Where a whole file is written: appended to, and patched after a seek back (FFmpeg's
+    muxers rewrite a header within the file's first kilobytes once the file is whole)."""
+
+    def write(self, data: bytes) -> int: ...
+    def seek(self, offset: int, whence: int = 0) -> int: ...
+    def tell(self) -> int: ...
+
+
+def _whole_file(output: Output) -> bytes:
+    """What ``finish`` returns of a whole file: the file when the encoder kept it in memory,
+    nothing when it went to the caller's output."""
+    return output.getvalue() if isinstance(output, io.BytesIO) else b""
 
 
 class Encoder(Protocol):
@@ -99,69 +116,91 @@ def _frame_bytes(frame: Any) -> bytes:
 
 
 class PcmEncoder:
-    """Raw samples: nothing to wrap, streamed or whole."""
+    """Raw samples: nothing to wrap, streamed or whole (into ``output``)."""
 
-    def __init__(self, in_rate: int, out_rate: int, *, streaming: bool) -> None:
+    def __init__(
+        self, in_rate: int, out_rate: int, *, streaming: bool, output: Output | None = None
+    ) -> None:
         self._resampler = Resampler(in_rate, out_rate)
-        self._streaming = streaming
-        self._held = bytearray()
+        self._output: Output | None = None if streaming else output or io.BytesIO()
 
     def write(self, pcm: bytes) -> bytes:
         out = self._resampler.resample(pcm)
-        if self._streaming:
+        if self._output is None:
             return out
-        self._held += out
+        self._output.write(out)
         return b""
 
     def finish(self) -> bytes:
         tail = self._resampler.flush()
-        if self._streaming:
+        if self._output is None:
             return tail
-        self._held += tail
-        return bytes(self._held)
+        self._output.write(tail)
+        return _whole_file(self._output)
 
     def close(self) -> None:
-        self._held.clear()
+        self._output = None
 
 
 class WavEncoder:
-    """RIFF/WAVE, 16-bit mono. Whole: exact sizes. Streamed: the header goes first with the
-    sizes unknown (0xFFFFFFFF), then the samples as they come."""
+    """RIFF/WAVE, 16-bit mono; the header goes first with the sizes unknown (0xFFFFFFFF),
+    then the samples as they come. Whole: the sizes are written into the header at the end."""
 
-    def __init__(self, in_rate: int, out_rate: int, *, streaming: bool) -> None:
-        self._pcm = PcmEncoder(in_rate, out_rate, streaming=streaming)
+    def __init__(
+        self, in_rate: int, out_rate: int, *, streaming: bool, output: Output | None = None
+    ) -> None:
+        self._output: Output | None = None if streaming else output or io.BytesIO()
+        self._pcm = PcmEncoder(in_rate, out_rate, streaming=True)
         self._rate = out_rate
-        self._streaming = streaming
         self._header_sent = False
 
-    def write(self, pcm: bytes) -> bytes:
-        out = self._pcm.write(pcm)
-        if self._streaming and not self._header_sent:
+    def _bytes(self, out: bytes) -> bytes:
+        if not self._header_sent:
             self._header_sent = True
-            return streaming_wav_header(self._rate) + out
-        return out
+            out = streaming_wav_header(self._rate) + out
+        if self._output is None:
+            return out
+        self._output.write(out)
+        return b""
+
+    def write(self, pcm: bytes) -> bytes:
+        return self._bytes(self._pcm.write(pcm))
 
     def finish(self) -> bytes:
-        rest = self._pcm.finish()
-        if self._streaming:
-            return rest if self._header_sent else streaming_wav_header(self._rate) + rest
-        return wav_bytes(rest, self._rate)
+        out = self._bytes(self._pcm.finish())
+        if self._output is None:
+            return out
+        size = self._output.tell()
+        for offset, value in wav_size_fields(size):
+            self._output.seek(offset)
+            self._output.write(value)
+        self._output.seek(size)
+        return _whole_file(self._output)
 
     def close(self) -> None:
         self._pcm.close()
+        self._output = None
 
 
 class AvEncoder:
     """A compressed format through PyAV: a codec in its container, written to memory."""
 
-    def __init__(self, fmt: AudioFormat, in_rate: int, out_rate: int, *, streaming: bool) -> None:
+    def __init__(
+        self,
+        fmt: AudioFormat,
+        in_rate: int,
+        out_rate: int,
+        *,
+        streaming: bool,
+        output: Output | None = None,
+    ) -> None:
         import av
 
         assert fmt.container is not None
         assert fmt.codec is not None
         self._in_rate = in_rate
         self._streaming = streaming
-        self._file: _Sink | io.BytesIO = _Sink() if streaming else io.BytesIO()
+        self._file: _Sink | Output = _Sink() if streaming else output or io.BytesIO()
         options = (
             {"flush_packets": "1", "page_duration": str(STREAM_PAGE_MICROSECONDS)}
             if streaming
@@ -201,9 +240,9 @@ class AvEncoder:
             self._container.mux(self._stream.encode(resampled))
         self._container.mux(self._stream.encode(None))
         self.close()
-        if isinstance(self._file, io.BytesIO):
-            return self._file.getvalue()
-        return self._file.drain()
+        if isinstance(self._file, _Sink):
+            return self._file.drain()
+        return _whole_file(self._file)
 
     def close(self) -> None:
         if not self._closed:
@@ -218,19 +257,24 @@ class AvEncoder:
         return self._file.drain() if isinstance(self._file, _Sink) else b""
 
 
-def open_encoder(name: str, in_rate: int, out_rate: int, *, streaming: bool) -> Encoder:
-    """The encoder for format ``name``: the one place a new format or output plugs in."""
+def open_encoder(
+    name: str, in_rate: int, out_rate: int, *, streaming: bool, output: Output | None = None
+) -> Encoder:
+    """The encoder for format ``name``: the one place a new format or output plugs in. A
+    whole file goes into ``output`` as it is made (in memory, returned by ``finish``, when
+    there is none)."""
     fmt = FORMATS[name]
     if name in STREAMED_WHOLE:
         streaming = False  # ``write`` gives nothing; ``finish`` the whole file
     if name == "wav":
-        return WavEncoder(in_rate, out_rate, streaming=streaming)
+        return WavEncoder(in_rate, out_rate, streaming=streaming, output=output)
     if name == "pcm":
-        return PcmEncoder(in_rate, out_rate, streaming=streaming)
-    return AvEncoder(fmt, in_rate, out_rate, streaming=streaming)
+        return PcmEncoder(in_rate, out_rate, streaming=streaming, output=output)
+    return AvEncoder(fmt, in_rate, out_rate, streaming=streaming, output=output)
 
 
 def wav_bytes(pcm: bytes, rate: int) -> bytes:
+    """A whole 16-bit mono WAV of ``pcm``, by the standard library's writer."""
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as wav:
         wav.setnchannels(1)
@@ -252,14 +296,18 @@ def streaming_wav_header(rate: int) -> bytes:
     )
 
 
+WAV_HEADER_BYTES = 44
+
+
+def wav_size_fields(size: int) -> tuple[tuple[int, bytes], ...]:
+    """Where a WAV of ``size`` bytes (with the 44-byte header) holds its sizes, and their
+    values: (offset, bytes) of the RIFF size and of the data size."""
+    return ((4, struct.pack("<I", size - 8)), (40, struct.pack("<I", size - WAV_HEADER_BYTES)))
+
+
 def wav_sizes_fixed(streamed: bytes) -> bytes:
     """A streamed WAV (sizes unknown) with its real RIFF and data sizes, once it is whole."""
-    header = len(streaming_wav_header(0))
-    data = len(streamed) - header
-    return (
-        streamed[:4]
-        + struct.pack("<I", len(streamed) - 8)
-        + streamed[8 : header - 4]
-        + struct.pack("<I", data)
-        + streamed[header:]
-    )
+    fixed = bytearray(streamed)
+    for offset, value in wav_size_fields(len(streamed)):
+        fixed[offset : offset + len(value)] = value
+    return bytes(fixed)

@@ -105,6 +105,20 @@ class StorageUnavailable(TempAudioError):
     code = "storage_unavailable"
     retry_after_seconds = 5
 
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        # The store answered no (an error response, not a timeout): nothing was written.
+        self.refused = refused
+
+
+class PolicyChanged(TempAudioError):
+    """The policy's storage changed while long audio was being uploaded under the old one:
+    nothing is kept, and the same request made again is stored under the new one."""
+
+    status_code = 503
+    code = "policy_changed"
+    retry_after_seconds = 1
+
 
 class ShuttingDown(TempAudioError):
     """SIGTERM arrived: this replica takes no new work; another one will."""

@@ -9,14 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .encoders import Encoder, open_encoder, wav_sizes_fixed
+from .encoders import Encoder, Output, open_encoder, wav_size_fields
 from .tts_request import TtsRequest
 from .voices import Synthesizer, Timing
 
 
 @dataclass(frozen=True)
 class Rendered:
-    audio: bytes
+    """What was made into an output: how long it is, and its marks."""
+
     # Frames at the voice's rate: the exact duration, whatever the output rate.
     num_frames: int
     voice_rate: int
@@ -28,17 +29,18 @@ class Rendered:
         return self.num_frames / self.voice_rate
 
 
-def render_whole(synth: Synthesizer, tts: TtsRequest) -> Rendered:
-    """The whole file, as stored in S3."""
+def render_whole(synth: Synthesizer, tts: TtsRequest, output: Output) -> Rendered:
+    """The whole file, as stored in S3, written into ``output`` as it is made."""
     voice_rate = synth.voices[tts.voice].sample_rate
-    encoder = open_encoder(tts.format, voice_rate, tts.sample_rate, streaming=False)
+    encoder = open_encoder(tts.format, voice_rate, tts.sample_rate, streaming=False, output=output)
     timings: list[Timing] | None = [] if tts.timed else None
     try:
         frames = 0
         for pcm in synth.speak(tts.spoken(), tts.voice, tts.options, timings=timings):
             frames += len(pcm) // 2
             encoder.write(pcm)
-        return Rendered(encoder.finish(), frames, voice_rate, tuple(timings or ()))
+        encoder.finish()
+        return Rendered(frames, voice_rate, tuple(timings or ()))
     finally:
         encoder.close()
 
@@ -46,13 +48,13 @@ def render_whole(synth: Synthesizer, tts: TtsRequest) -> Rendered:
 class RenderStream:
     """One stream's steps: ``step()`` returns the next bytes to send, or None when done.
 
-    With ``keep``, every byte sent is kept as well, so the stored object is exactly the
-    stream (a WAV gets its real sizes). The first sentence's first words are sent ahead of
+    With ``keep``, every byte sent is written there as well, so the stored object is exactly
+    the stream (a WAV gets its real sizes at the end). The first sentence's first words are sent ahead of
     the rest of it. ``timings`` grows as marks are found (requests with speech marks). Not
     thread-safe: one step at a time.
     """
 
-    def __init__(self, synth: Synthesizer, tts: TtsRequest, *, keep: bool) -> None:
+    def __init__(self, synth: Synthesizer, tts: TtsRequest, *, keep: Output | None) -> None:
         self.voice_rate = synth.voices[tts.voice].sample_rate
         self.num_frames = 0
         self._format = tts.format
@@ -64,7 +66,7 @@ class RenderStream:
         self._encoder: Encoder = open_encoder(
             tts.format, self.voice_rate, tts.sample_rate, streaming=True
         )
-        self._kept: bytearray | None = bytearray() if keep else None
+        self._kept = keep
         self._done = False
 
     def step(self) -> bytes | None:
@@ -79,19 +81,27 @@ class RenderStream:
             self.num_frames += len(pcm) // 2
             out = self._encoder.write(pcm)
         if self._kept is not None:
-            self._kept += out
+            self._kept.write(out)
+            if self._done and self._format == "wav":
+                self._fix_wav_sizes(self._kept)
         return out
+
+    @staticmethod
+    def _fix_wav_sizes(kept: Output) -> None:
+        size = kept.tell()
+        for offset, value in wav_size_fields(size):
+            kept.seek(offset)
+            kept.write(value)
+        kept.seek(size)
 
     @property
     def duration_seconds(self) -> float:
         return self.num_frames / self.voice_rate
 
-    def kept(self) -> bytes:
-        """The whole stream as a file (after the last step)."""
-        assert self._kept is not None
-        assert self._done
-        data = bytes(self._kept)
-        return wav_sizes_fixed(data) if self._format == "wav" else data
+    @property
+    def done(self) -> bool:
+        """The last step is taken: what ``keep`` holds is the whole file."""
+        return self._done
 
     def close(self) -> None:
         """Stop: the synthesizer lets go of its voice, the encoder of FFmpeg's state."""

@@ -3,11 +3,17 @@
 Every call runs on a bounded thread pool and is awaited for at most ``budget_seconds``,
 botocore's retries included: a hung endpoint costs a request one budget, not three
 attempts of connect and read timeouts. A call still running when its budget is spent goes
-on in the background; if it was a write, the pair is undone once it has settled (it may
-still land): the item is replaced by a tombstone (see ``AudioStore.revoke_item``), then the
-object is deleted. No item outlives its object; an object whose PUT an endpoint held past
-the undo has no item, so no URL promises it, and the cleanup job removes it. The client
-has its ``503`` by then; shutdown waits for the undoing.
+on in the background.
+
+The two halves of a pair are written at once (the object's PUT or copy, and the item's
+PutItem): a request waits for the slower of two round trips, not for their sum. Nobody
+knows the audio's id before the answer, so an item briefly ahead of its object promises
+nothing to anyone. If either half fails or runs out of its budget, the pair is undone once
+both have settled (a late write may still land): the item is replaced by a tombstone (see
+``AudioStore.revoke_item``), then the objects are deleted and an unfinished upload is
+aborted. No item outlives its object; an object whose PUT an endpoint held past the undo has
+no item, so no URL promises it, and the cleanup job removes it. The client has its ``503``
+by then; shutdown waits for the undoing.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any, TypeVar
 
 from .errors import StorageUnavailable
 from .metrics import Metrics
+from .object_writer import ObjectWriter
 from .store import AudioStore, SourceMissing
 
 logger = logging.getLogger(__name__)
@@ -129,23 +136,21 @@ class AudioRepository:
     async def save(
         self,
         store: AudioStore,
-        key: str,
-        audio: bytes,
-        content_type: str,
+        audio: ObjectWriter,
         item: dict[str, Any],
         ttl_attribute: str = "ttl",
         companions: tuple[Companion, ...] = (),
     ) -> None:
-        """Objects first (the companions, then the audio), then the item; whatever fails is
-        undone in the background."""
+        """The pair: the companions and the audio (``audio.complete``: its last parts, or
+        its only PUT) beside the item; whatever fails is undone in the background."""
 
         def write() -> None:
             for companion in companions:
                 store.put_audio(*companion)
-            store.put_audio(key, audio, content_type)
+            audio.complete()
 
-        keys = [key, *(companion[0] for companion in companions)]
-        await self._pair(store, keys, write, "put_object", item, ttl_attribute)
+        keys = [audio.key, *(companion[0] for companion in companions)]
+        await self._pair(store, keys, write, "put_object", item, ttl_attribute, audio.abort)
 
     async def save_copy(
         self,
@@ -157,9 +162,9 @@ class AudioRepository:
         ttl_attribute: str = "ttl",
         companions: tuple[CompanionCopy, ...] = (),
     ) -> None:
-        """A repeat's pair: server-side copies of ``source_key`` and its companions, then the
-        item, undone like ``save``. ``SourceMissing``: a source is gone (what was copied is
-        undone)."""
+        """A repeat's pair: server-side copies of ``source_key`` and its companions beside
+        the item, undone like ``save``. ``SourceMissing``: a source is gone (what was
+        written is undone)."""
 
         def write() -> None:
             for companion in companions:
@@ -177,36 +182,61 @@ class AudioRepository:
         operation: str,
         item: dict[str, Any],
         ttl_attribute: str,
+        abort: Callable[[], None] | None = None,
     ) -> None:
-        failures = self._metrics.storage_failures
-        put_object = self._start(write)
-        try:
-            await self._within_budget(put_object, "S3", len(keys))
-        except StorageUnavailable:
-            failures.labels(operation).inc()
-            self._undo(store, put_object, keys, None)
-            raise
-        except SourceMissing:
-            if len(keys) > 1:  # a companion may have been copied before a source was missed
-                self._undo(store, put_object, keys, None)
-            raise
+        """The objects (``write``) and the item at once, within the budget of the objects'
+        calls; undone when either fails."""
+        objects = self._start(write)
         put_item = self._start(store.put_item, item)
-        try:
-            await self._within_budget(put_item, "DynamoDB")
-        except StorageUnavailable:
-            failures.labels("put_item").inc()
-            revoked = (item["date"], item["audio_id"], int(item["ttl"]), ttl_attribute)
-            self._undo(store, put_item, keys, revoked)
-            raise
+        await asyncio.wait({objects, put_item}, timeout=self.budget_seconds * len(keys))
+        budget = self.budget_seconds * len(keys)
+        failure = self._failure(objects, operation, budget) or self._failure(
+            put_item, "put_item", budget
+        )
+        if failure is None:
+            return
+        both = asyncio.gather(objects, put_item, return_exceptions=True)
+        self._undo(store, both, keys, self._revoked(put_item, item, ttl_attribute), abort)
+        raise failure
+
+    @staticmethod
+    def _revoked(
+        put_item: asyncio.Future[None], item: dict[str, Any], ttl_attribute: str
+    ) -> ItemKey | None:
+        """The item to revoke when its pair is undone: unless DynamoDB refused it outright,
+        it may have landed (or may still)."""
+        error = put_item.exception() if put_item.done() else None
+        if isinstance(error, StorageUnavailable) and error.refused:
+            return None
+        return (item["date"], item["audio_id"], int(item["ttl"]), ttl_attribute)
+
+    def _failure(
+        self, write: asyncio.Future[None], operation: str, budget: float
+    ) -> Exception | None:
+        """Why ``write`` failed (counted under ``operation``), or None: it succeeded.
+        ``SourceMissing`` (a repeat's copy) is no storage failure; the caller synthesizes."""
+        if not write.done():
+            self._metrics.storage_failures.labels(operation).inc()
+            dependency = "DynamoDB" if operation == "put_item" else "S3"
+            return StorageUnavailable(
+                f"{dependency} did not answer within {budget:g} s; retry later"
+            )
+        error = write.exception()
+        if isinstance(error, StorageUnavailable):
+            self._metrics.storage_failures.labels(operation).inc()
+        if error is not None and not isinstance(error, StorageUnavailable | SourceMissing):
+            raise error
+        return error
 
     def _undo(
         self,
         store: AudioStore,
-        write: asyncio.Future[None],
+        write: asyncio.Future[Any],
         keys: list[str],
         item_key: ItemKey | None,
+        abort: Callable[[], None] | None = None,
     ) -> None:
-        undo = self._undo_after(store, write, keys, item_key)
+        undo = self._undo_after(store, write, keys, item_key, abort)
         task = asyncio.get_running_loop().create_task(undo)
         self._undoing.add(task)
         task.add_done_callback(self._undoing.discard)
@@ -214,15 +244,18 @@ class AudioRepository:
     async def _undo_after(
         self,
         store: AudioStore,
-        write: asyncio.Future[None],
+        write: asyncio.Future[Any],
         keys: list[str],
         item_key: ItemKey | None,
+        abort: Callable[[], None] | None,
     ) -> None:
-        """Once the failed write has settled (it may have landed), revoke the item, then
-        delete the objects. The tombstone is tried a few times: it is what keeps a late
-        PutItem from leaving an item without its object."""
+        """Once the failed writes have settled (they may have landed), revoke the item,
+        then delete the objects and abort an unfinished upload. The tombstone is tried a
+        few times: it is what keeps a late PutItem from leaving an item without its object."""
         failures = self._metrics.storage_failures
         await asyncio.wait({write}, timeout=UNDO_GRACE_SECONDS)
+        if abort is not None:
+            await asyncio.wait({self._start(abort)}, timeout=UNDO_GRACE_SECONDS)
         if item_key is not None:
             for attempt in range(UNDO_ATTEMPTS):
                 try:

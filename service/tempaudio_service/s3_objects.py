@@ -40,6 +40,48 @@ class S3Objects:
         except (BotoCoreError, ClientError) as error:
             raise unavailable("S3", "PutObject", error) from error
 
+    def start_upload(self, key: str, content_type: str) -> str:
+        """A multipart upload of audio too long for one part; its upload id. Until it is
+        completed no object exists (and none is tagged): an upload left behind is aborted
+        by the cleanup job (``stale_uploads``)."""
+        try:
+            answer = self._s3.create_multipart_upload(
+                Bucket=self.bucket, Key=key, ContentType=content_type, Tagging=AUDIO_TAG
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise unavailable("S3", "CreateMultipartUpload", error) from error
+        return answer["UploadId"]
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+        """Part ``number`` of the upload; its ETag."""
+        try:
+            answer = self._s3.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise unavailable("S3", "UploadPart", error) from error
+        return answer["ETag"]
+
+    def complete_upload(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        """The object from its parts, (number, ETag) in any order."""
+        try:
+            self._s3.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={
+                    "Parts": [{"PartNumber": n, "ETag": etag} for n, etag in sorted(parts)]
+                },
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise unavailable("S3", "CompleteMultipartUpload", error) from error
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        try:
+            self._s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except (BotoCoreError, ClientError) as error:
+            raise unavailable("S3", "AbortMultipartUpload", error) from error
+
     def copy_audio(self, source_key: str, key: str, content_type: str) -> None:
         """A server-side copy of this bucket's ``source_key`` (S3 moves no audio through us).
 

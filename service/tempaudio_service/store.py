@@ -34,6 +34,10 @@ class AudioObjects(Protocol):
     dependency: str  # what the client is told failed: "S3"
 
     def put_audio(self, key: str, audio: bytes, content_type: str = "audio/wav") -> None: ...
+    def start_upload(self, key: str, content_type: str) -> str: ...
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str: ...
+    def complete_upload(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None: ...
+    def abort_upload(self, key: str, upload_id: str) -> None: ...
     def copy_audio(self, source_key: str, key: str, content_type: str) -> None: ...
     def delete_audio(self, key: str) -> None: ...
     def read_object(self, key: str, max_bytes: int) -> bytes | None: ...
@@ -134,6 +138,18 @@ class AudioStore:
     # The pair's operations, as the repository calls them (tests wrap them in faults).
     def put_audio(self, key: str, audio: bytes, content_type: str = "audio/wav") -> None:
         self.objects.put_audio(key, audio, content_type)
+
+    def start_upload(self, key: str, content_type: str) -> str:
+        return self.objects.start_upload(key, content_type)
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+        return self.objects.upload_part(key, upload_id, number, data)
+
+    def complete_upload(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        self.objects.complete_upload(key, upload_id, parts)
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        self.objects.abort_upload(key, upload_id)
 
     def copy_audio(self, source_key: str, key: str, content_type: str) -> None:
         self.objects.copy_audio(source_key, key, content_type)

@@ -94,17 +94,10 @@ async def _synthesize_and_store(
     *,
     remember: bool,
 ) -> dict[str, Any]:
-    rendered = await audio_requests.render(services, tts)
-    duration = layout.duration_decimal(rendered.num_frames, rendered.voice_rate)
-    pair = audio_requests.new_pair(services, services.recheck(policy), tts, duration, caller)
-    files = companions.files(
-        tts, pair.item, pair.store.bucket, rendered.timings, rendered.num_frames,
-        rendered.voice_rate,
-    )  # fmt: skip
-    await audio_requests.save(services, pair, rendered.audio, files)
+    pair = await audio_requests.make(services, policy, tts, caller)
     if remember and pair.policy.repeat_cache:
         await audio_requests.remember(services, _cache_key(pair.policy, tts, caller), pair)
-    return audio_requests.signed_item(pair.policy, pair.store, pair.item, pair.created)
+    return audio_requests.signed_item(pair.policy, pair.store, pair.item, services.clock())
 
 
 async def tts_stream(request: Request) -> Response:

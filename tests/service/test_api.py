@@ -175,7 +175,9 @@ def test_s3_down_answers_503_and_writes_no_item(
         ready = client.get("/readyz")
         assert ready.status_code == 503
         assert "s3" in ready.json()["problems"]
-    assert scan_items(dynamodb, settings.table) == []
+    # The item was written beside the object (at once) and is revoked: a tombstone only.
+    assert live_items(dynamodb, settings.table) == []
+    assert all(item["revoked"] == {"BOOL": True} for item in scan_items(dynamodb, settings.table))
 
 
 def test_dynamodb_down_answers_503_and_removes_the_object(

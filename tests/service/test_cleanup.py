@@ -285,3 +285,31 @@ def test_every_format_s_extension_is_cleaned_up(s3: Any) -> None:
 
     assert list_keys(s3, bucket) == set(young.values())
     assert stats.deleted == len(old) == len(FORMATS)
+
+
+# moto dates every multipart upload 2010-11-10T20:48:33Z; the clock is set against that.
+MOTO_INITIATED = datetime(2010, 11, 10, 20, 48, 33, tzinfo=UTC)
+
+
+def test_uploads_abandoned_over_a_day_ago_are_aborted_and_younger_ones_kept(s3: Any) -> None:
+    bucket = new_bucket(s3)
+    ours = s3.create_multipart_upload(Bucket=bucket, Key=f"{PREFIX}2010-11-10/a.wav")
+    s3.create_multipart_upload(Bucket=bucket, Key="elsewhere/b.wav")  # not under the prefix
+    cleaner = S3Cleaner(s3, bucket=bucket, prefix=PREFIX)
+
+    young = cleaner.run(
+        now=MOTO_INITIATED + timedelta(hours=23), retention=timedelta(hours=1), dry_run=False
+    )
+    dry = cleaner.run(
+        now=MOTO_INITIATED + timedelta(days=2), retention=timedelta(hours=1), dry_run=True
+    )
+    assert (young.uploads_aborted, dry.uploads_aborted) == (0, 0)
+    assert len(s3.list_multipart_uploads(Bucket=bucket)["Uploads"]) == 2
+
+    stale = cleaner.run(
+        now=MOTO_INITIATED + timedelta(days=2), retention=timedelta(hours=1), dry_run=False
+    )
+    assert stale.uploads_aborted == 1
+    left = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
+    assert [upload["Key"] for upload in left] == ["elsewhere/b.wav"]
+    assert ours["UploadId"] not in {upload["UploadId"] for upload in left}
