@@ -128,6 +128,7 @@ def load_synthesizer(settings: ServiceSettings) -> Synthesizer:
         idle_threads=settings.onnx_idle_threads,
         max_chunk_phonemes=settings.max_chunk_phonemes,
         max_audio_seconds=settings.max_audio_seconds,
+        model_cache=settings.model_cache,
     )
     check_voices(settings, synth)
     return synth

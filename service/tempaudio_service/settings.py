@@ -372,6 +372,16 @@ class ServiceSettings:
             "directory of extra Piper voices (`*.onnx` with `*.onnx.json`), served by file name",
         ),
     )
+    model_cache: Path | None = field(
+        default=None,
+        metadata=row(
+            "TEMPAUDIO_MODEL_CACHE",
+            PATH,
+            "where voice models are kept prepared (word timings patched in, weights apart to be"
+            " mapped), made once per model; the image ships the bundled voice's",
+            shown="`$XDG_CACHE_HOME/tempaudio/models`, else `~/.cache/tempaudio/models`",
+        ),
+    )
     default_voice: str = field(
         default=DEFAULT_VOICE,
         metadata=row("TEMPAUDIO_DEFAULT_VOICE", TEXT, "the voice of requests that name none"),
