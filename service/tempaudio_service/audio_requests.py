@@ -341,4 +341,5 @@ def stream(
         on_first=first_sent,
         frame=events.frame if as_events else None,
         trailer=done_event if as_events else None,
+        error_event=sse.error if as_events else None,
     )

@@ -24,9 +24,9 @@ from .openai_schemas import (
     Model,
     ModelList,
     OpenAIError,
-    OpenAIErrorDetail,
     OpenAIVoice,
     OpenAIVoiceList,
+    openai_error,
 )
 from .schemas import cut
 from .services import read_json, services_of
@@ -115,30 +115,6 @@ ROUTES = [
     Route("/v1/audio/voices", voices, methods=["GET"]),
 ]
 
-# Statuses OpenAI answers as 400 for a request it will not take (openai.BadRequestError).
-_BAD_REQUEST = frozenset({400, 413, 415, 422})
-# OpenAI's error type by status; any other 4xx is an invalid_request_error, a 5xx a
-# server_error.
-_TYPES = {
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    408: "timeout_error",
-    409: "conflict_error",
-    429: "rate_limit_error",
-}
-# tempaudio's field names where /v1 names the field otherwise.
-_FIELDS = {"text": "input"}
-
-
-def openai_status(status: int) -> tuple[int, str]:
-    """tempaudio's status as OpenAI's status and error type (pure)."""
-    if status >= 500:
-        return status, "server_error"
-    if status in _BAD_REQUEST:
-        return 400, "invalid_request_error"
-    return status, _TYPES.get(status, "invalid_request_error")
-
 
 def error_response(
     status: int,
@@ -148,10 +124,7 @@ def error_response(
     param: str | None = None,
 ) -> JSONResponse:
     """An error in OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``."""
-    status, kind = openai_status(status)
-    detail = OpenAIErrorDetail(
-        message=message, type=kind, param=_FIELDS.get(param or "", param), code=code
-    )
+    status, detail = openai_error(status, code, message, param)
     return JSONResponse(
         OpenAIError(error=detail).model_dump(), status_code=status, headers=dict(headers or {})
     )

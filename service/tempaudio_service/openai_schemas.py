@@ -161,3 +161,49 @@ class OpenAIErrorDetail(BaseModel):
 
 class OpenAIError(BaseModel):
     error: OpenAIErrorDetail
+
+
+class SpeechErrorEvent(BaseModel):
+    """``stream_format: "sse"``: the last event of a stream the service could not finish (its
+    audio went over the cap, could not be stored, the service shut down), in place of
+    ``speech.audio.done``. It carries OpenAI's error shape, which the ``openai`` client's
+    event reader raises as an ``APIError``."""
+
+    type: Literal["error"] = "error"
+    error: OpenAIErrorDetail
+
+
+# Statuses OpenAI answers as 400 for a request it will not take (openai.BadRequestError).
+_BAD_REQUEST = frozenset({400, 413, 415, 422})
+# OpenAI's error type by status; any other 4xx is an invalid_request_error, a 5xx a
+# server_error.
+_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    409: "conflict_error",
+    429: "rate_limit_error",
+}
+# tempaudio's field names where /v1 names the field otherwise.
+_FIELDS = {"text": "input"}
+
+
+def openai_status(status: int) -> tuple[int, str]:
+    """tempaudio's status as OpenAI's status and error type (pure)."""
+    if status >= 500:
+        return status, "server_error"
+    if status in _BAD_REQUEST:
+        return 400, "invalid_request_error"
+    return status, _TYPES.get(status, "invalid_request_error")
+
+
+def openai_error(
+    status: int, code: str, message: str, param: str | None = None
+) -> tuple[int, OpenAIErrorDetail]:
+    """tempaudio's error as OpenAI's status and error (pure)."""
+    status, kind = openai_status(status)
+    detail = OpenAIErrorDetail(
+        message=message, type=kind, param=_FIELDS.get(param or "", param), code=code
+    )
+    return status, detail

@@ -20,6 +20,7 @@ DOCUMENTED: tuple[type[BaseModel], ...] = (
     schemas.TtsRequestBody, schemas.TtsItem, status_schemas.VoiceList, status_schemas.PolicyList, schemas.Error,
     openai_schemas.SpeechRequestBody, openai_schemas.Model, openai_schemas.ModelList, openai_schemas.OpenAIVoiceList,
     openai_schemas.OpenAIError, openai_schemas.SpeechAudioDeltaEvent, openai_schemas.SpeechAudioDoneEvent,
+    openai_schemas.SpeechErrorEvent,
 )  # fmt: skip
 
 
@@ -42,6 +43,7 @@ def _answer(op: Operation) -> dict[str, Any]:
             events = [
                 _ref(openai_schemas.SpeechAudioDeltaEvent),
                 _ref(openai_schemas.SpeechAudioDoneEvent),
+                _ref(openai_schemas.SpeechErrorEvent),
             ]
             content["text/event-stream"] = {"schema": {"oneOf": events}}
         return {"description": op.answer_description, "headers": headers, "content": content}

@@ -3,8 +3,9 @@
 Each event is one ``data:`` line of JSON and a blank line, without ``event:`` lines, as
 OpenAI sends them: ``speech.audio.delta`` with the next bytes of the audio in base64, as they
 are made, then one ``speech.audio.done`` with the usage. With ``speech_marks``, each mark is a
-``speech.mark`` event before the delta that holds its audio. The shapes are declared in
-openai_schemas.py.
+``speech.mark`` event before the delta that holds its audio. A stream the service cannot
+finish ends with an ``error`` event in OpenAI's error shape instead of ``speech.audio.done``.
+The shapes are declared in openai_schemas.py.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ import base64
 
 from pydantic import BaseModel
 
+from .errors import TempAudioError
 from .marks import SpeechMark
 from .openai_schemas import (
     SpeechAudioDeltaEvent,
     SpeechAudioDoneEvent,
+    SpeechErrorEvent,
     SpeechMarkEvent,
     SpeechUsage,
+    openai_error,
 )
 from .openai_schemas import SpeechMark as SpeechMarkBody
 
@@ -50,3 +54,9 @@ def usage(characters: int, audio_seconds: float) -> SpeechUsage:
 def audio_done(characters: int, audio_seconds: float) -> bytes:
     """The last event, for ``characters`` of input that made ``audio_seconds`` of audio."""
     return event(SpeechAudioDoneEvent(usage=usage(characters, audio_seconds)))
+
+
+def error(failure: TempAudioError) -> bytes:
+    """The last event of a stream cut by ``failure``, in OpenAI's error shape."""
+    _, detail = openai_error(failure.status_code, failure.code, failure.message, failure.param)
+    return event(SpeechErrorEvent(error=detail))

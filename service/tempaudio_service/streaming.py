@@ -8,7 +8,10 @@ sentence's refusals) happens before the status line, so errors are still JSON. A
 - a stream that is also kept stores its object and item after the last sentence and
   before the response's last chunk: if storing fails, the connection is cut (reset, so an
   HTTP/1.0 client's close-delimited body does not look whole either), so the client sees a
-  broken stream, never a complete one whose URL does not work.
+  broken stream, never a complete one whose URL does not work;
+- a stream whose format can say why it ends (OpenAI's events: ``error_event``) ends with
+  that instead of a reset, whatever cut it (storing, the audio cap, the drain): the client
+  reads the error, and the stream has no ``speech.audio.done``.
 
 Each stream ends with one ``StreamEnd``, which the metrics and the audit line report: a
 stream read to its end is ``complete``; the others say what happened, without error logs
@@ -70,11 +73,12 @@ class AudioStream(Response):
         on_first: Callable[[], None] | None = None,
         frame: Callable[[RenderStream, bytes], bytes] | None = None,
         trailer: Callable[[RenderStream], bytes] | None = None,
+        error_event: Callable[[TempAudioError], bytes] | None = None,
     ) -> None:
         """``frame`` wraps each chunk of audio (of the stream given) and ``trailer`` makes
-        the last one, after
-        the stream is kept (sse.py's events); ``on_first`` is called once the first chunk
-        of audio is sent (the time to first audio)."""
+        the last one, after the stream is kept (sse.py's events); ``error_event`` makes the
+        last one of a stream cut by an error (else the connection is reset); ``on_first`` is
+        called once the first chunk of audio is sent (the time to first audio)."""
         super().__init__(media_type=media_type, headers=dict(headers))
         # Chunked: no Content-Length (Response would say 0 for an empty body).
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
@@ -87,6 +91,7 @@ class AudioStream(Response):
         self._on_first = on_first
         self._frame = frame
         self._trailer = trailer
+        self._error_event = error_event
         self._started = False
         self._stored = False
 
@@ -98,7 +103,7 @@ class AudioStream(Response):
                 raise  # answered as JSON
             # After the status line (the drain time ran out): cut, as any failure.
             logger.warning("stream cut: %s", error.message)
-            _cut(scope)
+            await self._end_cut(scope, send, error)
 
     async def _run(self, scope: Scope, receive: Receive, send: Send) -> None:
         async with self._guard(), self._pool.stream() as step:
@@ -121,6 +126,8 @@ class AudioStream(Response):
             elif end.outcome == "cut":
                 assert end.error is not None
                 logger.warning("stream cut: %s", end.error.message)
+                await self._end_cut(scope, send, end.error)
+                return
             if end.outcome != "complete":
                 _cut(scope)
 
@@ -166,6 +173,19 @@ class AudioStream(Response):
             finally:
                 group.cancel_scope.cancel()
         return StreamEnd("client_gone" if gone else "complete", self._stored)
+
+    async def _end_cut(self, scope: Scope, send: Send, error: TempAudioError) -> None:
+        """End a stream the service cannot finish: with its error event where the format has
+        one (and the client still reads), else by resetting the connection."""
+        if self._error_event is not None:
+            try:
+                with anyio.CancelScope(shield=True):
+                    await self._send(send, _body(self._error_event(error), more=False))
+            except ClientGone:
+                pass  # nobody reads it: reset below, as any cut
+            else:
+                return
+        _cut(scope)
 
     def _start_message(self) -> dict[str, Any]:
         return {"type": "http.response.start", "status": 200, "headers": self.raw_headers}

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
 from tempaudio_service.errors import NoSpeech
-from tempaudio_service.openai_api import openai_status
+from tempaudio_service.openai_schemas import openai_status
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore
 from tempaudio_service.synth import SynthesisOptions

@@ -16,11 +16,12 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from tempaudio_service.app import create_app
 from tempaudio_service.encoders import UNKNOWN_SIZE
-from tempaudio_service.errors import NoSpeech, StorageUnavailable
+from tempaudio_service.errors import AudioTooLong, NoSpeech, StorageUnavailable
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore
 from tempaudio_service.synth import SynthesisOptions
@@ -316,3 +317,78 @@ def test_time_to_first_audio_is_observed_once_when_the_first_chunk_leaves(
         refused = httpx.post(f"{base}/tts/stream", json={"text": "a", "voice": "x"}, timeout=WAIT)
         assert refused.status_code == 422
         assert _metric(base, count) == 1
+
+
+class OverTheCapAfterOne(ToneSynthesizer):
+    """Says the first sentence, then finds the audio over the cap (as the decoded count does)."""
+
+    def sentences(self, text: str, voice: str, options: SynthesisOptions) -> Iterator[bytes]:
+        for index, pcm in enumerate(super().sentences(text, voice, options)):
+            if index == 1:
+                raise AudioTooLong("the text would make more audio than allowed")
+            yield pcm
+
+
+SSE = {"model": "tts-1", "input": TEXT, "voice": "alloy", "stream_format": "sse"}
+
+
+def _events(body: bytes) -> list[dict[str, Any]]:
+    blocks = body.decode().split("\n\n")
+    assert blocks[-1] == ""  # the body ends where an event does: it is whole, not cut
+    return [json.loads(block.removeprefix("data: ")) for block in blocks[:-1]]
+
+
+@pytest.mark.parametrize(
+    ("synth", "failing", "body", "code", "kind"),
+    [
+        (OverTheCapAfterOne, False, SSE, "audio_too_long", "invalid_request_error"),
+        (ToneSynthesizer, True, SSE | {"policy": "default"}, "storage_unavailable", "server_error"),
+    ],
+)
+def test_a_cut_sse_stream_ends_with_an_error_event_in_openai_s_shape(
+    settings: ServiceSettings,
+    store: AudioStore,
+    s3: Any,
+    dynamodb: Any,
+    synth: type[ToneSynthesizer],
+    failing: bool,
+    body: dict[str, Any],
+    code: str,
+    kind: str,
+) -> None:
+    if failing:
+        store = FailingPut(s3, dynamodb, bucket=settings.bucket, table=settings.table)
+    with serving(_app(settings, store, synth())) as base:
+        with httpx.stream("POST", f"{base}/v1/audio/speech", json=body, timeout=WAIT) as answer:
+            assert answer.status_code == 200
+            received = answer.read()  # to its end: no reset
+        assert _metric(base, 'tempaudio_streams_total{outcome="cut"}') == 1
+    *deltas, last = _events(received)
+    assert deltas
+    assert {event["type"] for event in deltas} == {"speech.audio.delta"}
+    assert set(last) == {"type", "error"}
+    assert last["type"] == "error"
+    assert set(last["error"]) == {"message", "type", "param", "code"}
+    assert (last["error"]["code"], last["error"]["type"]) == (code, kind)
+    assert list_keys(s3, settings.bucket) == set()
+
+
+def test_the_openai_client_raises_the_error_event_of_a_cut_stream(
+    settings: ServiceSettings, store: AudioStore
+) -> None:
+    with serving(_app(settings, store, OverTheCapAfterOne())) as base:
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="not-checked", max_retries=0)
+        with client.audio.speech.with_streaming_response.create(
+            model="tts-1", voice="alloy", input=TEXT, response_format="pcm", stream_format="sse"
+        ) as response:
+            # The client's own reader of server-sent events (as for its other streams).
+            events = openai.Stream(cast_to=object, response=response.http_response, client=client)
+            deltas: list[Any] = []
+            with pytest.raises(openai.APIError) as raised:
+                deltas.extend(events)
+    assert deltas
+    assert {event["type"] for event in deltas} == {"speech.audio.delta"}
+    assert raised.value.code == "audio_too_long"
+    assert raised.value.type == "invalid_request_error"
+    assert raised.value.param == "input"
+    assert "more audio than allowed" in raised.value.message
