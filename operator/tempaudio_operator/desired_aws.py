@@ -31,7 +31,7 @@ AUDIO_TAG = {"Key": AUDIO_TAG_KEY, "Value": AUDIO_TAG_VALUE}
 def lifecycle_rule(policy: Policy) -> dict[str, Any]:
     """Safety net: S3 expires the service's objects under the prefix a day after the
     retention, even if the cleanup stops. (S3 takes no AbortIncompleteMultipartUpload with
-    a tag filter; the service uploads in one PUT.)"""
+    a tag filter: the cleanup job aborts the multipart uploads a killed replica left.)"""
     return {
         "ID": lifecycle_rule_id(policy),
         "Filter": {"And": {"Prefix": policy.prefix, "Tags": [dict(AUDIO_TAG)]}},
