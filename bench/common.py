@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -89,6 +91,27 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TEMPAUDIO_"))}
     env.update(extra)
     return env
+
+
+@contextlib.contextmanager
+def previous_version(revision: str) -> Iterator[dict[str, str]]:
+    """The environment that runs the programs as they were at ``revision`` (a git worktree
+    of it first on PYTHONPATH), for a comparison with the previous version in the same run;
+    the worktree is removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="tempaudio-previous-"))
+    subprocess.run(
+        ["git", "-C", str(REPO), "worktree", "add", "--detach", str(folder), revision],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield {"PYTHONPATH": f"{folder / 'service'}{os.pathsep}{folder / 'api'}"}
+    finally:
+        subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "remove", "--force", str(folder)],
+            check=False,
+            capture_output=True,
+        )
 
 
 def write_section(document: str, name: str, body: str, title: str) -> None:

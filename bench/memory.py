@@ -6,6 +6,7 @@ service as its own process against moto's server in this one. Writes the "memory
 of BENCHMARKS.md.
 
     python -m bench.memory
+    python -m bench.memory --only versions --against REV   # against a previous version
 """
 
 from __future__ import annotations
@@ -271,8 +272,18 @@ def hostile_report(rows: list[tuple[str, str, float, float]], normal_peak: float
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", choices=["hostile", "frontier"], help="run one part only")
-    only = parser.parse_args().only
+    parser.add_argument(
+        "--only", choices=["hostile", "frontier", "versions"], help="run one part only"
+    )
+    parser.add_argument(
+        "--against", metavar="REV", help="versions: the git revision to compare with"
+    )
+    args = parser.parse_args()
+    only = args.only
+    if only == "versions":
+        from bench import memory_versions
+
+        return memory_versions.main(args.against or "HEAD~1")
     if only == "frontier":
         with local_moto():
             text = frontier_report(paired_rounds(FRONTIER_CANDIDATES))

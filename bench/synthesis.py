@@ -484,13 +484,19 @@ def main(argv: list[str] | None = None) -> int:
         choices=["repeats", "storage-latency"],
         help="only this scenario (BENCHMARKS.md's own section)",
     )
+    parser.add_argument(
+        "--against",
+        metavar="REV",
+        help="storage-latency: also run the service as it was at this git revision",
+    )
     args = parser.parse_args(argv)
     with local_moto():
-        scenarios = {"repeats": repeats.scenario, "storage-latency": storage_latency.scenario}
         status = 0 if args.only else _run(args.quick)
-        for name, scenario in scenarios.items():
-            if args.only in (None, name):
-                scenario(args.quick, sys.modules[__name__])
+        systems = sys.modules[__name__]
+        if args.only in (None, "repeats"):
+            repeats.scenario(args.quick, systems)
+        if args.only in (None, "storage-latency"):
+            storage_latency.scenario(args.quick, systems, args.against)
         return status
 
 
