@@ -15,6 +15,12 @@ duration "1'21\"" -> "1 minute 21 seconds", or a clock "5:30" -> "5:30", "5:00" 
 o'clock", "5:05 pm" -> "5 oh 5 PM". unit and address are said as written; content an
 interpretation cannot read is said as written; expletive is refused (not in ``KINDS``).
 Expansions are bounded per character, so the said text stays about three times the input.
+
+What the expansions cost is counted before synthesis: digits, telephone and characters say
+each digit on its own ("1 2 3"), and a digit's name takes far longer than the low estimate
+per phoneme assumes (which holds for "a a a"); ``spoken_digit_seconds`` is the least such
+digits take, so that a request whose digits alone are over the cap is refused before any
+audio is made.
 """
 
 from __future__ import annotations
@@ -50,6 +56,14 @@ _UNITS = (
     "seventeenth", "eighteenth", "nineteenth",
 )  # fmt: skip
 _TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+# The least audio an English digit said on its own makes at length_scale 1, in seconds, by
+# digit (0 to 9): 3/4 of the shortest measured with en_US-joe-medium (30 of one digit in a
+# row, apart by spaces or commas, noise_w 0 and the voice's 0.8); a random digit takes 0.28.
+DIGIT_SECONDS = (0.29, 0.09, 0.10, 0.16, 0.13, 0.18, 0.24, 0.18, 0.19, 0.19)
+# A digit said on its own: no letter, digit or underscore either side ("1 2", "3.5", not
+# "12" or "x1"); raw phonemes ([[...]], Piper's) say no digit.
+_SPOKEN_DIGIT = re.compile(r"(?<!\w)[0-9](?!\w)")
+_RAW_PHONEMES = re.compile(r"\[\[.*?\]\]")
 
 
 def _plain(digits: str) -> str:
@@ -215,3 +229,13 @@ KINDS = tuple(_INTERPRETATIONS)
 def interpretation(interpret_as: str) -> Interpretation | None:
     """The function for ``interpret-as``; None if it is not supported."""
     return _INTERPRETATIONS.get(interpret_as)
+
+
+def spoken_digit_seconds(said: str, language: str) -> float:
+    """The least audio the digits ``said`` says one by one make at length_scale 1 (what
+    digits, telephone and characters expand to, and such digits in any text); 0 for a voice
+    that does not speak English (espeak's language: "en-us", "en-gb-x-rp", …) (pure)."""
+    if not language.lower().startswith("en"):
+        return 0.0
+    digits = _SPOKEN_DIGIT.findall(_RAW_PHONEMES.sub(" ", said))
+    return sum(DIGIT_SECONDS[int(digit)] for digit in digits)

@@ -29,6 +29,7 @@ from .chunking import (
     word_context,
 )
 from .errors import AudioTooLong, NoSpeech
+from .say_as import spoken_digit_seconds
 from .script import Mark, Pause, Said, Script, request_span, seams
 from .voices import SynthesisOptions, Timing
 
@@ -135,17 +136,34 @@ def too_long(max_seconds: float, estimate: float | None = None) -> str:
 
 
 def check_estimate(
-    steps: Sequence[Step], voice_scale: float, options: SynthesisOptions, max_seconds: float
+    steps: Sequence[Step],
+    voice_scale: float,
+    options: SynthesisOptions,
+    max_seconds: float,
+    language: str = "",
 ) -> None:
-    """Refuse before decoding when even a low estimate of the audio is over the cap."""
+    """Refuse before decoding when even a low estimate of the audio is over the cap: each
+    said part makes at least what its phonemes make, and at least what the digits it says
+    one by one make (say-as digits, telephone: a digit's name is longer than the phoneme
+    estimate's few phonemes); ``language`` is espeak's, which says whether digits are
+    English."""
     sentences = [s for s in steps if isinstance(s, Sentence)]
-    estimate = sum(
-        min_audio_seconds([len(s.phonemes)], s.length_scale or voice_scale, 0.0) for s in sentences
-    )
+    by_said: dict[int, list[Sentence]] = {}
+    for sentence in sentences:
+        by_said.setdefault(sentence.said_index, []).append(sentence)
+    estimate = sum(_said_estimate(said, voice_scale, language) for said in by_said.values())
     estimate += options.sentence_silence * max(0, len(sentences) - 1)
     estimate += sum(step.seconds for step in steps if isinstance(step, Pause))
     if estimate > max_seconds:
         raise AudioTooLong(too_long(max_seconds, estimate))
+
+
+def _said_estimate(sentences: Sequence[Sentence], voice_scale: float, language: str) -> float:
+    """A low estimate of the audio of one said part's sentences (all of one rate)."""
+    scale = sentences[0].length_scale or voice_scale
+    phonemes = min_audio_seconds([len(s.phonemes) for s in sentences], scale, 0.0)
+    digits = spoken_digit_seconds(sentences[0].said.text, language) * scale
+    return max(phonemes, digits)
 
 
 class Renderer:

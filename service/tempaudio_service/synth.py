@@ -199,7 +199,7 @@ class PiperSynthesizer:
             options,
         )
         voice_scale = float(piper_voice.config.length_scale)
-        check_estimate(steps, voice_scale, options, self._max_audio_seconds)
+        check_estimate(steps, voice_scale, options, self._max_audio_seconds, language)
         if timings is not None:
             steps = with_words(steps, lambda word: said_alone(language, word))
         renderer = Renderer(

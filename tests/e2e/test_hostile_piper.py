@@ -216,3 +216,20 @@ def test_trickling_clients_are_capped_and_timed_out() -> None:
             sock.close()
         process.terminate()
         process.wait(30)
+
+
+@pytest.mark.parametrize("path", ["/tts/sync", "/tts/stream"])
+@pytest.mark.parametrize("kind", ["digits", "telephone"])
+def test_digits_said_one_by_one_over_the_cap_are_refused_before_any_decoding(
+    client: TestClient, decoded: list[int], s3: Any, settings: ServiceSettings, kind: str, path: str
+) -> None:
+    """4,900 digits said one by one: about 1,400 s of audio. The phoneme estimate (about
+    490 s) let them decode up to the 600 s cap, 35-63 s of CPU and then a 422 (a stream sent
+    594 s and was cut); each digit's name counted, they are refused before the first piece."""
+    digits = "4815162342" * 490
+    ssml = f'<speak><say-as interpret-as="{kind}">{digits}</say-as></speak>'
+    response = client.post(path, json={"text": ssml, "text_type": "ssml"})
+    assert (response.status_code, response.json()["error"]) == (422, "audio_too_long")
+    assert "at least" in response.json()["message"]
+    assert decoded == []
+    assert list_keys(s3, settings.bucket) == set()

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from tempaudio_service.chunking import WORD_BREAK, int16_frames, sentence_pieces, word_context
 from tempaudio_service.errors import AudioTooLong, NoSpeech
-from tempaudio_service.script import Item, Mark, Pause, Said, Source, plain
-from tempaudio_service.speaking import Renderer, plan, with_words
+from tempaudio_service.script import Item, Mark, Pause, Said, Script, Source, plain
+from tempaudio_service.speaking import Renderer, check_estimate, plan, with_words
 from tempaudio_service.voices import SynthesisOptions, Timing
 
 RATE = 1000  # frames a second: a phoneme of FRAMES frames lasts 10 ms
@@ -424,3 +424,46 @@ def test_a_script_that_says_nothing_is_refused(script: tuple[Item, ...]) -> None
 def test_sentences_that_say_nothing_are_left_out_of_the_plan() -> None:
     steps = make_plan((said("...", 0), SCRIPT[0]), SynthesisOptions())
     assert len(steps) == 1
+
+
+# The low estimate before decoding
+
+
+def one_phoneme_a_character(text: str) -> list[list[str]]:
+    """An espeak that gives each digit one phoneme: far fewer than its name has."""
+    return [["a" if char.isdigit() else " " for char in text]]
+
+
+def estimate_of(text: str, max_seconds: float, language: str = "en-us", **options: Any) -> None:
+    """``check_estimate`` of ``text`` said with ``options``: AudioTooLong if refused."""
+    chosen = SynthesisOptions(**options)
+    steps = plan(plain(text), one_phoneme_a_character, {"a": [0], " ": [0]}, chosen)
+    check_estimate(steps, 1.0, chosen, max_seconds, language)
+
+
+ZEROS = " ".join("0" * 100)  # 199 phonemes here (4 s at 0.02 s each); "zero" 100 times
+
+
+def test_digits_said_one_by_one_are_estimated_by_their_names_in_english() -> None:
+    with pytest.raises(AudioTooLong, match="at least 29 s"):
+        estimate_of(ZEROS, 20.0)  # 100 x 0.29 s, where the phonemes alone say 4 s
+    estimate_of(ZEROS, 30.0)  # within the cap: on to decoding
+    estimate_of(ZEROS, 20.0, language="de")  # "null": not English names
+    estimate_of(ZEROS, 20.0, length_scale=0.5)  # twice as fast: 14.5 s
+    estimate_of(f"[[{ZEROS}]]", 20.0)  # raw phonemes say no digit
+    estimate_of(" ".join(["x0"] * 100), 20.0)  # digits inside words are not said alone
+    with pytest.raises(AudioTooLong, match="at least 45 s"):  # 100 x (0.16 + 0.29) s
+        estimate_of(", ".join(["3.0"] * 100), 40.0)  # "three point zero": both said alone
+
+
+def test_the_estimate_is_of_each_said_part_at_its_own_rate() -> None:
+    def parts(rate: float) -> Script:
+        return (Said(ZEROS, (), rate=rate), Pause(1.0), Said(ZEROS, (), rate=rate))
+
+    chosen = SynthesisOptions()
+    ids = {"a": [0], " ": [0]}
+    steps = plan(parts(1.0), one_phoneme_a_character, ids, chosen)
+    with pytest.raises(AudioTooLong, match="at least 59 s"):  # 29 + 1 + 29
+        check_estimate(steps, 1.0, chosen, 50.0, "en-us")
+    slow = plan(parts(2.0), one_phoneme_a_character, ids, chosen)  # <prosody rate> twice
+    check_estimate(slow, 1.0, chosen, 50.0, "en-us")
