@@ -16,6 +16,7 @@ empty (what an empty element says indexes nothing).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -38,6 +39,9 @@ from .voices import SynthesisOptions, Timing
 NORMALIZE_SECONDS = 20
 # Phonemes that make no sound of their own.
 _SILENT = frozenset(" .,;:!?")
+# Unicode's categories of what says nothing by itself: punctuation (P), separators (Z) and
+# the invisible (C: controls, format characters such as zero-width spaces, unassigned).
+_NOTHING_TO_SAY = frozenset("PZC")
 
 # (phonemes, length_scale or None for the voice's) -> (float audio, the frame each phoneme
 # starts at and one more, where the last one ends; None: the model has no durations)
@@ -94,11 +98,15 @@ def plan(
     options: SynthesisOptions,
 ) -> list[Step]:
     """The sentences, pauses and marks of a script, phonemized (without words: see
-    ``with_words``); raises ``NoSpeech`` when nothing in it is said."""
+    ``with_words``); raises ``NoSpeech`` when nothing in it is said. Text of only
+    punctuation, spaces and invisible characters is not said: espeak would name the marks
+    (":::" as "colon colon colon")."""
     steps: list[Step] = []
     for said_index, item in enumerate(script):
         if not isinstance(item, Said):
             steps.append(item)
+            continue
+        if not says_something(item.text):
             continue
         scale = options.length_scale
         if item.rate != 1.0:
@@ -133,6 +141,12 @@ def with_words(steps: Sequence[Step], alone: Callable[[str], str]) -> list[Step]
 def too_long(max_seconds: float, estimate: float | None = None) -> str:
     what = f"at least {estimate:.0f} s of audio" if estimate else "more audio than allowed"
     return f"the text would make {what}; the limit is {max_seconds:g} s per request"
+
+
+def says_something(text: str) -> bool:
+    """Whether ``text`` holds a character that is not punctuation, a separator or invisible
+    (pure)."""
+    return any(unicodedata.category(char)[0] not in _NOTHING_TO_SAY for char in text)
 
 
 def check_estimate(

@@ -233,3 +233,16 @@ def test_digits_said_one_by_one_over_the_cap_are_refused_before_any_decoding(
     assert "at least" in response.json()["message"]
     assert decoded == []
     assert list_keys(s3, settings.bucket) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "text_type"),
+    [(":::", "text"), ("!?", "text"), ("¿ — …", "text"), ("<speak>:::</speak>", "ssml")],
+)
+def test_punctuation_alone_is_no_speech_not_its_name(
+    client: TestClient, decoded: list[int], text: str, text_type: str
+) -> None:
+    # espeak names the marks: ":::" was said "colon colon colon" and stored.
+    response = client.post("/tts/sync", json={"text": text, "text_type": text_type})
+    assert (response.status_code, response.json()["error"]) == (422, "no_speech")
+    assert decoded == []

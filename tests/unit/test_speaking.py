@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from tempaudio_service.chunking import WORD_BREAK, int16_frames, sentence_pieces, word_context
 from tempaudio_service.errors import AudioTooLong, NoSpeech
 from tempaudio_service.script import Item, Mark, Pause, Said, Script, Source, plain
-from tempaudio_service.speaking import Renderer, check_estimate, plan, with_words
+from tempaudio_service.speaking import Renderer, Sentence, check_estimate, plan, with_words
 from tempaudio_service.voices import SynthesisOptions, Timing
 
 RATE = 1000  # frames a second: a phoneme of FRAMES frames lasts 10 ms
@@ -426,7 +426,29 @@ def test_sentences_that_say_nothing_are_left_out_of_the_plan() -> None:
     assert len(steps) == 1
 
 
-# The low estimate before decoding
+# Nothing to say, and the low estimate before decoding
+
+
+def naming(text: str) -> list[list[str]]:
+    """An espeak that names whatever it is given (":" as "colon")."""
+    return [list("kˈoʊlən")]
+
+
+NAMING_IDS: Mapping[str, Any] = {phoneme: [0] for phoneme in "kˈoʊlən"}
+
+
+@pytest.mark.parametrize("text", [":::", "!?", "¿¡…", "« — »", "\u200b\u2060", "%", "[[ ]]"])
+def test_text_of_only_punctuation_spaces_and_invisible_characters_is_nothing_to_say(
+    text: str,
+) -> None:
+    with pytest.raises(NoSpeech):
+        plan(plain(text), naming, NAMING_IDS, SynthesisOptions())
+
+
+@pytest.mark.parametrize("text", ["a", "$", "+", "😀", "¹", ": a :", "[[ˈa]]"])
+def test_a_letter_digit_or_symbol_is_something_to_say(text: str) -> None:
+    (step,) = plan(plain(text), naming, NAMING_IDS, SynthesisOptions())
+    assert isinstance(step, Sentence)
 
 
 def one_phoneme_a_character(text: str) -> list[list[str]]:
