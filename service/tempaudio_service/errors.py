@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+# How much of a client's value a message repeats.
+SHOWN_CHARS = 40
+
+
+def cut(value: str, limit: int = SHOWN_CHARS) -> str:
+    """``value`` as a message repeats it: at most ``limit`` characters, cut with "…"."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
 
 class TempAudioError(Exception):
     status_code = 500

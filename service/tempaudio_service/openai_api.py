@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import callers, companions
-from .errors import ModelNotFound, TempAudioError
+from .errors import ModelNotFound, TempAudioError, cut
 from .openai_schemas import (
     OPENAI_MODELS,
     Model,
@@ -28,7 +28,6 @@ from .openai_schemas import (
     OpenAIVoiceList,
     openai_error,
 )
-from .schemas import cut
 from .services import read_json, services_of
 from .tts_request import parse_speech_request
 

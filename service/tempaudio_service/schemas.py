@@ -13,7 +13,7 @@ from annotated_types import Ge, Le
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core.core_schema import ValidationInfo
 
-from .errors import InvalidRequest
+from .errors import InvalidRequest, cut
 from .formats import FORMATS
 
 # namespace/name of a TempAudioPolicy: 63 + 1 + 253 characters at most.
@@ -36,13 +36,6 @@ SpeechMarkTypes = Annotated[list[MarkType], Field(max_length=3), AfterValidator(
 assert set(ResponseFormat.__args__) == set(FORMATS), "formats.py and ResponseFormat disagree"  # type: ignore[attr-defined]
 
 _STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
-# How much of a client's value a message repeats.
-SHOWN_CHARS = 40
-
-
-def cut(value: str, limit: int = SHOWN_CHARS) -> str:
-    """``value`` as a message repeats it: at most ``limit`` characters, cut with "…"."""
-    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def text_problem(text: str, field: str) -> str | None:

@@ -26,6 +26,7 @@ from .errors import (
     StorageUnavailable,
     TempAudioError,
     UnsupportedMediaType,
+    cut,
 )
 from .identity import Authenticator
 from .metrics import Metrics
@@ -34,7 +35,6 @@ from .policy_sources import PolicySource
 from .pool import SynthesisPool
 from .repeat_cache import RepeatCache
 from .repository import AudioRepository
-from .schemas import cut
 from .settings import ServiceSettings
 from .store import AudioStore, Stores
 from .voices import Synthesizer

@@ -23,9 +23,8 @@ from xml.parsers import expat
 
 from tempaudio_api.phonetics import to_ipa
 
-from .errors import InvalidRequest
+from .errors import InvalidRequest, cut
 from .say_as import DATE_FORMATS, KINDS, Interpretation, interpretation
-from .schemas import cut
 
 COMMA_PAUSE = 0.25
 SENTENCE_PAUSE = 0.5
@@ -72,7 +71,7 @@ class Tag:
 
     @property
     def shown(self) -> str:
-        """The tag's name as a message repeats it (schemas.cut)."""
+        """The tag's name as a message repeats it (errors.cut)."""
         return cut(self.name)
 
     def bad(self, attribute: str, why: str) -> InvalidRequest:

@@ -9,11 +9,11 @@ from typing import Any
 
 from tempaudio_api.lexicon import Lexicon
 
-from .errors import InvalidRequest, TextTooLong, UnknownVoice
+from .errors import InvalidRequest, TextTooLong, UnknownVoice, cut
 from .formats import FORMATS, AudioFormat
 from .openai_schemas import OPENAI_MAX_INPUT_CHARS, SpeechRequestBody
 from .pronounce import with_lexicons
-from .schemas import TtsRequestBody, cut
+from .schemas import TtsRequestBody
 from .script import Script, plain
 from .ssml import parse_ssml
 from .voices import SynthesisOptions, VoiceInfo
