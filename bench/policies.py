@@ -42,7 +42,8 @@ from bench.common import (
     write_section,
 )
 from tempaudio_service.local import LocalAws
-from tempaudio_service.policies import PolicyBook, ServedPolicy, Storage
+from tempaudio_service.locations import Storage
+from tempaudio_service.policies import PolicyBook, ServedPolicy
 from tempaudio_service.store import AudioStore, Stores, make_dynamodb_client, make_s3_client
 
 POLICIES = 64

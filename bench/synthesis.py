@@ -45,9 +45,9 @@ from bench.common import (
     wait_http,
     write_section,
 )
+from tempaudio_service.app import shorthand_store
 from tempaudio_service.local import LocalAws
 from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore
 
 CONCURRENCY = (1, 2, 4, 8)
 
@@ -217,7 +217,7 @@ def local_moto() -> Iterator[None]:
     """moto's server in this process, with the bucket and table; MOTO holds its endpoint."""
     with LocalAws() as local:
         MOTO[:] = [local.endpoint_url]
-        AudioStore.from_settings(
+        shorthand_store(
             ServiceSettings(local_aws=True).with_endpoint(local.endpoint_url)
         ).ensure_resources()
         yield

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from tempaudio_service import layout
+from tempaudio_service.app import shorthand_store
 from tempaudio_service.local import LocalAws
 from tempaudio_service.script import Said, Script
 from tempaudio_service.settings import ServiceSettings
@@ -70,7 +71,7 @@ def settings(moto_endpoint: str) -> ServiceSettings:
 
 @pytest.fixture
 def store(settings: ServiceSettings) -> AudioStore:
-    audio_store = AudioStore.from_settings(settings)
+    audio_store = shorthand_store(settings)
     audio_store.ensure_resources()
     return audio_store
 

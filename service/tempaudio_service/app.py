@@ -8,6 +8,7 @@ import contextlib
 import os
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import anyio
 import anyio.to_thread
@@ -25,7 +26,7 @@ from .middleware import (
     ErrorMiddleware,
     MetricsMiddleware,
 )
-from .policy_sources import PolicySource, policy_source
+from .policy_sources import PolicySource, policy_source, static_source
 from .pool import SynthesisPool
 from .repository import AudioRepository
 from .services import Clock, Services, utc_now
@@ -167,3 +168,13 @@ def _authenticator(
 def app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory tempaudio_service.app:app_from_env`` (AWS endpoints)."""
     return create_app(ServiceSettings.from_env(os.environ))
+
+
+def shorthand_store(settings: ServiceSettings) -> AudioStore:
+    """The store of the built-in policy with the settings' shorthand (tests, benchmarks):
+    the one mapping from ``TEMPAUDIO_*`` to a policy's storage, ``policy_sources``'."""
+    shorthand = static_source(replace(settings, policy_source="env"))
+    storage = shorthand.current().resolve(None, 0.0).storage
+    return AudioStore.connect(
+        storage, timeout_seconds=settings.io_timeout_seconds, local=settings.local_aws
+    )

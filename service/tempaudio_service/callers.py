@@ -19,7 +19,7 @@ from starlette.types import Scope
 
 from tempaudio_api.access import Caller, Quotas
 
-from . import audio_requests, quotas
+from . import audio_streams, quotas
 from .errors import Forbidden, QuotaExceeded
 from .policies import ServedPolicy
 from .services import Services
@@ -255,7 +255,7 @@ def stream(
         _note_stream_end(audit_of(request), end)
         _charge_later(services, policy, caller, audio_seconds)
 
-    return audio_requests.stream(services, tts, policy, keep=keep, caller=caller, finished=finished)
+    return audio_streams.stream(services, tts, policy, keep=keep, caller=caller, finished=finished)
 
 
 def _quota_key(policy: ServedPolicy, caller: Caller | None) -> tuple[str, str]:

@@ -30,26 +30,10 @@ from tempaudio_api.policy import Policy
 from tempaudio_api.schema import check_fields
 
 from .errors import PolicyNotReady, PolicyStale, UnknownPolicy
+from .locations import Storage
 
 # The namespace of a policy declared without one (a file, the shorthand).
 DEFAULT_NAMESPACE = "default"
-
-
-@dataclass(frozen=True)
-class Storage:
-    """Where one policy's audio and items live: one set of clients serves it."""
-
-    bucket: str
-    prefix: str
-    region: str
-    table: str
-    s3_endpoint_url: str | None = None
-    dynamodb_endpoint_url: str | None = None
-    # spec.dynamodb.keySchema: DateAudioId (hash date, range audio_id) or AudioId.
-    key_schema: str = "DateAudioId"
-    # spec.dynamodb.ttlAttribute: what the table's TTL reads (counters expire on it too).
-    # Not part of the storage's identity: one table has one TTL attribute.
-    ttl_attribute: str = field(default="ttl", compare=False)
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .aws_clients import DEFAULT_CONNECTIONS, make_dynamodb_client, make_s3_client
 from .dynamodb_items import DynamoItems
 from .errors import ObjectTooLarge
-from .quotas import Counters
 from .s3_objects import S3Objects, SourceMissing
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
 
-    from .policies import Storage
-    from .settings import ServiceSettings
+    from .locations import Storage
 
 __all__ = ["AudioObjects", "AudioStore", "ItemIndex", "ObjectTooLarge", "SourceMissing",
            "Stores", "make_dynamodb_client", "make_s3_client"]  # fmt: skip
@@ -85,7 +83,7 @@ class AudioStore:
         self.objects: AudioObjects = self._s3_objects
         self.items: ItemIndex = self._dynamo_items
         # Quota counters and the shared repeat cache live in the items' table.
-        self.counters: Counters = self._dynamo_items
+        self.counters = self._dynamo_items
         self.repeats: RepeatIndex = self._dynamo_items
         self.bucket = bucket
         self.table = table
@@ -121,18 +119,6 @@ class AudioStore:
             table=storage.table,
             key_schema=storage.key_schema,
             ttl_attribute=storage.ttl_attribute,
-        )
-
-    @classmethod
-    def from_settings(cls, settings: ServiceSettings) -> AudioStore:
-        """The store of the built-in policy with the settings' shorthand (tests, benchmarks):
-        the one mapping from ``TEMPAUDIO_*`` to a policy's storage, ``policy_sources``'."""
-        from .policy_sources import static_source
-
-        shorthand = static_source(replace(settings, policy_source="env"))
-        storage = shorthand.current().resolve(None, 0.0).storage
-        return cls.connect(
-            storage, timeout_seconds=settings.io_timeout_seconds, local=settings.local_aws
         )
 
     # The pair's operations, as the repository calls them (tests wrap them in faults).
