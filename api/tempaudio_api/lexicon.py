@@ -6,6 +6,9 @@ entries come first, then the PLS document's, and a grapheme may appear once in a
 The CRD's schema refuses most bad input; this parser is the rule both programs apply
 (the operator accepts a lexicon with it, the service reads what was accepted, a policy
 file is read with it), and the one place a PLS document is read, safely (defusedxml).
+Graphemes, aliases and phonemes are text of one line: no control characters (NUL, line
+breaks) and no surrogates (``lexicon_rules.REFUSED_CHARACTERS``; a PLS document's line
+breaks and indents are white space, read as single spaces).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,10 +31,13 @@ from .lexicon_rules import (
     MAX_PHONEME,
     MAX_PLS,
     check_name,
+    check_text,
 )
 from .phonetics import ALPHABETS, to_ipa
 
 _PLS_NS = "http://www.w3.org/2005/01/pronunciation-lexicon"
+# XML's white space: a PLS document may wrap a long alias over lines.
+_XML_SPACE = re.compile(r"[ \t\r\n]+")
 
 
 @dataclass(frozen=True)
@@ -48,10 +56,11 @@ class Lexicon:
     @property
     def version(self) -> str:
         """A short digest of the entries, in order: what the repeat cache keys on, so audio
-        said with an older lexicon is never served for a newer one."""
+        said with an older lexicon is never served for a newer one. Total: whatever the
+        entries hold (the parser refuses surrogates, but a digest must not be what fails)."""
         rows = [[e.grapheme, e.alias, e.phoneme, e.alphabet] for e in self.entries]
-        encoded = json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode()
-        return hashlib.sha256(encoded).hexdigest()[:16]
+        encoded = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(encoded.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def _check_phoneme(phoneme: str, alphabet: str, at: str) -> None:
@@ -61,6 +70,7 @@ def _check_phoneme(phoneme: str, alphabet: str, at: str) -> None:
         )
     if not phoneme.strip() or len(phoneme) > MAX_PHONEME:
         raise LexiconError(f"{at}: phoneme must have 1 to {MAX_PHONEME} characters")
+    check_text(phoneme, "phoneme", at)
     try:
         to_ipa(phoneme, alphabet)
     except ValueError as error:
@@ -82,6 +92,7 @@ def entry(item: Mapping[str, Any], at: str) -> LexiconEntry:
     grapheme = _text(item.get("grapheme"), "grapheme", at) or ""
     if not grapheme.strip() or len(grapheme) > MAX_GRAPHEME:
         raise LexiconError(f"{at}: grapheme must have 1 to {MAX_GRAPHEME} characters")
+    check_text(grapheme, "grapheme", at)
     alias = _text(item.get("alias"), "alias", at)
     phoneme = _text(item.get("phoneme"), "phoneme", at)
     if (alias is None) == (phoneme is None):
@@ -92,6 +103,7 @@ def entry(item: Mapping[str, Any], at: str) -> LexiconEntry:
             raise LexiconError(
                 f"{at} ({grapheme[:40]!r}): alias must have 1 to {MAX_ALIAS} characters"
             )
+        check_text(alias, "alias", f"{at} ({grapheme[:40]!r})")
         return LexiconEntry(grapheme, alias=alias)
     assert phoneme is not None
     _check_phoneme(phoneme, alphabet, f"{at} ({grapheme[:40]!r})")
@@ -99,13 +111,15 @@ def entry(item: Mapping[str, Any], at: str) -> LexiconEntry:
 
 
 def _checked(entries: Iterable[LexiconEntry]) -> tuple[LexiconEntry, ...]:
-    """Bounded, each grapheme once."""
+    """Bounded, each grapheme once: once as text, so "café" written composed (NFC) and
+    decomposed (NFD) is one grapheme twice (a request's text matches them alike)."""
     result: list[LexiconEntry] = []
     seen: set[str] = set()
     for item in entries:
-        if item.grapheme in seen:
+        key = unicodedata.normalize("NFC", item.grapheme)
+        if key in seen:
             raise LexiconError(f"grapheme {item.grapheme[:40]!r} appears twice")
-        seen.add(item.grapheme)
+        seen.add(key)
         result.append(item)
         if len(result) > MAX_ENTRIES:
             raise LexiconError(f"more than {MAX_ENTRIES} entries")
@@ -150,13 +164,18 @@ def _parse_xml(document: str) -> Element:
     return root
 
 
+def _one_line(text: str | None) -> str:
+    """An element's text with its XML white space (line breaks, indents) as single spaces."""
+    return _XML_SPACE.sub(" ", text or "").strip()
+
+
 def _pronunciation(lexeme: Element, alphabet: str, at: str) -> dict[str, str]:
     """The lexeme's pronunciation: the first one marked prefer="true", else the first."""
     said = [c for c in lexeme if _local(c) in {"alias", "phoneme"}]
     if not said:
         raise LexiconError(f"{at}: no alias or phoneme")
     chosen = next((c for c in said if c.get("prefer") == "true"), said[0])
-    text = (chosen.text or "").strip()
+    text = _one_line(chosen.text)
     if _local(chosen) == "alias":
         return {"alias": text}
     return {"phoneme": text, "alphabet": chosen.get("alphabet") or alphabet}
@@ -173,7 +192,7 @@ def entries_from_pls(document: str) -> tuple[LexiconEntry, ...]:
     found: list[LexiconEntry] = []
     for index, lexeme in enumerate(c for c in root if _local(c) == "lexeme"):
         at = f"pls lexeme {index + 1}"
-        graphemes = [(c.text or "").strip() for c in lexeme if _local(c) == "grapheme"]
+        graphemes = [_one_line(c.text) for c in lexeme if _local(c) == "grapheme"]
         if not graphemes:
             raise LexiconError(f"{at}: no grapheme")
         said = _pronunciation(lexeme, alphabet, at)

@@ -23,6 +23,22 @@ MAX_LEXICONS = 16
 MAX_NAME = 253
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 _NAME = re.compile(NAME_PATTERN)
+# What a grapheme, alias or phoneme may not hold: control characters (Unicode's Cc: C0,
+# DEL, C1; NUL and line breaks included: espeak reads C strings, and a word is one line)
+# and surrogates (Cs: no UTF-8 text can carry a lone one). One table: the parser's check
+# and the CRD's pattern (RE2, which the API server evaluates) are both made from it.
+REFUSED_CHARACTERS = ((0x00, 0x1F), (0x7F, 0x9F), (0xD800, 0xDFFF))
+# RE2's syntax (\x{...}); the parser's own expression takes the same ranges.
+TEXT_PATTERN = (
+    "^[^"
+    + "".join(rf"\x{{{low:04X}}}-\x{{{high:04X}}}" for low, high in REFUSED_CHARACTERS)
+    + "]*$"
+)
+_REFUSED = re.compile(
+    "["
+    + "".join(f"{re.escape(chr(low))}-{re.escape(chr(high))}" for low, high in REFUSED_CHARACTERS)
+    + "]"
+)
 
 
 def check_name(name: str, what: str = "lexicon") -> str:
@@ -33,6 +49,18 @@ def check_name(name: str, what: str = "lexicon") -> str:
             f" digits, '-' and '.', at most {MAX_NAME} characters)"
         )
     return name
+
+
+def check_text(value: str, field: str, at: str) -> str:
+    """``value`` unless it holds a character of ``REFUSED_CHARACTERS`` (named, with where)."""
+    found = _REFUSED.search(value)
+    if found is not None:
+        kind = "a surrogate" if 0xD800 <= ord(found.group()) <= 0xDFFF else "a control character"
+        raise LexiconError(
+            f"{at}: {field} holds {kind}, U+{ord(found.group()):04X}, at position"
+            f" {found.start() + 1}; graphemes, aliases and phonemes are text of one line"
+        )
+    return value
 
 
 def lexicon_names(value: Any) -> tuple[str, ...]:

@@ -28,9 +28,18 @@ _RULES: dict[tuple[str, ...], dict[str, Any]] = {
 }
 _LEXICON_RULES: dict[tuple[str, ...], dict[str, Any]] = {
     ("entries",): {"maxItems": lexicon_rules.MAX_ENTRIES},
-    ("entries", "[]", "grapheme"): {"maxLength": lexicon_rules.MAX_GRAPHEME},
-    ("entries", "[]", "alias"): {"maxLength": lexicon_rules.MAX_ALIAS},
-    ("entries", "[]", "phoneme"): {"maxLength": lexicon_rules.MAX_PHONEME},
+    ("entries", "[]", "grapheme"): {
+        "maxLength": lexicon_rules.MAX_GRAPHEME,
+        "pattern": lexicon_rules.TEXT_PATTERN,
+    },
+    ("entries", "[]", "alias"): {
+        "maxLength": lexicon_rules.MAX_ALIAS,
+        "pattern": lexicon_rules.TEXT_PATTERN,
+    },
+    ("entries", "[]", "phoneme"): {
+        "maxLength": lexicon_rules.MAX_PHONEME,
+        "pattern": lexicon_rules.TEXT_PATTERN,
+    },
     ("entries", "[]", "alphabet"): {"enum": list(phonetics.ALPHABETS)},
     ("pls",): {"maxLength": lexicon_rules.MAX_PLS},
 }

@@ -179,6 +179,28 @@ def test_an_invalid_lexicon_is_reported_and_its_policies_are_not_ready(
     ready_reason(custom, namespace, "Reconciled")
 
 
+def test_text_espeak_cannot_say_is_refused_by_the_api_server_or_the_operator(
+    custom: client.CustomObjectsApi, namespace: str
+) -> None:
+    # The CRD's pattern, made from the parser's rule: no NUL, no control character.
+    for bad in ({"grapheme": "W3C", "alias": "a\0b"}, {"grapheme": "W3\tC", "alias": "x"}):
+        with pytest.raises(client.ApiException) as refused:
+            create_lexicon(custom, namespace, "bad", entries=[bad])
+        assert refused.value.status == 422
+        assert "should match" in str(refused.value.body)
+    # A PLS document can still hold one (a character reference): the operator refuses it.
+    pls = (
+        '<lexicon version="1.0" xmlns="http://www.w3.org/2005/01/pronunciation-lexicon">'
+        "<lexeme><grapheme>W3C</grapheme><alias>a&#x85;b</alias></lexeme></lexicon>"
+    )
+    create_lexicon(custom, namespace, "finance", pls=pls)
+    lexicon = validated(custom, namespace, "finance", "False")
+    valid = condition(lexicon, "Valid")
+    assert valid["reason"] == "InvalidSpec"
+    assert "alias holds a control character, U+0085" in valid["message"]
+    assert "acceptedGeneration" not in lexicon["status"]
+
+
 def test_the_example_lexicon_is_accepted_and_valid(
     custom: client.CustomObjectsApi, namespace: str
 ) -> None:

@@ -3,6 +3,7 @@ spec.lexicons, and the generated lexicon CRD (pure)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,13 @@ import pytest
 from tempaudio_api.errors import LexiconError, PolicyError
 from tempaudio_api.generate import LEXICON_CRD_PATHS, lexicon_crd, outputs
 from tempaudio_api.lexicon import Lexicon, LexiconEntry, entries_from_pls, lexicon_from_spec
-from tempaudio_api.lexicon_rules import MAX_ENTRIES, MAX_LEXICONS
+from tempaudio_api.lexicon_rules import (
+    MAX_ENTRIES,
+    MAX_LEXICONS,
+    REFUSED_CHARACTERS,
+    TEXT_PATTERN,
+    check_text,
+)
 from tempaudio_api.policy import Policy
 from tempaudio_api.schema import LEXICON_FILE, check_fields
 from tests.conftest import undescribed
@@ -100,11 +107,32 @@ def entries(*items: dict[str, Any]) -> dict[str, Any]:
         ({"entries": ["x"]}, "must be an object"),
         (entries(*({"grapheme": f"g{i}", "alias": "a"} for i in range(MAX_ENTRIES + 1))),
          f"at most {MAX_ENTRIES}"),
+        # Text of one line: no NUL (espeak reads C strings), no control character, no
+        # lone surrogate (no UTF-8 can hold one: it broke every listing of its policy).
+        (entries({"grapheme": "x", "alias": "a\0b"}),
+         r"\('x'\): alias holds a control character, U\+0000, at position 2"),
+        (entries({"grapheme": "x", "alias": "a\ud800b"}), "alias holds a surrogate, U\\+D800"),
+        (entries({"grapheme": "x", "alias": "a\x85b"}), "alias holds a control character, U\\+0085"),
+        (entries({"grapheme": "a\nb", "alias": "x"}), "grapheme holds a control character"),
+        (entries({"grapheme": "\udc00", "alias": "x"}), "grapheme holds a surrogate"),
+        (entries({"grapheme": "x", "phoneme": "a\tb"}), "phoneme holds a control character"),
+        # One grapheme, composed (NFC) and decomposed (NFD): a request's text matches both.
+        (entries({"grapheme": "caf\u00e9", "alias": "a"}, {"grapheme": "cafe\u0301", "alias": "b"}),
+         "appears twice"),
     ],
 )  # fmt: skip
 def test_an_invalid_spec_says_why(spec: dict[str, Any], message: str) -> None:
     with pytest.raises(LexiconError, match=message):
         lexicon_from_spec("finance", spec)
+
+
+def test_the_version_of_any_entries_is_a_digest_never_an_error() -> None:
+    # A Lexicon made without the parser (or by an older one) may hold a lone surrogate:
+    # the digest, which every listing and request of its policy computes, still answers.
+    one = Lexicon("a", (LexiconEntry("x", alias="a\ud800b"),)).version
+    other = Lexicon("a", (LexiconEntry("x", alias="a\ud801b"),)).version
+    assert len(one) == 16
+    assert one != other
 
 
 def test_a_lexicon_name_is_a_kubernetes_name() -> None:
@@ -129,6 +157,14 @@ def test_pls_entries_follow_the_inline_ones_and_share_their_graphemes() -> None:
     assert [e.grapheme for e in lexicon.entries] == ["HTML", "W3C", "tomato", "Tomato"]
     with pytest.raises(LexiconError, match="'W3C' appears twice"):
         lexicon_from_spec("web", {"entries": [{"grapheme": "W3C", "alias": "w"}], "pls": PLS})
+
+
+def test_a_pls_document_may_wrap_its_text_over_lines() -> None:
+    wrapped = (
+        "<lexicon><lexeme>\n  <grapheme>W3C</grapheme>\n  <alias>World Wide\n"
+        "    Web\tConsortium</alias>\n</lexeme></lexicon>"
+    )
+    assert entries_from_pls(wrapped) == (LexiconEntry("W3C", alias="World Wide Web Consortium"),)
 
 
 def test_a_pls_document_without_a_namespace_is_read_too() -> None:
@@ -203,6 +239,27 @@ def test_the_lexicon_crd_takes_its_bounds_from_the_api() -> None:
     assert listed["maxItems"] == MAX_ENTRIES
     assert listed["x-kubernetes-list-map-keys"] == ["grapheme"]  # each grapheme once
     assert listed["items"]["properties"]["alphabet"]["enum"] == ["ipa", "x-sampa"]
+
+
+def refused(text: str) -> bool:
+    try:
+        check_text(text, "alias", "here")
+    except LexiconError:
+        return True
+    return False
+
+
+def test_the_lexicon_crd_refuses_the_characters_the_parser_refuses() -> None:
+    schema = lexicon_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    fields = schema["properties"]["spec"]["properties"]["entries"]["items"]["properties"]
+    assert {fields[name]["pattern"] for name in ("grapheme", "alias", "phoneme")} == {TEXT_PATTERN}
+    # The pattern is RE2's (the API server's): \x{HHHH}. Read as Python's, it agrees with
+    # the parser on both sides of each edge of each refused range.
+    python = re.compile(re.sub(r"\\x\{([0-9A-F]{4})\}", r"\\u\1", TEXT_PATTERN))
+    edges = {c for low, high in REFUSED_CHARACTERS for c in (low - 1, low, high, high + 1)}
+    for code in sorted(edges - {-1}):
+        text = f"a{chr(code)}b"
+        assert (python.match(text) is None) == refused(text), hex(code)
 
 
 def test_a_stale_lexicon_crd_fails_the_check(tmp_path: Path) -> None:

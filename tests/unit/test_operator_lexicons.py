@@ -47,6 +47,27 @@ def test_an_invalid_lexicon_says_why_and_is_not_accepted() -> None:
     assert "exactly one of alias and phoneme" in valid["message"]
 
 
+@pytest.mark.parametrize(
+    ("entries", "says"),
+    [
+        ([{"grapheme": "W3C", "alias": "a\ud800b"}], "alias holds a surrogate, U+D800"),
+        ([{"grapheme": "W3C", "alias": "a\0b"}], "alias holds a control character, U+0000"),
+        ([{"grapheme": "W3\x07C", "alias": "x"}], "grapheme holds a control character, U+0007"),
+    ],
+)
+def test_a_lexicon_with_text_espeak_cannot_say_is_invalid(
+    entries: list[dict[str, str]], says: str
+) -> None:
+    # What the API server cannot refuse (an older CRD, a PLS document's &#x85;) the
+    # operator does: never accepted, so never served.
+    status, error = lexicon_status(lexicon(4, entries=entries), NOW)
+    assert error is not None
+    assert "acceptedGeneration" not in status
+    valid = next(c for c in status["conditions"] if c["type"] == "Valid")
+    assert (valid["status"], valid["reason"]) == ("False", "InvalidSpec")
+    assert says in valid["message"]
+
+
 class Custom:
     """The few CustomObjectsApi calls lexicons make, on a dict of lexicons."""
 
