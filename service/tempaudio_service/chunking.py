@@ -1,5 +1,11 @@
-"""Bounds on one synthesis (pure): pieces the decoder renders in bounded memory, and the
-audio a text can make.
+"""Bounds on one synthesis (pure): pieces of text the phonemizer reads at once, pieces the
+decoder renders in bounded memory, and the audio a text can make.
+
+espeak reads a text in one call that holds the GIL throughout (about 3 µs a character), so
+the said text is phonemized in pieces of at most ``MAX_PHONEMIZE_CHARS`` (``text_pieces``),
+cut where a sentence ends if one does in reach, else between words; the other threads (the
+probes' server among them) run between two pieces. A sentence cut between pieces is joined
+again (``phonemized``): espeak says each word the same either way.
 
 Piper's VITS decoder holds activations for a whole utterance at once: its memory grows
 with the length of the audio it renders (see BENCHMARKS.md, "Memory"). Rendering a long
@@ -16,9 +22,11 @@ seam is said and sounds as inside the sentence.
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 # A sentence longer than this many phonemes (about 7 s of audio) is decoded in pieces.
 DEFAULT_MAX_CHUNK_PHONEMES = 150
@@ -34,6 +42,122 @@ WORD_BREAK = " "
 CLAUSE_MARKS = frozenset({",", ";", ":"})
 # Marks that belong to the phoneme before them: a cut never separates them from it.
 _TRAILING_MARKS = frozenset({"\u02d0", "\u02d1"})  # long and half-long
+# The most text one phonemizer call reads: a long paragraph, a few milliseconds of espeak.
+MAX_PHONEMIZE_CHARS = 1000
+# Piper's raw phonemes (SSML's <phoneme>, a lexicon's phoneme entries): never cut inside.
+_PHONEME_BLOCK = re.compile(r"\[\[.*?\]\]")
+# Where a sentence ends: after its mark (and closing quotes) before white space, after a
+# CJK full stop, or before a blank line. Then a clause mark before white space; then a space.
+_CLOSING = "\"'\u201d\u2019\u00bb)"  # quotes and brackets that close a sentence
+_SENTENCE_END = re.compile(
+    f"[.!?\u2026][{_CLOSING}]*(?=\\s)|[\u3002\uff01\uff1f][{_CLOSING}\u300d\u300f]*|(?=\\n\\s*\\n)"
+)
+_CLAUSE_END = re.compile(f"[,;:\u2013\u2014][{_CLOSING}]*(?=\\s)")
+_SPACE = re.compile(r"\s+")
+_LOOKAHEAD = 16
+# How a piece ends: the next one starts a sentence, goes on with the same one after a word
+# break, or goes on with the same word.
+Ending = Literal["sentence", "word", "inside"]
+
+
+@dataclass(frozen=True)
+class TextPiece:
+    text: str
+    ends: Ending
+
+
+def text_pieces(text: str, limit: int = MAX_PHONEMIZE_CHARS) -> list[TextPiece]:
+    """``text`` in pieces of at most ``limit`` characters, in order: each ends at the last
+    sentence end in reach, else at a clause mark in the second half of its reach, else at
+    the last white space (dropped), else inside a word. A raw phoneme block is never cut:
+    one longer than ``limit`` is a piece of its own (Piper reads it without espeak)."""
+    if limit <= 0:
+        raise ValueError("limit must be positive")
+    if len(text) <= limit:
+        return [TextPiece(text, "sentence")]
+    blocks = [match.span() for match in _PHONEME_BLOCK.finditer(text)]
+    # Breaks are looked for where no block is: each block's characters read as letters.
+    letters = list(text)
+    for start, end in blocks:
+        letters[start:end] = "x" * (end - start)
+    masked = "".join(letters)
+    pieces: list[TextPiece] = []
+    start = _after_space(masked, 0)
+    while len(text) - start > limit:
+        cut, ends = _cut(masked, start, start + limit, blocks)
+        pieces.append(TextPiece(text[start:cut], ends))
+        start = _after_space(masked, cut)
+    if start < len(text):
+        pieces.append(TextPiece(text[start:], "sentence"))
+    return pieces
+
+
+def _after_space(text: str, at: int) -> int:
+    space = _SPACE.match(text, at)
+    return at if space is None else space.end()
+
+
+def _cut(masked: str, start: int, end: int, blocks: list[tuple[int, int]]) -> tuple[int, Ending]:
+    """Where the piece from ``start`` ends (``end`` at most) and how."""
+    sentence = _last(_SENTENCE_END, masked, start, end, start)
+    if sentence is not None:
+        return sentence, "sentence"
+    clause = _last(_CLAUSE_END, masked, start, end, (start + end) // 2)
+    if clause is not None:
+        return clause, _ending(masked, clause)
+    spaces = [m.start() for m in _SPACE.finditer(masked, start + 1, end + 1)]
+    cut = spaces[-1] if spaces else _inside(masked, start, end, blocks)
+    return cut, _ending(masked, cut)
+
+
+def _ending(masked: str, cut: int) -> Ending:
+    """How a piece cut at ``cut`` ends: by the white space after it (a blank line ends a
+    sentence), or inside a word."""
+    gap = _SPACE.match(masked, cut)
+    if gap is None:
+        return "inside"
+    return "sentence" if gap.group().count("\n") > 1 else "word"
+
+
+def _last(pattern: re.Pattern[str], masked: str, start: int, end: int, after: int) -> int | None:
+    """The end of the last match of ``pattern`` that ends past ``after`` and by ``end`` (its
+    lookahead may see a little past ``end``)."""
+    matches = pattern.finditer(masked, start, end + _LOOKAHEAD)
+    ends = [m.end() for m in matches if m.end() <= end]
+    return ends[-1] if ends and ends[-1] > after else None
+
+
+def _inside(masked: str, start: int, end: int, blocks: list[tuple[int, int]]) -> int:
+    """A cut inside a word: at ``end``, moved back off combining marks, or to the edge of a
+    block it would fall in."""
+    for block_start, block_end in blocks:
+        if block_start < end < block_end:
+            return block_start if block_start > start else block_end
+    cut = end
+    while cut > start + 1 and unicodedata.combining(masked[cut]):
+        cut -= 1
+    return cut
+
+
+def phonemized(
+    phonemize: Callable[[str], list[list[str]]], text: str, limit: int = MAX_PHONEMIZE_CHARS
+) -> list[list[str]]:
+    """The phonemes of ``text`` per sentence, as ``phonemize`` gives them, read in pieces
+    (``text_pieces``): a sentence cut between two pieces is one sentence again, its halves
+    joined by a word break where the cut dropped one."""
+    sentences: list[list[str]] = []
+    joins: Ending = "sentence"
+    for piece in text_pieces(text, limit):
+        found = phonemize(piece.text)
+        if found and sentences and joins != "sentence":
+            last, head = sentences[-1], found[0]
+            spaced = WORD_BREAK in (last[-1:] + head[:1])
+            gap = [WORD_BREAK] if joins == "word" and not spaced else []
+            sentences[-1] = [*last, *gap, *head]
+            found = found[1:]
+        sentences.extend(found)
+        joins = piece.ends
+    return sentences
 
 
 def chunk_limit(max_phonemes: int, length_scale: float) -> int:

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .chunking import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_CHUNK_PHONEMES
+from .chunking import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_CHUNK_PHONEMES, phonemized
 from .errors import InvalidRequest
 from .prepared_models import SharedWeights, default_cache_dir, prepared
 from .script import Script, plain
@@ -280,8 +280,9 @@ def _said_alone(language: str, word: str) -> str:
 
 
 def _phonemize(piper_voice: Any, text: str) -> list[list[str]]:
-    """espeak's phonemes per sentence; text espeak cannot take is the caller's error."""
+    """espeak's phonemes per sentence, read a piece of bounded size at a time (espeak holds
+    the GIL throughout a call); text espeak cannot take is the caller's error."""
     try:
-        return list(piper_voice.phonemize(text))
+        return phonemized(piper_voice.phonemize, text)
     except ValueError as error:  # NUL, unpaired surrogates: espeak takes C strings of UTF-8
         raise InvalidRequest(f"'text' cannot be spoken: {error}", param="text") from None

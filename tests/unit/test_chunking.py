@@ -1,8 +1,10 @@
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tempaudio_service.chunking import chunk_limit, split_phonemes
+from tempaudio_service.chunking import chunk_limit, phonemized, split_phonemes, text_pieces
 
 
 def words(text: str) -> list[str]:
@@ -74,3 +76,80 @@ def test_pieces_rejoin_to_the_input_and_respect_the_limit(phonemes: list[str], l
         assert piece[0] != " "
         assert piece[-1] != " "
         assert len(piece) <= limit
+
+
+# --- text the phonemizer reads at once ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("One. Two.", 20, [("One. Two.", "sentence")]),
+        # The last sentence end in reach wins, however early.
+        ("One two. Three four five", 15, [("One two.", "sentence"), ("Three four five", "sentence")]),
+        # Then a clause mark in the second half of the reach, then the last space.
+        ("One two, three four", 12, [("One two,", "word"), ("three four", "sentence")]),
+        ("A, bc de fg hi", 10, [("A, bc de", "word"), ("fg hi", "sentence")]),
+        # A blank line ends a sentence (espeak's too).
+        ("One two\n\nthree four", 12, [("One two", "sentence"), ("three four", "sentence")]),
+        # A word longer than the reach is cut inside, never between a letter and its mark.
+        ("abcdefghij", 4, [("abcd", "inside"), ("efgh", "inside"), ("ij", "sentence")]),
+        ("abce\u0301fg", 4, [("abc", "inside"), ("e\u0301fg", "sentence")]),
+        # A raw phoneme block is never cut: a longer one is a piece of its own.
+        ("ab [[p q r s t]] cd", 6, [("ab", "word"), ("[[p q r s t]]", "word"), ("cd", "sentence")]),
+        ("ab[[pqrstuv]]cd", 6, [("ab", "inside"), ("[[pqrstuv]]", "inside"), ("cd", "sentence")]),
+        ("[[p. q]] r", 6, [("[[p. q]]", "word"), ("r", "sentence")]),
+    ],
+)  # fmt: skip
+def test_text_is_cut_where_a_sentence_ends_if_one_does_in_reach(
+    text: str, limit: int, expected: list[tuple[str, str]]
+) -> None:
+    assert [(p.text, p.ends) for p in text_pieces(text, limit)] == expected
+
+
+def fake_phonemize(text: str) -> list[list[str]]:
+    """A phonemizer without context, as espeak is at a word break: one "phoneme" a
+    character, sentences ended by a mark before white space or by a blank line."""
+    sentences = re.split(r"(?<=[.!?])\s+|\n\s*\n", text)
+    return [list(" ".join(s.split())) for s in sentences if s.split()]
+
+
+_TEXT = st.lists(
+    st.sampled_from(["ab", "c", " ", "  ", ".", ",", "!", "\n", "\n\n", "[[p. q]]", "[[rs]]"]),
+    max_size=40,
+).map("".join)
+
+
+@given(_TEXT, st.integers(1, 16))
+def test_no_piece_is_over_the_limit_and_together_they_say_the_text(text: str, limit: int) -> None:
+    calls: list[str] = []
+
+    def spy(piece: str) -> list[list[str]]:
+        calls.append(piece)
+        return fake_phonemize(piece)
+
+    assert phonemized(spy, text, limit) == fake_phonemize(text)
+    for piece in calls:
+        assert len(piece) <= limit or re.fullmatch(r"\[\[[^\]]*\]\]", piece), piece
+    # In order, with only white space between them, and no block cut.
+    at = 0
+    for piece in calls:
+        found = text.index(piece, at)
+        assert not text[at:found].strip()
+        at = found + len(piece)
+    assert not text[at:].strip()
+
+
+def test_a_sentence_cut_in_pieces_is_one_sentence_again() -> None:
+    text = "one two three, four five six. seven eight"
+    assert [p.text for p in text_pieces(text, 12)] == [
+        "one two",
+        "three, four",
+        "five six.",
+        "seven eight",
+    ]
+    assert phonemized(fake_phonemize, text, 12) == fake_phonemize(text)
+    assert ["".join(s) for s in phonemized(fake_phonemize, text, 12)] == [
+        "one two three, four five six.",
+        "seven eight",
+    ]
