@@ -39,6 +39,10 @@ class TtsRequest:
     script: Script | None = None
     # The policy's lexicons, in order: applied on the synthesis worker (``spoken``).
     lexicons: tuple[Lexicon, ...] = ()
+    # The most characters the request may say with its lexicons' aliases (the limit on its
+    # text: TEMPAUDIO_MAX_TEXT_CHARS, or OpenAI's), and the field that holds its text.
+    max_said_chars: int | None = None
+    text_field: str = "text"
     # Speech marks (marks.MARK_TYPES) and captions ("vtt", "srt") to make with the audio.
     speech_marks: tuple[str, ...] = ()
     captions: str | None = None
@@ -53,8 +57,11 @@ class TtsRequest:
 
     def spoken(self) -> Script:
         """What the voice says: the script with the lexicons (linear in the text, but not
-        free: call it on a synthesis worker, not on the event loop)."""
-        return with_lexicons(self.said, self.lexicons)
+        free: call it on a synthesis worker, not on the event loop). ``TextTooLong``, before
+        anything is phonemized, when the aliases make it say more than ``max_said_chars``."""
+        return with_lexicons(
+            self.said, self.lexicons, max_chars=self.max_said_chars, field=self.text_field
+        )
 
     @property
     def timed(self) -> bool:
@@ -144,6 +151,7 @@ def parse_tts_request(
         script=_script(text, parsed.text_type),
         speech_marks=tuple(parsed.speech_marks),
         captions=parsed.captions,
+        max_said_chars=max_text_chars,
     )
 
 
@@ -157,7 +165,8 @@ def parse_speech_request(
     """An OpenAI ``/v1/audio/speech`` body; ``aliases`` maps OpenAI voice names to Piper's.
     The input is held to OpenAI's limit when ``max_text_chars`` (the service's) is higher."""
     parsed: SpeechRequestBody = SpeechRequestBody.parse(body)
-    text = _text(parsed.input, "input", min(OPENAI_MAX_INPUT_CHARS, max_text_chars))
+    limit = min(OPENAI_MAX_INPUT_CHARS, max_text_chars)
+    text = _text(parsed.input, "input", limit)
     name = parsed.voice if isinstance(parsed.voice, str) else parsed.voice.id
     voice = _voice(aliases.get(name, name), voices)
     fmt = FORMATS[parsed.response_format]
@@ -180,4 +189,6 @@ def parse_speech_request(
         text_type=parsed.text_type,
         script=_script(text, parsed.text_type),
         speech_marks=tuple(parsed.speech_marks),
+        max_said_chars=limit,
+        text_field="input",
     )

@@ -17,12 +17,20 @@ from piper import PiperVoice
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
+from tempaudio_service.chunking import MAX_PHONEMIZE_CHARS
 from tempaudio_service.encoders import wav_bytes
 from tempaudio_service.errors import AudioTooLong, InvalidRequest
 from tempaudio_service.settings import ServiceSettings
 from tempaudio_service.store import AudioStore
 from tempaudio_service.synth import PiperSynthesizer, SynthesisOptions
-from tests.conftest import list_keys, scan_items, wait_until_ready
+from tests.conftest import (
+    documents_file,
+    lexicon_document,
+    list_keys,
+    policy_document,
+    scan_items,
+    wait_until_ready,
+)
 from tests.e2e.test_piper_service import check_wav, start_program
 
 pytestmark = pytest.mark.piper
@@ -91,6 +99,59 @@ def test_audio_over_the_cap_is_stopped_while_decoding(
     with pytest.raises(AudioTooLong, match="the limit is 5 s"):
         capped.synthesize(text, VOICE, SynthesisOptions())
     assert len(decoded) == 2
+
+
+@pytest.fixture
+def phonemized(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The text of every phonemizer (espeak) call, in order."""
+    calls: list[str] = []
+    original = PiperVoice.phonemize
+
+    def spy(self: PiperVoice, text: str) -> Any:
+        calls.append(text)
+        return original(self, text)
+
+    monkeypatch.setattr(PiperVoice, "phonemize", spy)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "word " * 1000,  # one run-on sentence, no mark at all
+        "The team packed the boxes. " * 185,
+        "x" * 5000,  # one "word"
+    ],
+)
+def test_no_phonemizer_call_reads_more_than_a_piece_of_text(
+    capped: PiperSynthesizer, phonemized: list[str], decoded: list[int], text: str
+) -> None:
+    # Each was one espeak call on all 5,000 characters, holding the GIL throughout.
+    with pytest.raises(AudioTooLong):
+        capped.synthesize(text, VOICE, SynthesisOptions())
+    assert len(phonemized) >= 5
+    assert max(len(piece) for piece in phonemized) <= MAX_PHONEMIZE_CHARS
+    assert decoded == []
+
+
+def test_aliases_over_the_text_limit_are_refused_before_anything_is_phonemized(
+    tmp_path: Any,
+    settings: ServiceSettings,
+    store: AudioStore,
+    piper: Any,
+    phonemized: list[str],
+) -> None:
+    # 5,000 characters said as 833,000: one espeak call that stalled /healthz for 2 s.
+    path = documents_file(
+        tmp_path / "policies.yaml",
+        lexicon_document("zz", [{"grapheme": "zz", "alias": "a " * 249 + "a"}]),
+        policy_document("lex", settings.bucket, settings.table, lexicons=["zz"]),
+    )
+    file_settings = replace(settings, policy_source="file", policy_file=path)
+    with TestClient(create_app(file_settings, synth=piper, store=store)) as client:
+        response = client.post("/tts/sync", json={"text": "zz " * 1666, "policy": "lex"})
+    assert (response.status_code, response.json()["error"]) == (422, "text_too_long")
+    assert phonemized == []
 
 
 @pytest.mark.parametrize("text", ["a\x00b", "\ud800 surrogate"])

@@ -7,22 +7,30 @@ import threading
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
 import yaml
+from starlette.testclient import TestClient
 
 from tempaudio_api.lexicon import Lexicon, LexiconEntry
+from tempaudio_service.__main__ import main
+from tempaudio_service.app import create_app
 from tempaudio_service.config import ConfigError
 from tempaudio_service.errors import PolicyNotReady
 from tempaudio_service.lexicons import Unavailable, admitted_lexicon
-from tempaudio_service.policies import Refusal, ServedPolicy, Storage
-from tempaudio_service.policy_sources import KubernetesPolicies, static_source
+from tempaudio_service.locations import Storage
+from tempaudio_service.policies import Refusal, ServedPolicy
+from tempaudio_service.policy_sources import KubernetesPolicies, StaticPolicies, static_source
 from tempaudio_service.repeat_cache import cache_key
 from tempaudio_service.settings import ServiceSettings
+from tempaudio_service.store import AudioStore
 from tempaudio_service.tts_request import TtsRequest
 from tempaudio_service.voices import SynthesisOptions
 from tempaudio_service.watches import follow
+from tests.conftest import ToneSynthesizer, documents_file, lexicon_document, policy_document
+from tests.service.conftest import NOW
 
 FINANCE = [{"grapheme": "EBITDA", "alias": "earnings before interest"}]
 
@@ -99,6 +107,91 @@ def test_a_file_with_a_bad_or_missing_lexicon_does_not_start(
         served_from(tmp_path, *documents)
 
 
+@pytest.mark.parametrize(
+    ("alias", "says"),
+    [
+        ('"a\\0b"', "alias holds a control character, U+0000"),
+        ('"a\\ud800b"', "alias holds a surrogate, U+D800"),
+        ('"a\\x07b"', "alias holds a control character, U+0007"),
+    ],
+)
+def test_a_policy_file_with_text_espeak_cannot_say_is_a_usage_error(
+    tmp_path: Path, alias: str, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Such a file used to start: then GET /policies and every request of the policy were
+    # 500s (a surrogate), or each request saying the word a 422 that blamed the client (NUL).
+    path = tmp_path / "p.yaml"
+    documents = [lexicon(), policy(lexicons=["finance"])]
+    text = yaml.safe_dump_all(documents).replace("earnings before interest", f"{alias}")
+    assert alias in text
+    path.write_text(text)
+    assert main(["--policy", str(path)]) == 2
+    assert says in capsys.readouterr().err
+
+
+# --- what is said ----------------------------------------------------------------------------
+
+ZZ = "a " * 249 + "a"  # 499 characters said for a word of two
+
+
+def lexicon_client(
+    tmp_path: Path, settings: ServiceSettings, store: AudioStore, tone: ToneSynthesizer
+) -> TestClient:
+    path = documents_file(
+        tmp_path / "policies.yaml",
+        lexicon_document("zz", [{"grapheme": "zz", "alias": ZZ}]),
+        policy_document("lex", settings.bucket, settings.table, lexicons=["zz"]),
+    )
+    file_settings = replace(settings, policy_source="file", policy_file=path)
+    return TestClient(create_app(file_settings, synth=tone, store=store, clock=lambda: NOW))
+
+
+def test_aliases_count_against_the_text_limit_before_anything_is_said(
+    tmp_path: Path, settings: ServiceSettings, store: AudioStore, tone: ToneSynthesizer
+) -> None:
+    # 5,000 characters of "zz zz ...": 833,000 said, in one espeak call that held the GIL
+    # (and both ports' /healthz) for seconds before the audio cap refused it.
+    text = " ".join(["zz"] * 1666)
+    assert len(text) <= settings.max_text_chars
+    with lexicon_client(tmp_path, settings, store, tone) as client:
+        for route in ("/tts/sync", "/tts/stream"):
+            refused = client.post(route, json={"text": text, "policy": "lex"})
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["error"] == "text_too_long"
+            assert "with the policy's lexicons has more than 5000" in refused.json()["message"]
+        shorter = " ".join(["zz"] * 1000)  # within OpenAI's 4,096 characters
+        openai = client.post("/v1/audio/speech", json={
+            "model": "tts-1", "voice": "alloy", "input": shorter, "policy": "lex"})  # fmt: skip
+        assert openai.status_code == 400
+        error = openai.json()["error"]
+        assert (error["code"], error["param"]) == ("text_too_long", "input")
+        assert "more than 4096" in error["message"]  # OpenAI's limit on input
+        assert tone.calls == 0  # refused before the synthesizer was given anything
+        # Within the limit, the aliases are said.
+        said = " ".join(["zz"] * 10)
+        assert client.post("/tts/sync", json={"text": said, "policy": "lex"}).status_code == 200
+        assert tone.calls == 1
+
+
+def test_a_served_lexicon_the_parser_refuses_now_breaks_no_listing_and_no_other_request(
+    settings: ServiceSettings, store: AudioStore, tone: ToneSynthesizer
+) -> None:
+    # Accepted by an older parser: an alias with a lone surrogate, which no UTF-8 holds.
+    book = static_source(settings).current()
+    (served,) = book.entries.values()
+    bad = Lexicon("finance", (LexiconEntry("EBITDA", alias="a\ud800b"),))
+    assert isinstance(served, ServedPolicy)
+    entries = MappingProxyType({served.key: replace(served, lexicons=(bad,))})
+    source = StaticPolicies(replace(book, entries=entries))
+    app = create_app(settings, synth=tone, store=store, clock=lambda: NOW, policies=source)
+    with TestClient(app) as client:
+        listing = client.get("/policies")
+        assert listing.status_code == 200, listing.text
+        (row,) = listing.json()["policies"]
+        assert row["lexicons"] == [{"name": "finance", "version": bad.version}]
+        assert client.post("/tts/sync", json={"text": "Revenue rose."}).status_code == 200
+
+
 # --- Kubernetes: what the operator accepted --------------------------------------------------
 
 
@@ -128,6 +221,15 @@ def test_a_lexicon_is_said_only_at_a_generation_the_operator_accepted() -> None:
     )
     assert admitted_lexicon(accepted(edit, 2, None), first) == Unavailable(
         "LexiconInvalid", "no good"
+    )
+
+
+def test_a_lexicon_an_older_operator_accepted_is_read_again_and_refused() -> None:
+    said_nul = lexicon(entries=[{"grapheme": "EBITDA", "alias": "a\0b"}])
+    assert admitted_lexicon(accepted(said_nul, 1, 1)) == Unavailable(
+        "LexiconInvalid",
+        "entries[0] ('EBITDA'): alias holds a control character, U+0000, at position 2;"
+        " graphemes, aliases and phonemes are text of one line",
     )
 
 

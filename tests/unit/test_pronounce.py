@@ -3,6 +3,7 @@
 import pytest
 
 from tempaudio_api.lexicon import Lexicon, LexiconEntry
+from tempaudio_service.errors import TextTooLong
 from tempaudio_service.pronounce import with_lexicons
 from tempaudio_service.script import Item, Mark, Pause, Said, Source, plain, request_span
 
@@ -169,3 +170,72 @@ def test_a_word_split_over_two_sources_is_still_one_word(text: str, cut: int) ->
     [out] = with_lexicons((item,), [SQL])
     assert isinstance(out, Said)
     assert out.text == text
+
+
+# --- NFC --------------------------------------------------------------------------------
+
+CAFE_NFC = "caf\u00e9"
+CAFE_NFD = "cafe\u0301"
+
+
+@pytest.mark.parametrize("grapheme", [CAFE_NFC, CAFE_NFD])
+@pytest.mark.parametrize("written", [CAFE_NFC, CAFE_NFD])
+def test_a_grapheme_matches_composed_or_decomposed_text(grapheme: str, written: str) -> None:
+    text = f"Meet at the {written}, then the {written}."
+    [said] = with_lexicons(plain(text), [lexicon("x", alias(grapheme, "coffee shop"))])
+    assert isinstance(said, Said)
+    assert said.text == "Meet at the coffee shop, then the coffee shop."
+    # Marks index the request as the client wrote it, whichever form that was.
+    assert span_of(said, "coffee shop", text) == written
+    start = said.text.index("then")
+    assert request_span(said, start, start + 4) == (text.index("then"), text.index("then") + 4)
+
+
+def test_a_combining_mark_belongs_to_its_word() -> None:
+    # "cafe" + U+0301 is "café": not the word "cafe" followed by something else.
+    assert said_text(f"a {CAFE_NFD}.", lexicon("x", alias("cafe", "coffee"))) == f"a {CAFE_NFD}."
+    assert said_text(f"{CAFE_NFD}\u0301 x", lexicon("x", alias(CAFE_NFC, "y"))) == (
+        f"{CAFE_NFD}\u0301 x"
+    )
+
+
+def test_what_nfc_composes_across_characters_matches_too() -> None:
+    # Hangul jamo (U+1100 U+1161 U+11A8) are one syllable (U+AC01) in NFC.
+    jamo = "\u1100\u1161\u11a8"
+    assert said_text(f"x {jamo} y", lexicon("k", alias("\uac01", "gak"))) == "x gak y"
+    assert said_text("x \uac01 y", lexicon("k", alias(jamo, "gak"))) == "x gak y"
+
+
+def test_text_outside_a_grapheme_is_said_as_written() -> None:
+    text = f"{CAFE_NFD} SQL"
+    assert said_text(text, SQL) == f"{CAFE_NFD} sequel"
+
+
+# --- the limit on what is said -----------------------------------------------------------
+
+ZZ = lexicon("zz", alias("zz", "a " * 249 + "a"))  # 499 characters for a word of two
+
+
+def test_aliases_are_held_to_the_limit_on_what_one_request_says() -> None:
+    text = " ".join(["zz"] * 1666)  # 4,997 characters, 833,000 said
+    with pytest.raises(
+        TextTooLong, match=r"'input' as said .* more than 5000 characters"
+    ) as refused:
+        with_lexicons(plain(text), [ZZ], max_chars=5000, field="input")
+    assert refused.value.param == "input"
+    assert refused.value.code == "text_too_long"
+    # Within the limit, or without one, the aliases are said.
+    [said] = with_lexicons(plain("zz zz"), [ZZ], max_chars=5000)
+    assert isinstance(said, Said)
+    assert len(said.text) == 2 * 499 + 1
+    assert with_lexicons(plain(text), [ZZ]) != plain(text)
+
+
+def test_a_script_already_over_the_limit_may_say_no_more_with_lexicons() -> None:
+    # SSML may say more than its text (say-as); lexicons may not add to that.
+    item = Said(text="SQL " + "x" * 96, sources=(Source(0, 100, 0, 100),))
+    [said] = with_lexicons((item,), [lexicon("db", alias("SQL", "Q"))], max_chars=50)
+    assert isinstance(said, Said)
+    assert said.text == "Q " + "x" * 96
+    with pytest.raises(TextTooLong, match="more than 100 characters"):
+        with_lexicons((item,), [SQL], max_chars=50)
