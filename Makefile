@@ -73,6 +73,7 @@ bench: $(STAMP) k8s-binaries
 	$(BIN)/python -m bench.connections
 	$(BIN)/python -m bench.shared_state
 	$(BIN)/python -m bench.storage_capacity
+	$(BIN)/python -m bench.stalls
 
 reliability: $(STAMP)
 	$(BIN)/python -m bench.reliability
