@@ -480,7 +480,7 @@ def frontier_verdict(pairs: dict[Profile, list[tuple[LoadRun, LoadRun]]]) -> str
         f"No candidate is under 400 MB at the default's speed (>= 0.97x throughput, p50 alone "
         f"within 5%); the default peaks at {default_peak:.0f} MB. The frontier, medians: "
         f"{frontier}. The default stays the fastest point; pods limited to 400 MB take the "
-        'point under it that suits them (README, "Memory").'
+        "point under it that suits them (docs/operations/capacity.md)."
     )
 
 

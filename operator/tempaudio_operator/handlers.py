@@ -153,7 +153,7 @@ def reconcile_policy(body: kopf.Body, memo: kopf.Memo, patch: kopf.Patch, **_: A
 @kopf.on.delete(GROUP, VERSION, PLURAL, retries=20, backoff=15)
 def retire_policy(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
     """A deleted policy leaves a final cleanup for the audio it promised; its lifecycle
-    rule goes with it (README "Deleting a policy")."""
+    rule goes with it (docs/concepts/policies.md)."""
     try:
         events = retire(body, memo.settings, memo.clients, datetime.now(UTC))
     except ApiException as error:

@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     # Never block an uninstall: say what is left and how to let it go.
     print(f"policy {where} is still terminating after {args.timeout:g} s: is the operator"
-          " running? README 'Operator' has the way out", file=sys.stderr)  # fmt: skip
+          " running? docs/operations/troubleshooting.md has the way out", file=sys.stderr)  # fmt: skip
     return 0
 
 

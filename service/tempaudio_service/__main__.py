@@ -171,7 +171,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--policy",
         metavar="FILE",
         help="serve the TempAudioPolicy documents of this YAML file (TEMPAUDIO_POLICY_FILE);"
-        " default: the built-in policy (README 'Policies')",
+        " default: the built-in policy (docs/concepts/policies.md)",
     )
     return parser.parse_args(argv)
 

@@ -1,6 +1,6 @@
 """The web console at ``/``: a page, a script, a style sheet and an icon, shipped in the
 package (``console/``), served as they are; no build step, nothing fetched from elsewhere.
-It speaks through the public API like any client (README "Web console");
+It speaks through the public API like any client (docs/console.md);
 ``TEMPAUDIO_CONSOLE=false`` leaves these routes out of the app."""
 
 from __future__ import annotations

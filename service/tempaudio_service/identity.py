@@ -126,7 +126,7 @@ class Authenticator:
             self._on_lookup("missing")
             raise Unauthenticated(
                 f"send a ServiceAccount token for the audience {self.audience!r}:"
-                " Authorization: Bearer <token> (README, 'Callers')"
+                " Authorization: Bearer <token> (docs/concepts/tenancy.md)"
             )
         key = hashlib.sha256(token.encode()).hexdigest()
         now = self._clock()

@@ -188,7 +188,7 @@ class BrowserHostMiddleware:
         logger.info("refused a browser's %s %s for host %r", scope["method"], scope["path"], name)
         error = UnknownHost(
             f"a browser reached this service as {name!r}, not a host of TEMPAUDIO_CONSOLE_HOSTS"
-            ' (README "Web console")'
+            " (docs/console.md)"
         )
         if openai_api.is_openai_path(scope["path"]):
             response = openai_api.domain_error_response(error)

@@ -141,7 +141,7 @@ def openapi_document(
                     "bearerFormat": "JWT",
                     "description": (
                         "A projected Kubernetes ServiceAccount token for the audience "
-                        "'tempaudio' (TEMPAUDIO_AUTH=serviceaccount; README \"Callers\")."
+                        "'tempaudio' (TEMPAUDIO_AUTH=serviceaccount; docs/concepts/tenancy.md)."
                     ),
                 }
             },

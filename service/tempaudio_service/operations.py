@@ -61,7 +61,7 @@ class Operation:
     openai: bool = False  # errors in OpenAI's shape
     query_policy: bool = False
     path_params: tuple[tuple[str, str], ...] = ()
-    caller: bool = False  # takes the caller's ServiceAccount token (README "Callers")
+    caller: bool = False  # takes the caller's ServiceAccount token (docs/concepts/tenancy.md)
     content: tuple[str, ...] = ()  # the answer's media types, when it is neither JSON nor audio
     console: bool = False  # the web console's (TEMPAUDIO_CONSOLE): gone when it is off
 
@@ -132,7 +132,7 @@ OPERATIONS = (
         query_policy=True, path_params=(("date", "date"), ("audio_id", "uuid")), caller=True,
         content=("application/x-json-stream",),
     ),
-    Operation("/", "get", "console", "The web console (README \"Web console\").",
+    Operation("/", "get", "console", "The web console (docs/console.md).",
               content=("text/html",), console=True),
     Operation(
         "/console/{name}", "get", "consoleFile", "The web console's script, style and icon.",

@@ -202,7 +202,7 @@ class TtsRequestBody(Body):
     )
     text_type: TextType = Field(
         "text",
-        description="ssml: 'text' is an SSML document (<speak>…</speak>; README, SSML).",
+        description="ssml: 'text' is an SSML document (<speak>…</speak>; docs/api/ssml.md).",
     )
     speech_marks: SpeechMarkTypes = Field(
         default_factory=list,

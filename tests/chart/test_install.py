@@ -97,7 +97,7 @@ def objects_left(namespace: str, release: str) -> list[str]:
         for r in rbac.list_cluster_role_binding(label_selector=selector).items
     ]
     # A deleted policy's final cleanup stays on purpose, to delete the audio its URLs
-    # promised once they are over (README "Policies"); test_served.py covers it.
+    # promised once they are over (docs/concepts/policies.md); test_served.py covers it.
     left += [
         f"CronJob/{c.metadata.name}"
         for c in client.BatchV1Api().list_namespaced_cron_job(namespace).items

@@ -42,7 +42,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(pytest.mark.timeout(900))
         return
     skip = pytest.mark.skip(
-        reason="the real-node tier runs with `make e2e` (root, about 1 GB of RAM): README Testing"
+        reason="the real-node tier runs with `make e2e` (root, about 1 GB of RAM): docs/development.md"
     )
     for item in items:
         if "tests/cluster" in str(item.path):

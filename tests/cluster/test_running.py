@@ -111,7 +111,7 @@ def run_client_pod(
 ) -> dict[str, Any]:
     """Run ``script`` in a labelled client pod of the project image; its last line, as JSON.
     ``token_as``: the pod runs as that ServiceAccount with a projected token for the
-    audience tempaudio at /var/run/secrets/tempaudio/token (README "Callers")."""
+    audience tempaudio at /var/run/secrets/tempaudio/token (docs/concepts/tenancy.md)."""
     name = f"client-{uuid.uuid4().hex[:6]}"
     container: dict[str, Any] = {
         "name": "client", "image": IMAGE, "imagePullPolicy": "Never",
@@ -399,7 +399,7 @@ AUDIO_QUOTA = 30  # audio seconds an hour for each caller
 
 
 def served_by(kube: client.ApiClient) -> dict[str, str]:
-    """audio_id -> the pod whose audit line made it (JSON logs, README "Callers")."""
+    """audio_id -> the pod whose audit line made it (JSON logs, docs/concepts/tenancy.md)."""
     made = {}
     for pod in service_pods(kube):
         logs = core(kube).read_namespaced_pod_log(pod.metadata.name, NAMESPACE)

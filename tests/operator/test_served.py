@@ -39,7 +39,7 @@ from tests.operator.test_operator import events, spec_for
 pytestmark = [pytest.mark.k8s, pytest.mark.usefixtures("operator", "aws_env")]
 # The service's clock, and moto's while the service stores (LastModified).
 T0 = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
-# How soon an accepted edit reaches new requests (README "Policies" states this bound).
+# How soon an accepted edit reaches new requests (docs/concepts/policies.md states this bound).
 EDIT_BOUND_SECONDS = 10
 
 

@@ -142,7 +142,7 @@ def test_a_streamed_flac_is_the_whole_file_sent_at_its_end(rate: int) -> None:
     assert sent[-1] == whole.finish()  # the stored file, byte for byte
 
 
-# The rates README "Formats" gives the extra duration at, and the formats libsndfile reads
+# The rates docs/api/tts.md, "Formats" gives the extra duration at, and the formats libsndfile reads
 # (1.2 has no AAC; raw PCM has no header).
 DURATION_RATES = (8000, 11025, 16000, 22050, 24000, 44100, 48000)
 SOUNDFILE_READS = {"wav", "mp3", "opus", "flac", "ulaw", "alaw"}
