@@ -28,11 +28,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-# A sentence longer than this many phonemes (about 7 s of audio) is decoded in pieces.
-DEFAULT_MAX_CHUNK_PHONEMES = 150
-# Audio one request may produce: the longest text (5,000 characters) at normal speed is
-# about 6 minutes.
-DEFAULT_MAX_AUDIO_SECONDS = 600
 # A low estimate of the audio per phoneme at length_scale 1 (measured: 0.048 s for
 # en_US-joe-medium, stress marks included), so that the estimate refuses only what is
 # certainly over the cap; the decoded audio is checked exactly as it comes.

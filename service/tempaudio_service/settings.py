@@ -18,11 +18,15 @@ from typing import Any
 from tempaudio_api.durations import format_duration
 from tempaudio_api.storage import DEFAULT_PREFIX, DEFAULT_REGION
 
-from .chunking import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_CHUNK_PHONEMES
 from .config import LOG_LEVELS, ConfigError, Env
 from .hosts import DEFAULT_HOSTS
 
 DEFAULT_VOICE = "en_US-joe-medium"
+# A sentence longer than this many phonemes (about 7 s of audio) is decoded in pieces.
+DEFAULT_MAX_CHUNK_PHONEMES = 150
+# Audio one request may produce: the longest text (5,000 characters) at normal speed is
+# about 6 minutes.
+DEFAULT_MAX_AUDIO_SECONDS = 600
 # Credentials that make boto3 talk to real AWS rather than the embedded endpoint.
 _AWS_CREDENTIAL_HINTS = (
     "AWS_ACCESS_KEY_ID",

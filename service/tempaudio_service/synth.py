@@ -22,10 +22,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .chunking import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_CHUNK_PHONEMES, phonemized
+from .chunking import phonemized
 from .errors import InvalidRequest
 from .prepared_models import SharedWeights, default_cache_dir, prepared
 from .script import Script, plain
+from .settings import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_CHUNK_PHONEMES
 from .speaking import Renderer, check_estimate, plan, with_words
 from .voice_files import discover_voices, onnx_session
 from .voices import (
