@@ -16,7 +16,7 @@ COPY api/ api/
 # Its model is prepared here, once (word timings patched in, weights apart to be mapped):
 # the service never rebuilds it in memory.
 RUN /opt/tempaudio/bin/python -m pip install -c constraints.txt ".[service,operator]" \
-    && /opt/tempaudio/bin/python -m tempaudio_service.prepared_models /opt/tempaudio/models \
+    && /opt/tempaudio/bin/python -m tempaudio_service.speech.prepared_models /opt/tempaudio/models \
     && /opt/tempaudio/bin/python -m pip uninstall --yes pip setuptools \
     && /opt/tempaudio/bin/python -m compileall -q /opt/tempaudio
 

@@ -42,12 +42,12 @@ k8s-binaries:
 generate: $(STAMP)
 	$(BIN)/python -m tempaudio_api.generate
 	$(BIN)/python -m tempaudio_api.chart_docs
-	$(BIN)/python -m tempaudio_service.reference
+	$(BIN)/python -m tempaudio_service.core.reference
 
 lint: $(STAMP)
 	$(BIN)/python -m tempaudio_api.generate --check
 	$(BIN)/python -m tempaudio_api.chart_docs --check
-	$(BIN)/python -m tempaudio_service.reference --check
+	$(BIN)/python -m tempaudio_service.core.reference --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

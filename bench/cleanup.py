@@ -20,10 +20,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.common import machine_line, write_section
-from tempaudio_service import layout
-from tempaudio_service.cleanup import S3Cleaner
-from tempaudio_service.local import LocalAws
-from tempaudio_service.store import make_s3_client
+from tempaudio_service.cleanup.job import S3Cleaner
+from tempaudio_service.storage import layout
+from tempaudio_service.storage.embedded import LocalAws
+from tempaudio_service.storage.store import make_s3_client
 
 PREFIX = "temp-audio/"
 RETENTION = timedelta(hours=24)

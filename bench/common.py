@@ -137,7 +137,7 @@ def fresh_storage(moto: str, prefix: str) -> str:
     """A new bucket and table of one name on moto's server (TTL on), for one scenario."""
     import uuid
 
-    from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
+    from tempaudio_service.storage.store import AudioStore, make_dynamodb_client, make_s3_client
 
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     s3 = make_s3_client(region="us-east-1", endpoint_url=moto, timeout_seconds=10, local=True)

@@ -45,7 +45,7 @@ from bench.common import (
     wait_http,
     write_section,
 )
-from tempaudio_service.local import LocalAws
+from tempaudio_service.storage.embedded import LocalAws
 
 CAP = 32  # TEMPAUDIO_MAX_CONNECTIONS for the scenario
 # idle: nothing sent; trickling: headers a byte a second; answered: a request refused before

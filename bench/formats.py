@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable
 
 from bench.common import TEXTS, machine_line, write_section
-from tempaudio_service.encoders import Resampler, open_encoder
-from tempaudio_service.formats import FORMATS
-from tempaudio_service.synth import PiperSynthesizer, SynthesisOptions
+from tempaudio_service.core.formats import FORMATS
+from tempaudio_service.speech.encoders import Resampler, open_encoder
+from tempaudio_service.speech.synth import PiperSynthesizer, SynthesisOptions
 
 REPEATS = 7
 VOICE = "en_US-joe-medium"

@@ -56,7 +56,7 @@ PROFILES = (
 
 _PROBE = """
 import resource, sys
-import tempaudio_service.synth as synth
+import tempaudio_service.speech.synth as synth
 idle, words = int(sys.argv[1]), int(sys.argv[2])
 s = synth.PiperSynthesizer(intra_op_threads=1, idle_threads=idle, max_chunk_phonemes=100_000)
 loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -73,7 +73,7 @@ def synthesizer_with(*, pattern: bool, shared: bool) -> Any:
     memory pattern per input shape or none, one arena for all sessions or one each."""
     import onnxruntime
 
-    from tempaudio_service.synth import PiperSynthesizer
+    from tempaudio_service.speech.synth import PiperSynthesizer
 
     real = onnxruntime.InferenceSession
 
@@ -97,7 +97,7 @@ def synthesizer_with(*, pattern: bool, shared: bool) -> Any:
 _SESSION_OPTIONS_PROBE = """
 import resource, sys
 from concurrent.futures import ThreadPoolExecutor
-from tempaudio_service.synth import SynthesisOptions
+from tempaudio_service.speech.synth import SynthesisOptions
 from bench.memory import LOAD_TEXTS, synthesizer_with
 s = synthesizer_with(pattern=sys.argv[1] == "1", shared=sys.argv[2] == "1")
 options = SynthesisOptions()
@@ -110,7 +110,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 # synthesis by synthesis so a drift in the machine's speed hits both alike.
 _SESSION_SPEED_PROBE = """
 import statistics, time
-from tempaudio_service.synth import SynthesisOptions
+from tempaudio_service.speech.synth import SynthesisOptions
 from bench.common import TEXTS
 from bench.memory import synthesizer_with
 service = synthesizer_with(pattern=False, shared=True)
@@ -372,7 +372,7 @@ def report(
          "comes in every length, so the blocks fragment the arena; the arena keeps the largest "
          "activations it has served, so two arenas keep two copies of the peak. The service "
          "turns patterns off and registers one arena for all its sessions "
-         "(`service/tempaudio_service/synth.py`). Speed, the service's options over "
+         "(`service/tempaudio_service/speech/synth.py`). Speed, the service's options over "
          "onnxruntime's defaults, one process, alternating synthesis by synthesis (p50): "
          + ", ".join(f"{text} {ratio:.2f}x" for text, ratio in speed.items())
          + ". Turning the arena off entirely cost 1.25-1.7x in speed."),

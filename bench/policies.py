@@ -41,10 +41,10 @@ from bench.common import (
     wait_http,
     write_section,
 )
-from tempaudio_service.local import LocalAws
-from tempaudio_service.locations import Storage
-from tempaudio_service.policies import PolicyBook, ServedPolicy
-from tempaudio_service.store import AudioStore, Stores, make_dynamodb_client, make_s3_client
+from tempaudio_service.core.locations import Storage
+from tempaudio_service.policy.policies import PolicyBook, ServedPolicy
+from tempaudio_service.storage.embedded import LocalAws
+from tempaudio_service.storage.store import AudioStore, Stores, make_dynamodb_client, make_s3_client
 
 POLICIES = 64
 
@@ -53,7 +53,7 @@ def base_revision() -> str:
     """The parent of the commit that added the policy module."""
     added = subprocess.run(
         ["git", "log", "--diff-filter=A", "--format=%H", "--",
-         "service/tempaudio_service/policies.py"],
+         "service/tempaudio_service/policy/policies.py"],
         cwd=REPO, capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     if not added:

@@ -31,9 +31,9 @@ import psutil
 
 from bench.common import BIN, TEXTS, clean_env, free_port, machine_line, wait_http, write_section
 from bench.faultproxy import FaultProxy
-from tempaudio_service.layout import is_audio_item
-from tempaudio_service.local import LocalAws
-from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
+from tempaudio_service.storage.embedded import LocalAws
+from tempaudio_service.storage.layout import is_audio_item
+from tempaudio_service.storage.store import AudioStore, make_dynamodb_client, make_s3_client
 
 
 @dataclass

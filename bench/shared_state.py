@@ -36,7 +36,7 @@ from bench.common import (
 )
 from bench.faultproxy import FaultProxy
 from bench.synthesis import server
-from tempaudio_service.local import LocalAws
+from tempaudio_service.storage.embedded import LocalAws
 
 DYNAMODB_DELAY = 0.020
 

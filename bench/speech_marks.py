@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 
 from bench.common import SENTENCES, TEXTS, machine_line, percentile, write_section
-from tempaudio_service.marks import speech_marks
-from tempaudio_service.script import plain
-from tempaudio_service.ssml import parse_ssml
-from tempaudio_service.synth import PiperSynthesizer, SynthesisOptions, Timing
+from tempaudio_service.speech.marks import speech_marks
+from tempaudio_service.speech.script import plain
+from tempaudio_service.speech.ssml import parse_ssml
+from tempaudio_service.speech.synth import PiperSynthesizer, SynthesisOptions, Timing
 
 VOICE = "en_US-joe-medium"
 RATE = 22050
@@ -110,7 +110,7 @@ def accuracy(synth: PiperSynthesizer, rounds: int) -> dict[str, list[float]]:
 
 def mapping(synth: PiperSynthesizer) -> tuple[int, int]:
     """Written words marked once each, in order, with text[start:end] == value."""
-    from tempaudio_service.alignment import written_words
+    from tempaudio_service.speech.alignment import written_words
 
     good = total = 0
     for text in TRICKY + SENTENCES:

@@ -49,8 +49,8 @@ from bench.common import (
     write_section,
 )
 from bench.policies import worktree
-from tempaudio_service.local import LocalAws
-from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
+from tempaudio_service.storage.embedded import LocalAws
+from tempaudio_service.storage.store import AudioStore, make_dynamodb_client, make_s3_client
 
 CONCURRENCY = 3
 PROBE_EVERY_SECONDS = 0.05
@@ -272,7 +272,7 @@ def base_revision() -> str:
     """The parent of the commit that made the phonemizer read text in pieces."""
     added = subprocess.run(
         ["git", "log", "-S", "MAX_PHONEMIZE_CHARS", "--format=%H", "--",
-         "service/tempaudio_service/chunking.py"],
+         "service/tempaudio_service/speech/chunking.py"],
         cwd=REPO, capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     if not added:

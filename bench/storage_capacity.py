@@ -1,6 +1,6 @@
 """Capacity on paper: the S3 and DynamoDB calls and capacity units of each path, and the request
 rates at which each table layout and the date prefix meet AWS's per-partition and per-prefix
-limits. The item sizes are those of real items (layout.audio_item, sized by DynamoDB's rules);
+limits. The item sizes are those of real items (layout.AudioItem.record, sized by DynamoDB's rules);
 the rest is arithmetic, written out.
 
     python -m bench.storage_capacity      # writes the "capacity-storage" section of BENCHMARKS.md
@@ -15,8 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from bench.common import TEXTS, machine_line, write_section
-from tempaudio_service import layout
-from tempaudio_service.quotas import HOUR, counter_name
+from tempaudio_service.access.quotas import HOUR, counter_name
+from tempaudio_service.storage import layout
 
 # AWS's documented limits.
 PARTITION_WCU = 1000  # write capacity units a second per partition
@@ -43,12 +43,12 @@ def item_bytes(item: dict[str, Any]) -> int:
 
 def audio_item(text: str) -> dict[str, Any]:
     audio_id = str(uuid.uuid4())
-    return layout.audio_item(
+    return layout.new_audio_item(
         created=CREATED, audio_id=audio_id, bucket="my-audio",
         key=layout.object_key("temp-audio/", CREATED, audio_id), text=text,
         voice_id="en_US-joe-medium", duration=Decimal("12.345"), retention=timedelta(hours=24),
         caller="team-a/notifier", policy="team-a/notifications",
-    )  # fmt: skip
+    ).record()  # fmt: skip
 
 
 def units(size: int, per: int) -> int:

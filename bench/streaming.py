@@ -120,8 +120,8 @@ def seam() -> tuple[float, float, float, float]:
     against the same stretches said whole (their difference is the step at the seam)."""
     import numpy as np
 
-    from tempaudio_service.script import plain
-    from tempaudio_service.synth import PiperSynthesizer, SynthesisOptions
+    from tempaudio_service.speech.script import plain
+    from tempaudio_service.speech.synth import PiperSynthesizer, SynthesisOptions
 
     synth = PiperSynthesizer()
     steady = SynthesisOptions(noise_scale=0.0, noise_w=0.0)

@@ -46,8 +46,8 @@ from bench.common import (
     write_section,
 )
 from tempaudio_service.app import shorthand_store
-from tempaudio_service.local import LocalAws
-from tempaudio_service.settings import ServiceSettings
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.storage.embedded import LocalAws
 
 CONCURRENCY = (1, 2, 4, 8)
 

@@ -22,13 +22,13 @@ import httpx
 import pytest
 import yaml
 
-from tempaudio_service import layout
 from tempaudio_service.app import shorthand_store
-from tempaudio_service.local import LocalAws
-from tempaudio_service.script import Said, Script
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
-from tempaudio_service.synth import SynthesisOptions, Timing, VoiceInfo
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.speech.script import Said, Script
+from tempaudio_service.speech.synth import SynthesisOptions, Timing, VoiceInfo
+from tempaudio_service.storage import layout
+from tempaudio_service.storage.embedded import LocalAws
+from tempaudio_service.storage.store import AudioStore, make_dynamodb_client, make_s3_client
 
 pytest_plugins = ["tests.kube_fixtures"]
 
@@ -249,7 +249,7 @@ def tone() -> ToneSynthesizer:
 @pytest.fixture(scope="session")
 def piper():  # type: ignore[no-untyped-def]
     """The real bundled Piper voice, loaded once per test session."""
-    from tempaudio_service.synth import PiperSynthesizer
+    from tempaudio_service.speech.synth import PiperSynthesizer
 
     return PiperSynthesizer()
 
@@ -266,7 +266,7 @@ def serving(app: Any, **options: Any) -> Iterator[str]:
 
     import uvicorn
 
-    from tempaudio_service.connections import server_options
+    from tempaudio_service.http.connections import server_options
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

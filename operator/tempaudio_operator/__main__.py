@@ -19,25 +19,32 @@ def build_parser(settings: OperatorSettings) -> argparse.ArgumentParser:
     )
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument(
-        "-n", "--namespace", action="append", default=None,
+        "-n",
+        "--namespace",
+        action="append",
+        default=None,
         help="watch this namespace or glob (repeatable); replaces TEMPAUDIO_OPERATOR_NAMESPACES"
-             " (comma-separated)",
-    )  # fmt: skip
+        " (comma-separated)",
+    )
     scope.add_argument(
         "-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)"
     )
     parser.add_argument(
-        "--peering", default=os.environ.get("TEMPAUDIO_OPERATOR_PEERING") or None,
+        "--peering",
+        default=os.environ.get("TEMPAUDIO_OPERATOR_PEERING") or None,
         help="kopf peering name for several replicas; default: standalone (run one replica)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--liveness", default=os.environ.get("TEMPAUDIO_OPERATOR_LIVENESS", "http://0.0.0.0:8080/healthz"),
+        "--liveness",
+        default=os.environ.get("TEMPAUDIO_OPERATOR_LIVENESS", "http://0.0.0.0:8080/healthz"),
         help="liveness endpoint URL (TEMPAUDIO_OPERATOR_LIVENESS); empty to disable",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--log-format", choices=["text", "json"],
-        default=os.environ.get("TEMPAUDIO_LOG_FORMAT", "text"), help="log format",
-    )  # fmt: skip
+        "--log-format",
+        choices=["text", "json"],
+        default=os.environ.get("TEMPAUDIO_LOG_FORMAT", "text"),
+        help="log format",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -62,8 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     namespaces = list(settings.namespaces)
     logger.info(
         "starting: namespaces=%s peering=%s liveness=%s settings=%s",
-        namespaces or "all", args.peering or "standalone", args.liveness or "off", settings,
-    )  # fmt: skip
+        namespaces or "all",
+        args.peering or "standalone",
+        args.liveness or "off",
+        settings,
+    )
     kopf.run(
         standalone=args.peering is None,
         peering_name=args.peering,

@@ -51,12 +51,17 @@ def labels(policy: Policy) -> dict[str, str]:
 def cleanup_args(policy: Policy) -> list[str]:
     """The tempaudio-cleanup command line for a policy."""
     args = [
-        "--bucket", policy.bucket,
-        "--prefix", policy.prefix,
-        "--retention", policy.retention_text,
-        "--region", policy.region,
-        "--log-format", "json",
-    ]  # fmt: skip
+        "--bucket",
+        policy.bucket,
+        "--prefix",
+        policy.prefix,
+        "--retention",
+        policy.retention_text,
+        "--region",
+        policy.region,
+        "--log-format",
+        "json",
+    ]
     if policy.endpoint_url:
         args += ["--endpoint-url", policy.endpoint_url]
     if policy.dry_run:
@@ -171,9 +176,11 @@ def final_cleanup_cronjob(
     (which then inherits the promise, see ``inherited_period``).
     """
     cronjob = cleanup_cronjob(
-        policy, image=image, image_pull_policy=image_pull_policy,
+        policy,
+        image=image,
+        image_pull_policy=image_pull_policy,
         service_account_name=service_account_name,
-    )  # fmt: skip
+    )
     final_labels = {k: v for k, v in labels(policy).items() if k != POLICY_LABEL}
     final_labels[RETIRED_LABEL] = policy.name
     cronjob["metadata"] = {
@@ -250,15 +257,26 @@ def adopted_managed_fields(
     legacy = [e for e in entries if e.get("operation") == "Update" and not e.get("subresource")]
     if not legacy:
         return None
-    ours = [e for e in entries if e.get("manager") == manager and e.get("operation") == "Apply"
-            and not e.get("subresource")]  # fmt: skip
+    ours = [
+        e
+        for e in entries
+        if e.get("manager") == manager
+        and e.get("operation") == "Apply"
+        and not e.get("subresource")
+    ]
     rest = [dict(e) for e in entries if e not in legacy and e not in ours]
     fields: dict[str, Any] = {}
     for entry in [*ours, *legacy]:
         _merged_fields(fields, entry.get("fieldsV1") or {})
     first = (ours or legacy)[0]
-    adopted = {"manager": manager, "operation": "Apply", "apiVersion": first.get("apiVersion"),
-               "time": first.get("time"), "fieldsType": "FieldsV1", "fieldsV1": fields}  # fmt: skip
+    adopted = {
+        "manager": manager,
+        "operation": "Apply",
+        "apiVersion": first.get("apiVersion"),
+        "time": first.get("time"),
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields,
+    }
     return [*rest, adopted]
 
 

@@ -111,13 +111,16 @@ def status_fields(policy: Policy, decision: Enforcement) -> dict[str, Any]:
         # An unended period has no "ended" key: the API server drops nulls in lists, and
         # kopf would report the difference on every patch.
         "retentionHistory": [
-            {"retention": format_duration(p.retention), "since": stamp(p.since),
-             **({"ended": stamp(p.ended)} if p.ended else {})}
+            {
+                "retention": format_duration(p.retention),
+                "since": stamp(p.since),
+                **({"ended": stamp(p.ended)} if p.ended else {}),
+            }
             for p in decision.history
         ],
         "enforcedRetention": text,
         "enforcedUntil": stamp(decision.until) if decision.until else None,
-    }  # fmt: skip
+    }
 
 
 def parse_history(raw: Any) -> tuple[Period, ...]:
@@ -126,11 +129,13 @@ def parse_history(raw: Any) -> tuple[Period, ...]:
     try:
         for entry in raw or []:
             ended = entry.get("ended")
-            periods.append(Period(
-                parse_retention(str(entry["retention"])),
-                parse_stamp(str(entry["since"])),
-                parse_stamp(str(ended)) if ended else None,
-            ))  # fmt: skip
+            periods.append(
+                Period(
+                    parse_retention(str(entry["retention"])),
+                    parse_stamp(str(entry["since"])),
+                    parse_stamp(str(ended)) if ended else None,
+                )
+            )
     except (KeyError, TypeError, ValueError, AttributeError):
         return ()
     return tuple(periods)

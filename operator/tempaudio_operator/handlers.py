@@ -160,8 +160,11 @@ def retire_policy(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> Non
         if kube.namespace_terminating(error):
             # Everything in the namespace goes; a lifecycle rule, if any, stays and expires
             # the audio, since the final cleanup cannot be scheduled there.
-            logger.info("namespace of %s/%s is terminating: no final cleanup",
-                        body["metadata"]["namespace"], body["metadata"]["name"])  # fmt: skip
+            logger.info(
+                "namespace of %s/%s is terminating: no final cleanup",
+                body["metadata"]["namespace"],
+                body["metadata"]["name"],
+            )
             return
         raise kopf.TemporaryError(kube.api_error_message(error), delay=15) from error
     except AwsNotReady as error:
@@ -260,10 +263,20 @@ def record_cleanup(
             if "deleted" in result
             else ""
         )
-        kube.post_event(clients.core, policy_body, type_="Normal", reason="CleanupSucceeded",
-                        message=f"Job {outcome['jobName']} succeeded{counts}")  # fmt: skip
+        kube.post_event(
+            clients.core,
+            policy_body,
+            type_="Normal",
+            reason="CleanupSucceeded",
+            message=f"Job {outcome['jobName']} succeeded{counts}",
+        )
     else:
-        kube.post_event(clients.core, policy_body, type_="Warning", reason="CleanupFailed",
-                        message=f"Job {outcome['jobName']} failed")  # fmt: skip
+        kube.post_event(
+            clients.core,
+            policy_body,
+            type_="Warning",
+            reason="CleanupFailed",
+            message=f"Job {outcome['jobName']} failed",
+        )
     # Each cleanup run is also a cheap moment to re-check TTL and lifecycle drift.
     resync.reconcile_by_name(memo, namespace, name)

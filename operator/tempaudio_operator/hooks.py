@@ -46,9 +46,14 @@ def verdict(body: Mapping[str, Any]) -> tuple[bool, str] | None:
 
 
 def accepted(
-    api: client.CustomObjectsApi, namespace: str, name: str, *, timeout: float,
-    sleep: Sleep = time.sleep, clock: Clock = time.monotonic,
-) -> tuple[bool, str]:  # fmt: skip
+    api: client.CustomObjectsApi,
+    namespace: str,
+    name: str,
+    *,
+    timeout: float,
+    sleep: Sleep = time.sleep,
+    clock: Clock = time.monotonic,
+) -> tuple[bool, str]:
     deadline = clock() + timeout
     while True:
         body = kube.get_policy(api, namespace, name)
@@ -61,9 +66,14 @@ def accepted(
 
 
 def retire(
-    api: client.CustomObjectsApi, namespace: str, name: str, *, timeout: float,
-    sleep: Sleep = time.sleep, clock: Clock = time.monotonic,
-) -> bool:  # fmt: skip
+    api: client.CustomObjectsApi,
+    namespace: str,
+    name: str,
+    *,
+    timeout: float,
+    sleep: Sleep = time.sleep,
+    clock: Clock = time.monotonic,
+) -> bool:
     """True once the policy is gone; False if it is still there after ``timeout``."""
     try:
         api.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
@@ -99,8 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"policy {where} retired")
         return 0
     # Never block an uninstall: say what is left and how to let it go.
-    print(f"policy {where} is still terminating after {args.timeout:g} s: is the operator"
-          " running? docs/operations/troubleshooting.md has the way out", file=sys.stderr)  # fmt: skip
+    print(
+        f"policy {where} is still terminating after {args.timeout:g} s: is the operator"
+        " running? docs/operations/troubleshooting.md has the way out",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -97,20 +97,39 @@ def apply_cronjob(api: client.CustomObjectsApi, desired: Mapping[str, Any], owne
             f"CronJob {name} already exists and is not owned by this policy; rename or delete it"
         )
     if actual is not None:
-        adopted = adopted_managed_fields(actual["metadata"].get("managedFields") or [],
-                                         FIELD_MANAGER)  # fmt: skip
+        adopted = adopted_managed_fields(
+            actual["metadata"].get("managedFields") or [], FIELD_MANAGER
+        )
         if adopted is not None:
             api.patch_namespaced_custom_object(
-                "batch", "v1", namespace, "cronjobs", name,
-                {"metadata": {"managedFields": adopted,
-                              "resourceVersion": actual["metadata"]["resourceVersion"]}},
+                "batch",
+                "v1",
+                namespace,
+                "cronjobs",
+                name,
+                {
+                    "metadata": {
+                        "managedFields": adopted,
+                        "resourceVersion": actual["metadata"]["resourceVersion"],
+                    }
+                },
                 _content_type=MERGE_PATCH,
-            )  # fmt: skip
+            )
             actual = _get(api, "batch", "v1", namespace, "cronjobs", name) or actual
-    applied = cast(dict[str, Any], api.patch_namespaced_custom_object(
-        "batch", "v1", namespace, "cronjobs", name, dict(desired),
-        field_manager=FIELD_MANAGER, force=True, _content_type=APPLY_PATCH,
-    ))  # fmt: skip
+    applied = cast(
+        dict[str, Any],
+        api.patch_namespaced_custom_object(
+            "batch",
+            "v1",
+            namespace,
+            "cronjobs",
+            name,
+            dict(desired),
+            field_manager=FIELD_MANAGER,
+            force=True,
+            _content_type=APPLY_PATCH,
+        ),
+    )
     if actual is None:
         return "created"
     before = actual["metadata"].get("resourceVersion")
@@ -125,11 +144,19 @@ def owned_cronjobs(
     api: client.CustomObjectsApi, namespace: str, policy_name: str, owner_uid: str
 ) -> list[str]:
     """Names of the CronJobs labelled for the policy and owned by it."""
-    listed = cast(dict[str, Any], api.list_namespaced_custom_object(
-        "batch", "v1", namespace, "cronjobs", label_selector=f"{POLICY_LABEL}={policy_name}",
-    ))  # fmt: skip
-    return [item["metadata"]["name"] for item in listed.get("items") or []
-            if owned_by(item, owner_uid)]  # fmt: skip
+    listed = cast(
+        dict[str, Any],
+        api.list_namespaced_custom_object(
+            "batch",
+            "v1",
+            namespace,
+            "cronjobs",
+            label_selector=f"{POLICY_LABEL}={policy_name}",
+        ),
+    )
+    return [
+        item["metadata"]["name"] for item in listed.get("items") or [] if owned_by(item, owner_uid)
+    ]
 
 
 def delete_cronjob(api: client.BatchV1Api, namespace: str, name: str) -> None:
@@ -153,9 +180,16 @@ def apply_final_cleanup(api: client.CustomObjectsApi, desired: Mapping[str, Any]
     ):
         raise NameConflict(f"CronJob {name} already exists and is not this policy's final cleanup")
     api.patch_namespaced_custom_object(
-        "batch", "v1", namespace, "cronjobs", name, dict(desired),
-        field_manager=FIELD_MANAGER, force=True, _content_type=APPLY_PATCH,
-    )  # fmt: skip
+        "batch",
+        "v1",
+        namespace,
+        "cronjobs",
+        name,
+        dict(desired),
+        field_manager=FIELD_MANAGER,
+        force=True,
+        _content_type=APPLY_PATCH,
+    )
 
 
 def cleanup_summary(core: client.CoreV1Api, namespace: str, job_name: str) -> dict[str, Any] | None:
@@ -185,14 +219,22 @@ def post_event(
     event = client.CoreV1Event(
         metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}.", namespace=meta["namespace"]),
         involved_object=client.V1ObjectReference(
-            api_version=obj.get("apiVersion"), kind=obj.get("kind"), name=meta["name"],
-            namespace=meta["namespace"], uid=meta.get("uid"),
+            api_version=obj.get("apiVersion"),
+            kind=obj.get("kind"),
+            name=meta["name"],
+            namespace=meta["namespace"],
+            uid=meta.get("uid"),
         ),
-        type=type_, reason=reason, message=message[:1024],
+        type=type_,
+        reason=reason,
+        message=message[:1024],
         source=client.V1EventSource(component="tempaudio-operator"),
-        reporting_component="tempaudio-operator", reporting_instance=socket.gethostname(),
-        first_timestamp=now, last_timestamp=now, count=1,
-    )  # fmt: skip
+        reporting_component="tempaudio-operator",
+        reporting_instance=socket.gethostname(),
+        first_timestamp=now,
+        last_timestamp=now,
+        count=1,
+    )
     try:
         core.create_namespaced_event(meta["namespace"], event)
     except ApiException as error:

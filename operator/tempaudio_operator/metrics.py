@@ -73,48 +73,60 @@ class OperatorMetrics:
             clock=clock,
             registry=registry,
             reconciles=Counter(
-                "tempaudio_operator_reconciles", "Policy reconciles by outcome", ["outcome"],
+                "tempaudio_operator_reconciles",
+                "Policy reconciles by outcome",
+                ["outcome"],
                 registry=registry,
             ),
             policies=Gauge(
-                "tempaudio_operator_policies", "Watched policies by their Ready status",
-                ["ready"], registry=registry,
+                "tempaudio_operator_policies",
+                "Watched policies by their Ready status",
+                ["ready"],
+                registry=registry,
             ),
             cleanups=Counter(
-                "tempaudio_operator_cleanups", "Finished cleanup Jobs by result", ["result"],
+                "tempaudio_operator_cleanups",
+                "Finished cleanup Jobs by result",
+                ["result"],
                 registry=registry,
             ),
             cleanup_deleted=Counter(
                 "tempaudio_operator_cleanup_deleted_objects",
-                "Objects deleted by cleanup Jobs (from their summaries)", registry=registry,
+                "Objects deleted by cleanup Jobs (from their summaries)",
+                registry=registry,
             ),
             policy_ready=Gauge(
                 "tempaudio_operator_policy_ready",
-                "1 while the policy's Ready condition is True, else 0", ["policy"],
+                "1 while the policy's Ready condition is True, else 0",
+                ["policy"],
                 registry=registry,
             ),
             policy_cleanups=Counter(
                 "tempaudio_operator_policy_cleanups",
-                "Finished cleanup Jobs of the policy by result", ["policy", "result"],
+                "Finished cleanup Jobs of the policy by result",
+                ["policy", "result"],
                 registry=registry,
             ),
             last_cleanup_time=Gauge(
                 "tempaudio_operator_policy_last_cleanup_timestamp_seconds",
                 "When the policy's last cleanup Job finished (its creation, before the first),"
                 " or when its schedule or suspension last changed, if later",
-                ["policy"], registry=registry,
+                ["policy"],
+                registry=registry,
             ),
             last_cleanup_succeeded=Gauge(
                 "tempaudio_operator_policy_last_cleanup_succeeded",
-                "1 when the policy's last cleanup Job succeeded, 0 when it failed", ["policy"],
+                "1 when the policy's last cleanup Job succeeded, 0 when it failed",
+                ["policy"],
                 registry=registry,
             ),
             cleanup_interval=Gauge(
                 "tempaudio_operator_policy_cleanup_interval_seconds",
                 "Longest gap between two runs of the policy's schedule (none while suspended)",
-                ["policy"], registry=registry,
+                ["policy"],
+                registry=registry,
             ),
-        )  # fmt: skip
+        )
         for outcome in OUTCOMES:
             metrics.reconciles.labels(outcome)
         for status in READY_STATUSES:
@@ -219,8 +231,12 @@ class OperatorMetrics:
     def _forget(self, key: str) -> None:
         self._known.pop(key, None)
         self._forgotten[key] = next(self._sequence)
-        for gauge in (self.policy_ready, self.last_cleanup_time, self.last_cleanup_succeeded,
-                      self.cleanup_interval):  # fmt: skip
+        for gauge in (
+            self.policy_ready,
+            self.last_cleanup_time,
+            self.last_cleanup_succeeded,
+            self.cleanup_interval,
+        ):
             _remove(gauge, key)
         for result in RESULTS:
             _remove(self.policy_cleanups, key, result)

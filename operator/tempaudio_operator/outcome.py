@@ -72,16 +72,26 @@ class Conditions:
         )
 
     def set(
-        self, type_: str, ok: bool, reason: str, message: str,
-        *, not_ready: aws.AwsNotReady | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        type_: str,
+        ok: bool,
+        reason: str,
+        message: str,
+        *,
+        not_ready: aws.AwsNotReady | None = None,
+    ) -> None:
         """Set one condition; ``not_ready`` records the first AWS refusal (retried later)."""
         self.not_ready = self.not_ready or not_ready
         before = self.previous.get(type_) or {}
         self.items = set_condition(
-            self.items, type_=type_, status=ok, reason=reason, message=message,
-            now=self.now, generation=self.generation,
-        )  # fmt: skip
+            self.items,
+            type_=type_,
+            status=ok,
+            reason=reason,
+            message=message,
+            now=self.now,
+            generation=self.generation,
+        )
         flipped = (
             before.get("status") != ("True" if ok else "False") or before.get("reason") != reason
         )
@@ -103,16 +113,19 @@ def stopped(
     conditions.set("Ready", False, reason, message)
     status = {"observedGeneration": meta.get("generation"), "conditions": conditions.items}
     return Outcome(
-        status=status, events=conditions.events, invalid=invalid,
+        status=status,
+        events=conditions.events,
+        invalid=invalid,
         blocked=message if blocked else None,
-    )  # fmt: skip
+    )
 
 
 def failed(body: Mapping[str, Any], error: Exception, now: datetime | None = None) -> Outcome:
     """An unexpected error while reconciling one policy, as its status: never a silent loop."""
     message = f"{type(error).__name__}: {str(error)[:300]}"
-    return stopped(Conditions.of(body, now), body["metadata"], "ReconcileError", message,
-                    blocked=True)  # fmt: skip
+    return stopped(
+        Conditions.of(body, now), body["metadata"], "ReconcileError", message, blocked=True
+    )
 
 
 def status_changed(body: Mapping[str, Any], status: Mapping[str, Any]) -> bool:

@@ -84,8 +84,9 @@ def ensure_cronjob(
     for stale in kube.owned_cronjobs(clients.custom, policy.namespace, policy.name, uid):
         if stale != name:
             kube.delete_cronjob(clients.batch, policy.namespace, stale)
-            logger.info("policy %s/%s: deleted its old CronJob %s", policy.namespace,
-                        policy.name, stale)  # fmt: skip
+            logger.info(
+                "policy %s/%s: deleted its old CronJob %s", policy.namespace, policy.name, stale
+            )
     return name, action
 
 
@@ -186,9 +187,13 @@ def reconcile_cronjob(
     if action == "unchanged":
         return cronjob, []
     return cronjob, [
-        Event("Normal", f"CronJob{action.capitalize()}", f"{action} CronJob {cronjob}"
-              f" (schedule {policy.schedule!r}, retention {policy.retention_text})")
-    ]  # fmt: skip
+        Event(
+            "Normal",
+            f"CronJob{action.capitalize()}",
+            f"{action} CronJob {cronjob}"
+            f" (schedule {policy.schedule!r}, retention {policy.retention_text})",
+        )
+    ]
 
 
 def reconcile_ttl(policy: Policy, clients: Clients, conditions: Conditions) -> list[Event]:
@@ -216,9 +221,11 @@ def reconcile_lifecycle(policy: Policy, clients: Clients, conditions: Conditions
         return []
     if rule:
         conditions.set(
-            "LifecycleReady", True, "Enabled",
+            "LifecycleReady",
+            True,
+            "Enabled",
             f"objects under {policy.prefix} expire after {policy.lifecycle_days} days",
-        )  # fmt: skip
+        )
     else:
         conditions.set("LifecycleReady", True, "NotRequested", "lifecycleSafetyNet is off")
     if not changed:
@@ -253,25 +260,34 @@ def enforced(
     text = str(fields["enforcedRetention"])
     events: list[Event] = []
     if decision.until is not None and status.get("enforcedUntil") != fields["enforcedUntil"]:
-        events.append(Event(
-            "Normal", "RetentionShrinkDeferred",
-            f"retention {policy.retention_text} takes effect at {fields['enforcedUntil']}; until"
-            f" then the cleanup keeps {text}, which URLs issued earlier promise",
-        ))  # fmt: skip
+        events.append(
+            Event(
+                "Normal",
+                "RetentionShrinkDeferred",
+                f"retention {policy.retention_text} takes effect at {fields['enforcedUntil']}; until"
+                f" then the cleanup keeps {text}, which URLs issued earlier promise",
+            )
+        )
     if inherited is not None and not status.get("retentionHistory"):
-        events.append(Event(
-            "Normal", "RetentionInherited",
-            f"a policy of this name deleted at {enforcement.stamp(inherited.ended or now)} promised"
-            " its audio"
-            f" {format_duration(inherited.retention)}; the cleanup keeps {text}"
-            + (f" until {fields['enforcedUntil']}" if fields["enforcedUntil"] else ""),
-        ))  # fmt: skip
+        events.append(
+            Event(
+                "Normal",
+                "RetentionInherited",
+                f"a policy of this name deleted at {enforcement.stamp(inherited.ended or now)} promised"
+                " its audio"
+                f" {format_duration(inherited.retention)}; the cleanup keeps {text}"
+                + (f" until {fields['enforcedUntil']}" if fields["enforcedUntil"] else ""),
+            )
+        )
     if policy.retention_shrink == "Immediate" and previous and previous != text:
-        events.append(Event(
-            "Warning", "RetentionShrunkImmediately",
-            f"retentionShrink: Immediate: the cleanup enforces {text} now; URLs issued under"
-            f" {previous} may point at deleted audio",
-        ))  # fmt: skip
+        events.append(
+            Event(
+                "Warning",
+                "RetentionShrunkImmediately",
+                f"retentionShrink: Immediate: the cleanup enforces {text} now; URLs issued under"
+                f" {previous} may point at deleted audio",
+            )
+        )
     effective = replace(policy, retention=decision.retention, retention_text=text)
     return effective, fields, events
 

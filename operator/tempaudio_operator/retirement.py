@@ -28,8 +28,9 @@ def retire(
     """
     meta = body["metadata"]
     try:
-        policy = Policy.from_spec(body.get("spec") or {}, name=meta["name"],
-                                  namespace=meta["namespace"])  # fmt: skip
+        policy = Policy.from_spec(
+            body.get("spec") or {}, name=meta["name"], namespace=meta["namespace"]
+        )
     except PolicyError:
         return []  # never reconciled: no CronJob, no rule, no audio promised under it
     if tenancy.refusal(policy, settings.tenancy) is not None:
@@ -43,20 +44,26 @@ def retire(
         lag = timedelta(seconds=settings.retention_lag_seconds)
         run_at = final_run_at(now, promised.retention, lag)
         desired = final_cleanup_cronjob(
-            promised, deleted=now, run_at=run_at, image=settings.cleanup_image,
+            promised,
+            deleted=now,
+            run_at=run_at,
+            image=settings.cleanup_image,
             image_pull_policy=settings.cleanup_image_pull_policy,
             service_account_name=cleanup_account(policy, settings, clients),
-        )  # fmt: skip
+        )
         try:
             kube.apply_final_cleanup(clients.custom, desired)
         except kube.NameConflict as error:
             # The lifecycle rule, if any, stays: S3 still expires the audio.
             return [Event("Warning", "FinalCleanupNotScheduled", str(error))]
-        events.append(Event(
-            "Normal", "FinalCleanupScheduled",
-            f"CronJob {desired['metadata']['name']} deletes this policy's audio at"
-            f" {enforcement.stamp(run_at)}, once the {promised.retention_text} it was promised is over",
-        ))  # fmt: skip
+        events.append(
+            Event(
+                "Normal",
+                "FinalCleanupScheduled",
+                f"CronJob {desired['metadata']['name']} deletes this policy's audio at"
+                f" {enforcement.stamp(run_at)}, once the {promised.retention_text} it was promised is over",
+            )
+        )
     if settings.manage_aws and policy.writes_lifecycle_rule:
         remove_lifecycle_rule(policy, clients)
     return events

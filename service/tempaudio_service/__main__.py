@@ -18,12 +18,12 @@ import uvicorn
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .connections import server_options
-from .kube_client import api_client
-from .policies import ServedPolicy
-from .policy_sources import PolicySource, policy_source
-from .settings import ServiceSettings, SettingsError
-from .status_api import PROBE_PATHS
+from tempaudio_service.core.settings import ServiceSettings, SettingsError
+from tempaudio_service.http.connections import server_options
+from tempaudio_service.http.status_api import PROBE_PATHS
+from tempaudio_service.policy.kube_client import api_client
+from tempaudio_service.policy.policies import ServedPolicy
+from tempaudio_service.policy.policy_sources import PolicySource, policy_source
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -208,8 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         return _usage_error(f"cannot listen on {settings.host}, {error.strerror or error}")
 
+    from tempaudio_service.core.logsetup import configure_logging
+
     from .app import create_app, load_synthesizer
-    from .logsetup import configure_logging
 
     configure_logging(settings.log_format, settings.log_level)
     try:
@@ -230,8 +231,8 @@ def _embedded_storage(
     stack: contextlib.ExitStack, settings: ServiceSettings, policies: PolicySource
 ) -> tuple[ServiceSettings, PolicySource]:
     """An embedded S3 + DynamoDB (moto server) with every policy's bucket and table."""
-    from .local import LocalAws
-    from .store import Stores
+    from tempaudio_service.storage.embedded import LocalAws
+    from tempaudio_service.storage.store import Stores
 
     local = stack.enter_context(LocalAws(port=settings.local_aws_port))
     settings = settings.with_endpoint(local.endpoint_url)

@@ -14,26 +14,27 @@ import anyio
 import anyio.to_thread
 from starlette.applications import Starlette
 
-from . import console_api, openai_api, repeat_cache, status_api, tts_api
-from .config import ConfigError
-from .identity import Authenticator, KubernetesLookups, Lookups
-from .kube_client import api_client
-from .metrics import Metrics
-from .middleware import (
+from tempaudio_service.access.identity import Authenticator, KubernetesLookups, Lookups
+from tempaudio_service.audio import repeat_cache
+from tempaudio_service.audio.pool import SynthesisPool
+from tempaudio_service.audio.services import Clock, Services, utc_now
+from tempaudio_service.core.config import ConfigError
+from tempaudio_service.core.metrics import Metrics
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.http import console_api, openai_api, status_api, tts_api
+from tempaudio_service.http.middleware import (
     EXCEPTION_HANDLERS,
     BrowserHostMiddleware,
     DefaultHeadersMiddleware,
     ErrorMiddleware,
     MetricsMiddleware,
 )
-from .policy_sources import PolicySource, policy_source, static_source
-from .pool import SynthesisPool
-from .repository import AudioRepository
-from .services import Clock, Services, utc_now
-from .settings import ServiceSettings
-from .store import AudioStore, Stores
-from .synth import PiperSynthesizer
-from .voices import Synthesizer
+from tempaudio_service.policy.kube_client import api_client
+from tempaudio_service.policy.policy_sources import PolicySource, policy_source, static_source
+from tempaudio_service.speech.synth import PiperSynthesizer
+from tempaudio_service.speech.voices import Synthesizer
+from tempaudio_service.storage.repository import AudioRepository
+from tempaudio_service.storage.store import AudioStore, Stores
 
 ROUTES = [*tts_api.ROUTES, *status_api.ROUTES, *openai_api.ROUTES]
 

@@ -19,10 +19,10 @@ import pytest
 from kubernetes import client
 
 from tempaudio_service.app import create_app
-from tempaudio_service.errors import StorageUnavailable
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore
-from tempaudio_service.synth import SynthesisOptions
+from tempaudio_service.core.errors import StorageUnavailable
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.speech.synth import SynthesisOptions
+from tempaudio_service.storage.store import AudioStore
 from tests.alerts.prometheus import Prometheus, Target, running
 from tests.alerts.rules import (
     alerts,

@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 import pytest
 from kubernetes import client, config
 
-from tempaudio_service.local import LocalAws
-from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
+from tempaudio_service.storage.embedded import LocalAws
+from tempaudio_service.storage.store import AudioStore, make_dynamodb_client, make_s3_client
 from tests.controlplane import REPO
 from tests.kube_fixtures import wait_for as kube_wait_for
 

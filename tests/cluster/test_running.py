@@ -20,7 +20,7 @@ import httpx
 import pytest
 from kubernetes import client
 
-from tempaudio_service import layout
+from tempaudio_service.storage import layout
 from tests.cluster.conftest import IMAGE, NAMESPACE, run, wait_for
 from tests.conftest import list_keys, live_items, put_object_created_at
 

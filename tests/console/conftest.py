@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from tempaudio_service.app import create_app
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.storage.store import AudioStore
 from tests.conftest import documents_file, lexicon_document, policy_document, serving
 
 CHROMIUM = "/usr/bin/chromium"

@@ -18,8 +18,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from tempaudio_service.app import create_app
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.storage.store import AudioStore
 from tests.conftest import serving
 from tests.console.conftest import REBOUND, Browser
 

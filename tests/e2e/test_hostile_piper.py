@@ -17,12 +17,12 @@ from piper import PiperVoice
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
-from tempaudio_service.chunking import MAX_PHONEMIZE_CHARS
-from tempaudio_service.encoders import wav_bytes
-from tempaudio_service.errors import AudioTooLong, InvalidRequest
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore
-from tempaudio_service.synth import PiperSynthesizer, SynthesisOptions
+from tempaudio_service.core.errors import AudioTooLong, InvalidRequest
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.speech.chunking import MAX_PHONEMIZE_CHARS
+from tempaudio_service.speech.encoders import wav_bytes
+from tempaudio_service.speech.synth import PiperSynthesizer, SynthesisOptions
+from tempaudio_service.storage.store import AudioStore
 from tests.conftest import (
     documents_file,
     lexicon_document,

@@ -13,8 +13,8 @@ import pytest
 import soundfile
 from starlette.testclient import TestClient
 
-from tempaudio_service.encoders import WAV_HEADER_BYTES
-from tempaudio_service.settings import ServiceSettings
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.speech.encoders import WAV_HEADER_BYTES
 from tests.conftest import live_items
 from tests.e2e.speech import sync
 

@@ -18,11 +18,11 @@ import pytest
 import soundfile
 
 from tempaudio_service.app import create_app
-from tempaudio_service.formats import FORMATS
-from tempaudio_service.script import Script
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore
-from tempaudio_service.synth import PiperSynthesizer, SynthesisOptions, VoiceInfo
+from tempaudio_service.core.formats import FORMATS
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.speech.script import Script
+from tempaudio_service.speech.synth import PiperSynthesizer, SynthesisOptions, VoiceInfo
+from tempaudio_service.storage.store import AudioStore
 from tests.conftest import decoded_seconds, serving
 
 pytestmark = pytest.mark.piper

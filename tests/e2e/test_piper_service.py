@@ -18,9 +18,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
-from tempaudio_service.encoders import wav_bytes
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.speech.encoders import wav_bytes
+from tempaudio_service.storage.store import AudioStore
 from tests.conftest import wait_until_ready
 from tests.controlplane import REPO
 
@@ -169,8 +169,8 @@ RUN_ON = (
 
 
 def test_a_long_sentence_decoded_in_pieces_keeps_all_of_its_audio(piper: Any) -> None:
-    from tempaudio_service.chunking import split_phonemes
-    from tempaudio_service.synth import PiperSynthesizer, SynthesisOptions
+    from tempaudio_service.speech.chunking import split_phonemes
+    from tempaudio_service.speech.synth import PiperSynthesizer, SynthesisOptions
 
     pieced = PiperSynthesizer(max_chunk_phonemes=60)
     (sentence,) = pieced._narrow["en_US-joe-medium"].phonemize(RUN_ON)
@@ -190,8 +190,8 @@ def test_a_long_sentence_decoded_in_pieces_keeps_all_of_its_audio(piper: Any) ->
 
 
 def test_narrow_and_wide_sessions_share_one_arena_without_memory_patterns() -> None:
-    from tempaudio_service.script import plain
-    from tempaudio_service.synth import PiperSynthesizer, SynthesisOptions
+    from tempaudio_service.speech.script import plain
+    from tempaudio_service.speech.synth import PiperSynthesizer, SynthesisOptions
 
     first = PiperSynthesizer(intra_op_threads=1, idle_threads=2)
     second = PiperSynthesizer(intra_op_threads=1, idle_threads=2)  # registers nothing twice

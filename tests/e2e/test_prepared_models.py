@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tempaudio_service import prepared_models
-from tempaudio_service.prepared_models import (
+from tempaudio_service.speech import prepared_models
+from tempaudio_service.speech.prepared_models import (
     ALIGNMENT,
     FORMAT,
     MANIFEST,
@@ -79,7 +79,7 @@ def test_two_processes_preparing_at_once_leave_one_whole_entry(
     command = [
         sys.executable,
         "-m",
-        "tempaudio_service.prepared_models",
+        "tempaudio_service.speech.prepared_models",
         str(tmp_path),
         str(source),
     ]
@@ -110,7 +110,7 @@ def test_the_service_process_never_imports_onnx_and_speaks_from_the_entry(
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from tempaudio_service.synth import PiperSynthesizer, SynthesisOptions\n"
+        "from tempaudio_service.speech.synth import PiperSynthesizer, SynthesisOptions\n"
         f"synth = PiperSynthesizer(idle_threads=2, model_cache=Path({str(entry.folder.parent)!r}))\n"
         f"result = synth.synthesize({TEXT!r}, 'en_US-joe-medium', SynthesisOptions())\n"
         "print(result.duration_seconds, synth.voices['en_US-joe-medium'].word_timings,"
@@ -127,7 +127,7 @@ def test_the_service_process_never_imports_onnx_and_speaks_from_the_entry(
 def test_both_sessions_of_a_voice_read_one_mapped_copy_of_the_weights(
     entry: PreparedModel,
 ) -> None:
-    from tempaudio_service.synth import PiperSynthesizer
+    from tempaudio_service.speech.synth import PiperSynthesizer
 
     synth = PiperSynthesizer(idle_threads=2, model_cache=entry.folder.parent)
     mapped = synth._weights["en_US-joe-medium"]

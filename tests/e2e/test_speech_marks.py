@@ -15,8 +15,8 @@ import pytest
 import soundfile
 from starlette.testclient import TestClient
 
-from tempaudio_service.cleanup import S3Cleaner
-from tempaudio_service.settings import ServiceSettings
+from tempaudio_service.cleanup.job import S3Cleaner
+from tempaudio_service.core.settings import ServiceSettings
 from tests.conftest import list_keys, scan_items
 from tests.e2e.speech import STEADY, marks_of, sync
 

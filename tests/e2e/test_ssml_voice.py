@@ -17,8 +17,8 @@ import soundfile
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.storage.store import AudioStore
 from tests.conftest import documents_file, lexicon_document, policy_document
 from tests.e2e import speech
 from tests.e2e.speech import STEADY, marks_of

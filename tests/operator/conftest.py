@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tempaudio_service.store import AudioStore
+from tempaudio_service.storage.store import AudioStore
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from kubernetes import client
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
-from tempaudio_service.settings import ServiceSettings
+from tempaudio_service.core.settings import ServiceSettings
 from tests.conftest import MovableClock, ToneSynthesizer
 from tests.controlplane import ControlPlane
 from tests.kube_fixtures import fresh_namespace, wait_for

@@ -16,9 +16,9 @@ import yaml
 from kubernetes import client
 
 from tempaudio_api.lexicon import lexicon_from_spec
-from tempaudio_service.policies import Refusal, ServedPolicy
-from tempaudio_service.policy_sources import KubernetesPolicies
-from tempaudio_service.settings import ServiceSettings
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.policy.policies import Refusal, ServedPolicy
+from tempaudio_service.policy.policy_sources import KubernetesPolicies
 from tests.controlplane import REPO
 from tests.kube_fixtures import GROUP, VERSION, wait_for
 from tests.operator.test_correctness import create, get, settled

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tempaudio_service import layout
+from tempaudio_service.storage import layout
 from tests.conftest import list_keys, put_object_created_at
 from tests.kube_fixtures import GROUP, PLURAL, VERSION, policy_manifest, run_here, wait_for
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from kubernetes import client, utils
 
-from tempaudio_service.store import AudioStore
+from tempaudio_service.storage.store import AudioStore
 from tests.chart.helm import CHART, helm
 from tests.controlplane import ControlPlane, free_port
 from tests.kube_fixtures import GROUP, PLURAL, VERSION, fresh_namespace, policy_manifest, wait_for

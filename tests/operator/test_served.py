@@ -21,8 +21,8 @@ from kubernetes import client
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.storage.store import AudioStore
 from tests.conftest import ToneSynthesizer, list_keys
 from tests.kube_fixtures import (
     GROUP,

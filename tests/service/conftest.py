@@ -15,9 +15,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
-from tempaudio_service.policy_sources import static_source
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore, Stores
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.policy.policy_sources import static_source
+from tempaudio_service.storage.store import AudioStore, Stores
 from tests.conftest import ToneSynthesizer, documents_file, policy_document
 
 # Tests inject the clock: nothing here depends on the wall clock or the time of day.

@@ -19,11 +19,11 @@ from openapi_spec_validator import validate
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
-from tempaudio_service.errors import StorageUnavailable
-from tempaudio_service.formats import FORMATS
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore, make_dynamodb_client, make_s3_client
-from tempaudio_service.synth import SynthesisOptions
+from tempaudio_service.core.errors import StorageUnavailable
+from tempaudio_service.core.formats import FORMATS
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.speech.synth import SynthesisOptions
+from tempaudio_service.storage.store import AudioStore, make_dynamodb_client, make_s3_client
 from tests.conftest import ToneSynthesizer, list_keys, live_items, scan_items
 from tests.service.conftest import NOW
 
@@ -62,6 +62,12 @@ def test_sync_stores_object_and_item_and_returns_a_working_url(
     assert set(item) == {
         "date", "audio_id", "s3_url", "text", "voice_id", "duration", "ttl", "policy"
     }  # fmt: skip
+    # Each in the seed's DynamoDB type, as the typed item writes its record.
+    assert {name: list(value) for name, value in item.items()} == {
+        "date": ["S"], "audio_id": ["S"], "s3_url": ["S"], "text": ["S"], "voice_id": ["S"],
+        "duration": ["N"], "ttl": ["N"], "policy": ["S"],
+    }  # fmt: skip
+    assert (item["date"], item["audio_id"]) == ({"S": body["date"]}, {"S": body["audio_id"]})
     assert item["policy"] == {"S": "default/default"}
     assert item["s3_url"] == {"S": f"s3://{settings.bucket}/{key}"}
     assert Decimal(item["duration"]["N"]) == Decimal(str(body["duration"]))

@@ -18,13 +18,13 @@ import pytest
 import yaml
 from starlette.testclient import TestClient
 
+from tempaudio_service.access.identity import LookupUnavailable
 from tempaudio_service.app import create_app
-from tempaudio_service.config import ConfigError
-from tempaudio_service.identity import LookupUnavailable
-from tempaudio_service.policy_sources import static_source
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.status_schemas import PolicyList
-from tempaudio_service.store import Stores
+from tempaudio_service.core.config import ConfigError
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.policy.policy_sources import static_source
+from tempaudio_service.storage.store import Stores
+from tempaudio_service.wire.status_schemas import PolicyList
 from tests.conftest import MovableClock, ToneSynthesizer
 from tests.service.test_policies import policy
 

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tempaudio_service import layout
-from tempaudio_service.cleanup import S3Cleaner, main
+from tempaudio_service.cleanup.job import S3Cleaner, main
+from tempaudio_service.storage import layout
 from tests.conftest import list_keys, put_object_created_at
 
 NOW = datetime(2026, 6, 15, 12, 0, 0, tzinfo=UTC)
@@ -153,7 +153,7 @@ def test_per_key_errors_are_retried(s3: Any) -> None:
 
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tempaudio_service.cleanup", *args],
+        [sys.executable, "-m", "tempaudio_service.cleanup.job", *args],
         capture_output=True,
         text=True,
         env={"PATH": "/usr/bin:/bin", **env},
@@ -268,7 +268,7 @@ def test_a_bad_variable_is_a_usage_error_and_deletes_nothing(
 
 def test_every_format_s_extension_is_cleaned_up(s3: Any) -> None:
     """Objects of every format live in the same date folders and go the same way."""
-    from tempaudio_service.formats import FORMATS
+    from tempaudio_service.core.formats import FORMATS
 
     bucket = new_bucket(s3)
     old, young = {}, {}

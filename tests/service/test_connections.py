@@ -23,8 +23,8 @@ import pytest
 
 from tempaudio_service.__main__ import DrainingServer, server_configs
 from tempaudio_service.app import create_app
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.storage.store import AudioStore
 from tests.conftest import ToneSynthesizer, serving
 from tests.service.conftest import NOW
 

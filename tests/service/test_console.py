@@ -14,10 +14,10 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tempaudio_service import tts_api
 from tempaudio_service.app import create_app
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.http import tts_api
+from tempaudio_service.storage.store import AudioStore
 from tests.conftest import (
     MovableClock,
     ToneSynthesizer,

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tempaudio_service.formats import FORMATS
-from tempaudio_service.settings import ServiceSettings
+from tempaudio_service.core.formats import FORMATS
+from tempaudio_service.core.settings import ServiceSettings
 from tests.conftest import decoded_seconds, list_keys
 
 TEXT = "One sentence to say.  And a second one, a little longer than the first."

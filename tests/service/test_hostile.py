@@ -19,11 +19,11 @@ from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
-from tempaudio_service.errors import BodyTimeout, StorageUnavailable
-from tempaudio_service.services import read_json
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore
-from tempaudio_service.synth import SynthesisOptions
+from tempaudio_service.audio.services import read_json
+from tempaudio_service.core.errors import BodyTimeout, StorageUnavailable
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.speech.synth import SynthesisOptions
+from tempaudio_service.storage.store import AudioStore
 from tests.conftest import ToneSynthesizer, list_keys, live_items, scan_items
 from tests.service.conftest import NOW
 from tests.service.test_api import BlockingSynthesizer
@@ -151,7 +151,7 @@ def test_hung_storage_fails_within_one_budget_and_the_late_write_is_undone(
 def test_storage_errors_name_the_dependency_not_the_endpoint(
     settings: ServiceSettings, store: AudioStore, tone: ToneSynthesizer
 ) -> None:
-    from tempaudio_service.store import make_dynamodb_client
+    from tempaudio_service.storage.store import make_dynamodb_client
     from tests.service.test_api import dead_endpoint
 
     endpoint = dead_endpoint()
@@ -178,7 +178,7 @@ def test_readiness_checks_run_in_parallel_and_are_cached(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     # However slow the machine, the second probe falls inside the cache window.
-    monkeypatch.setattr("tempaudio_service.services.READY_CACHE_SECONDS", 3600.0)
+    monkeypatch.setattr("tempaudio_service.audio.services.READY_CACHE_SECONDS", 3600.0)
     dynamodb_started = threading.Event()
     calls = {"s3": 0, "dynamodb": 0}
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tempaudio_service.settings import ServiceSettings
+from tempaudio_service.core.settings import ServiceSettings
 from tests.conftest import scan_items
 from tests.service.conftest import replicas
 

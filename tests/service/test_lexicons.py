@@ -17,18 +17,22 @@ from starlette.testclient import TestClient
 from tempaudio_api.lexicon import Lexicon, LexiconEntry
 from tempaudio_service.__main__ import main
 from tempaudio_service.app import create_app
-from tempaudio_service.config import ConfigError
-from tempaudio_service.errors import PolicyNotReady
-from tempaudio_service.lexicons import Unavailable, admitted_lexicon
-from tempaudio_service.locations import Storage
-from tempaudio_service.policies import Refusal, ServedPolicy
-from tempaudio_service.policy_sources import KubernetesPolicies, StaticPolicies, static_source
-from tempaudio_service.repeat_cache import cache_key
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore
-from tempaudio_service.tts_request import TtsRequest
-from tempaudio_service.voices import SynthesisOptions
-from tempaudio_service.watches import follow
+from tempaudio_service.audio.repeat_cache import cache_key
+from tempaudio_service.core.config import ConfigError
+from tempaudio_service.core.errors import PolicyNotReady
+from tempaudio_service.core.locations import Storage
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.policy.lexicons import Unavailable, admitted_lexicon
+from tempaudio_service.policy.policies import Refusal, ServedPolicy
+from tempaudio_service.policy.policy_sources import (
+    KubernetesPolicies,
+    StaticPolicies,
+    static_source,
+)
+from tempaudio_service.policy.watches import follow
+from tempaudio_service.speech.voices import SynthesisOptions
+from tempaudio_service.storage.store import AudioStore
+from tempaudio_service.wire.tts_request import TtsRequest
 from tests.conftest import ToneSynthesizer, documents_file, lexicon_document, policy_document
 from tests.service.conftest import NOW
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from tempaudio_service.errors import StorageUnavailable
-from tempaudio_service.object_writer import MIN_PART_BYTES, ObjectWriter
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore
+from tempaudio_service.core.errors import StorageUnavailable
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.storage.object_writer import MIN_PART_BYTES, ObjectWriter
+from tempaudio_service.storage.store import AudioStore
 
 PART = MIN_PART_BYTES
 KEY = "temp-audio/2026-12-06/object.wav"

@@ -14,11 +14,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
-from tempaudio_service.errors import NoSpeech
-from tempaudio_service.openai_schemas import openai_status
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore
-from tempaudio_service.synth import SynthesisOptions
+from tempaudio_service.core.errors import NoSpeech
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.speech.synth import SynthesisOptions
+from tempaudio_service.storage.store import AudioStore
+from tempaudio_service.wire.openai_schemas import openai_status
 from tests.conftest import ToneSynthesizer, list_keys
 from tests.service.conftest import NOW
 

@@ -15,11 +15,11 @@ from starlette.testclient import TestClient
 
 from tempaudio_service.__main__ import main
 from tempaudio_service.app import create_app
-from tempaudio_service.config import ConfigError
-from tempaudio_service.policies import ServedPolicy
-from tempaudio_service.policy_sources import static_source
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import Stores
+from tempaudio_service.core.config import ConfigError
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.policy.policies import ServedPolicy
+from tempaudio_service.policy.policy_sources import static_source
+from tempaudio_service.storage.store import Stores
 from tests.conftest import ToneSynthesizer, list_keys
 from tests.controlplane import REPO
 from tests.service.conftest import NOW

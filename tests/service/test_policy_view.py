@@ -11,11 +11,11 @@ from prometheus_client import generate_latest
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
-from tempaudio_service.metrics import Metrics
-from tempaudio_service.policies import PolicyBook
-from tempaudio_service.policy_sources import KubernetesPolicies
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore
+from tempaudio_service.core.metrics import Metrics
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.policy.policies import PolicyBook
+from tempaudio_service.policy.policy_sources import KubernetesPolicies
+from tempaudio_service.storage.store import AudioStore
 from tests.conftest import ToneSynthesizer
 
 

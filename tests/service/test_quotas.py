@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from tempaudio_api.access import Quotas
-from tempaudio_service.errors import QuotaExceeded, StorageUnavailable
-from tempaudio_service.quotas import admit, charge
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore, make_dynamodb_client
+from tempaudio_service.access.quotas import admit, charge
+from tempaudio_service.core.errors import QuotaExceeded, StorageUnavailable
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.storage.store import AudioStore, make_dynamodb_client
 
 KEY = ("ns/p", "team-a/notifier")
 

@@ -18,11 +18,11 @@ import yaml
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
-from tempaudio_service.errors import StorageUnavailable
-from tempaudio_service.policy_sources import static_source
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore, Stores
-from tempaudio_service.synth import SynthesisOptions
+from tempaudio_service.core.errors import StorageUnavailable
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.policy.policy_sources import static_source
+from tempaudio_service.speech.synth import SynthesisOptions
+from tempaudio_service.storage.store import AudioStore, Stores
 from tests.conftest import MovableClock, ToneSynthesizer, list_keys, live_items
 from tests.service.test_api import BlockingSynthesizer
 

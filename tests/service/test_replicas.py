@@ -13,9 +13,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
-from tempaudio_service.policy_sources import static_source
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore, make_dynamodb_client
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.policy.policy_sources import static_source
+from tempaudio_service.storage.store import AudioStore, make_dynamodb_client
 from tests.conftest import ToneSynthesizer, list_keys, scan_items
 from tests.service.conftest import NOW, policy_file, replicas
 

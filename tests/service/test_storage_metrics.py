@@ -9,9 +9,9 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
-from tempaudio_service.errors import StorageUnavailable
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore
+from tempaudio_service.core.errors import StorageUnavailable
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.storage.store import AudioStore
 from tests.conftest import ToneSynthesizer
 
 

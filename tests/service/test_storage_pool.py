@@ -17,7 +17,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app, storage_threads
-from tempaudio_service.settings import ServiceSettings
+from tempaudio_service.core.settings import ServiceSettings
 from tests.conftest import ToneSynthesizer
 from tests.service.conftest import NOW
 

@@ -20,11 +20,11 @@ import openai
 import pytest
 
 from tempaudio_service.app import create_app
-from tempaudio_service.encoders import UNKNOWN_SIZE
-from tempaudio_service.errors import AudioTooLong, NoSpeech, StorageUnavailable
-from tempaudio_service.settings import ServiceSettings
-from tempaudio_service.store import AudioStore
-from tempaudio_service.synth import SynthesisOptions
+from tempaudio_service.core.errors import AudioTooLong, NoSpeech, StorageUnavailable
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.speech.encoders import UNKNOWN_SIZE
+from tempaudio_service.speech.synth import SynthesisOptions
+from tempaudio_service.storage.store import AudioStore
 from tests.conftest import (
     ToneSynthesizer,
     decoded_seconds,

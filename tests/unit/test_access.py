@@ -12,8 +12,8 @@ import pytest
 from tempaudio_api.access import Access, Caller, Quotas, parse_access
 from tempaudio_api.errors import PolicyError
 from tempaudio_api.policy import Policy
-from tempaudio_service.identity import ExpiringCache, bearer_token, token_expiry
-from tempaudio_service.quotas import counter_name, minute_of, window
+from tempaudio_service.access.identity import ExpiringCache, bearer_token, token_expiry
+from tempaudio_service.access.quotas import counter_name, minute_of, window
 
 NOTIFIER = Caller("team-a", "notifier")
 OTHER_SA = Caller("team-a", "batch")

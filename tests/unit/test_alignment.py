@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tempaudio_service.alignment import label_phonemes, written_words
-from tempaudio_service.script import Said, Source, seams
+from tempaudio_service.speech.alignment import label_phonemes, written_words
+from tempaudio_service.speech.script import Said, Source, seams
 
 
 def shown(text: str) -> list[str]:

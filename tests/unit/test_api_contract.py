@@ -17,10 +17,10 @@ from tempaudio_api import durations, storage
 from tempaudio_api.errors import PolicyError
 from tempaudio_api.generate import CRD_PATHS, crd, outputs
 from tempaudio_api.policy import Policy
-from tempaudio_service.cleanup import build_parser
-from tempaudio_service.config import ConfigError
-from tempaudio_service.policies import declared
-from tempaudio_service.settings import ServiceSettings
+from tempaudio_service.cleanup.job import build_parser
+from tempaudio_service.core.config import ConfigError
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.policy.policies import declared
 
 REPO = Path(__file__).resolve().parents[2]
 BASE: dict[str, Any] = {"storage": {"bucket": "my-audio"}, "dynamodb": {"table": "audio"}}

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tempaudio_service.chunking import chunk_limit, phonemized, split_phonemes, text_pieces
+from tempaudio_service.speech.chunking import chunk_limit, phonemized, split_phonemes, text_pieces
 
 
 def words(text: str) -> list[str]:

@@ -13,8 +13,8 @@ import soundfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tempaudio_service.encoders import open_encoder, wav_bytes, wav_sizes_fixed
-from tempaudio_service.formats import FORMATS
+from tempaudio_service.core.formats import FORMATS
+from tempaudio_service.speech.encoders import open_encoder, wav_bytes, wav_sizes_fixed
 from tests.conftest import decoded_seconds
 
 

@@ -1,9 +1,11 @@
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
-from tempaudio_service import layout
+from tempaudio_service.storage import layout
 
 CREATED = datetime(2026, 3, 4, 23, 30, 15, tzinfo=UTC)
 AUDIO_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
@@ -18,8 +20,8 @@ def test_object_key_uses_utc_date_folder() -> None:
     assert layout.date_folder(local) == "2026-03-04"
 
 
-def test_audio_item_has_exactly_the_contract_attributes() -> None:
-    item = layout.audio_item(
+def _item(**fields: Any) -> layout.AudioItem:
+    return layout.new_audio_item(
         created=CREATED,
         audio_id=AUDIO_ID,
         bucket="b",
@@ -28,12 +30,37 @@ def test_audio_item_has_exactly_the_contract_attributes() -> None:
         voice_id="en_US-joe-medium",
         duration=Decimal("1.250"),
         retention=timedelta(hours=24),
+        **fields,
     )
-    assert set(item) == {"date", "audio_id", "s3_url", "text", "voice_id", "duration", "ttl"}
-    assert item["date"] == "2026-03-04"
-    assert item["s3_url"] == f"s3://b/temp-audio/2026-03-04/{AUDIO_ID}.wav"
-    assert item["ttl"] == int(CREATED.timestamp()) + 86400
-    assert isinstance(item["duration"], Decimal)
+
+
+def test_audio_item_has_exactly_the_contract_attributes() -> None:
+    record = _item().record()
+    # The seed's seven attributes, in the seed's order.
+    assert list(record) == ["date", "audio_id", "s3_url", "text", "voice_id", "duration", "ttl"]
+    assert record["date"] == "2026-03-04"
+    assert record["s3_url"] == f"s3://b/temp-audio/2026-03-04/{AUDIO_ID}.wav"
+    assert record["ttl"] == int(CREATED.timestamp()) + 86400
+    assert isinstance(record["duration"], Decimal)
+
+
+def test_an_item_holds_keys_and_reads_back_from_its_record() -> None:
+    item = _item(
+        audio_format="mp3",
+        sample_rate=44100,
+        caller="team-a/notifier",
+        policy="team-a/p",
+        ttl_attribute="expires",
+        companions={"speech_marks": f"temp-audio/2026-03-04/{AUDIO_ID}.marks"},
+    )
+    record = item.record()
+    assert record["expires"] == record["ttl"]
+    assert record["speech_marks_s3_url"] == f"s3://b/temp-audio/2026-03-04/{AUDIO_ID}.marks"
+    # What DynamoDB gives back is the same item (its TTL attribute is the policy's to say).
+    assert layout.AudioItem.from_record(record, "b") == replace(item, ttl_attribute="ttl")
+    assert layout.AudioItem.from_record(record, "other") is None
+    assert layout.AudioItem.from_record({**record, "format": "exe"}, "b") is None
+    assert layout.AudioItem.from_record({"s3_url": record["s3_url"]}, "b") is None
 
 
 @pytest.mark.parametrize(
@@ -77,7 +104,7 @@ def test_is_valid_audio_id(audio_id: str, valid: bool) -> None:
     ("ttl_offset", "expired"), [(-1, True), (0, True), (1, False), (3600, False)]
 )
 def test_item_expiry_is_checked_on_read(ttl_offset: int, expired: bool) -> None:
-    item = {"ttl": int(CREATED.timestamp()) + ttl_offset}
+    item = replace(_item(), ttl=int(CREATED.timestamp()) + ttl_offset)
     assert layout.is_item_expired(item, CREATED) is expired
 
 
@@ -125,13 +152,23 @@ def test_chunked(count: int, size: int, sizes: list[int]) -> None:
 
 
 def test_an_item_is_of_a_policy_only_at_its_exact_key() -> None:
-    item = {"date": "2026-03-04", "audio_id": AUDIO_ID,
-            "s3_url": f"s3://b/audio/team-b/2026-03-04/{AUDIO_ID}.wav"}  # fmt: skip
+    record = {
+        "date": "2026-03-04",
+        "audio_id": AUDIO_ID,
+        "text": "hi",
+        "voice_id": "v",
+        "duration": 1,
+        "ttl": 1,
+        "s3_url": f"s3://b/audio/team-b/2026-03-04/{AUDIO_ID}.wav",
+    }
+    item = layout.AudioItem.from_record(record, "b")
+    assert item is not None
     # An item from before items named their policy, under nested prefixes.
     assert layout.is_item_of(item, "ns/b", "b", "audio/team-b/")
     assert not layout.is_item_of(item, "ns/a", "b", "audio/")
     assert not layout.is_item_of(item, "ns/b", "other", "audio/team-b/")
-    recorded = {**item, "policy": "ns/b"}
+    recorded = layout.AudioItem.from_record({**record, "policy": "ns/b"}, "b")
+    assert recorded is not None
     assert not layout.is_item_of(recorded, "ns/a", "b", "audio/team-b/")
 
 
@@ -153,6 +190,22 @@ def test_a_companion_is_kept_at_the_audio_stem_with_another_extension(
     assert layout.companion_key(key, extension) == expected
 
 
+def _companions(record: dict[str, Any], names: tuple[str, ...]) -> dict[str, str]:
+    """The companions an item read from ``record`` takes (of ``names``)."""
+    base = {
+        "date": "2026-03-04",
+        "audio_id": AUDIO_ID,
+        "text": "hi",
+        "voice_id": "v",
+        "duration": 1,
+        "ttl": 1,
+        "format": "mp3",
+    }
+    item = layout.AudioItem.from_record({**base, **record}, "b", names)
+    assert item is not None
+    return dict(item.companions)
+
+
 def test_companions_of_finds_the_named_objects_beside_the_audio() -> None:
     item = {
         "s3_url": f"s3://b/{AUDIO_KEY}",
@@ -160,14 +213,14 @@ def test_companions_of_finds_the_named_objects_beside_the_audio() -> None:
         "captions_s3_url": f"s3://b/{layout.companion_key(AUDIO_KEY, 'vtt')}",
         "unasked_s3_url": f"s3://b/{STEM}.txt",
     }
-    assert layout.companions_of(item, "b", ["speech_marks", "captions"]) == {
+    assert _companions(item, ("speech_marks", "captions")) == {
         "speech_marks": f"{STEM}.marks",
         "captions": f"{STEM}.vtt",
     }
 
 
 def test_an_item_without_companions_has_none() -> None:
-    assert layout.companions_of({"s3_url": f"s3://b/{AUDIO_KEY}"}, "b", ["speech_marks"]) == {}
+    assert _companions({"s3_url": f"s3://b/{AUDIO_KEY}"}, ("speech_marks",)) == {}
 
 
 OTHER_ID = "1f8fad5b-d9cb-469f-a165-70867728950e"
@@ -194,4 +247,4 @@ OTHER_ID = "1f8fad5b-d9cb-469f-a165-70867728950e"
 )
 def test_companions_of_ignores_what_is_not_beside_the_audio(named: object) -> None:
     item = {"s3_url": f"s3://b/{AUDIO_KEY}", "speech_marks_s3_url": named}
-    assert layout.companions_of(item, "b", ["speech_marks"]) == {}
+    assert _companions(item, ("speech_marks",)) == {}

@@ -8,7 +8,7 @@ import regex
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tempaudio_service.marks import (
+from tempaudio_service.speech.marks import (
     CUE_CHARS,
     CUE_GAP_MS,
     CUE_LINE_CHARS,
@@ -20,7 +20,7 @@ from tempaudio_service.marks import (
     json_lines,
     speech_marks,
 )
-from tempaudio_service.voices import Timing
+from tempaudio_service.speech.voices import Timing
 
 
 def word_marks(text: str, times: list[int]) -> list[SpeechMark]:

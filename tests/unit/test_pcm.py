@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tempaudio_service.chunking import int16_frames
+from tempaudio_service.speech.chunking import int16_frames
 
 
 def _int16_frames(audio: np.ndarray) -> bytes:

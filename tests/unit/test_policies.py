@@ -1,4 +1,4 @@
-"""Which policy a request gets, and with which retention (tempaudio_service.policies)."""
+"""Which policy a request gets, and with which retention (tempaudio_service.policy.policies)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from tempaudio_api.errors import PolicyError
-from tempaudio_service.errors import PolicyNotReady, PolicyStale, UnknownPolicy
-from tempaudio_service.policies import (
+from tempaudio_service.core.errors import PolicyNotReady, PolicyStale, UnknownPolicy
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.policy.policies import (
     PolicyBook,
     Refusal,
     ServedPolicy,
@@ -20,8 +21,7 @@ from tempaudio_service.policies import (
     admitted,
     declared,
 )
-from tempaudio_service.policy_sources import builtin_document, shorthand_document
-from tempaudio_service.settings import ServiceSettings
+from tempaudio_service.policy.policy_sources import builtin_document, shorthand_document
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import anyio
 import anyio.lowlevel
 
-from tempaudio_service.metrics import Metrics
-from tempaudio_service.pool import SynthesisPool
+from tempaudio_service.audio.pool import SynthesisPool
+from tempaudio_service.core.metrics import Metrics
 
 
 class StepTimer:

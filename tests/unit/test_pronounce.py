@@ -3,9 +3,9 @@
 import pytest
 
 from tempaudio_api.lexicon import Lexicon, LexiconEntry
-from tempaudio_service.errors import TextTooLong
-from tempaudio_service.pronounce import with_lexicons
-from tempaudio_service.script import Item, Mark, Pause, Said, Source, plain, request_span
+from tempaudio_service.core.errors import TextTooLong
+from tempaudio_service.speech.pronounce import with_lexicons
+from tempaudio_service.speech.script import Item, Mark, Pause, Said, Source, plain, request_span
 
 
 def lexicon(name: str, *entries: LexiconEntry) -> Lexicon:

@@ -16,8 +16,8 @@ import yaml
 
 from tempaudio_api import chart_docs, reference
 from tempaudio_api.schema import LEXICON_FILE, declaration
-from tempaudio_service import reference as configuration
-from tempaudio_service.settings import rows
+from tempaudio_service.core import reference as configuration
+from tempaudio_service.core.settings import rows
 
 REPO = Path(__file__).resolve().parents[2]
 CHART_README = REPO / chart_docs.README
@@ -144,7 +144,7 @@ def test_a_stale_configuration_page_fails_the_check(tmp_path: Path) -> None:
     check = [
         sys.executable,
         "-m",
-        "tempaudio_service.reference",
+        "tempaudio_service.core.reference",
         "--check",
         "--repo",
         str(tmp_path),

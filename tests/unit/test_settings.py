@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tempaudio_service import hosts
-from tempaudio_service.settings import INTEGER, ServiceSettings, Setting, SettingsError, rows
+from tempaudio_service.core import hosts
+from tempaudio_service.core.settings import INTEGER, ServiceSettings, Setting, SettingsError, rows
 
 REPO = Path(__file__).resolve().parents[2]
 

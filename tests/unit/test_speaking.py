@@ -9,11 +9,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tempaudio_service.chunking import WORD_BREAK, int16_frames, sentence_pieces, word_context
-from tempaudio_service.errors import AudioTooLong, NoSpeech
-from tempaudio_service.script import Item, Mark, Pause, Said, Script, Source, plain
-from tempaudio_service.speaking import Renderer, Sentence, check_estimate, plan, with_words
-from tempaudio_service.voices import SynthesisOptions, Timing
+from tempaudio_service.core.errors import AudioTooLong, NoSpeech
+from tempaudio_service.speech.chunking import (
+    WORD_BREAK,
+    int16_frames,
+    sentence_pieces,
+    word_context,
+)
+from tempaudio_service.speech.script import Item, Mark, Pause, Said, Script, Source, plain
+from tempaudio_service.speech.speaking import Renderer, Sentence, check_estimate, plan, with_words
+from tempaudio_service.speech.voices import SynthesisOptions, Timing
 
 RATE = 1000  # frames a second: a phoneme of FRAMES frames lasts 10 ms
 FRAMES = 10

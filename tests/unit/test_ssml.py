@@ -1,4 +1,4 @@
-"""SSML -> Script (tempaudio_service.ssml): Polly's subset, offsets, errors and bounds."""
+"""SSML -> Script (tempaudio_service.speech.ssml): Polly's subset, offsets, errors and bounds."""
 
 # ruff: noqa: RUF001  (IPA letters that look like ASCII ones)
 
@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tempaudio_service.errors import InvalidRequest
-from tempaudio_service.script import Item, Mark, Pause, Said, Script, Source
-from tempaudio_service.ssml import MAX_DEPTH, MAX_ITEMS, parse_ssml
-from tempaudio_service.ssml_reader import PARAGRAPH_PAUSE
+from tempaudio_service.core.errors import InvalidRequest
+from tempaudio_service.speech.script import Item, Mark, Pause, Said, Script, Source
+from tempaudio_service.speech.ssml import MAX_DEPTH, MAX_ITEMS, parse_ssml
+from tempaudio_service.speech.ssml_reader import PARAGRAPH_PAUSE
 
 
 def check(document: str, script: Script) -> None:

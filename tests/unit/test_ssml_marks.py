@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tempaudio_service.errors import NoSpeech
-from tempaudio_service.marks import CUE_MS, SpeechMark, caption_file, cues, speech_marks
-from tempaudio_service.speaking import Renderer, plan, with_words
-from tempaudio_service.ssml import parse_ssml
-from tempaudio_service.voices import SynthesisOptions, Timing
+from tempaudio_service.core.errors import NoSpeech
+from tempaudio_service.speech.marks import CUE_MS, SpeechMark, caption_file, cues, speech_marks
+from tempaudio_service.speech.speaking import Renderer, plan, with_words
+from tempaudio_service.speech.ssml import parse_ssml
+from tempaudio_service.speech.voices import SynthesisOptions, Timing
 
 RATE = 1000  # frames a second; a letter lasts FRAMES frames
 FRAMES = 10

@@ -2,9 +2,9 @@ from typing import Any
 
 import pytest
 
-from tempaudio_service.errors import InvalidRequest, TextTooLong, UnknownVoice
-from tempaudio_service.synth import VoiceInfo
-from tempaudio_service.tts_request import parse_tts_request
+from tempaudio_service.core.errors import InvalidRequest, TextTooLong, UnknownVoice
+from tempaudio_service.speech.synth import VoiceInfo
+from tempaudio_service.wire.tts_request import parse_tts_request
 
 VOICES = {
     "en_US-joe-medium": VoiceInfo("en_US-joe-medium", 22050, "en_US", "medium", 1),
@@ -69,7 +69,7 @@ def test_rejections_say_why(body: Any, error: type[Exception], message: str) -> 
 
 
 def speech(body: Any, aliases: dict[str, str] | None = None, max_text_chars: int = 20) -> Any:
-    from tempaudio_service.tts_request import parse_speech_request
+    from tempaudio_service.wire.tts_request import parse_speech_request
 
     return parse_speech_request(
         {"model": "tts-1", "input": "hi", "voice": "alloy", **body},

@@ -1,0 +1,1 @@
+"""Who asks, and how much: ServiceAccount identity and the quotas' rule."""

@@ -1,0 +1,1 @@
+"""``tempaudio-cleanup``, the CronJob's program: expired audio and abandoned uploads deleted."""

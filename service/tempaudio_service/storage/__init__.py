@@ -1,0 +1,1 @@
+"""Where audio is kept: the object and item protocols, S3, DynamoDB, the pair written and undone as one (the repository), uploads as audio is made, key layout, the embedded endpoint. The only boto3 callers."""
