@@ -9,15 +9,12 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from tempaudio_api.access import Caller
-from tempaudio_service.audio import companions
-from tempaudio_service.audio.audio_requests import (
+from tempaudio_service.audio import audio_requests, companions
+from tempaudio_service.audio.pairs import (
     Pair,
     abort_later,
     new_pair,
-    observe,
-    save,
     signed_item,
-    with_duration,
     writer_of,
 )
 from tempaudio_service.audio.rendering import RenderStream
@@ -74,10 +71,7 @@ def stream(
         except BaseException:
             abort_later(services, writer)
             raise
-        frames, rate = finished.num_frames, finished.voice_rate
-        kept = with_duration(pair, frames, rate)
-        files = companions.files(tts, kept.item, finished.timings, frames, rate)
-        await save(services, kept, writer, files)
+        await audio_requests.keep(services, pair, writer, tts, finished)
 
     def first_sent() -> None:
         services.metrics.first_audio_seconds.observe(time.perf_counter() - started)
@@ -86,7 +80,9 @@ def stream(
         if writer is not None and not saving:  # cut before its end: nothing is kept
             abort_later(services, writer)
         services.metrics.streams.labels(end.outcome).inc()
-        observe(services, tts, time.perf_counter() - started, rendered.duration_seconds)
+        audio_requests.observe(
+            services, tts, time.perf_counter() - started, rendered.duration_seconds
+        )
         kept = pair.item.audio_id if pair is not None and end.stored else None
         finished(rendered.duration_seconds, kept, end)
 

@@ -5,14 +5,12 @@ speech marks)."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tempaudio_api.access import Caller
-from tempaudio_service.audio import audio_requests, companions, repeat_cache
+from tempaudio_service.audio import audio_requests, companions, pairs
 from tempaudio_service.audio.services import Services, read_json, services_of
 from tempaudio_service.core.errors import AudioNotFound, InvalidRequest
 from tempaudio_service.http import admission
@@ -55,11 +53,7 @@ async def _tts_sync(services: Services, request: Request) -> JSONResponse:
     policy, _ = services.served(tts.policy)
     tts = companions.under(tts, policy)
     await admission.admit_synthesis(services, request, caller, policy, tts.text)
-    if not (tts.cache and policy.repeat_cache and services.settings.repeat_cache_entries > 0):
-        services.metrics.repeat_cache.labels("bypass").inc()
-        answer = await _synthesize_and_store(services, policy, tts, caller, remember=False)
-    else:
-        answer = await _repeat_or_make(services, policy, tts, caller)
+    answer = await audio_requests.answer(services, policy, tts, caller)
     admission.finished_synthesis(
         services,
         request,
@@ -70,42 +64,6 @@ async def _tts_sync(services: Services, request: Request) -> JSONResponse:
         cached=answer["cached"],
     )
     return JSONResponse(answer)
-
-
-async def _repeat_or_make(
-    services: Services, policy: ServedPolicy, tts: TtsRequest, caller: Caller | None
-) -> dict[str, Any]:
-    key = _cache_key(policy, tts, caller)
-    async with services.making.first(key) as first:
-        repeated = await audio_requests.repeat(services, policy, tts, key, caller)
-        if repeated is not None:
-            services.metrics.repeat_cache.labels("hit").inc()
-            return repeated
-        services.metrics.repeat_cache.labels("miss").inc()
-        if not first:
-            logger.debug("an identical request failed to make %s; making it again", key[:12])
-        return await _synthesize_and_store(services, policy, tts, caller, remember=True)
-
-
-def _cache_key(policy: ServedPolicy, tts: TtsRequest, caller: Caller | None) -> str:
-    """Whose audio a request may reuse: an authenticated caller's own only, unless the
-    policy says its callers share (``spec.repeatCacheScope: Policy``)."""
-    shared = policy.spec is not None and policy.spec.repeat_cache_scope == "Policy"
-    return repeat_cache.cache_key(tts, policy, None if caller is None or shared else caller.key)
-
-
-async def _synthesize_and_store(
-    services: Services,
-    policy: ServedPolicy,
-    tts: TtsRequest,
-    caller: Caller | None,
-    *,
-    remember: bool,
-) -> dict[str, Any]:
-    pair = await audio_requests.make(services, policy, tts, caller)
-    if remember and pair.policy.repeat_cache:
-        await audio_requests.remember(services, _cache_key(pair.policy, tts, caller), pair)
-    return audio_requests.signed_item(pair.policy, pair.store, pair.item, services.clock())
 
 
 async def tts_stream(request: Request) -> Response:
@@ -155,7 +113,7 @@ async def _readable_item(
 async def get_audio(request: Request) -> JSONResponse:
     services = services_of(request)
     policy, store, item = await _readable_item(services, request)
-    return JSONResponse(audio_requests.signed_item(policy, store, item, services.clock()))
+    return JSONResponse(pairs.signed_item(policy, store, item, services.clock()))
 
 
 async def get_speech_marks(request: Request) -> Response:
