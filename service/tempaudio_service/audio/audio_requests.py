@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
-from tempaudio_api.access import Caller
 from tempaudio_service.audio import companions
 from tempaudio_service.audio.pairs import (
     Pair,
@@ -23,9 +22,9 @@ from tempaudio_service.audio.pairs import (
 )
 from tempaudio_service.audio.rendering import Rendered, render_whole
 from tempaudio_service.audio.repeats import Repeats
+from tempaudio_service.audio.resolved import AudioRequest
 from tempaudio_service.audio.services import Services
 from tempaudio_service.core.errors import PolicyChanged
-from tempaudio_service.policy.policies import ServedPolicy
 from tempaudio_service.speech.voices import Timing
 from tempaudio_service.storage.object_writer import ObjectWriter
 from tempaudio_service.wire.tts_request import TtsRequest
@@ -45,26 +44,25 @@ class Made(Protocol):
     def timings(self) -> Sequence[Timing]: ...
 
 
-async def answer(
-    services: Services, policy: ServedPolicy, tts: TtsRequest, caller: Caller | None
-) -> dict[str, Any]:
+async def answer(services: Services, request: AudioRequest) -> dict[str, Any]:
     """The signed item of the request's audio: a copy of audio made before when the repeat
     cache has one, else new audio (left for later requests when the cache applies)."""
+    policy, tts, caller = request.policy, request.tts, request.caller
     if not Repeats.applies(services, policy, tts):
         services.metrics.repeat_cache.labels("bypass").inc()
-        pair = await make(services, policy, tts, caller)
+        pair = await make(services, request)
         return signed_item(pair.policy, pair.store, pair.item, services.clock())
     repeats = Repeats(services)
     key = repeats.key(policy, tts, caller)
     async with services.making.first(key) as first:
-        repeated = await repeats.copy(policy, tts, key, caller)
+        repeated = await repeats.copy(request, key)
         if repeated is not None:
             services.metrics.repeat_cache.labels("hit").inc()
             return repeated
         services.metrics.repeat_cache.labels("miss").inc()
         if not first:
             logger.debug("an identical request failed to make %s; making it again", key[:12])
-        pair = await make(services, policy, tts, caller)
+        pair = await make(services, request)
         if pair.policy.repeat_cache:
             await repeats.remember(repeats.key(pair.policy, tts, caller), pair)
         return signed_item(pair.policy, pair.store, pair.item, services.clock())
@@ -78,21 +76,19 @@ async def render(services: Services, tts: TtsRequest, output: ObjectWriter) -> R
     return result
 
 
-async def make(
-    services: Services, policy: ServedPolicy, tts: TtsRequest, caller: Caller | None = None
-) -> Pair:
-    """New audio for the request, rendered and stored as a pair under ``policy`` as it is
+async def make(services: Services, request: AudioRequest) -> Pair:
+    """New audio for the request, rendered and stored as a pair under its policy as it is
     served once the audio is made. The object is uploaded as it is made (object_writer.py):
     its key is chosen first, and moved if the policy changed before any part went out."""
-    pair = new_pair(services, policy, tts, Decimal(0), caller)
+    pair = new_pair(services, request, Decimal(0))
     writer = writer_of(pair)
     try:
-        rendered = await render(services, tts, writer)
-        pair = _rechecked(services, pair, tts, caller, writer)
+        rendered = await render(services, request.tts, writer)
+        pair = _rechecked(services, pair, request, writer)
     except BaseException:
         abort_later(services, writer)
         raise
-    return await keep(services, pair, writer, tts, rendered)
+    return await keep(services, pair, writer, request.tts, rendered)
 
 
 async def keep(
@@ -107,9 +103,7 @@ async def keep(
     return pair
 
 
-def _rechecked(
-    services: Services, pair: Pair, tts: TtsRequest, caller: Caller | None, writer: ObjectWriter
-) -> Pair:
+def _rechecked(services: Services, pair: Pair, request: AudioRequest, writer: ObjectWriter) -> Pair:
     """The pair under the policy as served now: a changed retention or storage applies to
     the pair (a fresh key), unless parts already went out under the old one."""
     policy = services.recheck(pair.policy)
@@ -120,7 +114,7 @@ def _rechecked(
             f"policy {policy.name} changed while its audio was being stored; nothing was kept:"
             " retry"
         )
-    fresh = new_pair(services, policy, tts, Decimal(0), caller)
+    fresh = new_pair(services, request.under(services, policy), Decimal(0))
     writer.retarget(fresh.store, fresh.key)
     return fresh
 

@@ -8,10 +8,8 @@ them before the audio and undoes them with it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 from tempaudio_service.audio.rendering import RenderStream
-from tempaudio_service.policy.policies import ServedPolicy
 from tempaudio_service.speech import marks
 from tempaudio_service.speech.voices import Timing
 from tempaudio_service.storage import layout
@@ -22,12 +20,6 @@ from tempaudio_service.wire.tts_request import TtsRequest
 
 # Objects an item may name beside its audio.
 NAMES = layout.COMPANION_NAMES
-
-
-def under(tts: TtsRequest, policy: ServedPolicy) -> TtsRequest:
-    """The request as said under ``policy``: with its lexicons, in order (applied when it
-    is synthesized)."""
-    return replace(tts, lexicons=policy.lexicons) if policy.lexicons else tts
 
 
 def keys_for(tts: TtsRequest, key: str) -> dict[str, str]:

@@ -11,8 +11,8 @@ from typing import Any, cast
 
 import anyio
 
-from tempaudio_api.access import Caller
 from tempaudio_service.audio import companions
+from tempaudio_service.audio.resolved import AudioRequest
 from tempaudio_service.audio.services import Services
 from tempaudio_service.policy.policies import ServedPolicy
 from tempaudio_service.storage import layout
@@ -21,7 +21,6 @@ from tempaudio_service.storage.object_writer import ObjectWriter
 from tempaudio_service.storage.repository import Companion
 from tempaudio_service.storage.store import AudioStore
 from tempaudio_service.wire.schemas import ResponseFormat, TtsItem
-from tempaudio_service.wire.tts_request import TtsRequest
 
 
 @dataclass(frozen=True)
@@ -38,15 +37,9 @@ class Pair:
         return self.item.key
 
 
-def new_pair(
-    services: Services,
-    policy: ServedPolicy,
-    tts: TtsRequest,
-    duration: Decimal,
-    caller: Caller | None = None,
-) -> Pair:
-    """The key and item of new audio under ``policy``, made for ``caller``."""
-    store = services.stores.get(policy.storage)
+def new_pair(services: Services, request: AudioRequest, duration: Decimal) -> Pair:
+    """The key and item of the request's new audio under its policy, made for its caller."""
+    policy, store, tts, caller = request.policy, request.store, request.tts, request.caller
     voice_rate = services.synth.voices[tts.voice].sample_rate
     created = services.clock()
     audio_id = str(uuid.uuid4())

@@ -13,6 +13,7 @@ from tempaudio_api.access import Caller
 from tempaudio_service.audio import companions, repeat_cache
 from tempaudio_service.audio.pairs import Pair, new_pair, signed_item
 from tempaudio_service.audio.repeat_cache import CachedAudio, from_shared_entry, shared_entry
+from tempaudio_service.audio.resolved import AudioRequest
 from tempaudio_service.audio.services import Services
 from tempaudio_service.core.errors import StorageUnavailable
 from tempaudio_service.policy.policies import ServedPolicy
@@ -43,14 +44,9 @@ class Repeats:
         shared = policy.spec is not None and policy.spec.repeat_cache_scope == "Policy"
         return repeat_cache.cache_key(tts, policy, None if caller is None or shared else caller.key)
 
-    async def copy(
-        self,
-        policy: ServedPolicy,
-        tts: TtsRequest,
-        key: str,
-        caller: Caller | None = None,
-    ) -> dict[str, Any] | None:
+    async def copy(self, request: AudioRequest, key: str) -> dict[str, Any] | None:
         """The answer for a repeat, from a copy of the audio made before; None: not cached."""
+        policy = request.policy
         now = self._services.clock()
         source = self._services.repeat_cache.find(key, int(now.timestamp()), policy.retention)
         if source is None:  # this replica has not seen it: another may have
@@ -59,7 +55,7 @@ class Repeats:
             return None
         if self._services.recheck(policy) != policy:  # changed since the key was made: not the same
             return None
-        pair = new_pair(self._services, policy, tts, source.duration, caller)
+        pair = new_pair(self._services, request, source.duration)
         # The source has the same companions: what it was made with is part of the key.
         copies = companions.copies(source.key, pair.item)
         try:

@@ -19,6 +19,7 @@ from starlette.types import Scope
 
 from tempaudio_api.access import Caller, Quotas
 from tempaudio_service.access import quotas
+from tempaudio_service.audio.resolved import AudioRequest
 from tempaudio_service.audio.services import Services
 from tempaudio_service.core.errors import Forbidden, QuotaExceeded
 from tempaudio_service.http import audio_streams
@@ -249,11 +250,13 @@ def stream(
     request: Request,
     tts: TtsRequest,
     caller: Caller | None,
-    policy: ServedPolicy | None,
+    audio: AudioRequest | None,
     *,
     keep: bool,
 ) -> AudioStream:
-    """The admitted request's audio stream; its audio is charged and audited at the end."""
+    """The admitted request's audio stream (``audio``: resolved under a policy, None when
+    no policy applies); its audio is charged and audited at the end."""
+    policy = None if audio is None else audio.policy
     audit_of(request).stream = "refused"  # until it starts: admission may still refuse it
 
     def finished(audio_seconds: float, audio_id: str | None, end: StreamEnd) -> None:
@@ -261,7 +264,7 @@ def stream(
         _note_stream_end(audit_of(request), end)
         _charge_later(services, policy, caller, audio_seconds)
 
-    return audio_streams.stream(services, tts, policy, keep=keep, caller=caller, finished=finished)
+    return audio_streams.stream(services, tts, audio, keep=keep, finished=finished)
 
 
 def _quota_key(policy: ServedPolicy, caller: Caller | None) -> tuple[str, str]:

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
-from tempaudio_api.access import Caller
 from tempaudio_service.audio import audio_requests, companions
 from tempaudio_service.audio.pairs import (
     Pair,
@@ -18,9 +17,9 @@ from tempaudio_service.audio.pairs import (
     writer_of,
 )
 from tempaudio_service.audio.rendering import RenderStream
+from tempaudio_service.audio.resolved import AudioRequest
 from tempaudio_service.audio.services import Services
 from tempaudio_service.http.streaming import AudioStream, StreamEnd
-from tempaudio_service.policy.policies import ServedPolicy
 from tempaudio_service.storage.object_writer import ObjectWriter
 from tempaudio_service.wire import sse
 from tempaudio_service.wire.tts_request import TtsRequest
@@ -29,16 +28,16 @@ from tempaudio_service.wire.tts_request import TtsRequest
 def stream(
     services: Services,
     tts: TtsRequest,
-    policy: ServedPolicy | None,
+    request: AudioRequest | None,
     *,
     keep: bool,
-    caller: Caller | None = None,
     finished: Callable[[float, str | None, StreamEnd], None] = lambda seconds, audio_id, end: None,
 ) -> AudioStream:
-    """The audio as it is made; with ``keep``, also stored under the request's policy for
-    ``caller``, with the URL, id and expiry in ``X-Tempaudio-*`` headers. ``finished`` gets
-    the audio seconds made, the id of the audio kept (if it was) and how the stream ended.
-    ``tts.stream_format`` "sse": as OpenAI's events (sse.py); what is kept is the audio."""
+    """The audio of ``tts`` as it is made; with ``keep``, also stored as ``request``'s pair
+    (under its policy, for its caller), with the URL, id and expiry in ``X-Tempaudio-*``
+    headers. ``finished`` gets the audio seconds made, the id of the audio kept (if it was)
+    and how the stream ended. ``tts.stream_format`` "sse": as OpenAI's events (sse.py);
+    what is kept is the audio."""
     headers = {"X-Tempaudio-Voice": tts.voice, "X-Audio-Sample-Rate": str(tts.sample_rate)}
     started = time.perf_counter()
     pair: Pair | None = None
@@ -46,8 +45,8 @@ def stream(
     saving = False
     if keep:
         # The URL is known before the object: it goes out in the headers, the object follows.
-        assert policy is not None
-        pair = new_pair(services, policy, tts, Decimal(0), caller)
+        assert request is not None
+        pair = new_pair(services, request, Decimal(0))
         writer = writer_of(pair)
         answer = signed_item(pair.policy, pair.store, pair.item, pair.created)
         headers |= {

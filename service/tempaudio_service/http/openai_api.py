@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tempaudio_service.audio import companions
+from tempaudio_service.audio.resolved import resolve
 from tempaudio_service.audio.services import read_json, services_of
 from tempaudio_service.core.errors import ModelNotFound, TempAudioError, cut
 from tempaudio_service.http import admission
@@ -73,12 +73,13 @@ async def speech(request: Request) -> Response:
     # Refused before any work, by the rule of every synthesis route in every auth mode:
     # the named policy's clients and quotas, else the default policy's. Audio that is not
     # kept answers to no policy only when there is no default (authentication aside).
-    policy = None
+    audio = None
     if keep or services.book().default is not None:
-        policy = services.served(tts.policy)[0]
-        tts = companions.under(tts, policy)
+        audio = resolve(services, tts, caller)
+        tts = audio.tts
+    policy = None if audio is None else audio.policy
     await admission.admit_synthesis(services, request, caller, policy, tts.text)
-    return admission.stream(services, request, tts, caller, policy, keep=keep)
+    return admission.stream(services, request, tts, caller, audio, keep=keep)
 
 
 def _check_model(body: Any) -> None:

@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tempaudio_service.audio import audio_requests, companions, pairs
+from tempaudio_service.audio import audio_requests, pairs
+from tempaudio_service.audio.resolved import resolve
 from tempaudio_service.audio.services import Services, read_json, services_of
 from tempaudio_service.core.errors import AudioNotFound, InvalidRequest
 from tempaudio_service.http import admission
@@ -50,14 +51,13 @@ async def _tts_sync(services: Services, request: Request) -> JSONResponse:
     tts = await _parse(services, request)
     # Resolved once, here, and passed down; checked again after synthesis (recheck): the
     # retention, storage and ttl attribute are those in force when the pair is made.
-    policy, _ = services.served(tts.policy)
-    tts = companions.under(tts, policy)
-    await admission.admit_synthesis(services, request, caller, policy, tts.text)
-    answer = await audio_requests.answer(services, policy, tts, caller)
+    audio = resolve(services, tts, caller)
+    await admission.admit_synthesis(services, request, caller, audio.policy, audio.tts.text)
+    answer = await audio_requests.answer(services, audio)
     admission.finished_synthesis(
         services,
         request,
-        policy,
+        audio.policy,
         caller,
         answer["duration"],
         answer["audio_id"],
@@ -77,10 +77,9 @@ async def tts_stream(request: Request) -> Response:
             "/v1/audio/speech with stream_format sse",
             param="speech_marks" if tts.speech_marks else "captions",
         )
-    policy, _ = services.served(tts.policy)
-    tts = companions.under(tts, policy)
-    await admission.admit_synthesis(services, request, caller, policy, tts.text)
-    return admission.stream(services, request, tts, caller, policy, keep=True)
+    audio = resolve(services, tts, caller)
+    await admission.admit_synthesis(services, request, caller, audio.policy, audio.tts.text)
+    return admission.stream(services, request, audio.tts, caller, audio, keep=True)
 
 
 async def _readable_item(
