@@ -293,8 +293,10 @@ MOTO_INITIATED = datetime(2010, 11, 10, 20, 48, 33, tzinfo=UTC)
 
 def test_uploads_abandoned_over_a_day_ago_are_aborted_and_younger_ones_kept(s3: Any) -> None:
     bucket = new_bucket(s3)
-    ours = s3.create_multipart_upload(Bucket=bucket, Key=f"{PREFIX}2010-11-10/a.wav")
+    ours = s3.create_multipart_upload(Bucket=bucket, Key=f"{PREFIX}2010-11-10/{uuid.uuid4()}.wav")
     s3.create_multipart_upload(Bucket=bucket, Key="elsewhere/b.wav")  # not under the prefix
+    # Another writer's, under the same prefix: not an audio key of the service's.
+    s3.create_multipart_upload(Bucket=bucket, Key=f"{PREFIX}backups/dump.tar")
     cleaner = S3Cleaner(s3, bucket=bucket, prefix=PREFIX)
 
     young = cleaner.run(
@@ -304,12 +306,15 @@ def test_uploads_abandoned_over_a_day_ago_are_aborted_and_younger_ones_kept(s3: 
         now=MOTO_INITIATED + timedelta(days=2), retention=timedelta(hours=1), dry_run=True
     )
     assert (young.uploads_aborted, dry.uploads_aborted) == (0, 0)
-    assert len(s3.list_multipart_uploads(Bucket=bucket)["Uploads"]) == 2
+    assert len(s3.list_multipart_uploads(Bucket=bucket)["Uploads"]) == 3
 
     stale = cleaner.run(
         now=MOTO_INITIATED + timedelta(days=2), retention=timedelta(hours=1), dry_run=False
     )
     assert stale.uploads_aborted == 1
     left = s3.list_multipart_uploads(Bucket=bucket)["Uploads"]
-    assert [upload["Key"] for upload in left] == ["elsewhere/b.wav"]
+    assert sorted(upload["Key"] for upload in left) == [
+        "elsewhere/b.wav",
+        f"{PREFIX}backups/dump.tar",
+    ]
     assert ours["UploadId"] not in {upload["UploadId"] for upload in left}

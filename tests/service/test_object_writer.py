@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from typing import Any
 
 import pytest
@@ -168,3 +169,45 @@ def test_a_writer_moves_to_another_key_only_before_any_part_went_out(
 def test_parts_are_at_least_s3s_minimum(counting: CountingStore) -> None:
     with pytest.raises(ValueError, match="at least"):
         ObjectWriter(counting, KEY, "audio/wav", part_bytes=1024)
+
+
+class SlowStart(CountingStore):
+    """S3 whose CreateMultipartUpload is held until the test lets it go."""
+
+    def __init__(self, base: AudioStore) -> None:
+        super().__init__(base)
+        self.starting = threading.Event()
+        self.go = threading.Event()
+
+    def start_upload(self, key: str, content_type: str) -> str:
+        self.starting.set()
+        assert self.go.wait(30)
+        return super().start_upload(key, content_type)
+
+
+def test_an_abort_while_an_upload_starts_leaves_no_upload_behind(
+    store: AudioStore, settings: ServiceSettings, s3: Any
+) -> None:
+    # A request given up at shutdown: its synthesis thread still writes while another
+    # thread aborts. Whatever the order, no upload is left for the cleanup job.
+    slow = SlowStart(store)
+    writer = ObjectWriter(slow, KEY, "audio/wav", part_bytes=PART)
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            writer.write(os.urandom(PART * 2))
+            writer.write(os.urandom(PART))
+        except (ValueError, StorageUnavailable) as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    assert slow.starting.wait(30)
+    aborting = threading.Thread(target=writer.abort)
+    aborting.start()
+    slow.go.set()
+    thread.join(30)
+    aborting.join(30)
+    assert _uploads(s3, settings.bucket) == []
+    assert errors  # the writer was refused once it was aborted

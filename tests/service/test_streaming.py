@@ -392,3 +392,35 @@ def test_the_openai_client_raises_the_error_event_of_a_cut_stream(
     assert raised.value.type == "invalid_request_error"
     assert raised.value.param == "input"
     assert "more audio than allowed" in raised.value.message
+
+
+class ItemSeesItsObject(AudioStore):
+    """Records, at each PutItem, whether the item's audio object is already in the bucket."""
+
+    seen: list[bool]
+
+    def put_item(self, item: dict[str, Any]) -> None:
+        key = str(item["s3_url"]).split("/", 3)[3]
+        try:
+            self._s3.head_object(Bucket=self.bucket, Key=key)
+            self.seen.append(True)
+        except Exception:  # noqa: BLE001 - botocore's 404 here means: not there yet
+            self.seen.append(False)
+        super().put_item(item)
+
+
+def test_a_kept_stream_writes_its_item_only_once_its_object_exists(
+    settings: ServiceSettings, s3: Any, dynamodb: Any, tone: ToneSynthesizer
+) -> None:
+    # Its id and URL went out in the headers: a lookup must never find the item before
+    # the object (a sync answer, whose id nobody knows yet, writes both at once).
+    watching = ItemSeesItsObject(s3, dynamodb, bucket=settings.bucket, table=settings.table)
+    watching.seen = []
+    watching.ensure_resources()
+    with (
+        serving(_app(settings, watching, tone)) as base,
+        httpx.stream("POST", f"{base}/tts/stream", json={"text": TEXT}, timeout=WAIT) as r,
+    ):
+        assert r.status_code == 200
+        b"".join(r.iter_raw())
+    assert watching.seen == [True]

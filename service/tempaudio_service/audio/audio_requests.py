@@ -25,6 +25,7 @@ from tempaudio_service.audio.repeats import Repeats
 from tempaudio_service.audio.resolved import AudioRequest
 from tempaudio_service.audio.services import Services
 from tempaudio_service.core.errors import PolicyChanged
+from tempaudio_service.policy.policies import ServedPolicy
 from tempaudio_service.speech.voices import Timing
 from tempaudio_service.storage.object_writer import ObjectWriter
 from tempaudio_service.wire.tts_request import TtsRequest
@@ -92,14 +93,22 @@ async def make(services: Services, request: AudioRequest) -> Pair:
 
 
 async def keep(
-    services: Services, pair: Pair, writer: ObjectWriter, tts: TtsRequest, made: Made
+    services: Services,
+    pair: Pair,
+    writer: ObjectWriter,
+    tts: TtsRequest,
+    made: Made,
+    *,
+    url_out: bool = False,
 ) -> Pair:
     """Audio made into ``writer`` kept as ``pair``: its duration and companions (speech
-    marks, captions) found, then the objects and the item written (what fails is undone)."""
+    marks, captions) found, then the objects and the item written (what fails is undone).
+    ``url_out``: the audio's id and URL are already out (a stream's headers), so the item
+    is written only once its object exists; otherwise both at once."""
     frames, rate = made.num_frames, made.voice_rate
     pair = with_duration(pair, frames, rate)
     files = companions.files(tts, pair.item, made.timings, frames, rate)
-    await save(services, pair, writer, files)
+    await save(services, pair, writer, files, overlap=not url_out)
     return pair
 
 
@@ -107,8 +116,8 @@ def _rechecked(services: Services, pair: Pair, request: AudioRequest, writer: Ob
     """The pair under the policy as served now: a changed retention or storage applies to
     the pair (a fresh key), unless parts already went out under the old one."""
     policy = services.recheck(pair.policy)
-    if policy == pair.policy:
-        return pair
+    if _place_and_time(policy) == _place_and_time(pair.policy):
+        return pair  # an edit of who may ask or what is said: the pair stands
     if writer.uploading:
         raise PolicyChanged(
             f"policy {policy.name} changed while its audio was being stored; nothing was kept:"
@@ -117,6 +126,11 @@ def _rechecked(services: Services, pair: Pair, request: AudioRequest, writer: Ob
     fresh = new_pair(services, request.under(services, policy), Decimal(0))
     writer.retarget(fresh.store, fresh.key)
     return fresh
+
+
+def _place_and_time(policy: ServedPolicy) -> tuple[object, ...]:
+    """What a pair is made of: where its audio lives and for how long."""
+    return (policy.key, policy.storage, policy.retention, policy.ttl_attribute)
 
 
 def observe(services: Services, tts: TtsRequest, seconds: float, audio_seconds: float) -> None:

@@ -75,17 +75,24 @@ def with_duration(pair: Pair, num_frames: int, voice_rate: int) -> Pair:
 
 
 def abort_later(services: Services, writer: ObjectWriter) -> None:
-    """Drop the parts of an object that will not be completed (none, for nearly all)."""
-    if writer.uploading:
-        services.repository.later("S3", writer.abort)
+    """Drop the parts of an object that will not be completed (none, for nearly all), and
+    let a synthesis still writing into it start none (it may run on at shutdown)."""
+    services.repository.later("S3", writer.abort)
 
 
 async def save(
-    services: Services, pair: Pair, audio: ObjectWriter, beside: tuple[Companion, ...] = ()
+    services: Services,
+    pair: Pair,
+    audio: ObjectWriter,
+    beside: tuple[Companion, ...] = (),
+    *,
+    overlap: bool = True,
 ) -> None:
+    """Write the pair (repository.save: ``overlap`` the two halves unless the audio's URL
+    is already out)."""
     # Shielded: neither a client that disconnects nor shutdown leaves half of the pair.
     with anyio.CancelScope(shield=True):
-        await services.repository.save(pair.store, audio, pair.item, beside)
+        await services.repository.save(pair.store, audio, pair.item, beside, overlap=overlap)
     services.metrics.stored.labels(pair.policy.key).inc()  # namespace/name: names repeat
 
 

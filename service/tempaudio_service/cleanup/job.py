@@ -137,14 +137,21 @@ class S3Cleaner:
         stats.errors += len(pending)
 
     def _stale_uploads(self, now: datetime, stats: CleanupStats) -> Iterator[tuple[str, str]]:
-        """(key, upload id) of each multipart upload under the prefix started before
-        ``now`` less ``STALE_UPLOAD_AGE``."""
+        """(key, upload id) of each multipart upload of the service's (an audio key,
+        ``<prefix><date>/<uuid4>.<ext>``) under the prefix started before ``now`` less
+        ``STALE_UPLOAD_AGE``: another writer's uploads under a shared prefix are its own."""
         paginator = self._s3.get_paginator("list_multipart_uploads")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
             stats.list_requests += 1
             for upload in page.get("Uploads", []):
-                if upload["Initiated"] < now - STALE_UPLOAD_AGE:
-                    yield upload["Key"], upload["UploadId"]
+                key = upload["Key"]
+                if upload["Initiated"] < now - STALE_UPLOAD_AGE and self._is_audio_key(key):
+                    yield key, upload["UploadId"]
+
+    def _is_audio_key(self, key: str) -> bool:
+        folder, _, name = key[len(self.prefix) :].rpartition("/")
+        day = layout.folder_date(self.prefix, f"{self.prefix}{folder}/")
+        return day is not None and layout.is_valid_audio_id(name.rsplit(".", 1)[0])
 
     def abort_stale_uploads(self, now: datetime, stats: CleanupStats, *, dry_run: bool) -> None:
         for key, upload_id in list(self._stale_uploads(now, stats)):

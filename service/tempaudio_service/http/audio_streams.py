@@ -70,7 +70,7 @@ def stream(
         except BaseException:
             abort_later(services, writer)
             raise
-        await audio_requests.keep(services, pair, writer, tts, finished)
+        await audio_requests.keep(services, pair, writer, tts, finished, url_out=True)
 
     def first_sent() -> None:
         services.metrics.first_audio_seconds.observe(time.perf_counter() - started)

@@ -26,7 +26,22 @@ def unavailable(dependency: str, operation: str, error: Exception) -> StorageUna
     logger.warning("%s %s failed: %s", dependency, operation, error)
     return StorageUnavailable(
         f"{dependency} is unavailable ({operation} failed); retry later",
-        refused=isinstance(error, ClientError),
+        refused=refused(error),
+    )
+
+
+def refused(error: Exception) -> bool:
+    """The service answered the first attempt with a plain no (a 4xx other than a failed
+    condition), so nothing was written. After a retry, a write may have landed through an
+    attempt whose answer was lost (a failed condition then means exactly that)."""
+    if not isinstance(error, ClientError):
+        return False
+    meta = error.response.get("ResponseMetadata", {})
+    code = error.response.get("Error", {}).get("Code")
+    return (
+        meta.get("RetryAttempts", 0) == 0
+        and meta.get("HTTPStatusCode", 500) < 500
+        and code != "ConditionalCheckFailedException"
     )
 
 

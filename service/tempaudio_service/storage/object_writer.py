@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 
 from tempaudio_service.core.errors import StorageUnavailable
 from tempaudio_service.storage.store import AudioStore
@@ -46,6 +47,9 @@ class ObjectWriter:
         self._upload_id: str | None = None
         self._parts: list[tuple[int, str]] = []
         self._finished = False
+        # Between the writing thread and an abort from another one (a request given up at
+        # shutdown while its synthesis thread still writes): no upload starts after it.
+        self._lock = threading.Lock()
 
     @property
     def key(self) -> str:
@@ -107,10 +111,14 @@ class ObjectWriter:
             self._send_gathered()
 
     def _send_gathered(self) -> None:
-        if self._upload_id is None:
-            self._upload_id = self._store.start_upload(self._key, self._content_type)
+        with self._lock:
+            if self._finished:
+                raise ValueError("the object is already complete or aborted")
+            if self._upload_id is None:
+                self._upload_id = self._store.start_upload(self._key, self._content_type)
+            upload_id = self._upload_id
         number = len(self._parts) + 2  # part 1 is the held head
-        etag = self._store.upload_part(self._key, self._upload_id, number, bytes(self._gathering))
+        etag = self._store.upload_part(self._key, upload_id, number, bytes(self._gathering))
         self._parts.append((number, etag))
         self._gathering.clear()
 
@@ -121,9 +129,9 @@ class ObjectWriter:
         if self._finished:
             raise ValueError("the object is already complete or aborted")
         if self._upload_id is None:
-            self._store.put_audio(
-                self._key, bytes(self._head + self._gathering), self._content_type
-            )
+            self._head += self._gathering
+            self._gathering = bytearray()
+            self._store.put_audio(self._key, bytes(self._head), self._content_type)
         else:
             if self._gathering:
                 self._send_gathered()
@@ -136,8 +144,9 @@ class ObjectWriter:
     def abort(self) -> None:
         """Drop what was uploaded of an object that will not be completed (idempotent; a
         failure is logged: the cleanup job aborts the upload later)."""
-        upload_id, self._upload_id = self._upload_id, None
-        self._finished = True  # a write after this is refused
+        with self._lock:
+            upload_id, self._upload_id = self._upload_id, None
+            self._finished = True  # a write after this is refused, and no upload starts
         self._release()
         if upload_id is None:
             return

@@ -142,9 +142,14 @@ class AudioRepository:
         audio: ObjectWriter,
         item: AudioItem,
         companions: tuple[Companion, ...] = (),
+        *,
+        overlap: bool = True,
     ) -> None:
         """The pair: the companions and the audio (``audio.complete``: its last parts, or
-        its only PUT) beside the item; whatever fails is undone in the background."""
+        its only PUT) beside the item; whatever fails is undone in the background. Without
+        ``overlap`` the item is written only once the objects exist: for audio whose id and
+        URL are already out (a kept stream's headers), so a lookup never finds an item
+        before its object."""
 
         def write() -> None:
             for companion in companions:
@@ -152,7 +157,7 @@ class AudioRepository:
             audio.complete()
 
         keys = [audio.key, *(companion[0] for companion in companions)]
-        await self._pair(store, keys, write, "put_object", item, audio.abort)
+        await self._pair(store, keys, write, "put_object", item, audio.abort, overlap=overlap)
 
     async def save_copy(
         self,
@@ -181,21 +186,52 @@ class AudioRepository:
         operation: str,
         item: AudioItem,
         abort: Callable[[], None] | None = None,
+        *,
+        overlap: bool = True,
     ) -> None:
-        """The objects (``write``) and the item at once, within the budget of the objects'
-        calls; undone when either fails."""
-        objects = self._start(write)
-        put_item = self._start(store.put_item, item.record())
-        await asyncio.wait({objects, put_item}, timeout=self.budget_seconds * len(keys))
+        """The objects (``write``) and the item at once (or, without ``overlap``, the item
+        after the objects), within the budget of the objects' calls; undone when either
+        fails, whatever the failure."""
         budget = self.budget_seconds * len(keys)
-        failure = self._failure(objects, operation, budget) or self._failure(
-            put_item, "put_item", budget
+        objects = self._start(write)
+        if not overlap:
+            await asyncio.wait({objects}, timeout=budget)
+            self._undo_if_failed(
+                store, objects, keys, None, abort, lambda: self._failure(objects, operation, budget)
+            )
+        put_item = self._start(store.put_item, item.record())
+        await asyncio.wait({objects, put_item}, timeout=budget)
+        self._undo_if_failed(
+            store,
+            asyncio.gather(objects, put_item, return_exceptions=True),
+            keys,
+            self._revoked(put_item, item),
+            abort,
+            lambda: (
+                self._failure(objects, operation, budget)
+                or self._failure(put_item, "put_item", budget)
+            ),
         )
-        if failure is None:
-            return
-        both = asyncio.gather(objects, put_item, return_exceptions=True)
-        self._undo(store, both, keys, self._revoked(put_item, item), abort)
-        raise failure
+
+    def _undo_if_failed(
+        self,
+        store: AudioStore,
+        settled: asyncio.Future[Any],
+        keys: list[str],
+        item_key: ItemKey | None,
+        abort: Callable[[], None] | None,
+        failed: Callable[[], Exception | None],
+    ) -> None:
+        """Raise what ``failed`` finds, once the undoing (after ``settled``) is scheduled;
+        an unexpected error is undone too."""
+        try:
+            failure = failed()
+        except BaseException:
+            self._undo(store, settled, keys, item_key, abort)
+            raise
+        if failure is not None:
+            self._undo(store, settled, keys, item_key, abort)
+            raise failure
 
     @staticmethod
     def _revoked(put_item: asyncio.Future[None], item: AudioItem) -> ItemKey | None:
