@@ -112,14 +112,23 @@ class Ports:
 @contextmanager
 def service(env: dict[str, str]) -> Iterator[Ports]:
     port, health = free_port(), free_port()
-    env = {**env, "TEMPAUDIO_PORT": str(port), "TEMPAUDIO_HEALTH_PORT": str(health),
-           "TEMPAUDIO_SYNTH_WORKERS": str(CONCURRENCY), "TEMPAUDIO_SYNTH_QUEUE": "8",
-           "TEMPAUDIO_MAX_TEXT_CHARS": str(LONG_TEXT_CHARS), "TEMPAUDIO_MAX_BODY_BYTES": "262144",
-           "TEMPAUDIO_MAX_AUDIO_SECONDS": "5", "TEMPAUDIO_LOG_LEVEL": "WARNING"}  # fmt: skip
+    env = {
+        **env,
+        "TEMPAUDIO_PORT": str(port),
+        "TEMPAUDIO_HEALTH_PORT": str(health),
+        "TEMPAUDIO_SYNTH_WORKERS": str(CONCURRENCY),
+        "TEMPAUDIO_SYNTH_QUEUE": "8",
+        "TEMPAUDIO_MAX_TEXT_CHARS": str(LONG_TEXT_CHARS),
+        "TEMPAUDIO_MAX_BODY_BYTES": "262144",
+        "TEMPAUDIO_MAX_AUDIO_SECONDS": "5",
+        "TEMPAUDIO_LOG_LEVEL": "WARNING",
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "tempaudio_service"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/readyz", process, timeout=600)
         yield Ports(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{health}")
@@ -205,8 +214,9 @@ def idle(seconds: float) -> Callable[[], tuple[Counter[int], list[float]]]:
 
 def measure(env: dict[str, str], rounds: int) -> dict[str, Run]:
     with service(env) as ports:
-        httpx.post(f"{ports.main}/tts/sync", json={"text": "Warm up.", "policy": "plain"},
-                   timeout=120).raise_for_status()  # fmt: skip
+        httpx.post(
+            f"{ports.main}/tts/sync", json={"text": "Warm up.", "policy": "plain"}, timeout=120
+        ).raise_for_status()
         runs = {"idle": probed(ports, idle(3.0))}
         for name, body in LOADS.items():
             runs[name] = probed(ports, rounds_of(ports.main, body, rounds))
@@ -234,16 +244,22 @@ def run(base: str, rounds: int) -> str:
         endpoint = local.endpoint_url
         name = "stalls"
         AudioStore(
-            make_s3_client(region="us-east-1", endpoint_url=endpoint, timeout_seconds=5,
-                           local=True),
-            make_dynamodb_client(region="us-east-1", endpoint_url=endpoint, timeout_seconds=5,
-                                 local=True),
-            bucket=name, table=name,
-        ).ensure_resources()  # fmt: skip
+            make_s3_client(
+                region="us-east-1", endpoint_url=endpoint, timeout_seconds=5, local=True
+            ),
+            make_dynamodb_client(
+                region="us-east-1", endpoint_url=endpoint, timeout_seconds=5, local=True
+            ),
+            bucket=name,
+            table=name,
+        ).ensure_resources()
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        env = clean_env(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-                        TEMPAUDIO_LOCAL_AWS="false",
-                        TEMPAUDIO_POLICY_FILE=str(policy_file(directory, endpoint, name)))  # fmt: skip
+        env = clean_env(
+            AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench",
+            TEMPAUDIO_LOCAL_AWS="false",
+            TEMPAUDIO_POLICY_FILE=str(policy_file(directory, endpoint, name)),
+        )
         tree = stack.enter_context(worktree(base))
         # The old tree first on the path: its packages, this venv's dependencies.
         path = ":".join(str(tree / part) for part in ("api", "service", "operator"))
@@ -271,10 +287,20 @@ def run(base: str, rounds: int) -> str:
 def base_revision() -> str:
     """The parent of the commit that made the phonemizer read text in pieces."""
     added = subprocess.run(
-        ["git", "log", "-S", "MAX_PHONEMIZE_CHARS", "--format=%H", "--",
-         "service/tempaudio_service/speech/chunking.py"],
-        cwd=REPO, capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
+        [
+            "git",
+            "log",
+            "-S",
+            "MAX_PHONEMIZE_CHARS",
+            "--format=%H",
+            "--",
+            "service/tempaudio_service/speech/chunking.py",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     if not added:
         raise SystemExit("chunking.MAX_PHONEMIZE_CHARS is not committed yet: pass --base REV")
     return f"{added[-1]}^"

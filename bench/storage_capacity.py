@@ -44,11 +44,17 @@ def item_bytes(item: dict[str, Any]) -> int:
 def audio_item(text: str) -> dict[str, Any]:
     audio_id = str(uuid.uuid4())
     return layout.new_audio_item(
-        created=CREATED, audio_id=audio_id, bucket="my-audio",
-        key=layout.object_key("temp-audio/", CREATED, audio_id), text=text,
-        voice_id="en_US-joe-medium", duration=Decimal("12.345"), retention=timedelta(hours=24),
-        caller="team-a/notifier", policy="team-a/notifications",
-    ).record()  # fmt: skip
+        created=CREATED,
+        audio_id=audio_id,
+        bucket="my-audio",
+        key=layout.object_key("temp-audio/", CREATED, audio_id),
+        text=text,
+        voice_id="en_US-joe-medium",
+        duration=Decimal("12.345"),
+        retention=timedelta(hours=24),
+        caller="team-a/notifier",
+        policy="team-a/notifications",
+    ).record()
 
 
 def units(size: int, per: int) -> int:

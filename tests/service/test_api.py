@@ -43,10 +43,22 @@ def test_sync_stores_object_and_item_and_returns_a_working_url(
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(body) == {
-        "audio_id", "s3_url", "duration", "text", "voice_id", "expires_at", "audio_expires_at",
-        "date", "policy", "format", "content_type", "sample_rate", "cached",
-        "speech_marks_url", "captions_url",
-    }  # fmt: skip
+        "audio_id",
+        "s3_url",
+        "duration",
+        "text",
+        "voice_id",
+        "expires_at",
+        "audio_expires_at",
+        "date",
+        "policy",
+        "format",
+        "content_type",
+        "sample_rate",
+        "cached",
+        "speech_marks_url",
+        "captions_url",
+    }
     # The seed's request still gets the seed's WAV.
     assert (body["format"], body["content_type"], body["sample_rate"]) == ("wav", "audio/wav", None)
     assert body["policy"] == "default"
@@ -60,13 +72,26 @@ def test_sync_stores_object_and_item_and_returns_a_working_url(
     item = items[0]
     # The seed's seven attributes, and the policy it was made under (read only under it).
     assert set(item) == {
-        "date", "audio_id", "s3_url", "text", "voice_id", "duration", "ttl", "policy"
-    }  # fmt: skip
+        "date",
+        "audio_id",
+        "s3_url",
+        "text",
+        "voice_id",
+        "duration",
+        "ttl",
+        "policy",
+    }
     # Each in the seed's DynamoDB type, as the typed item writes its record.
     assert {name: list(value) for name, value in item.items()} == {
-        "date": ["S"], "audio_id": ["S"], "s3_url": ["S"], "text": ["S"], "voice_id": ["S"],
-        "duration": ["N"], "ttl": ["N"], "policy": ["S"],
-    }  # fmt: skip
+        "date": ["S"],
+        "audio_id": ["S"],
+        "s3_url": ["S"],
+        "text": ["S"],
+        "voice_id": ["S"],
+        "duration": ["N"],
+        "ttl": ["N"],
+        "policy": ["S"],
+    }
     assert (item["date"], item["audio_id"]) == ({"S": body["date"]}, {"S": body["audio_id"]})
     assert item["policy"] == {"S": "default/default"}
     assert item["s3_url"] == {"S": f"s3://{settings.bucket}/{key}"}

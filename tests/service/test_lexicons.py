@@ -164,8 +164,10 @@ def test_aliases_count_against_the_text_limit_before_anything_is_said(
             assert refused.json()["error"] == "text_too_long"
             assert "with the policy's lexicons has more than 5000" in refused.json()["message"]
         shorter = " ".join(["zz"] * 1000)  # within OpenAI's 4,096 characters
-        openai = client.post("/v1/audio/speech", json={
-            "model": "tts-1", "voice": "alloy", "input": shorter, "policy": "lex"})  # fmt: skip
+        openai = client.post(
+            "/v1/audio/speech",
+            json={"model": "tts-1", "voice": "alloy", "input": shorter, "policy": "lex"},
+        )
         assert openai.status_code == 400
         error = openai.json()["error"]
         assert (error["code"], error["param"]) == ("text_too_long", "input")

@@ -86,7 +86,11 @@ def test_pieces_rejoin_to_the_input_and_respect_the_limit(phonemes: list[str], l
     [
         ("One. Two.", 20, [("One. Two.", "sentence")]),
         # The last sentence end in reach wins, however early.
-        ("One two. Three four five", 15, [("One two.", "sentence"), ("Three four five", "sentence")]),
+        (
+            "One two. Three four five",
+            15,
+            [("One two.", "sentence"), ("Three four five", "sentence")],
+        ),
         # Then a clause mark in the second half of the reach, then the last space.
         ("One two, three four", 12, [("One two,", "word"), ("three four", "sentence")]),
         ("A, bc de fg hi", 10, [("A, bc de", "word"), ("fg hi", "sentence")]),
@@ -100,7 +104,7 @@ def test_pieces_rejoin_to_the_input_and_respect_the_limit(phonemes: list[str], l
         ("ab[[pqrstuv]]cd", 6, [("ab", "inside"), ("[[pqrstuv]]", "inside"), ("cd", "sentence")]),
         ("[[p. q]] r", 6, [("[[p. q]]", "word"), ("r", "sentence")]),
     ],
-)  # fmt: skip
+)
 def test_text_is_cut_where_a_sentence_ends_if_one_does_in_reach(
     text: str, limit: int, expected: list[tuple[str, str]]
 ) -> None:
