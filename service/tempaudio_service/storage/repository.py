@@ -43,6 +43,8 @@ UNDO_ATTEMPTS = 3
 ItemKey = tuple[str, str, int, str]
 # Objects kept beside the audio (speech marks, captions): key, body, content type.
 Companion = tuple[str, bytes, str]
+# The writes of a pair that an undo waits for (the objects', and the item's).
+Writes = tuple["asyncio.Future[Any]", ...]
 # A companion's copy for a repeat: source key, key, content type.
 CompanionCopy = tuple[str, str, str]
 
@@ -197,13 +199,18 @@ class AudioRepository:
         if not overlap:
             await asyncio.wait({objects}, timeout=budget)
             self._undo_if_failed(
-                store, objects, keys, None, abort, lambda: self._failure(objects, operation, budget)
+                store,
+                (objects,),
+                keys,
+                None,
+                abort,
+                lambda: self._failure(objects, operation, budget),
             )
         put_item = self._start(store.put_item, item.record())
         await asyncio.wait({objects, put_item}, timeout=budget)
         self._undo_if_failed(
             store,
-            asyncio.gather(objects, put_item, return_exceptions=True),
+            (objects, put_item),
             keys,
             self._revoked(put_item, item),
             abort,
@@ -216,27 +223,28 @@ class AudioRepository:
     def _undo_if_failed(
         self,
         store: AudioStore,
-        settled: asyncio.Future[Any],
+        writes: Writes,
         keys: list[str],
         item_key: ItemKey | None,
         abort: Callable[[], None] | None,
         failed: Callable[[], Exception | None],
     ) -> None:
-        """Raise what ``failed`` finds, once the undoing (after ``settled``) is scheduled;
+        """Raise what ``failed`` finds, once the undoing (after ``writes``) is scheduled;
         an unexpected error is undone too."""
         try:
             failure = failed()
         except BaseException:
-            self._undo(store, settled, keys, item_key, abort)
+            self._undo(store, writes, keys, item_key, abort)
             raise
         if failure is not None:
-            self._undo(store, settled, keys, item_key, abort)
+            self._undo(store, writes, keys, item_key, abort)
             raise failure
 
     @staticmethod
     def _revoked(put_item: asyncio.Future[None], item: AudioItem) -> ItemKey | None:
-        """The item to revoke when its pair is undone: unless DynamoDB refused it outright,
-        it may have landed (or may still)."""
+        """The item to revoke when its pair is undone: unless DynamoDB answered its first
+        attempt with a plain no (``StorageUnavailable.refused``), it may have landed (or
+        may still)."""
         error = put_item.exception() if put_item.done() else None
         if isinstance(error, StorageUnavailable) and error.refused:
             return None
@@ -263,12 +271,12 @@ class AudioRepository:
     def _undo(
         self,
         store: AudioStore,
-        write: asyncio.Future[Any],
+        writes: Writes,
         keys: list[str],
         item_key: ItemKey | None,
         abort: Callable[[], None] | None = None,
     ) -> None:
-        undo = self._undo_after(store, write, keys, item_key, abort)
+        undo = self._undo_after(store, writes, keys, item_key, abort)
         task = asyncio.get_running_loop().create_task(undo)
         self._undoing.add(task)
         task.add_done_callback(self._undoing.discard)
@@ -276,7 +284,7 @@ class AudioRepository:
     async def _undo_after(
         self,
         store: AudioStore,
-        write: asyncio.Future[Any],
+        writes: Writes,
         keys: list[str],
         item_key: ItemKey | None,
         abort: Callable[[], None] | None,
@@ -285,7 +293,10 @@ class AudioRepository:
         then delete the objects and abort an unfinished upload. The tombstone is tried a
         few times: it is what keeps a late PutItem from leaving an item without its object."""
         failures = self._metrics.storage_failures
-        await asyncio.wait({write}, timeout=UNDO_GRACE_SECONDS)
+        await asyncio.wait(set(writes), timeout=UNDO_GRACE_SECONDS)
+        for write in writes:  # what failed is known by now: taken, so never logged as lost
+            if write.done() and not write.cancelled():
+                write.exception()
         if abort is not None:
             await asyncio.wait({self._start(abort)}, timeout=UNDO_GRACE_SECONDS)
         if item_key is not None:
