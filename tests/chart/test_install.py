@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from kubernetes import client, dynamic
 
+from tests.chart import keda
 from tests.chart.helm import CHART, CI_VALUES, helm, render
 from tests.controlplane import ControlPlane
 from tests.kube_fixtures import GROUP, PLURAL, VERSION, wait_for
@@ -35,13 +36,15 @@ SERVICE_MONITOR_CRD = {
 
 @pytest.fixture(scope="module")
 def dynamic_client(control_plane: ControlPlane) -> dynamic.DynamicClient:
-    """Also installs the Prometheus Operator's ServiceMonitor kind (schema-less) for dry-runs."""
+    """Also installs the Prometheus Operator's ServiceMonitor kind (schema-less) and KEDA's
+    ScaledObject (its released CRD, schema and rules, from tests/chart/fixtures) for dry-runs."""
     extensions = client.ApiextensionsV1Api()
-    try:
-        extensions.create_custom_resource_definition(SERVICE_MONITOR_CRD)
-    except client.ApiException as error:
-        if error.status != 409:
-            raise
+    for crd in (SERVICE_MONITOR_CRD, keda.crd()):
+        try:
+            extensions.create_custom_resource_definition(crd)
+        except client.ApiException as error:
+            if error.status != 409:
+                raise
     for name in ("ci-apps", "ci-team-b"):
         try:
             client.CoreV1Api().create_namespace({"metadata": {"name": name}})
@@ -51,6 +54,10 @@ def dynamic_client(control_plane: ControlPlane) -> dynamic.DynamicClient:
     dyn = dynamic.DynamicClient(client.ApiClient())
     wait_for(lambda: dyn.resources.get(api_version="monitoring.coreos.com/v1", kind="ServiceMonitor"),
              what="ServiceMonitor kind served")  # fmt: skip
+    wait_for(
+        lambda: dyn.resources.get(api_version="keda.sh/v1alpha1", kind="ScaledObject"),
+        what="ScaledObject kind served",
+    )
     return dyn
 
 
