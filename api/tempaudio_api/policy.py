@@ -20,6 +20,7 @@ from .access import Access, parse_access
 from .cron import CronError, longest_gap
 from .durations import parse_retention
 from .errors import PolicyError
+from .jobs import JobsSpec, parse_jobs
 from .lexicon_rules import lexicon_names
 from .values import flag
 
@@ -125,6 +126,8 @@ class Policy:
     access: Access = field(default_factory=Access)
     # spec.lexicons: TempAudioLexicons of its namespace every request is said with, in order.
     lexicons: tuple[str, ...] = ()
+    # spec.jobs: whether asynchronous jobs run, their longest text, where they call back.
+    jobs: JobsSpec = field(default_factory=JobsSpec)
 
     @property
     def writes_lifecycle_rule(self) -> bool:
@@ -191,4 +194,5 @@ class Policy:
             key_schema=_one_of(metadata, "keySchema", tuple(storage.KEY_SCHEMAS), "dynamodb."),
             access=parse_access(spec),
             lexicons=lexicon_names(spec.get("lexicons")),
+            jobs=parse_jobs(spec.get("jobs")),
         )

@@ -12,9 +12,33 @@ from typing import Any
 
 import yaml
 
-from . import durations, lexicon_rules, phonetics, storage
+from . import durations, jobs, lexicon_rules, phonetics, storage
 from .errors import PolicyError
 
+
+def _cel_string(text: str) -> str:
+    """``text`` as a CEL string literal (a regular expression's backslashes kept)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+# A callback URL prefix's rules the pattern cannot say clearly, each with its reason.
+_CALLBACK_PREFIX_RULES = [
+    {
+        "rule": f"self.matches({_cel_string(jobs.TEXT_PATTERN)})",
+        "message": "a callback URL prefix is printable ASCII without backslashes or spaces"
+        " (an international host name in its xn-- form)",
+    },
+    {
+        "rule": f"self.matches({_cel_string(jobs.AUTHORITY_PATTERN)})",
+        "message": "a callback URL prefix names a host (letters, digits, '.', '-', '_', or an"
+        " [IPv6] address) and at most a port from 1 to 65535",
+    },
+    {
+        "rule": f"!self.matches({_cel_string(jobs.REFUSED_PATH_PATTERN)})",
+        "message": "a callback URL prefix's path has no '.' or '..' segment, no %2F or %5C,"
+        " and a '%' only before two hex digits",
+    },
+]
 # Where the API's rules meet the schema: (path of properties, what to set).
 _RULES: dict[tuple[str, ...], dict[str, Any]] = {
     ("retention",): {"pattern": durations.PATTERN},
@@ -24,6 +48,16 @@ _RULES: dict[tuple[str, ...], dict[str, Any]] = {
     ("lexicons", "[]"): {
         "pattern": lexicon_rules.NAME_PATTERN,
         "maxLength": lexicon_rules.MAX_NAME,
+    },
+    ("jobs", "maxCharacters"): {
+        "maximum": jobs.MAX_JOB_CHARACTERS,
+        "default": jobs.MAX_JOB_CHARACTERS,
+    },
+    ("jobs", "callbackUrlPrefixes"): {"maxItems": jobs.MAX_CALLBACK_PREFIXES},
+    ("jobs", "callbackUrlPrefixes", "[]"): {
+        "maxLength": jobs.MAX_CALLBACK_PREFIX,
+        "pattern": jobs.CALLBACK_PREFIX_PATTERN,
+        "x-kubernetes-validations": _CALLBACK_PREFIX_RULES,
     },
 }
 _LEXICON_RULES: dict[tuple[str, ...], dict[str, Any]] = {
