@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -242,7 +243,23 @@ def _embedded_storage(
     for entry in policies.current().entries.values():
         if isinstance(entry, ServedPolicy):
             stores.get(entry.storage).ensure_resources(entry.ttl_attribute)
+    if settings.jobs_queue_url is None:
+        settings = replace(settings, jobs_queue_url=_embedded_queue(settings))
     return settings, policies
+
+
+def _embedded_queue(settings: ServiceSettings) -> str:
+    """The job queue of the embedded mode, in its moto server."""
+    from tempaudio_service.storage.aws_clients import make_sqs_client
+    from tempaudio_service.storage.job_queue import ensure_queue
+
+    sqs = make_sqs_client(
+        region=settings.region,
+        endpoint_url=settings.sqs_endpoint_url,
+        timeout_seconds=30,
+        local=True,
+    )
+    return ensure_queue(sqs, "tempaudio-jobs")
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -21,7 +21,7 @@ from tempaudio_service.audio.services import Clock, Services, utc_now
 from tempaudio_service.core.config import ConfigError
 from tempaudio_service.core.metrics import Metrics
 from tempaudio_service.core.settings import ServiceSettings
-from tempaudio_service.http import console_api, openai_api, status_api, tts_api
+from tempaudio_service.http import console_api, jobs_api, openai_api, status_api, tts_api
 from tempaudio_service.http.middleware import (
     EXCEPTION_HANDLERS,
     BrowserHostMiddleware,
@@ -29,6 +29,9 @@ from tempaudio_service.http.middleware import (
     ErrorMiddleware,
     MetricsMiddleware,
 )
+from tempaudio_service.jobs.callbacks import signer
+from tempaudio_service.jobs.engine import JobEngine
+from tempaudio_service.jobs.workers import JobWorkers
 from tempaudio_service.policy.kube_client import api_client
 from tempaudio_service.policy.policy_sources import PolicySource, policy_source, static_source
 from tempaudio_service.speech.synth import PiperSynthesizer
@@ -36,7 +39,8 @@ from tempaudio_service.speech.voices import Synthesizer
 from tempaudio_service.storage.repository import AudioRepository
 from tempaudio_service.storage.store import AudioStore, Stores
 
-ROUTES = [*tts_api.ROUTES, *status_api.ROUTES, *openai_api.ROUTES]
+# The jobs' routes first: /tts/jobs/{id} would otherwise match /tts/{date}/{audio_id}.
+ROUTES = [*jobs_api.ROUTES, *tts_api.ROUTES, *status_api.ROUTES, *openai_api.ROUTES]
 
 
 def create_app(
@@ -93,8 +97,15 @@ def create_app(
             authenticator=_authenticator(settings, lookups, clock, app_metrics),
         )
         app.state.services = services
+        signer(settings.webhook_secret)  # a malformed key is a usage error now
+        app.state.jobs = JobEngine.create(services)
         try:
-            yield
+            async with anyio.create_task_group() as workers:
+                workers.start_soon(JobWorkers(app.state.jobs).run)
+                try:
+                    yield
+                finally:
+                    workers.cancel_scope.cancel()
         finally:
             source.stop()
             await services.repository.close()

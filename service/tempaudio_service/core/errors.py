@@ -224,3 +224,46 @@ class UnknownHost(TempAudioError):
 
     status_code = 421
     code = "unknown_host"
+
+
+class JobNotFound(TempAudioError):
+    """No such job under the policy, or another caller's (the same answer: its existence
+    is not told)."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class JobsUnavailable(TempAudioError):
+    """This service has no job queue (``TEMPAUDIO_JOBS_QUEUE_URL``)."""
+
+    status_code = 503
+    code = "jobs_unavailable"
+
+
+class JobsDisabled(TempAudioError):
+    """The policy turns jobs off (``spec.jobs.enabled: false``)."""
+
+    status_code = 403
+    code = "jobs_disabled"
+
+
+class CallbackNotAllowed(InvalidRequest):
+    """A ``callback_url`` outside the policy's ``spec.jobs.callbackUrlPrefixes``."""
+
+    code = "callback_not_allowed"
+    param = "callback_url"
+
+
+class IdempotencyConflict(TempAudioError):
+    """An ``Idempotency-Key`` used before with another body."""
+
+    status_code = 409
+    code = "idempotency_conflict"
+
+
+class JobConflict(TempAudioError):
+    """The job cannot change so: it has finished, or it is being finished."""
+
+    status_code = 409
+    code = "job_conflict"

@@ -12,6 +12,87 @@ _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64)
 _FIRST_AUDIO_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 8, 16)
 
 
+_JOB_BUCKETS = (0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+
+
+@dataclass(frozen=True)
+class JobMetrics:
+    """``tempaudio_jobs_*``: what this replica did for the jobs (every replica works them)."""
+
+    submitted: Counter
+    finished: Counter
+    parts: Counter
+    parts_running: Gauge
+    part_seconds: Histogram
+    assembly_seconds: Histogram
+    job_seconds: Histogram
+    callbacks: Counter
+    queue_messages: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> JobMetrics:
+        return cls(
+            submitted=Counter(
+                "tempaudio_jobs_submitted",
+                "Jobs queued by this replica (POST /tts/jobs), by policy.",
+                ["policy"],
+                registry=registry,
+            ),
+            finished=Counter(
+                "tempaudio_jobs_finished",
+                "Jobs that ended on this replica, by policy and status (completed, failed,"
+                " cancelled).",
+                ["policy", "status"],
+                registry=registry,
+            ),
+            parts=Counter(
+                "tempaudio_jobs_parts",
+                "Job parts this replica handled, by outcome: done, repeated (done before, by"
+                " a replica that died before it said so), failed, given_back (retried later),"
+                " dropped (its job had ended).",
+                ["outcome"],
+                registry=registry,
+            ),
+            parts_running=Gauge(
+                "tempaudio_jobs_running_parts",
+                "Job parts this replica is synthesizing now.",
+                registry=registry,
+            ),
+            part_seconds=Histogram(
+                "tempaudio_jobs_part_seconds",
+                "Seconds from a part's receipt to its audio stored, waits for requests included.",
+                buckets=_JOB_BUCKETS,
+                registry=registry,
+            ),
+            assembly_seconds=Histogram(
+                "tempaudio_jobs_assembly_seconds",
+                "Seconds this replica took to join a job's parts into its audio and item.",
+                buckets=_JOB_BUCKETS,
+                registry=registry,
+            ),
+            job_seconds=Histogram(
+                "tempaudio_jobs_seconds",
+                "Seconds from a job's submission to its end, for the jobs this replica ended.",
+                buckets=_JOB_BUCKETS,
+                registry=registry,
+            ),
+            callbacks=Counter(
+                "tempaudio_jobs_callbacks",
+                "Job callback deliveries by outcome: delivered, retried, given_up, refused"
+                " (an address no prefix allows).",
+                ["outcome"],
+                registry=registry,
+            ),
+            queue_messages=Gauge(
+                "tempaudio_jobs_queue_messages",
+                "The job queue's messages as SQS counts them (approximate), by state: waiting"
+                " or in_flight; sampled by each replica's workers.",
+                ["state"],
+                registry=registry,
+            ),
+        )
+
+
 @dataclass(frozen=True)
 class Metrics:
     registry: CollectorRegistry
@@ -34,6 +115,7 @@ class Metrics:
     first_audio_seconds: Histogram
     policy_view_age: Gauge
     policy_view_max_age: Gauge
+    jobs: JobMetrics
 
     @classmethod
     def create(cls) -> Metrics:
@@ -161,6 +243,7 @@ class Metrics:
                 "TEMPAUDIO_POLICY_MAX_STALENESS: past this age no policy is served.",
                 registry=registry,
             ),
+            jobs=JobMetrics.create(registry),
         )
 
     def follow_policy_view(self, age: Callable[[], float], max_age: float) -> None:

@@ -614,6 +614,119 @@ class ServiceSettings:
             " checked (chart `service.console.hosts`)",
         ),
     )
+    jobs_queue_url: str | None = field(
+        default=None,
+        metadata=row(
+            "TEMPAUDIO_JOBS_QUEUE_URL",
+            OPTIONAL,
+            "the SQS queue of job parts and callbacks, shared by every replica; unset: `POST"
+            " /tts/jobs` answers `503 jobs_unavailable` (the embedded mode makes one)",
+        ),
+    )
+    sqs_endpoint_url: str | None = field(
+        default=None,
+        metadata=row(
+            "TEMPAUDIO_SQS_ENDPOINT_URL",
+            OPTIONAL,
+            "an SQS-compatible endpoint of the job queue; unset: AWS",
+            derived=lambda _, read: read["s3_endpoint_url"],
+            shown="`TEMPAUDIO_S3_ENDPOINT_URL`",
+        ),
+    )
+    jobs_workers: int = field(
+        default=_CORES,
+        metadata=row(
+            "TEMPAUDIO_JOBS_WORKERS",
+            INTEGER,
+            "job parts this replica synthesizes at once, each only while no request of"
+            " `/tts/sync`, `/tts/stream` or `/v1` waits for a synthesis worker; `0`: none",
+            minimum=0,
+            maximum=64,
+            derived=lambda _, read: read["synth_workers"],
+            shown="`TEMPAUDIO_SYNTH_WORKERS`",
+        ),
+    )
+    jobs_part_chars: int = field(
+        default=1500,
+        metadata=row(
+            "TEMPAUDIO_JOBS_PART_CHARS",
+            INTEGER,
+            "the characters a job's part says at most, cut at sentence or paragraph ends (a"
+            " part is one queue message, synthesized on one replica)",
+            minimum=100,
+            maximum=20_000,
+        ),
+    )
+    jobs_visibility_seconds: int = field(
+        default=60,
+        metadata=row(
+            "TEMPAUDIO_JOBS_VISIBILITY_SECONDS",
+            INTEGER,
+            "how long a part a replica works on stays invisible to the others between two"
+            " extensions (a third of it apart): a replica that dies gives its part back after"
+            " at most this",
+            minimum=3,
+            maximum=43_200,
+        ),
+    )
+    jobs_max_receives: int = field(
+        default=5,
+        metadata=row(
+            "TEMPAUDIO_JOBS_MAX_RECEIVES",
+            INTEGER,
+            "times a part may be received before its job fails `part_failed` (its workers"
+            " died or gave it back each time)",
+            maximum=100,
+        ),
+    )
+    jobs_max_audio_seconds: int = field(
+        default=36_000,
+        metadata=row(
+            "TEMPAUDIO_JOBS_MAX_AUDIO_SECONDS",
+            INTEGER,
+            "the longest audio a job may make, in seconds (each part is held to"
+            " `TEMPAUDIO_MAX_AUDIO_SECONDS` too)",
+            minimum=60,
+            maximum=172_800,
+        ),
+    )
+    webhook_secret: str | None = field(
+        default=None,
+        metadata=row(
+            "TEMPAUDIO_WEBHOOK_SECRET",
+            OPTIONAL,
+            "the Standard Webhooks key job callbacks are signed with (`whsec_` and base64;"
+            " chart: a Secret); unset: a job with a `callback_url` is refused",
+        ),
+    )
+    callback_attempts: int = field(
+        default=8,
+        metadata=row(
+            "TEMPAUDIO_CALLBACK_ATTEMPTS",
+            INTEGER,
+            "deliveries of a job's callback tried before it is given up",
+            maximum=20,
+        ),
+    )
+    callback_backoff_seconds: int = field(
+        default=5,
+        metadata=row(
+            "TEMPAUDIO_CALLBACK_BACKOFF_SECONDS",
+            INTEGER,
+            "the wait before a callback's second attempt; it doubles after each (at most 15"
+            " minutes, SQS's longest delay)",
+            maximum=900,
+        ),
+    )
+    callback_timeout_seconds: int = field(
+        default=10,
+        metadata=row(
+            "TEMPAUDIO_CALLBACK_TIMEOUT_SECONDS",
+            INTEGER,
+            "how long one callback delivery may take, connection included",
+            maximum=60,
+        ),
+    )
     host: str = field(
         default="127.0.0.1",
         metadata=row("TEMPAUDIO_HOST", TEXT, "listen address (`0.0.0.0` in containers; `--host`)"),
@@ -654,7 +767,12 @@ class ServiceSettings:
             )
 
     def with_endpoint(self, endpoint_url: str) -> ServiceSettings:
-        return replace(self, s3_endpoint_url=endpoint_url, dynamodb_endpoint_url=endpoint_url)
+        return replace(
+            self,
+            s3_endpoint_url=endpoint_url,
+            dynamodb_endpoint_url=endpoint_url,
+            sqs_endpoint_url=endpoint_url,
+        )
 
     def describe(self) -> dict[str, Any]:
         """The effective configuration for the start-up log line (holds no secrets)."""
@@ -667,8 +785,14 @@ class ServiceSettings:
                 value = str(value)
             elif isinstance(value, tuple):
                 value = list(value)
+            if setting_field.name in SECRETS and value is not None:
+                value = "(set)"
             described[setting_field.name] = value
         return described
+
+
+# Settings whose values are never logged.
+SECRETS = frozenset({"webhook_secret"})
 
 
 def _default(name: str) -> Any:

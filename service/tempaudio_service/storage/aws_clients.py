@@ -15,6 +15,7 @@ from tempaudio_service.core.errors import StorageUnavailable
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
 
 logger = logging.getLogger("tempaudio_service.storage.store")
 # The embedded moto endpoint accepts any credentials; these keep boto3 from looking for real ones.
@@ -102,6 +103,25 @@ def make_dynamodb_client(
 ) -> DynamoDBClient:
     return boto3.client(
         "dynamodb",
+        region_name=region,
+        endpoint_url=endpoint_url,
+        config=boto_config(timeout_seconds, connections),
+        aws_access_key_id=LOCAL_KEY_ID if local else None,
+        aws_secret_access_key=LOCAL_SECRET if local else None,
+    )
+
+
+def make_sqs_client(
+    *,
+    region: str,
+    endpoint_url: str | None,
+    timeout_seconds: int,
+    local: bool = False,
+    connections: int = DEFAULT_CONNECTIONS,
+) -> SQSClient:
+    """The job queue's client (job_queue.py): its long polls wait less than the timeout."""
+    return boto3.client(
+        "sqs",
         region_name=region,
         endpoint_url=endpoint_url,
         config=boto_config(timeout_seconds, connections),

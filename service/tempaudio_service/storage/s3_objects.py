@@ -109,6 +109,34 @@ class S3Objects:
         except (BotoCoreError, ClientError) as error:
             raise unavailable("S3", "DeleteObject", error) from error
 
+    def list_keys(self, prefix: str) -> list[str]:
+        """Every key under ``prefix`` (a job's folder: its request and parts)."""
+        keys: list[str] = []
+        try:
+            for page in self._s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            ):
+                keys.extend(entry["Key"] for entry in page.get("Contents", []))
+        except (BotoCoreError, ClientError) as error:
+            raise unavailable("S3", "ListObjectsV2", error) from error
+        return keys
+
+    def delete_keys(self, keys: list[str]) -> None:
+        """Delete ``keys``, a thousand per call; a key S3 could not delete is an error."""
+        for start in range(0, len(keys), 1000):
+            batch = keys[start : start + 1000]
+            try:
+                answer = self._s3.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+                )
+            except (BotoCoreError, ClientError) as error:
+                raise unavailable("S3", "DeleteObjects", error) from error
+            if answer.get("Errors"):
+                raise unavailable(
+                    "S3", "DeleteObjects", RuntimeError(f"{len(answer['Errors'])} key(s) left")
+                )
+
     def read_object(self, key: str, max_bytes: int) -> bytes | None:
         """The object's bytes, or None when it is gone; only its first ``max_bytes`` + 1 are
         asked for (a Range), and more than ``max_bytes`` raises ``ObjectTooLarge``.

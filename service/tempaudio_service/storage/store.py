@@ -17,6 +17,7 @@ from tempaudio_service.storage.aws_clients import (
     make_s3_client,
 )
 from tempaudio_service.storage.dynamodb_items import DynamoItems
+from tempaudio_service.storage.job_table import JobTable
 from tempaudio_service.storage.s3_objects import S3Objects, SourceMissing
 
 if TYPE_CHECKING:
@@ -97,6 +98,9 @@ class AudioStore:
         # Quota counters and the shared repeat cache live in the items' table.
         self.counters = self._dynamo_items
         self.repeats: RepeatIndex = self._dynamo_items
+        # Job records too (job_table.py); a job's request and parts are objects under its
+        # folder (list_keys, delete_keys).
+        self.jobs = JobTable(dynamodb, table, key_schema, ttl_attribute)
         self.bucket = bucket
         self.table = table
         self._s3, self._dynamodb = s3, dynamodb
@@ -160,6 +164,12 @@ class AudioStore:
 
     def presign(self, key: str, expires_in: int) -> str:
         return self.objects.presign(key, expires_in)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        return self._s3_objects.list_keys(prefix)
+
+    def delete_keys(self, keys: list[str]) -> None:
+        self._s3_objects.delete_keys(keys)
 
     def put_item(self, item: dict[str, Any]) -> None:
         self.items.put_item(item)

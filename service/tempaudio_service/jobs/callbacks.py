@@ -1,0 +1,148 @@
+"""A job's end told to its ``callback_url``: the job's body POSTed, signed per Standard
+Webhooks (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``: ``v1,`` and an
+HMAC-SHA256 by ``TEMPAUDIO_WEBHOOK_SECRET``), with the ``standardwebhooks`` package that
+receivers verify with.
+
+Each attempt is a queue message: an answer other than 2xx, or none, sends the next attempt
+back to the queue with a delay that doubles (SQS holds it; the replica that delivers it may
+be another). The record counts the attempts and keeps the last status. The message id is
+the same for every attempt of one end, so a receiver can drop a repeat.
+
+Where it is sent: the URL was under one of the policy's ``callbackUrlPrefixes`` at
+submission, and still must be. Redirects are not followed. A host that resolves to a
+link-local address (the cloud metadata service among them) is refused unless the
+prefix names that address itself.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio.to_thread
+import httpx
+from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
+
+from tempaudio_api.jobs import callback_allowed
+from tempaudio_service.core.config import ConfigError
+from tempaudio_service.jobs import transitions
+from tempaudio_service.jobs.engine import JobEngine, dumps
+from tempaudio_service.jobs.job import Job
+from tempaudio_service.policy.policies import ServedPolicy
+from tempaudio_service.storage.store import AudioStore
+
+logger = logging.getLogger(__name__)
+Resolve = Callable[[str, int], Sequence[str]]
+# The metadata services' addresses (AWS's IPv6 one is not link-local).
+_METADATA = frozenset(
+    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+)
+
+
+def signer(secret: str | None) -> Webhook | None:
+    """The key callbacks are signed with; a malformed one is a usage error at start."""
+    if secret is None:
+        return None
+    if not secret.startswith("whsec_"):
+        raise ConfigError("TEMPAUDIO_WEBHOOK_SECRET must be whsec_ and a base64 key")
+    try:
+        return Webhook(secret)
+    except (ValueError, EmptyWebhookSecretError) as error:  # bad base64, or an empty key
+        raise ConfigError(f"TEMPAUDIO_WEBHOOK_SECRET is not a usable key: {error}") from None
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, port)})
+
+
+def refused_address(url: str, prefixes: Sequence[str], resolve: Resolve) -> str | None:
+    """Why ``url`` may not be called now, or None."""
+    if not callback_allowed(prefixes, url):
+        return "its URL is no longer under a prefix the policy allows"
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    named = {urlsplit(prefix).hostname for prefix in prefixes if callback_allowed([prefix], url)}
+    try:
+        addresses = [ipaddress.ip_address(a.split("%")[0]) for a in resolve(host, port)]
+    except (OSError, ValueError):
+        return None  # not resolvable now: the attempt fails and is retried
+    for address in addresses:
+        risky = address.is_link_local or address in _METADATA
+        if risky and str(address) not in named:
+            return f"its host resolves to {address}, a link-local or metadata address"
+    return None
+
+
+def payload(job: Job, body: dict[str, Any]) -> tuple[str, bytes]:
+    """The message id (one per end of a job) and the body sent."""
+    return f"msg_{job.job_id}_{job.status}", dumps({"type": f"job.{job.status}", "data": body})
+
+
+async def deliver(
+    engine: JobEngine,
+    policy: ServedPolicy,
+    store: AudioStore,
+    job: Job,
+    body: dict[str, Any],
+    attempt: int,
+    *,
+    resolve: Resolve = resolve_host,
+) -> None:
+    """One attempt; the next one queued when it fails and attempts are left."""
+    settings = engine.settings
+    metrics = engine.services.metrics.jobs
+    signing = signer(settings.webhook_secret)
+    if job.callback is None or job.callback.delivered_at is not None or signing is None:
+        return
+    url = job.callback.url
+    prefixes = engine.spec_of(policy).callback_url_prefixes
+    refusal = await anyio.to_thread.run_sync(refused_address, url, prefixes, resolve)
+    if refusal is not None:
+        logger.warning("job %s: callback not sent: %s", job.job_id, refusal)
+        metrics.callbacks.labels("refused").inc()
+        await engine.call(transitions.callback_tried, store.jobs, job.job_id, None, None, refusal)
+        return
+    message_id, data = payload(job, body)
+    sent_at = engine.services.clock()
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(sent_at.timestamp())),
+        "webhook-signature": signing.sign(message_id, sent_at, data),
+        "user-agent": "tempaudio-callbacks",
+    }
+    status: int | None = None
+    try:
+        async with httpx.AsyncClient(
+            follow_redirects=False, timeout=settings.callback_timeout_seconds, trust_env=False
+        ) as client:
+            answer = await client.post(url, content=data, headers=headers)
+            status = answer.status_code
+    except httpx.HTTPError as error:
+        logger.info("job %s: callback attempt %d failed: %s", job.job_id, attempt, error)
+    if status is not None and 200 <= status < 300:
+        metrics.callbacks.labels("delivered").inc()
+        await engine.call(
+            transitions.callback_tried, store.jobs, job.job_id, status, engine.now(), None
+        )
+        return
+    if attempt >= settings.callback_attempts:
+        metrics.callbacks.labels("given_up").inc()
+        why = f"no 2xx answer in {attempt} attempts"
+        await engine.call(transitions.callback_tried, store.jobs, job.job_id, status, None, why)
+        return
+    metrics.callbacks.labels("retried").inc()
+    await engine.call(transitions.callback_tried, store.jobs, job.job_id, status, None, None)
+    delay = min(900, settings.callback_backoff_seconds * 2 ** (attempt - 1))
+    await engine.queue_call(
+        engine.required_queue().send, [callback_message(job, attempt + 1)], delay
+    )
+
+
+def callback_message(job: Job, attempt: int) -> dict[str, Any]:
+    return {"kind": "callback", "job": job.job_id, "policy": job.policy, "attempt": attempt}

@@ -1,0 +1,183 @@
+"""Jobs (``/tts/jobs``) on moto's SQS, S3 and DynamoDB in server mode, with the tone
+synthesizer: submission rules, progress, idempotency, cancel, listing, ownership, the parts
+joined into one object and item, and the queue's message rules."""
+
+from __future__ import annotations
+
+import io
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import soundfile
+from starlette.testclient import TestClient
+
+from tempaudio_service.app import create_app
+from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.storage.aws_clients import make_sqs_client
+from tempaudio_service.storage.job_queue import ensure_queue
+from tempaudio_service.storage.store import AudioStore
+from tests.conftest import ToneSynthesizer, scan_items
+from tests.service.conftest import NOW
+
+SENTENCE = "The quick brown fox jumps over the lazy dog near the river bank."
+
+
+def queue_url(endpoint: str) -> str:
+    sqs = make_sqs_client(region="us-east-1", endpoint_url=endpoint, timeout_seconds=5, local=True)
+    return ensure_queue(sqs, f"jobs-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def job_settings(settings: ServiceSettings) -> ServiceSettings:
+    assert settings.s3_endpoint_url is not None
+    return replace(
+        settings,
+        jobs_queue_url=queue_url(settings.s3_endpoint_url),
+        jobs_part_chars=200,
+        jobs_visibility_seconds=5,
+    )
+
+
+@pytest.fixture
+def jobs(
+    job_settings: ServiceSettings, store: AudioStore, tone: ToneSynthesizer
+) -> Iterator[TestClient]:
+    app = create_app(job_settings, synth=tone, store=store, clock=lambda: NOW)
+    with TestClient(app) as test:
+        yield test
+
+
+def wait_for(client: TestClient, location: str, *statuses: str) -> dict[str, Any]:
+    """Poll the job until it reaches one of ``statuses`` (a bound, not a timing)."""
+    for _ in range(600):
+        answer = client.get(location)
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        if body["status"] in statuses:
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"the job stayed {body['status']}: {body}")
+
+
+def test_a_job_completes_with_one_object_and_item(
+    jobs: TestClient, store: AudioStore, tone: ToneSynthesizer
+) -> None:
+    text = " ".join([SENTENCE] * 30)  # about 1,900 characters: ten parts of 200
+    answer = jobs.post("/tts/jobs", json={"text": text, "speech_marks": ["word"]})
+    assert answer.status_code == 202, answer.text
+    body = answer.json()
+    assert body["status"] == "queued"
+    assert body["progress"] == {
+        "characters_done": 0,
+        "characters_total": len(text),
+        "parts_done": 0,
+        "parts_total": body["progress"]["parts_total"],
+    }
+    assert body["progress"]["parts_total"] >= 9
+    location = answer.headers["location"]
+    assert location.startswith(f"/tts/jobs/{body['job_id']}")
+    done = wait_for(jobs, location, "completed", "failed")
+    assert done["status"] == "completed", done
+    assert done["progress"]["characters_done"] == len(text)
+    assert done["progress"]["parts_done"] == done["progress"]["parts_total"]
+    item = store.get_item(done["date"], done["audio_id"])
+    assert item is not None
+    assert item["text"] == text
+    # The tone says 10 ms per character of each sentence: the parts join to the whole.
+    expected = sum(len(s) for s in [SENTENCE] * 30) * 0.01
+    assert float(item["duration"]) == pytest.approx(expected, rel=0.01)
+    key = item["s3_url"].split("/", 3)[3]
+    audio = store.read_object(key, 64 * 1024 * 1024)
+    assert audio is not None
+    data, rate = soundfile.read(io.BytesIO(audio))
+    assert len(data) / rate == pytest.approx(done["duration"], abs=0.01)
+    # The parts and the request are gone; only the audio and its marks remain.
+    folder = f"audio/{done['date']}/{done['job_id']}/"
+    assert store.list_keys(folder) == []
+
+
+def test_the_same_idempotency_key_gives_the_same_job(jobs: TestClient) -> None:
+    headers = {"Idempotency-Key": "order-1234"}
+    first = jobs.post("/tts/jobs", json={"text": SENTENCE}, headers=headers)
+    again = jobs.post("/tts/jobs", json={"text": SENTENCE}, headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert first.json()["job_id"] == again.json()["job_id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    other = jobs.post("/tts/jobs", json={"text": SENTENCE + " Other."}, headers=headers)
+    assert other.status_code == 409
+    assert other.json()["error"] == "idempotency_conflict"
+    fresh = jobs.post("/tts/jobs", json={"text": SENTENCE}, headers={"Idempotency-Key": "x-2"})
+    assert fresh.json()["job_id"] != first.json()["job_id"]
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "code"),
+    [
+        ({"text": "a " * 100_001}, {}, 422, "text_too_long"),
+        ({"text": "..."}, {}, 422, "no_speech"),
+        ({"text": "hi", "callback_url": "https://hooks.example/x"}, {}, 422,
+         "callback_not_allowed"),
+        ({"text": "hi", "callback_url": 5}, {}, 422, "invalid_request"),
+        ({"text": "hi", "unknown": 1}, {}, 422, "invalid_request"),
+        ({"text": "hi"}, {"Idempotency-Key": "x" * 256}, 422, "invalid_request"),
+    ],
+)  # fmt: skip
+def test_submission_refusals(
+    jobs: TestClient, body: dict[str, Any], headers: dict[str, str], status: int, code: str
+) -> None:
+    answer = jobs.post("/tts/jobs", json=body, headers=headers)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["error"] == code
+
+
+def test_without_a_queue_jobs_are_unavailable(client: TestClient) -> None:
+    answer = client.post("/tts/jobs", json={"text": "hi"})
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "jobs_unavailable"
+
+
+def test_unknown_and_malformed_jobs_are_404(jobs: TestClient) -> None:
+    assert jobs.get(f"/tts/jobs/{uuid.uuid4()}").status_code == 404
+    assert jobs.get("/tts/jobs/not-a-job").status_code == 404
+    assert jobs.delete(f"/tts/jobs/{uuid.uuid4()}").status_code == 404
+
+
+def test_listing_shows_the_callers_jobs(jobs: TestClient) -> None:
+    ids = {jobs.post("/tts/jobs", json={"text": SENTENCE}).json()["job_id"] for _ in range(3)}
+    listed = jobs.get("/tts/jobs").json()
+    assert {job["job_id"] for job in listed["jobs"]} >= ids
+
+
+def test_a_finished_job_cannot_be_cancelled(jobs: TestClient) -> None:
+    answer = jobs.post("/tts/jobs", json={"text": SENTENCE})
+    wait_for(jobs, answer.headers["location"], "completed")
+    refused = jobs.delete(answer.headers["location"])
+    assert refused.status_code == 409
+    assert refused.json()["error"] == "job_conflict"
+
+
+def test_cancel_removes_the_parts_and_keeps_no_audio(
+    job_settings: ServiceSettings, store: AudioStore, tone: ToneSynthesizer
+) -> None:
+    """No worker runs on this replica: the job waits in the queue, is cancelled, and the
+    parts a worker finds afterwards are dropped."""
+    quiet = replace(job_settings, jobs_workers=0)
+    with TestClient(create_app(quiet, synth=tone, store=store, clock=lambda: NOW)) as idle:
+        answer = idle.post("/tts/jobs", json={"text": " ".join([SENTENCE] * 10)})
+        location = answer.headers["location"]
+        cancelled = idle.delete(location)
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["status"] == "cancelled"
+        folder = f"audio/{NOW:%Y-%m-%d}/{answer.json()['job_id']}/"
+        assert store.list_keys(folder) == []
+    with TestClient(create_app(job_settings, synth=tone, store=store, clock=lambda: NOW)) as work:
+        for _ in range(100):  # the workers drop every part of the cancelled job
+            time.sleep(0.05)
+        assert work.get(location).json()["status"] == "cancelled"
+    assert store.list_keys(folder) == []
+    audio = [i for i in scan_items(store._dynamodb, store.table) if "s3_url" in i]
+    assert audio == []
