@@ -4,24 +4,31 @@ joined into one object and item, and the queue's message rules."""
 
 from __future__ import annotations
 
+import base64
+import http.server
 import io
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 import soundfile
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
 from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.jobs.callbacks import refused_address
+from tempaudio_service.policy.policy_sources import static_source
 from tempaudio_service.storage.aws_clients import make_sqs_client
 from tempaudio_service.storage.job_queue import ensure_queue
-from tempaudio_service.storage.store import AudioStore
+from tempaudio_service.storage.store import AudioStore, Stores
 from tests.conftest import ToneSynthesizer, scan_items
-from tests.service.conftest import NOW
+from tests.service.conftest import NOW, policy_file
 
 SENTENCE = "The quick brown fox jumps over the lazy dog near the river bank."
 
@@ -181,3 +188,127 @@ def test_cancel_removes_the_parts_and_keeps_no_audio(
     assert store.list_keys(folder) == []
     audio = [i for i in scan_items(store._dynamodb, store.table) if "s3_url" in i]
     assert audio == []
+
+
+# --- callbacks: a real receiver on loopback, verifying as users' receivers do ------------
+
+SECRET = "whsec_" + base64.b64encode(b"tempaudio-test-key-0123456789abcdef").decode()
+
+
+class Receiver:
+    """An HTTP receiver on loopback: answers the statuses given, in turn, and keeps what
+    it was sent."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = statuses
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                status = receiver.statuses.pop(0) if receiver.statuses else 204
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    listening = Receiver([500, 204])
+    yield listening
+    listening.close()
+
+
+def callback_app(
+    tmp_path: Path, job_settings: ServiceSettings, tone: ToneSynthesizer, prefix: str, **more: Any
+) -> TestClient:
+    name = f"jobs-{uuid.uuid4().hex[:10]}"
+    settings = replace(
+        job_settings,
+        policy_source="file",
+        policy_file=policy_file(tmp_path, name, jobs={"callbackUrlPrefixes": [prefix]}),
+        webhook_secret=SECRET,
+        callback_backoff_seconds=1,
+        **more,
+    )
+    source = static_source(settings)
+    Stores(timeout_seconds=5, local_endpoint=settings.s3_endpoint_url).get(
+        source.current().resolve(None, 0.0).storage
+    ).ensure_resources()
+    # The signature's time is the receiver's now: the library checks it against its clock.
+    return TestClient(create_app(settings, synth=tone, policies=source))
+
+
+def test_the_callback_is_signed_retried_and_recorded(
+    tmp_path: Path, job_settings: ServiceSettings, tone: ToneSynthesizer, receiver: Receiver
+) -> None:
+    prefix = f"http://127.0.0.1:{receiver.port}/hooks/"
+    with callback_app(tmp_path, job_settings, tone, prefix) as app:
+        answer = app.post("/tts/jobs", json={"text": SENTENCE, "callback_url": prefix + "a"})
+        assert answer.status_code == 202, answer.text
+        location = answer.headers["location"]
+        wait_for(app, location, "completed")
+        for _ in range(200):  # the second attempt comes a second after the first
+            job = app.get(location).json()
+            if job["callback"]["delivered_at"]:
+                break
+            time.sleep(0.05)
+    assert job["callback"]["attempts"] == 2
+    assert job["callback"]["last_status"] == 204
+    assert len(receiver.received) == 2
+    (first_headers, _), (headers, body) = receiver.received
+    assert first_headers["webhook-id"] == headers["webhook-id"]  # one message, twice
+    sent = Webhook(SECRET).verify(body, headers)
+    assert sent["type"] == "job.completed"
+    assert sent["data"]["job_id"] == answer.json()["job_id"]
+    assert sent["data"]["status"] == "completed"
+    assert sent["data"]["s3_url"]
+    tampered = body.replace(b"completed", b"cancelled", 1)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(SECRET).verify(tampered, headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + base64.b64encode(b"another key").decode()).verify(body, headers)
+
+
+def test_a_callback_outside_the_prefixes_is_refused_at_submission(
+    tmp_path: Path, job_settings: ServiceSettings, tone: ToneSynthesizer, receiver: Receiver
+) -> None:
+    prefix = f"http://127.0.0.1:{receiver.port}/hooks/"
+    with callback_app(tmp_path, job_settings, tone, prefix) as app:
+        for url in (
+            f"http://127.0.0.1:{receiver.port}/hooksevil",
+            f"http://127.0.0.1:{receiver.port}/other/",
+            f"http://127.0.0.1:{receiver.port}@evil.example/hooks/",
+            f"https://127.0.0.1:{receiver.port}/hooks/",
+            "http://169.254.169.254/hooks/",
+        ):
+            answer = app.post("/tts/jobs", json={"text": SENTENCE, "callback_url": url})
+            assert answer.status_code == 422, url
+            assert answer.json()["error"] == "callback_not_allowed"
+    assert receiver.received == []
+
+
+def test_a_host_that_resolves_to_a_link_local_address_is_not_called() -> None:
+    """The prefix names a host; where it points now decides (DNS can change)."""
+    prefixes = ["https://hooks.example/"]
+    metadata = lambda host, port: ["169.254.169.254"]
+    assert refused_address("https://hooks.example/x", prefixes, metadata)
+    assert refused_address("https://hooks.example/x", prefixes, lambda h, p: ["fe80::1"])
+    assert refused_address("https://hooks.example/x", prefixes, lambda h, p: ["10.0.0.7"]) is None
+    named = ["http://169.254.170.2/v1/"]
+    assert (
+        refused_address("http://169.254.170.2/v1/x", named, lambda h, p: ["169.254.170.2"]) is None
+    )
