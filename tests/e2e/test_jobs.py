@@ -29,9 +29,28 @@ from tests.e2e.speech import STEADY, marks_of
 
 pytestmark = pytest.mark.piper
 
-_WORDS = ["river", "mountain", "quietly", "library", "seven", "morning", "garden", "window",
-          "history", "careful", "station", "twenty", "yellow", "between", "market", "winter",
-          "picture", "simple", "journey", "across"]  # fmt: skip
+_WORDS = [
+    "river",
+    "mountain",
+    "quietly",
+    "library",
+    "seven",
+    "morning",
+    "garden",
+    "window",
+    "history",
+    "careful",
+    "station",
+    "twenty",
+    "yellow",
+    "between",
+    "market",
+    "winter",
+    "picture",
+    "simple",
+    "journey",
+    "across",
+]
 
 
 def article(characters: int, seed: int = 7) -> str:
