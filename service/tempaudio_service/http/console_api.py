@@ -1,6 +1,7 @@
 """The web console at ``/``: a page, a script, a style sheet and an icon, shipped in the
 package (``console/``), served as they are; no build step, nothing fetched from elsewhere.
-It speaks through the public API like any client (docs/console.md);
+It speaks through the public API like any client (docs/console.md), and reads one thing no
+public route says: which route a text takes (``/console/config``).
 ``TEMPAUDIO_CONSOLE=false`` leaves these routes out of the app."""
 
 from __future__ import annotations
@@ -11,8 +12,13 @@ from importlib import resources
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tempaudio_api.jobs import MAX_JOB_CHARACTERS
+from tempaudio_service.audio.services import services_of
+from tempaudio_service.http.jobs_api import jobs_of
+from tempaudio_service.wire.status_schemas import ConsoleConfig
 
 # The files the page may load, and their types: nothing else is read from the package.
 FILES = {
@@ -87,7 +93,22 @@ async def console_file(request: Request) -> Response:
     return _file(request, name)
 
 
+async def console_config(request: Request) -> JSONResponse:
+    """Text up to the sync limit is spoken by ``POST /tts/sync``; longer text, up to the
+    jobs' limit, becomes a job when the service has a queue, so the page asks before it
+    speaks. A policy may still refuse a job or hold it to fewer characters (spec.jobs): the
+    page shows that refusal as the API words it, as it shows a too-long text without jobs."""
+    config = ConsoleConfig(
+        max_text_chars=services_of(request).settings.max_text_chars,
+        jobs=jobs_of(request).queue is not None,
+        max_job_chars=MAX_JOB_CHARACTERS,
+    )
+    return JSONResponse(config.model_dump(), headers={"Cache-Control": "no-cache"})
+
+
 ROUTES = [
     Route("/", index, methods=["GET"]),
+    # Before the files' route, which would take "config" for a file's name.
+    Route("/console/config", console_config, methods=["GET"]),
     Route("/console/{name}", console_file, methods=["GET"]),
 ]

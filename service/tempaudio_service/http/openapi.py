@@ -27,6 +27,7 @@ DOCUMENTED: tuple[type[BaseModel], ...] = (
     schemas.TtsItem,
     status_schemas.VoiceList,
     status_schemas.PolicyList,
+    status_schemas.ConsoleConfig,
     schemas.Error,
     openai_schemas.SpeechRequestBody,
     openai_schemas.Model,

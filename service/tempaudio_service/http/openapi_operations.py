@@ -135,6 +135,12 @@ OPERATIONS = (
     Operation("/", "get", "console", "The web console (docs/console.md).",
               content=("text/html",), console=True),
     Operation(
+        "/console/config", "get", "consoleConfig",
+        "What the web console reads before it speaks: the sync limit, and whether longer "
+        "text may go as a job.",
+        answer=status_schemas.ConsoleConfig, console=True,
+    ),
+    Operation(
         "/console/{name}", "get", "consoleFile", "The web console's script, style and icon.",
         errors=(("404", "not_found: no such file."),), path_params=(("name", ""),),
         content=("text/javascript", "text/css", "image/svg+xml"), console=True,

@@ -1,5 +1,6 @@
-"""The bodies of the status endpoints (``GET /voices``, ``GET /policies``), declared once as
-schemas.py's are: validation of what they answer and the OpenAPI document."""
+"""The bodies of the status endpoints (``GET /voices``, ``GET /policies``, the console's
+``GET /console/config``), declared once as schemas.py's are: validation of what they answer
+and the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -63,3 +64,14 @@ class Policy(BaseModel):
 class PolicyList(BaseModel):
     default: str | None
     policies: list[Policy]
+
+
+class ConsoleConfig(BaseModel):
+    """What the web console needs to know before it speaks: which route a text takes."""
+
+    max_text_chars: int = Field(description="The longest text POST /tts/sync takes.")
+    jobs: bool = Field(description="The service has a job queue: POST /tts/jobs is served.")
+    max_job_chars: int = Field(
+        description="The longest text any policy lets a job say (spec.jobs.maxCharacters may "
+        "hold it lower, or spec.jobs.enabled turn jobs off, under a policy)."
+    )

@@ -1,5 +1,6 @@
 // The web console: lists the policies and voices, speaks through POST /tts/sync as any
-// client does, plays the presigned URL and highlights each word as its speech mark comes due.
+// client does (text longer than one request may say: POST /tts/jobs, followed to its end),
+// plays the presigned URL and highlights each word as its speech mark comes due.
 // No framework, no build step; the token lives in the password field only.
 "use strict";
 
@@ -13,18 +14,30 @@
     aac: "audio/aac",
     flac: "audio/flac",
   };
+  // A job is asked about once a second; after a failed look, twice as long each time (or
+  // as long as Retry-After says), up to 15 s, and the page gives up after 8 in a row.
+  const POLL_MS = 1000;
+  const MAX_POLL_MS = 15000;
+  const MAX_FAILURES = 8;
+  // Times a job is submitted when no answer came back (the same Idempotency-Key each time).
+  const SUBMIT_ATTEMPTS = 3;
+  const FINISHED = new Set(["completed", "failed", "cancelled"]);
   const policies = new Map();
   const voices = new Map();
+  // Which route a text takes (GET /console/config); until it is read, every text is sync.
+  let config = { max_text_chars: Infinity, jobs: false, max_job_chars: 0 };
+  let following = null; // the job being followed, if any
   let marks = []; // the answer's word marks, by time
   let spans = []; // the element of each mark (null: not shown)
   let current = null;
   let frame = 0;
 
   class Refused extends Error {
-    constructor(status, code, message) {
+    constructor(status, code, message, retryAfter = 0) {
       super(message);
       this.status = status;
       this.code = code;
+      this.retryAfter = retryAfter; // seconds, when the service said
     }
   }
 
@@ -46,7 +59,8 @@
         // not JSON: the status says enough
       }
       throw new Refused(response.status, body.error || "http_error",
-                        body.message || response.statusText);
+                        body.message || response.statusText,
+                        Number(response.headers.get("Retry-After")) || 0);
     }
     return response;
   }
@@ -124,6 +138,10 @@
     }
   }
 
+  async function loadConfig() {
+    config = await (await call("/console/config")).json();
+  }
+
   function loadFormats() {
     for (const [name, type] of Object.entries(PLAYABLE)) {
       if ($("audio").canPlayType(type)) option($("format"), name, name, name === "wav");
@@ -195,8 +213,195 @@
     $("url").href = answer.s3_url;
   }
 
+  // Characters as the service counts them (code points, not UTF-16 units).
+  const characters = (text) => Array.from(text).length;
+
+  // Over the sync limit and within the jobs': a job. Otherwise POST /tts/sync, which says
+  // when a text is too long.
+  function asJob(text) {
+    const count = characters(text);
+    return config.jobs && count > config.max_text_chars && count <= config.max_job_chars;
+  }
+
+  // A random (version 4) UUID. crypto.randomUUID needs a secure context, which a console
+  // opened by a plain-http Ingress name is not; getRandomValues works in any.
+  function randomKey() {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+    return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20),
+            hex.slice(20)].join("-");
+  }
+
+  // Worth asking again: no answer at all, or the service is busy or briefly unavailable
+  // (never for a queue it does not have).
+  const transient = (error) => !(error instanceof Refused)
+    || ((error.status >= 500 || error.status === 408) && error.code !== "jobs_unavailable");
+
+  const described = (error) =>
+    (error instanceof Refused ? `${error.status} ${error.code}` : error.message);
+
+  const later = (error, delay) =>
+    Math.max(Math.min(delay * 2, MAX_POLL_MS), (error.retryAfter || 0) * 1000);
+
+  const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+  // One key per Speak: a submission whose answer was lost is sent again with it, and the
+  // service answers the job the first made rather than making a second.
+  async function submitJob(body) {
+    const sent = { ...headers(true), "Idempotency-Key": randomKey() };
+    const options = { method: "POST", headers: sent, body: JSON.stringify(body) };
+    let delay = POLL_MS;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const response = await call("/tts/jobs", options);
+        return { location: response.headers.get("Location"), answer: await response.json() };
+      } catch (error) {
+        if (!transient(error) || attempt >= SUBMIT_ATTEMPTS) throw error;
+        say(`The job was not answered (${described(error)}); sending it again.`);
+        await sleep(delay);
+        delay = later(error, delay);
+      }
+    }
+  }
+
+  // A job followed at its Location; a cancel's answer ends the wait between two looks.
+  function watch(location) {
+    let wake = () => {};
+    return {
+      location,
+      ended: null,
+      pause(ms) {
+        return new Promise((resolve) => {
+          const timer = setTimeout(resolve, ms);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      },
+      end(answer) {
+        this.ended = answer;
+        wake();
+      },
+    };
+  }
+
+  function jobLabel(status, done, total) {
+    switch (status) {
+      case "queued":
+        return `Waiting to synthesize part 1 of ${total}`;
+      case "running":
+        return `Synthesizing part ${Math.min(done + 1, total)} of ${total}`;
+      case "completed":
+        return `Synthesized all ${total} parts`;
+      case "cancelled":
+        return `Cancelled after ${done} of ${total} parts`;
+      default:
+        return `Failed after ${done} of ${total} parts`;
+    }
+  }
+
+  function showJob(answer) {
+    const { parts_done: done, parts_total: total } = answer.progress;
+    const bar = $("job-progress");
+    bar.max = Math.max(total, 1);
+    bar.value = done;
+    $("job-label").textContent = jobLabel(answer.status, done, total);
+    $("cancel").hidden = FINISHED.has(answer.status);
+    $("job").hidden = false;
+  }
+
+  // Look at the job until it ends: completed, failed or cancelled (the answer).
+  async function follow(job, first, speaking) {
+    let answer = first;
+    let delay = POLL_MS;
+    let failures = 0;
+    for (;;) {
+      const latest = job.ended || answer;
+      showJob(latest);
+      if (FINISHED.has(latest.status)) return latest;
+      await job.pause(delay);
+      if (job.ended) continue;
+      try {
+        answer = await (await call(job.location, { headers: headers(false) })).json();
+        if (failures) say(speaking);
+        delay = POLL_MS;
+        failures = 0;
+      } catch (error) {
+        failures += 1;
+        if (!transient(error) || failures >= MAX_FAILURES) throw error;
+        delay = later(error, delay);
+        say(`No answer about the job (${described(error)}); asking again in `
+            + `${Math.round(delay / 1000)} s.`);
+      }
+    }
+  }
+
+  // The job's audio, as POST /tts/sync would have answered it; null when it was cancelled.
+  async function speakAsJob(body) {
+    const { location, answer } = await submitJob(body);
+    const speaking = `Speaking as job ${answer.job_id}: the text is longer than the `
+      + `${config.max_text_chars} characters one request may say.`;
+    say(speaking);
+    const job = watch(location);
+    following = job;
+    $("cancel").disabled = false;
+    let ended;
+    try {
+      ended = await follow(job, answer, speaking);
+    } finally {
+      following = null;
+      $("cancel").hidden = true;
+    }
+    if (ended.status === "cancelled") {
+      say(`Cancelled: job ${ended.job_id} stopped.`);
+      return null;
+    }
+    if (ended.status === "failed") {
+      const error = ended.error || { code: "failed", message: "no reason given" };
+      throw new Error(`The job failed (${error.code}): ${error.message}`);
+    }
+    if (!ended.s3_url) throw new Error(`Job ${ended.job_id} completed, but its audio has expired.`);
+    return ended;
+  }
+
+  async function cancelJob() {
+    const job = following;
+    if (!job) return;
+    $("cancel").disabled = true;
+    say("Cancelling…");
+    try {
+      const options = { method: "DELETE", headers: headers(false) };
+      job.end(await (await call(job.location, options)).json());
+    } catch (error) {
+      if (error instanceof Refused && error.code === "job_conflict") {
+        say("Too late to cancel: the job is being finished.");
+        return;
+      }
+      $("cancel").disabled = false;
+      showError(error);
+    }
+  }
+
+  async function speakNow(body) {
+    const options = { method: "POST", headers: headers(true), body: JSON.stringify(body) };
+    return (await call("/tts/sync", options)).json();
+  }
+
+  async function play(answer, text, policy) {
+    marks = answer.speech_marks_url ? await loadMarks(answer, policy) : [];
+    render(text);
+    showAnswer(answer);
+    $("audio").src = answer.s3_url;
+    say("Playing.");
+    await $("audio").play().catch(() => say("Ready: press play."));
+  }
+
   async function speak(event) {
     event.preventDefault();
+    if (following) return; // Enter in the token field submits even while a job runs
     const text = $("text").value;
     const policy = $("policy").value;
     const body = {
@@ -209,17 +414,12 @@
     if (voices.get(body.voice)?.word_timings) body.speech_marks = ["word"];
     $("error").textContent = "";
     $("speak").disabled = true;
+    $("job").hidden = true;
     say("Speaking…");
     stopHighlight();
     try {
-      const options = { method: "POST", headers: headers(true), body: JSON.stringify(body) };
-      const answer = await (await call("/tts/sync", options)).json();
-      marks = answer.speech_marks_url ? await loadMarks(answer, policy) : [];
-      render(text);
-      showAnswer(answer);
-      $("audio").src = answer.s3_url;
-      say("Playing.");
-      await $("audio").play().catch(() => say("Ready: press play."));
+      const answer = asJob(text) ? await speakAsJob(body) : await speakNow(body);
+      if (answer) await play(answer, text, policy);
     } catch (error) {
       say("");
       showError(error);
@@ -231,6 +431,7 @@
   async function start() {
     loadFormats();
     $("speak-form").addEventListener("submit", speak);
+    $("cancel").addEventListener("click", cancelJob);
     // The token is outside the form (no password is ever submitted to be saved); Enter in
     // it speaks as Enter in the form does.
     $("token").addEventListener("keydown", (event) => {
@@ -252,7 +453,7 @@
       showError(new Error(`The audio did not load from its URL (${audio.error?.message || "error"}).`));
     });
     try {
-      await Promise.all([loadPolicies(), loadVoices()]);
+      await Promise.all([loadPolicies(), loadVoices(), loadConfig()]);
     } catch (error) {
       showError(error);
     }
