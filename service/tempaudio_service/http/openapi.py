@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from tempaudio_api.jobs import MAX_JOB_CHARACTERS
 from tempaudio_service import __version__
 from tempaudio_service.http.openapi_operations import (
     AUDIO_TYPES,
@@ -19,12 +20,15 @@ from tempaudio_service.http.openapi_operations import (
     STREAM_HEADERS,
     Operation,
 )
-from tempaudio_service.wire import openai_schemas, schemas, status_schemas
+from tempaudio_service.wire import job_schemas, openai_schemas, schemas, status_schemas
 
 # Every body the service declares, in the document whether or not a route names it.
 DOCUMENTED: tuple[type[BaseModel], ...] = (
     schemas.TtsRequestBody,
     schemas.TtsItem,
+    job_schemas.JobRequestBody,
+    job_schemas.Job,
+    job_schemas.JobList,
     status_schemas.VoiceList,
     status_schemas.PolicyList,
     status_schemas.ConsoleConfig,
@@ -73,7 +77,7 @@ def _answer(op: Operation) -> dict[str, Any]:
 
 def _operation(op: Operation) -> dict[str, Any]:
     error_model = openai_schemas.OpenAIError if op.openai else schemas.Error
-    responses: dict[str, Any] = {"200": _answer(op)}
+    responses: dict[str, Any] = {op.status: _answer(op)}
     merged: dict[str, list[str]] = {}
     for status, description in op.errors:
         merged.setdefault(status, []).append(description)
@@ -131,7 +135,12 @@ def openapi_document(
         ("SpeechRequestBody", "input", min(openai_schemas.OPENAI_MAX_INPUT_CHARS, max_text_chars)),
     ):
         components[name]["properties"][field] |= {"minLength": 1, "maxLength": limit}
-    components["TtsRequestBody"]["properties"]["voice"]["default"] = default_voice
+    components["JobRequestBody"]["properties"]["text"] |= {
+        "minLength": 1,
+        "maxLength": MAX_JOB_CHARACTERS,
+    }
+    for name in ("TtsRequestBody", "JobRequestBody"):
+        components[name]["properties"]["voice"]["default"] = default_voice
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
         if op.console and not console:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from tempaudio_service.core.formats import FORMATS
-from tempaudio_service.wire import openai_schemas, schemas, status_schemas
+from tempaudio_service.wire import job_schemas, openai_schemas, schemas, status_schemas
 
 UNAVAILABLE = (
     "overloaded (queue full), storage_unavailable (names S3 or DynamoDB), shutting_down "
@@ -64,6 +64,7 @@ class Operation:
     caller: bool = False  # takes the caller's ServiceAccount token (docs/concepts/tenancy.md)
     content: tuple[str, ...] = ()  # the answer's media types, when it is neither JSON nor audio
     console: bool = False  # the web console's (TEMPAUDIO_CONSOLE): gone when it is off
+    status: str = "200"  # the status of its answer
 
 
 # What a request that makes audio may be refused with besides its body's errors.
@@ -87,7 +88,68 @@ def _synthesis_errors() -> tuple[tuple[str, str], ...]:
     )
 
 
+JOB_UNAVAILABLE = (
+    "jobs_unavailable (no job queue, or no key to sign a callback with), or " + UNAVAILABLE
+)
+JOB_MISSING = (
+    "not_found: no such job under the policy, another caller's, or one that ended and expired."
+)
+
 OPERATIONS = (
+    Operation(
+        "/tts/jobs", "post", "createJob",
+        "Queue long text (up to 200,000 characters) as a job that every replica works in "
+        "parts; follow it at Location (docs/api/jobs.md).",
+        job_schemas.JobRequestBody, job_schemas.Job,
+        "Queued (or, with the same Idempotency-Key and body, the job made before: "
+        "Idempotent-Replayed: true); Location names it.",
+        status="202",
+        errors=(
+            *BODY_ERRORS.items(),
+            *CALLER_ERRORS,
+            ("403", "jobs_disabled: the policy takes no jobs (spec.jobs.enabled)."),
+            ("409", "idempotency_conflict: the Idempotency-Key was used with another body."),
+            ("422", INVALID + " callback_not_allowed: callback_url is under none of the "
+                    "policy's spec.jobs.callbackUrlPrefixes."),
+            ("503", JOB_UNAVAILABLE + " " + UNAVAILABLE_AUTH),
+        ),
+        caller=True,
+    ),
+    Operation(
+        "/tts/jobs", "get", "listJobs", "The caller's jobs under the policy, newest first.",
+        answer=job_schemas.JobList,
+        errors=(
+            ("401", UNAUTHENTICATED),
+            ("422", "unknown_policy: the service serves no such policy."),
+            ("503", UNAVAILABLE + " " + UNAVAILABLE_AUTH),
+        ),
+        query_policy=True, caller=True,
+    ),
+    Operation(
+        "/tts/jobs/{job_id}", "get", "getJob",
+        "A job: its status and progress; once completed, its audio with fresh URLs.",
+        answer=job_schemas.Job,
+        errors=(
+            ("401", UNAUTHENTICATED),
+            ("404", JOB_MISSING),
+            ("422", "unknown_policy: the service serves no such policy."),
+            ("503", UNAVAILABLE + " " + UNAVAILABLE_AUTH),
+        ),
+        query_policy=True, path_params=(("job_id", "uuid"),), caller=True,
+    ),
+    Operation(
+        "/tts/jobs/{job_id}", "delete", "cancelJob",
+        "Cancel a queued or running job: its parts are removed and no audio is kept.",
+        answer=job_schemas.Job, answer_description="The job, cancelled.",
+        errors=(
+            ("401", UNAUTHENTICATED),
+            ("404", JOB_MISSING),
+            ("409", "job_conflict: the job has ended, or is being finished."),
+            ("422", "unknown_policy: the service serves no such policy."),
+            ("503", UNAVAILABLE + " " + UNAVAILABLE_AUTH),
+        ),
+        query_policy=True, path_params=(("job_id", "uuid"),), caller=True,
+    ),
     Operation(
         "/tts/sync", "post", "synthesize",
         "Synthesize text, store the audio and return a presigned URL.",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import uuid
 from collections.abc import Callable, Sequence
@@ -68,7 +69,7 @@ class JobEngine:
         if not settings.jobs_queue_url:
             return cls(services, None)
         sqs = make_sqs_client(
-            region=settings.region,
+            region=queue_region(settings.jobs_queue_url) or settings.region,
             endpoint_url=settings.sqs_endpoint_url,
             timeout_seconds=max(settings.io_timeout_seconds, 25),  # a long poll waits 20 s
             local=settings.local_aws,
@@ -137,6 +138,13 @@ class JobEngine:
 
     def forget(self, job_id: str) -> None:
         self._requests.pop(job_id)
+
+
+def queue_region(url: str) -> str | None:
+    """The region an AWS queue URL names (``https://sqs.<region>.amazonaws.com/...``): the
+    queue's client signs for it, whatever region the service's storage is in."""
+    match = re.match(r"^https://sqs\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?/", url)
+    return None if match is None else match.group(1)
 
 
 def dumps(value: Any) -> bytes:

@@ -130,7 +130,7 @@ class JobWorkers:
         """Do what the message asks; True: delete it."""
         body = message.body
         job_id, policy_key = str(body.get("job", "")), str(body.get("policy", ""))
-        if not is_valid_job_id(job_id) or body.get("kind") not in ("part", "callback"):
+        if not is_valid_job_id(job_id) or body.get("kind") not in ("part", "finish", "callback"):
             logger.warning("dropped a job message that is not the service's: %.200s", body)
             return True
         try:
@@ -148,6 +148,11 @@ class JobWorkers:
             answer = await answers.answer(self.engine, policy, store, job)
             attempt = int(body.get("attempt", 1))
             await callbacks.deliver(self.engine, policy, store, job, answer, attempt)
+            return True
+        if body["kind"] == "finish":
+            if not job.finished:
+                request = await self.engine.request_of(store, job.job_id, job.folder)
+                await self._maybe_finish(policy, store, job, request)
             return True
         return await self._part(policy, store, job, int(body.get("part", -1)), message)
 
@@ -215,3 +220,17 @@ class JobWorkers:
             return
         if done is not None:
             await endings.ended(engine, policy, store, done)
+            return
+        await self._finish_later(job.job_id, policy, store)
+
+    async def _finish_later(self, job_id: str, policy: ServedPolicy, store: AudioStore) -> None:
+        """Another replica holds the job to finish it: look again once its hold lapses (if
+        it dies while finishing, no part message is left to bring anyone back)."""
+        engine = self.engine
+        record = await engine.call(store.jobs.get, job_id)
+        job = None if record is None else Job.from_record(record)
+        if job is None or job.finished or job.lease_until is None:
+            return
+        delay = max(1, job.lease_until - engine.now() + 1)
+        message = {"kind": "finish", "job": job_id, "policy": policy.key}
+        await engine.queue_call(engine.required_queue().send, [message], delay)
