@@ -12,9 +12,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 import soundfile
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -22,12 +24,13 @@ from starlette.testclient import TestClient
 
 from tempaudio_service.app import create_app
 from tempaudio_service.core.settings import ServiceSettings
+from tempaudio_service.jobs import assembly
 from tempaudio_service.jobs.callbacks import refused_address
 from tempaudio_service.policy.policy_sources import static_source
 from tempaudio_service.storage.aws_clients import make_sqs_client
 from tempaudio_service.storage.job_queue import ensure_queue
 from tempaudio_service.storage.store import AudioStore, Stores
-from tests.conftest import ToneSynthesizer, scan_items
+from tests.conftest import MovableClock, ToneSynthesizer, scan_items
 from tests.service.conftest import NOW, policy_file
 
 SENTENCE = "The quick brown fox jumps over the lazy dog near the river bank."
@@ -312,3 +315,42 @@ def test_a_host_that_resolves_to_a_link_local_address_is_not_called() -> None:
     assert (
         refused_address("http://169.254.170.2/v1/x", named, lambda h, p: ["169.254.170.2"]) is None
     )
+
+
+def test_a_finisher_that_goes_away_is_replaced_once_its_hold_lapses(
+    job_settings: ServiceSettings,
+    store: AudioStore,
+    tone: ToneSynthesizer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The replica that claimed the job stops while joining it: its message comes back to
+    another, which finds the hold live, looks again once it lapses, and finishes."""
+    clock = MovableClock(NOW)
+    joining: list[str] = []
+    make = assembly._make
+
+    async def stuck_once(engine: Any, *args: Any) -> Any:
+        joining.append(engine.name)
+        if len(joining) == 1:
+            await anyio.sleep(3600)  # hangs until its replica stops
+        return await make(engine, *args)
+
+    monkeypatch.setattr(assembly, "_make", stuck_once)
+    with TestClient(create_app(job_settings, synth=tone, store=store, clock=clock)) as first:
+        answer = first.post("/tts/jobs", json={"text": SENTENCE})
+        location = answer.headers["location"]
+        for _ in range(200):
+            if joining:
+                break
+            time.sleep(0.05)
+        assert joining, "the first replica never started joining"
+    with TestClient(create_app(job_settings, synth=tone, store=store, clock=clock)) as second:
+        for _ in range(100):  # the second replica takes the message back at once
+            if second.get(location).json()["status"] == "completed" or len(joining) > 1:
+                break
+            time.sleep(0.05)
+        assert second.get(location).json()["status"] == "running"  # the first's hold is live
+        clock.now += timedelta(seconds=job_settings.jobs_visibility_seconds + 1)
+        done = wait_for(second, location, "completed", "failed")
+    assert done["status"] == "completed"
+    assert len(set(joining)) == 2
