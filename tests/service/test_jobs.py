@@ -354,3 +354,40 @@ def test_a_finisher_that_goes_away_is_replaced_once_its_hold_lapses(
         done = wait_for(second, location, "completed", "failed")
     assert done["status"] == "completed"
     assert len(set(joining)) == 2
+
+
+class CrashingSynthesizer(ToneSynthesizer):
+    """Fails every synthesis as a bug would (not a refusal of the text)."""
+
+    def speak(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the synthesizer crashed")
+
+
+def test_a_part_taken_too_often_fails_its_job(
+    job_settings: ServiceSettings, store: AudioStore
+) -> None:
+    settings = replace(job_settings, jobs_visibility_seconds=3, jobs_max_receives=1)
+    app = create_app(settings, synth=CrashingSynthesizer(), store=store, clock=lambda: NOW)
+    with TestClient(app) as crashing:
+        answer = crashing.post("/tts/jobs", json={"text": SENTENCE})
+        failed = wait_for(crashing, answer.headers["location"], "failed", "completed")
+        metrics = crashing.get("/metrics").text
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "part_failed"
+    assert "part 1 of 1" in failed["error"]["message"]
+    assert 'tempaudio_jobs_parts_total{outcome="given_back"} 1.0' in metrics
+    assert 'tempaudio_jobs_finished_total{policy="default/default",status="failed"} 1.0' in metrics
+
+
+def test_metrics_count_the_jobs(jobs: TestClient) -> None:
+    answer = jobs.post("/tts/jobs", json={"text": " ".join([SENTENCE] * 5)})
+    done = wait_for(jobs, answer.headers["location"], "completed")
+    metrics = jobs.get("/metrics").text
+    parts = done["progress"]["parts_total"]
+    assert 'tempaudio_jobs_submitted_total{policy="default/default"} 1.0' in metrics
+    assert f'tempaudio_jobs_parts_total{{outcome="done"}} {parts}.0' in metrics
+    assert (
+        'tempaudio_jobs_finished_total{policy="default/default",status="completed"} 1.0' in metrics
+    )
+    assert "tempaudio_jobs_assembly_seconds_count 1.0" in metrics
+    assert 'tempaudio_jobs_queue_messages{state="waiting"}' in metrics
