@@ -391,3 +391,69 @@ def test_metrics_count_the_jobs(jobs: TestClient) -> None:
     )
     assert "tempaudio_jobs_assembly_seconds_count 1.0" in metrics
     assert 'tempaudio_jobs_queue_messages{state="waiting"}' in metrics
+
+
+# --- callers: a job is its caller's; the policy's clients and quotas apply ---------------
+
+
+def test_a_job_is_its_callers_and_its_audio_is_charged_once(
+    tmp_path: Path, job_settings: ServiceSettings
+) -> None:
+    from tests.service.test_callers import auth, serve
+
+    text = " ".join([SENTENCE] * 10)  # 6.4 s of tone
+    spec = {
+        "clients": [
+            {"namespace": "team-a", "serviceAccount": "notifier"},
+            {"namespace": "team-b", "serviceAccount": "notifier"},
+        ],
+        "quotas": {"audioSecondsPerHour": 10},
+    }
+    test, _, _ = serve(
+        tmp_path,
+        job_settings,
+        spec,
+        jobs_queue_url=job_settings.jobs_queue_url,
+        jobs_part_chars=200,
+    )
+    with test:
+        assert test.post("/tts/jobs", json={"text": text}).status_code == 401
+        refused = test.post("/tts/jobs", json={"text": text}, headers=auth("t-support"))
+        assert refused.status_code == 403
+        answer = test.post("/tts/jobs", json={"text": text}, headers=auth("t-notifier"))
+        assert answer.status_code == 202, answer.text
+        location = answer.headers["location"]
+        for _ in range(400):
+            job = test.get(location, headers=auth("t-notifier")).json()
+            if job["status"] == "completed":
+                break
+            time.sleep(0.05)
+        assert job["status"] == "completed"
+        # Another caller learns nothing of it.
+        assert test.get(location, headers=auth("t-stranger")).status_code == 404
+        assert test.delete(location, headers=auth("t-stranger")).status_code == 404
+        assert test.get("/tts/jobs", headers=auth("t-stranger")).json()["jobs"] == []
+        mine = test.get("/tts/jobs", headers=auth("t-notifier")).json()["jobs"]
+        assert [j["job_id"] for j in mine] == [job["job_id"]]
+        # 6.4 s charged once: under the 10 s an hour, a second job is still admitted;
+        # charged twice, it would not be.
+        again = test.post("/tts/jobs", json={"text": "Hello."}, headers=auth("t-notifier"))
+        assert again.status_code == 202, again.text
+        for _ in range(400):
+            if (
+                test.get(again.headers["location"], headers=auth("t-notifier")).json()["status"]
+                == "completed"
+            ):
+                break
+            time.sleep(0.05)
+        more = test.post("/tts/jobs", json={"text": text}, headers=auth("t-notifier"))
+        assert more.status_code == 202  # 6.4 + 0.06 s: still under
+        for _ in range(400):
+            if (
+                test.get(more.headers["location"], headers=auth("t-notifier")).json()["status"]
+                == "completed"
+            ):
+                break
+            time.sleep(0.05)
+        over = test.post("/tts/jobs", json={"text": "Hi."}, headers=auth("t-notifier"))
+        assert over.status_code == 429, over.text  # 12.9 s: over the hour's 10

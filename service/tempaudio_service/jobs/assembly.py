@@ -203,12 +203,14 @@ def _charge(
     """The job's audio, charged once to its caller's hour (the finisher that completed it)."""
     if policy.access.quotas.audio_seconds_per_hour is None:
         return
+    key = (policy.key, job.caller or "anonymous")
     engine.services.repository.later(
         "DynamoDB",
         quotas.charge,
         store.counters,
-        (policy.key, job.caller or "anonymous"),
+        key,
         policy.access.quotas,
         engine.services.clock().timestamp(),
         seconds,
+        tag=("charge", key),  # the caller's next admission here waits for it
     )
