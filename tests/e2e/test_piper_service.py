@@ -173,7 +173,7 @@ def test_a_long_sentence_decoded_in_pieces_keeps_all_of_its_audio(piper: Any) ->
     from tempaudio_service.speech.synth import PiperSynthesizer, SynthesisOptions
 
     pieced = PiperSynthesizer(max_chunk_phonemes=60)
-    (sentence,) = pieced._narrow["en_US-joe-medium"].phonemize(RUN_ON)
+    (sentence,) = pieced._static["en_US-joe-medium"].narrow.phonemize(RUN_ON)
     assert len(split_phonemes(sentence, 60)) >= 3
 
     whole = piper.synthesize(RUN_ON, "en_US-joe-medium", SynthesisOptions())
@@ -196,9 +196,12 @@ def test_narrow_and_wide_sessions_share_one_arena_without_memory_patterns() -> N
     first = PiperSynthesizer(intra_op_threads=1, idle_threads=2)
     second = PiperSynthesizer(intra_op_threads=1, idle_threads=2)  # registers nothing twice
     sessions = [
-        synth_voices["en_US-joe-medium"].session
+        piper_voice.session
         for synth in (first, second)
-        for synth_voices in (synth._narrow, synth._wide)
+        for piper_voice in (
+            synth._static["en_US-joe-medium"].narrow,
+            synth._static["en_US-joe-medium"].wide,
+        )
     ]
     for session in sessions:
         options = session.get_session_options()
@@ -206,7 +209,8 @@ def test_narrow_and_wide_sessions_share_one_arena_without_memory_patterns() -> N
         assert options.get_session_config_entry("session.use_env_allocators") == "1"
     # Alone, a synthesis takes the wide session; both render the same text to full length.
     alone = first.synthesize(TEXT, "en_US-joe-medium", SynthesisOptions())
-    narrow = b"".join(first._render(first._narrow["en_US-joe-medium"], plain(TEXT),
-                                    "en_US-joe-medium", SynthesisOptions(), None, False))  # fmt: skip
+    joe = first._static["en_US-joe-medium"]
+    narrow = b"".join(first._render(joe.narrow, plain(TEXT), joe.info, SynthesisOptions(), None,
+                                    False))  # fmt: skip
     check_wav(wav_bytes(alone.pcm, alone.sample_rate), alone.duration_seconds)
     assert alone.duration_seconds == pytest.approx(len(narrow) / 2 / 22050, rel=0.25)

@@ -130,9 +130,10 @@ def test_both_sessions_of_a_voice_read_one_mapped_copy_of_the_weights(
     from tempaudio_service.speech.synth import PiperSynthesizer
 
     synth = PiperSynthesizer(idle_threads=2, model_cache=entry.folder.parent)
-    mapped = synth._weights["en_US-joe-medium"]
-    narrow = synth._narrow["en_US-joe-medium"].session
-    wide = synth._wide["en_US-joe-medium"].session
+    joe = synth._static["en_US-joe-medium"]
+    mapped = joe.weights
+    narrow = joe.narrow.session
+    wide = joe.wide.session
     assert narrow is not wide
     # /proc/self/maps: weights.bin is mapped once, by the voice's SharedWeights.
     maps = Path("/proc/self/maps").read_text().splitlines()

@@ -267,3 +267,25 @@ class JobConflict(TempAudioError):
 
     status_code = 409
     code = "job_conflict"
+
+
+class VoiceNotReady(TempAudioError):
+    """A declared voice that cannot be spoken now: missing, tampered with (its bytes do not
+    match its sha256), or unreadable. The message names the reason."""
+
+    status_code = 503
+    code = "voice_not_ready"
+    param = "voice"
+    retry_after_seconds = 30
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class VoiceNotAllowed(TempAudioError):
+    """A voice outside the policy's ``spec.voices``."""
+
+    status_code = 403
+    code = "voice_not_allowed"
+    param = "voice"

@@ -19,16 +19,24 @@ import threading
 import unicodedata
 from collections import deque
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tempaudio_service.core.errors import InvalidRequest
+from tempaudio_service.core.errors import InvalidRequest, VoiceNotReady
 from tempaudio_service.core.settings import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_CHUNK_PHONEMES
 from tempaudio_service.speech.chunking import phonemized
+from tempaudio_service.speech.declared_voices import (
+    OBJECT_MISSING,
+    UNREADABLE,
+    DeclaredVoice,
+    ModelFetcher,
+)
 from tempaudio_service.speech.prepared_models import SharedWeights, default_cache_dir, prepared
+from tempaudio_service.speech.resident_voices import Loaded, ResidentVoices
 from tempaudio_service.speech.script import Script, plain
 from tempaudio_service.speech.speaking import Renderer, check_estimate, plan, with_words
-from tempaudio_service.speech.voice_files import discover_voices, onnx_session
+from tempaudio_service.speech.voice_files import BUNDLED_VOICE, discover_voices, onnx_session
 from tempaudio_service.speech.voices import (
     SynthesisOptions,
     SynthesisResult,
@@ -54,6 +62,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 # Decoding at once across workers, in full-size pieces (see DecodeBudget).
 DECODE_BUDGET_PIECES = 1.5
+# Declared voices loaded at once (settings: TEMPAUDIO_MAX_RESIDENT_VOICES).
+DEFAULT_MAX_RESIDENT_VOICES = 2
 # A stream's first piece: about this many phonemes, ended at a clause or word break
 # (bench.streaming measures what it saves).
 EARLY_PHONEMES = 24
@@ -94,6 +104,48 @@ class DecodeBudget:
                 self._changed.notify_all()
 
 
+@dataclass(frozen=True)
+class PiperSession:
+    """One voice's sessions (sharing one mapped copy of its weights) and description."""
+
+    narrow: Any
+    wide: Any
+    weights: SharedWeights
+    info: VoiceInfo
+
+
+def default_voice_cache(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CACHE_HOME/tempaudio/voices``, else ``~/.cache/tempaudio/voices``."""
+    return default_cache_dir(dict(environ) if environ is not None else None).with_name("voices")
+
+
+def described(declared: DeclaredVoice) -> VoiceInfo:
+    """What a declared voice is said to be before its bytes are here: the operator's
+    reading of its config; the voice's own once loaded (the same, or the load fails)."""
+    found = declared.described
+
+    def number(name: str, default: int) -> int:
+        value = found.get(name)
+        return int(value) if isinstance(value, int | str) and str(value).isdigit() else default
+
+    speakers = found.get("speakers")
+    names = [str(n) for n in speakers] if isinstance(speakers, list) else []
+    return VoiceInfo(
+        name=declared.key,
+        sample_rate=number("sampleRate", 22050),
+        language=str(found.get("language") or "unknown"),
+        quality=None if found.get("quality") is None else str(found.get("quality")),
+        num_speakers=number("numSpeakers", max(1, len(names))),
+        speakers={name: index for index, name in enumerate(names)},
+        word_timings=True,  # every Piper model gives durations once prepared (checked at load)
+        source="resource",
+        version=declared.sha256,
+        ready=declared.ready is not False,
+        reason=declared.reason,
+        message=declared.message,
+    )
+
+
 class PiperSynthesizer:
     """Piper voices held in memory; ``synthesize`` is thread-safe (onnxruntime sessions are).
 
@@ -112,41 +164,107 @@ class PiperSynthesizer:
         max_chunk_phonemes: int = DEFAULT_MAX_CHUNK_PHONEMES,
         max_audio_seconds: int = DEFAULT_MAX_AUDIO_SECONDS,
         model_cache: Path | None = None,
+        voice_cache: Path | None = None,
+        fetcher: ModelFetcher | None = None,
+        max_resident_voices: int = DEFAULT_MAX_RESIDENT_VOICES,
     ) -> None:
-        from piper import PiperConfig, PiperVoice
-
-        self._narrow: dict[str, Any] = {}
-        self._wide: dict[str, Any] = {}
-        self._info: dict[str, VoiceInfo] = {}
+        self._intra_op_threads = intra_op_threads
+        self._idle_threads = idle_threads
         self._running = 0
         self._max_chunk_phonemes = max_chunk_phonemes
         self._max_audio_seconds = max_audio_seconds
         self._budget = DecodeBudget(DECODE_BUDGET_PIECES * max_chunk_phonemes)
         self._lock = threading.Lock()
-        # Mapped weights, one per voice, kept as long as the sessions that read them.
-        self._weights: dict[str, SharedWeights] = {}
-        cache = model_cache if model_cache is not None else default_cache_dir()
+        self._model_cache = model_cache if model_cache is not None else default_cache_dir()
+        # The bundled voice and the volume's: loaded now, kept for good.
+        self._static: dict[str, PiperSession] = {}
         for name, (path, config_path) in discover_voices(voices_dir).items():
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-            piper_config = PiperConfig.from_dict(config)
-            model = prepared(path, cache)
-            weights = self._weights[name] = SharedWeights(model)
-            self._narrow[name] = PiperVoice(
-                config=piper_config, session=onnx_session(model, weights, intra_op_threads)
+            source = "bundled" if name == BUNDLED_VOICE else "volume"
+            self._static[name] = self._session(name, path, config_path, source=source)
+            logger.info(
+                "loaded voice %s from %s (word timings: %s)",
+                name,
+                path,
+                self._static[name].info.word_timings,
             )
-            if idle_threads > intra_op_threads:
-                self._wide[name] = PiperVoice(
-                    config=piper_config, session=onnx_session(model, weights, idle_threads)
-                )
-            info = voice_info_from_config(name, config)
-            self._info[name] = dataclasses.replace(info, word_timings=model.timed)
-            logger.info("loaded voice %s from %s (word timings: %s)", name, path, model.timed)
+        # Declared voices (TempAudioVoice): known from their declaration, loaded on use.
+        self._declared: dict[str, DeclaredVoice] = {}
+        self._info: dict[str, VoiceInfo] = {k: v.info for k, v in self._static.items()}
+        self._shelf = ResidentVoices(
+            cache=voice_cache if voice_cache is not None else default_voice_cache(),
+            fetcher=fetcher,
+            volume=voices_dir,
+            most=max_resident_voices,
+            load=lambda key, model, config: Loaded(
+                self._session(key, model, config, source="resource"), None
+            ),
+        )
 
-    def _acquire(self, voice: str) -> Any:
+    def _session(self, name: str, path: Path, config_path: Path, *, source: str) -> PiperSession:
+        """A voice's sessions: a narrow one, and a wide one when idle threads are more."""
+        from piper import PiperConfig, PiperVoice
+
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        piper_config = PiperConfig.from_dict(config)
+        model = prepared(path, self._model_cache)
+        weights = SharedWeights(model)
+        narrow = PiperVoice(
+            config=piper_config, session=onnx_session(model, weights, self._intra_op_threads)
+        )
+        wide = None
+        if self._idle_threads > self._intra_op_threads:
+            wide = PiperVoice(
+                config=piper_config, session=onnx_session(model, weights, self._idle_threads)
+            )
+        info = voice_info_from_config(name, config)
+        info = dataclasses.replace(info, word_timings=model.timed, source=source)
+        return PiperSession(narrow, wide, weights, info)
+
+    def declare(self, voices: Mapping[str, DeclaredVoice]) -> None:
+        """The declared voices as they are now (a policy view's): new ones become known,
+        changed or withdrawn ones stop being resident."""
+        with self._lock:
+            if voices == self._declared:
+                return
+            self._declared = dict(voices)
+            info = {k: v.info for k, v in self._static.items()}
+            for key, declared in voices.items():
+                info[key] = described(declared)
+            self._info = info
+        # Withdrawn, or declared with another hash (a new version): no longer resident.
+        self._shelf.forget(lambda key, version: key in voices and voices[key].version == version)
+
+    def resident(self) -> set[str]:
+        """The declared voices whose sessions are loaded now (and every static one)."""
+        return set(self._static) | self._shelf.resident()
+
+    @property
+    def fetches(self) -> int:
+        return self._shelf.fetches
+
+    def _sessions(self, voice: str) -> PiperSession:
+        found = self._static.get(voice)
+        if found is not None:
+            return found
+        declared = self._declared.get(voice)
+        if declared is None:
+            raise VoiceNotReady(f"voice {voice} is no longer declared", OBJECT_MISSING)
+        if declared.ready is False:
+            why = f": {declared.message}" if declared.message else ""
+            raise VoiceNotReady(
+                f"voice {voice} is not ready ({declared.reason}){why}",
+                declared.reason or UNREADABLE,
+            )
+        sessions: PiperSession = self._shelf.get(declared).voice
+        return sessions
+
+    def _acquire(self, voice: str) -> tuple[Any, VoiceInfo]:
+        sessions = self._sessions(voice)
         with self._lock:
             alone = self._running == 0
             self._running += 1
-        return self._wide[voice] if alone and voice in self._wide else self._narrow[voice]
+        chosen = sessions.wide if alone and sessions.wide is not None else sessions.narrow
+        return chosen, sessions.info
 
     def _release(self) -> None:
         with self._lock:
@@ -172,11 +290,13 @@ class PiperSynthesizer:
         timings: list[Timing] | None = None,
         early: bool = False,
     ) -> Iterator[bytes]:
-        if timings is not None and not self._info[voice].word_timings:
-            raise InvalidRequest(f"voice {voice} cannot give word timings", param="speech_marks")
-        piper_voice = self._acquire(voice)
+        piper_voice, info = self._acquire(voice)
         try:
-            yield from self._render(piper_voice, script, voice, options, timings, early)
+            if timings is not None and not info.word_timings:
+                raise InvalidRequest(
+                    f"voice {voice} cannot give word timings", param="speech_marks"
+                )
+            yield from self._render(piper_voice, script, info, options, timings, early)
         finally:
             self._release()
 
@@ -184,7 +304,7 @@ class PiperSynthesizer:
         self,
         piper_voice: Any,
         script: Script,
-        voice: str,
+        info: VoiceInfo,
         options: SynthesisOptions,
         timings: list[Timing] | None,
         early: bool,
@@ -206,7 +326,7 @@ class PiperSynthesizer:
         renderer = Renderer(
             functools.partial(_decode, piper_voice, options),
             self._budget,
-            sample_rate=self._info[voice].sample_rate,
+            sample_rate=info.sample_rate,
             voice_scale=voice_scale,
             max_chunk_phonemes=self._max_chunk_phonemes,
             max_audio_seconds=self._max_audio_seconds,

