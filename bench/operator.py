@@ -153,7 +153,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="tempaudio-bench-operator-"))
     with ControlPlane(workdir / "k8s") as plane:
         config.load_kube_config(str(plane.kubeconfig))
-        for file in ("tempaudiopolicies.yaml", "tempaudiolexicons.yaml"):
+        for file in ("tempaudiopolicies.yaml", "tempaudiolexicons.yaml", "tempaudiovoices.yaml"):
             crd = yaml.safe_load((REPO / "crds" / file).read_text())
             client.ApiextensionsV1Api().create_custom_resource_definition(crd)
         time.sleep(2)

@@ -44,7 +44,7 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         mp.setenv("KUBECONFIG", str(plane.kubeconfig))
         config.load_kube_config(str(plane.kubeconfig))
         extensions = client.ApiextensionsV1Api()
-        for file in ("tempaudiopolicies.yaml", "tempaudiolexicons.yaml"):
+        for file in ("tempaudiopolicies.yaml", "tempaudiolexicons.yaml", "tempaudiovoices.yaml"):
             crd = yaml.safe_load((REPO / "crds" / file).read_text())
             extensions.create_custom_resource_definition(crd)
 

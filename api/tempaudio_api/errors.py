@@ -1,4 +1,4 @@
-"""The errors of reading a TempAudioPolicy's or a TempAudioLexicon's spec."""
+"""The errors of reading a TempAudioPolicy's, a TempAudioLexicon's or a TempAudioVoice's spec."""
 
 
 class PolicyError(ValueError):
@@ -7,3 +7,7 @@ class PolicyError(ValueError):
 
 class LexiconError(PolicyError):
     """A TempAudioLexicon's spec cannot be used, or a policy names lexicons wrongly."""
+
+
+class VoiceError(PolicyError):
+    """A TempAudioVoice's spec cannot be used, or a policy names voices wrongly."""

@@ -23,6 +23,7 @@ from .errors import PolicyError
 from .jobs import JobsSpec, parse_jobs
 from .lexicon_rules import lexicon_names
 from .values import flag
+from .voice_rules import default_voice, openai_voices, voice_names
 
 # The policy's name is a label value on its CronJob and Jobs.
 MAX_NAME = 63
@@ -128,6 +129,12 @@ class Policy:
     lexicons: tuple[str, ...] = ()
     # spec.jobs: whether asynchronous jobs run, their longest text, where they call back.
     jobs: JobsSpec = field(default_factory=JobsSpec)
+    # spec.voices: the voices its requests may use; None (unset): every voice served.
+    voices: tuple[str, ...] | None = None
+    # spec.defaultVoice: the voice of its requests that name none; None: the service's.
+    default_voice: str | None = None
+    # spec.openaiVoices: OpenAI voice name -> voice, over the service's mapping.
+    openai_voices: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def writes_lifecycle_rule(self) -> bool:
@@ -169,6 +176,7 @@ class Policy:
         prefix = storage.check_prefix(str(where.get("prefix", storage.DEFAULT_PREFIX)))
         region = storage.check_region(str(where.get("region", storage.DEFAULT_REGION)))
         table = storage.check_table(str(metadata.get("table", "")))
+        voices = voice_names(spec.get("voices"))
         return cls(
             name=name,
             namespace=namespace,
@@ -195,4 +203,7 @@ class Policy:
             access=parse_access(spec),
             lexicons=lexicon_names(spec.get("lexicons")),
             jobs=parse_jobs(spec.get("jobs")),
+            voices=voices,
+            default_voice=default_voice(spec.get("defaultVoice"), voices),
+            openai_voices=openai_voices(spec.get("openaiVoices"), voices),
         )

@@ -1,4 +1,5 @@
-"""The field reference of TempAudioPolicy and TempAudioLexicon (``docs/reference/``), written
+"""The field reference of TempAudioPolicy, TempAudioLexicon and TempAudioVoice
+(``docs/reference/``), written
 from the schema declaration by ``make generate`` (pure): one row per field, with its type,
 default, bounds and description, so the reference says what the API server checks."""
 
@@ -9,11 +10,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import GROUP, KIND, VERSION, lexicon_rules
-from .schema import LEXICON_FILE, declaration
+from . import GROUP, KIND, VERSION, lexicon_rules, voice_rules
+from .schema import LEXICON_FILE, VOICE_FILE, declaration
 
 POLICY_REFERENCE = "docs/reference/tempaudiopolicy.md"
 LEXICON_REFERENCE = "docs/reference/tempaudiolexicon.md"
+VOICE_REFERENCE = "docs/reference/tempaudiovoice.md"
 # The parts of an object a reader declares or reads; apiVersion, kind and metadata are
 # Kubernetes' own.
 SECTIONS = ("spec", "status")
@@ -89,6 +91,9 @@ def _bounds(node: Mapping[str, Any], required: bool) -> Iterator[str]:
     items = _range(node.get("minItems"), node.get("maxItems"))
     if items:
         yield f"{items} items"
+    entries = _range(node.get("minProperties"), node.get("maxProperties"))
+    if entries:
+        yield f"{entries} entries"
     if "pattern" in node:
         yield "matches " + _code(node["pattern"])
 
@@ -199,6 +204,22 @@ def lexicon_page() -> str:
     )
 
 
+def voice_page() -> str:
+    return page(
+        voice_rules.KIND,
+        declaration(VOICE_FILE),
+        "api/tempaudio_api/tempaudiovoice.yaml",
+        "Its name is a DNS-1123 label (lower case letters, digits and `-`, at most "
+        f"{voice_rules.MAX_RESOURCE_NAME} characters), so that a policy's `spec.voices` "
+        "([TempAudioPolicy](tempaudiopolicy.md)) can name it; an example is "
+        "[examples/voice.yaml](../../examples/voice.yaml).",
+    )
+
+
 def pages() -> dict[str, str]:
     """Each reference page by its path in the repository."""
-    return {POLICY_REFERENCE: policy_page(), LEXICON_REFERENCE: lexicon_page()}
+    return {
+        POLICY_REFERENCE: policy_page(),
+        LEXICON_REFERENCE: lexicon_page(),
+        VOICE_REFERENCE: voice_page(),
+    }

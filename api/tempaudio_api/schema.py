@@ -1,6 +1,6 @@
-"""The declared schemas (``tempaudiopolicy.yaml``, ``tempaudiolexicon.yaml``) with the API's
-own rules filled in, and the check a policy file gets that the API server gives a CRD: no
-unknown fields (pure)."""
+"""The declared schemas (``tempaudiopolicy.yaml``, ``tempaudiolexicon.yaml``,
+``tempaudiovoice.yaml``) with the API's own rules filled in, and the check a policy file gets
+that the API server gives a CRD: no unknown fields (pure)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from . import durations, jobs, lexicon_rules, phonetics, storage
+from . import durations, jobs, lexicon_rules, phonetics, storage, voice_rules
 from .errors import PolicyError
 
 
@@ -49,6 +49,32 @@ _RULES: dict[tuple[str, ...], dict[str, Any]] = {
         "pattern": lexicon_rules.NAME_PATTERN,
         "maxLength": lexicon_rules.MAX_NAME,
     },
+    ("voices",): {"maxItems": voice_rules.MAX_VOICES},
+    ("voices", "[]"): {
+        "pattern": voice_rules.VOICE_NAME_PATTERN,
+        "maxLength": voice_rules.MAX_VOICE_NAME,
+    },
+    ("defaultVoice",): {
+        "pattern": voice_rules.VOICE_NAME_PATTERN,
+        "maxLength": voice_rules.MAX_VOICE_NAME,
+    },
+    ("openaiVoices",): {
+        "maxProperties": voice_rules.MAX_OPENAI_VOICES,
+        "x-kubernetes-validations": [
+            {
+                "rule": "self.all(name, name.size() <= "
+                f"{voice_rules.MAX_VOICE_NAME} && name.matches("
+                f"{_cel_string(voice_rules.VOICE_NAME_PATTERN)}))",
+                "message": "an OpenAI voice name is a letter or digit, then letters, digits,"
+                f" '_', '.' or '-', at most {voice_rules.MAX_VOICE_NAME} characters",
+                "reason": "FieldValueInvalid",
+            }
+        ],
+    },
+    ("openaiVoices", "{}"): {
+        "pattern": voice_rules.VOICE_NAME_PATTERN,
+        "maxLength": voice_rules.MAX_VOICE_NAME,
+    },
     ("jobs", "maxCharacters"): {
         "maximum": jobs.MAX_JOB_CHARACTERS,
         "default": jobs.MAX_JOB_CHARACTERS,
@@ -77,9 +103,48 @@ _LEXICON_RULES: dict[tuple[str, ...], dict[str, Any]] = {
     ("entries", "[]", "alphabet"): {"enum": list(phonetics.ALPHABETS)},
     ("pls",): {"maxLength": lexicon_rules.MAX_PLS},
 }
+# Exactly one kind of source, whichever kinds there are: (has(self.s3) ? 1 : 0) + ... == 1.
+_ONE_SOURCE = {
+    "rule": " + ".join(f"(has(self.{kind}) ? 1 : 0)" for kind in voice_rules.SOURCES) + " == 1",
+    "message": f"a voice's source is exactly one of {' and '.join(voice_rules.SOURCES)}",
+    "reason": "FieldValueInvalid",
+}
+_VOICE_RULES: dict[tuple[str, ...], dict[str, Any]] = {
+    ("source",): {"x-kubernetes-validations": [_ONE_SOURCE]},
+    ("source", "s3", "key"): {"maxLength": voice_rules.MAX_KEY},
+    ("source", "s3", "configKey"): {"maxLength": voice_rules.MAX_KEY},
+    ("source", "path"): {
+        "pattern": voice_rules.PATH_PATTERN,
+        "maxLength": voice_rules.MAX_PATH,
+    },
+    ("sha256",): {"pattern": voice_rules.SHA256_PATTERN},
+}
+# A voice's bucket, region and endpoint are checked as a policy's storage fields are: their
+# declared rules (pattern, bounds, CEL, default) are copied, the descriptions kept.
+_VOICE_STORAGE = {
+    ("source", "s3", "bucket"): ("storage", "bucket"),
+    ("source", "s3", "region"): ("storage", "region"),
+    ("source", "s3", "endpointURL"): ("storage", "endpointURL"),
+}
+# A TempAudioVoice's own name is a DNS-1123 label, so that a policy's voices can name it
+# (the API server itself allows any DNS-1123 subdomain).
+_VOICE_NAME_RULE = {
+    "rule": f"self.metadata.name.size() <= {voice_rules.MAX_RESOURCE_NAME}"
+    f" && self.metadata.name.matches({_cel_string(voice_rules.RESOURCE_NAME_PATTERN)})",
+    "message": "a voice's name is a DNS-1123 label (lower case letters, digits and '-', at"
+    f" most {voice_rules.MAX_RESOURCE_NAME} characters), which a policy's spec.voices can name",
+    "reason": "FieldValueInvalid",
+}
 POLICY_FILE = "tempaudiopolicy.yaml"
 LEXICON_FILE = "tempaudiolexicon.yaml"
-_KINDS = {POLICY_FILE: "TempAudioPolicy", LEXICON_FILE: "TempAudioLexicon"}
+VOICE_FILE = "tempaudiovoice.yaml"
+_KINDS = {
+    POLICY_FILE: "TempAudioPolicy",
+    LEXICON_FILE: lexicon_rules.KIND,
+    VOICE_FILE: voice_rules.KIND,
+}
+_FILE_RULES = {POLICY_FILE: _RULES, LEXICON_FILE: _LEXICON_RULES, VOICE_FILE: _VOICE_RULES}
+_CHECKS = ("type", "minLength", "maxLength", "pattern", "default", "x-kubernetes-validations")
 
 
 @functools.cache
@@ -87,17 +152,35 @@ def _declaration(file: str = POLICY_FILE) -> Mapping[str, Any]:
     text = files("tempaudio_api").joinpath(file).read_text()
     declared: dict[str, Any] = yaml.safe_load(text)
     spec = declared["openAPIV3Schema"]["properties"]["spec"]
-    for path, rules in (_RULES if file == POLICY_FILE else _LEXICON_RULES).items():
-        node = spec
-        for name in path:
-            node = node["items"] if name == "[]" else node["properties"][name]
-        node.update(rules)
+    for path, rules in _FILE_RULES[file].items():
+        _node(spec, path).update(rules)
+    if file == VOICE_FILE:
+        storage_of = _declaration(POLICY_FILE)["openAPIV3Schema"]["properties"]["spec"]
+        for path, policy_path in _VOICE_STORAGE.items():
+            shared = _node(storage_of, policy_path)
+            _node(spec, path).update(
+                {key: copy.deepcopy(shared[key]) for key in _CHECKS if key in shared}
+            )
+        declared["openAPIV3Schema"]["x-kubernetes-validations"] = [_VOICE_NAME_RULE]
     return declared
+
+
+def _node(schema: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    """The schema of the field at ``path`` ("[]": a list's items, "{}": a map's values)."""
+    node = schema
+    for name in path:
+        if name == "[]":
+            node = node["items"]
+        elif name == "{}":
+            node = node["additionalProperties"]
+        else:
+            node = node["properties"][name]
+    return node
 
 
 def declaration(file: str = POLICY_FILE) -> dict[str, Any]:
     """``{"additionalPrinterColumns": [...], "openAPIV3Schema": {...}}`` (a fresh copy) of
-    the policy's declaration, or of ``file``'s (``LEXICON_FILE``)."""
+    the policy's declaration, or of ``file``'s (``LEXICON_FILE``, ``VOICE_FILE``)."""
     return copy.deepcopy(dict(_declaration(file)))
 
 
@@ -129,7 +212,7 @@ def unknown_fields(value: Any, schema: Mapping[str, Any], path: str = "spec") ->
 def check_fields(spec: Mapping[str, Any], file: str = POLICY_FILE) -> None:
     """``PolicyError`` naming every field the schema does not declare (a typo, a field of
     another version): kubectl's strict field validation, for policies (and lexicons,
-    ``file=LEXICON_FILE``) no API server reads."""
+    ``file=LEXICON_FILE``, and voices, ``file=VOICE_FILE``) no API server reads."""
     unknown = sorted(unknown_fields(spec, spec_schema(file)))
     if unknown:
         shown = ", ".join(unknown[:5]) + (

@@ -86,9 +86,13 @@ def test_the_policy_is_the_services_one_source_of_truth() -> None:
     assert service["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
     # Read-only access to the policies, in the namespaces served and nowhere else.
     role = one(objects, "Role", "service")
-    assert role["rules"] == [{"apiGroups": ["tempaudio.dev"],
-                              "resources": ["tempaudiopolicies", "tempaudiolexicons"],
-                              "verbs": ["get", "list", "watch"]}]  # fmt: skip
+    assert role["rules"] == [
+        {
+            "apiGroups": ["tempaudio.dev"],
+            "resources": ["tempaudiopolicies", "tempaudiolexicons", "tempaudiovoices"],
+            "verbs": ["get", "list", "watch"],
+        }
+    ]
     binding = one(objects, "RoleBinding", "service")
     assert (
         binding["subjects"][0]["name"] == service["spec"]["template"]["spec"]["serviceAccountName"]
@@ -111,6 +115,8 @@ def test_operator_rbac_is_least_privilege() -> None:
     assert ("tempaudio.dev", "tempaudiopolicies/status", "patch") in granted
     assert ("tempaudio.dev", "tempaudiolexicons/status", "patch") in granted
     assert ("tempaudio.dev", "tempaudiolexicons", "watch") in granted
+    assert ("tempaudio.dev", "tempaudiovoices/status", "patch") in granted
+    assert ("tempaudio.dev", "tempaudiovoices", "watch") in granted
     assert ("batch", "cronjobs", "create") in granted
     assert ("batch", "jobs", "watch") in granted
     assert ("", "events", "create") in granted

@@ -1,4 +1,4 @@
-"""The API server itself validates TempAudioPolicy specs (schema + CEL)."""
+"""The API server itself validates TempAudioPolicy and TempAudioVoice specs (schema + CEL)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from tempaudio_api.voice import Voice
 from tests.conftest import undescribed
 from tests.controlplane import REPO
 from tests.kube_fixtures import GROUP, PLURAL, VERSION, policy_manifest
@@ -114,3 +115,157 @@ def test_the_example_policy_is_accepted(custom: client.CustomObjectsApi, namespa
         GROUP, VERSION, namespace, PLURAL, example, dry_run="All"
     )
     assert accepted["spec"]["retentionShrink"] == "Deferred"
+
+
+# --- the policy's voices --------------------------------------------------------------------
+
+
+def test_a_policy_names_voices_of_either_kind(
+    custom: client.CustomObjectsApi, namespace: str
+) -> None:
+    spec = {
+        **VALID,
+        "voices": ["de-thorsten", "en_US-joe-medium"],
+        "defaultVoice": "de-thorsten",
+        "openaiVoices": {"alloy": "de-thorsten", "nova": "en_US-joe-medium"},
+    }
+    created = create(custom, namespace, spec)
+    assert created["spec"]["openaiVoices"] == spec["openaiVoices"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"voices": ["a"], "defaultVoice": "b"}, "defaultVoice must be one of spec.voices"),
+        ({"voices": [], "defaultVoice": "b"}, "defaultVoice must be one of spec.voices"),
+        (
+            {"voices": ["a"], "openaiVoices": {"alloy": "b"}},
+            "every voice of openaiVoices must be one of spec.voices",
+        ),
+        ({"voices": ["a", "a"]}, "Duplicate value"),
+        ({"voices": ["../a"]}, "should match"),
+        ({"voices": [f"v{i}" for i in range(65)]}, "must have at most 64 items"),
+        ({"defaultVoice": "a b"}, "should match"),
+        ({"openaiVoices": {"alloy": "a b"}}, "should match"),
+        ({"openaiVoices": {"al loy": "a"}}, "an OpenAI voice name is a letter or digit"),
+        ({"openaiVoices": {f"n{i}": "a" for i in range(33)}}, "must have at most 32 items"),
+    ],
+)
+def test_bad_voice_fields_of_a_policy_are_rejected(
+    custom: client.CustomObjectsApi, namespace: str, change: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(client.ApiException) as rejected:
+        create(custom, namespace, {**VALID, **change})
+    assert rejected.value.status == 422
+    assert message in json.loads(rejected.value.body)["message"]
+
+
+# --- TempAudioVoice -------------------------------------------------------------------------
+
+VOICES = "tempaudiovoices"
+HASH = "0123456789abcdef" * 4
+VOICE: dict[str, Any] = {"source": {"s3": {"bucket": "voices", "key": "joe.onnx"}}, "sha256": HASH}
+
+
+def create_voice(
+    custom: client.CustomObjectsApi, namespace: str, spec: Any, name: str = "joe"
+) -> Any:
+    manifest = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "TempAudioVoice",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+    return custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, VOICES, manifest, field_validation="Strict"
+    )
+
+
+def test_a_voice_from_s3_or_the_volume_is_accepted(
+    custom: client.CustomObjectsApi, namespace: str
+) -> None:
+    created = create_voice(custom, namespace, VOICE)
+    assert created["spec"]["source"]["s3"]["region"] == "us-east-1"  # the policy's default
+    path = {"source": {"path": "de/de_DE-thorsten-medium.onnx"}, "sha256": HASH}
+    assert create_voice(custom, namespace, path, "de-thorsten")["spec"] == path
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {**VOICE, "source": {**VOICE["source"], "path": "joe.onnx"}},
+            "a voice's source is exactly one of s3 and path",
+        ),
+        ({**VOICE, "source": {}}, "a voice's source is exactly one of s3 and path"),
+        ({"sha256": HASH}, "Required value"),
+        ({"source": VOICE["source"]}, "Required value"),
+        ({**VOICE, "sha256": HASH.upper()}, "should match"),
+        ({**VOICE, "sha256": HASH[:-1]}, "should match"),
+        ({**VOICE, "sha256": "sha256:" + HASH}, "should match"),
+        ({**VOICE, "source": {"path": "../joe.onnx"}}, "should match"),
+        ({**VOICE, "source": {"path": "/voices/joe.onnx"}}, "should match"),
+        ({**VOICE, "source": {"path": "joe.onnx.json"}}, "should match"),
+        ({**VOICE, "source": {"s3": {"bucket": "a..b", "key": "k"}}}, "must not contain '..'"),
+        ({**VOICE, "source": {"s3": {"bucket": "voices"}}}, "Required value"),
+        (
+            {**VOICE, "source": {"s3": {"bucket": "voices", "key": "k", "configKey": "k"}}},
+            "configKey must differ from key",
+        ),
+        (
+            {**VOICE, "source": {"s3": {"bucket": "voices", "key": "k", "endpointURL": "x:1"}}},
+            "should match",
+        ),
+    ],
+)
+def test_a_malformed_voice_is_rejected_with_a_reason(
+    custom: client.CustomObjectsApi, namespace: str, spec: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(client.ApiException) as rejected:
+        create_voice(custom, namespace, spec)
+    assert rejected.value.status == 422
+    assert message in json.loads(rejected.value.body)["message"]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {**VOICE, "size": 3},
+        {**VOICE, "source": {**VOICE["source"], "oci": {"image": "voices:1"}}},
+        {**VOICE, "source": {"s3": {**VOICE["source"]["s3"], "acl": "private"}}},
+    ],
+)
+def test_an_unknown_voice_field_is_rejected(
+    custom: client.CustomObjectsApi, namespace: str, spec: dict[str, Any]
+) -> None:
+    # kubectl's strict field validation (its default): no field is dropped silently.
+    with pytest.raises(client.ApiException) as rejected:
+        create_voice(custom, namespace, spec)
+    assert rejected.value.status == 400
+    assert "unknown field" in json.loads(rejected.value.body)["message"]
+
+
+@pytest.mark.parametrize("name", ["de.thorsten", "x" * 64])
+def test_a_voice_is_named_so_that_a_policy_can_name_it(
+    custom: client.CustomObjectsApi, namespace: str, name: str
+) -> None:
+    with pytest.raises(client.ApiException) as rejected:
+        create_voice(custom, namespace, VOICE, name)
+    assert rejected.value.status == 422
+    assert "a voice's name is a DNS-1123 label" in json.loads(rejected.value.body)["message"]
+
+
+def test_voice_printer_columns(control_plane: object) -> None:
+    crd = client.ApiextensionsV1Api().read_custom_resource_definition(f"{VOICES}.{GROUP}")
+    columns = [c.name for c in crd.spec.versions[0].additional_printer_columns]
+    assert columns == ["Ready", "Reason", "Language", "Quality", "Rate", "Age"]
+    assert crd.spec.versions[0].subresources.status is not None
+
+
+def test_the_example_voice_is_accepted(custom: client.CustomObjectsApi, namespace: str) -> None:
+    example = yaml.safe_load((REPO / "examples" / "voice.yaml").read_text())
+    assert Voice.from_spec(example["spec"], name="de-thorsten", namespace="tempaudio")
+    example["metadata"]["namespace"] = namespace
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, VOICES, example, dry_run="All", field_validation="Strict"
+    )

@@ -1,6 +1,6 @@
-"""The generated reference: the configuration page from the settings table, the TempAudioPolicy
-and TempAudioLexicon pages from the schema declaration, the chart README's values table from
-values.yaml's comments; each current, and a stale one fails its check."""
+"""The generated reference: the configuration page from the settings table, the TempAudioPolicy,
+TempAudioLexicon and TempAudioVoice pages from the schema declaration, the chart README's
+values table from values.yaml's comments; each current, and a stale one fails its check."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tempaudio_api import chart_docs, reference
-from tempaudio_api.schema import LEXICON_FILE, declaration
+from tempaudio_api.schema import LEXICON_FILE, VOICE_FILE, declaration
 from tempaudio_service.core import reference as configuration
 from tempaudio_service.core.settings import rows
 
@@ -185,6 +185,7 @@ def schema_paths(node: Mapping[str, Any], path: str) -> Iterator[str]:
     [
         (reference.POLICY_REFERENCE, declaration()),
         (reference.LEXICON_REFERENCE, declaration(LEXICON_FILE)),
+        (reference.VOICE_REFERENCE, declaration(VOICE_FILE)),
     ],
 )
 def test_every_declared_field_has_a_row(page: str, declared: dict[str, Any]) -> None:
