@@ -41,7 +41,7 @@ def _raw(error: BotoCoreError | ClientError) -> str:
     return str(error)
 
 
-def _describe(error: BotoCoreError | ClientError) -> str:
+def describe_error(error: BotoCoreError | ClientError) -> str:
     """What may go into a policy's status and Events: an error code and HTTP status.
 
     A policy's endpoint can point at any listener, so whatever its response says stays in
@@ -93,7 +93,9 @@ def check_key_schema(dynamodb: DynamoDBClient, table: str, key_schema: str) -> N
     try:
         keys = dynamodb.describe_table(TableName=table)["Table"].get("KeySchema", [])
     except (BotoCoreError, ClientError) as error:
-        raise AwsNotReady("DescribeFailed", f"DescribeTable {table}: {_describe(error)}") from error
+        raise AwsNotReady(
+            "DescribeFailed", f"DescribeTable {table}: {describe_error(error)}"
+        ) from error
     actual = tuple((k["AttributeName"], k["KeyType"]) for k in keys)
     if actual != KEY_SCHEMAS[key_schema]:
         shown = ", ".join(f"{name} {kind}" for name, kind in actual) or "none"
@@ -116,7 +118,7 @@ def ensure_ttl(dynamodb: DynamoDBClient, table: str, attribute: str) -> bool:
         )
     except (BotoCoreError, ClientError) as error:
         raise AwsNotReady(
-            "DescribeFailed", f"DescribeTimeToLive {table}: {_describe(error)}"
+            "DescribeFailed", f"DescribeTimeToLive {table}: {describe_error(error)}"
         ) from error
     if ttl_in_place(description, attribute):
         return False
@@ -145,12 +147,12 @@ def ensure_ttl(dynamodb: DynamoDBClient, table: str, attribute: str) -> bool:
         throttled = "multiple times" in message or "LimitExceeded" in message
         raise AwsNotReady(
             "Throttled" if throttled else "UpdateFailed",
-            f"UpdateTimeToLive {table}: {_describe(error)}",
+            f"UpdateTimeToLive {table}: {describe_error(error)}",
             throttled=throttled,
         ) from error
     except BotoCoreError as error:
         raise AwsNotReady(
-            "UpdateFailed", f"UpdateTimeToLive {table}: {_describe(error)}"
+            "UpdateFailed", f"UpdateTimeToLive {table}: {describe_error(error)}"
         ) from error
     return True
 
@@ -178,6 +180,6 @@ def ensure_lifecycle_rule(
             s3.delete_bucket_lifecycle(Bucket=bucket)
     except (BotoCoreError, ClientError) as error:
         raise AwsNotReady(
-            "LifecycleFailed", f"lifecycle of {bucket}: {_describe(error)}"
+            "LifecycleFailed", f"lifecycle of {bucket}: {describe_error(error)}"
         ) from error
     return True

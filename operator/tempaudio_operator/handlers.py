@@ -29,6 +29,7 @@ from tempaudio_api import GROUP, PLURAL, VERSION
 from tempaudio_api.errors import PolicyError
 from tempaudio_api.lexicon_rules import PLURAL as LEXICONS
 from tempaudio_api.policy import Policy
+from tempaudio_api.voice_rules import PLURAL as VOICES
 
 from . import (
     enforcement,
@@ -36,6 +37,8 @@ from . import (
     lexicon_handlers,  # noqa: F401  (registers the TempAudioLexicon handlers)
     resync,
     tenancy,
+    voice_handlers,  # noqa: F401  (registers the TempAudioVoice handlers)
+    voice_resync,
 )
 from .aws import AwsNotReady
 from .desired import MANAGED_BY, POLICY_LABEL, RETIRED_LABEL, final_cleanup_done
@@ -48,7 +51,7 @@ from .status import job_outcome, last_cleanup
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 # What kopf watches (besides Jobs): discovery must list them before kopf starts.
-WATCHED = frozenset({PLURAL, LEXICONS, "cronjobs"})
+WATCHED = frozenset({PLURAL, LEXICONS, VOICES, "cronjobs"})
 logger = logging.getLogger(__name__)
 
 
@@ -79,11 +82,14 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.clients = Clients()
     memo.locks, memo.locks_guard = {}, threading.Lock()
     memo.unsettled = {}  # (namespace, name) -> a generation seen unreconciled by the resync
+    memo.voice_locks = {}  # (namespace, name) -> one verification of a voice at a time
+    memo.voice_checks = {}  # namespace/name -> the voice's last verification, by ETags
     port = memo.settings.metrics_port
     if port:
         prometheus_client.start_http_server(port, registry=memo.metrics.registry)
         logger.info("metrics on :%d/metrics", port)
     memo.resync = asyncio.create_task(resync.resync_loop(memo))
+    memo.voice_resync = asyncio.create_task(voice_resync.voice_resync_loop(memo))
     # kopf resolves the resources it watches once, right after the start-up activities: an
     # API server that is (re)starting then leaves them unresolved, and kopf never serves
     # them. Wait until discovery lists them all.
@@ -94,7 +100,7 @@ DISCOVERY_WAIT_SECONDS = 120.0
 
 
 def _served_resources() -> set[str]:
-    """The watched resources discovery lists now (policies, lexicons, CronJobs)."""
+    """The watched resources discovery lists now (policies, lexicons, voices, CronJobs)."""
     kube.load_config(os.environ)
     served: set[str] = set()
     listings: tuple[Callable[[], Any], ...] = (
@@ -122,9 +128,10 @@ def _wait_for_discovery(timeout: float) -> None:
 
 @kopf.on.cleanup()
 async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
-    task: asyncio.Task[None] | None = memo.get("resync")
-    if task is not None:
-        task.cancel()
+    for name in ("resync", "voice_resync"):
+        task: asyncio.Task[None] | None = memo.get(name)
+        if task is not None:
+            task.cancel()
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)

@@ -1,4 +1,4 @@
-"""Kubernetes side effects: the cleanup CronJob, job summaries, policy status. Thin.
+"""Kubernetes side effects: the cleanup CronJob, job summaries, policy and voice status. Thin.
 
 CronJobs are handled as plain dicts through the generic object API, the same shape the
 builders in desired.py produce.
@@ -19,6 +19,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tempaudio_api import GROUP, PLURAL, VERSION
 from tempaudio_api.lexicon_rules import PLURAL as LEXICONS
+from tempaudio_api.voice_rules import PLURAL as VOICES
 
 from .desired import CLEANUP_CONTAINER, POLICY_LABEL, RETIRED_LABEL, adopted_managed_fields
 from .status import parse_cleanup_summary
@@ -272,3 +273,15 @@ def list_policies(api: client.CustomObjectsApi, namespace: str) -> list[dict[str
         dict[str, Any], api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
     )
     return cast(list[dict[str, Any]], listing.get("items") or [])
+
+
+def get_voice(api: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any] | None:
+    return _get(api, GROUP, VERSION, namespace, VOICES, name)
+
+
+def patch_voice_status(
+    api: client.CustomObjectsApi, namespace: str, name: str, status: Mapping[str, Any]
+) -> None:
+    api.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, VOICES, name, {"status": dict(status)}, _content_type=MERGE_PATCH
+    )

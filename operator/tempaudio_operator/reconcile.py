@@ -32,6 +32,7 @@ from .desired_aws import lifecycle_rule, lifecycle_rule_id
 from .lexicons import reconcile_lexicons
 from .outcome import Conditions, Event, Outcome, stopped
 from .settings import OperatorSettings
+from .voices import reconcile_voices
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +146,7 @@ def reconcile(
         events += reconcile_lifecycle(policy, clients, conditions)
         not_ready = conditions.not_ready
     reconcile_lexicons(policy, clients.custom, conditions)  # LexiconsReady
+    reconcile_voices(policy, clients.custom, conditions)  # VoicesReady
     failing = [c for c in conditions.items if c["type"] != "Ready" and c["status"] != "True"]
     if failing:
         conditions.set("Ready", False, failing[0]["reason"], failing[0]["message"])

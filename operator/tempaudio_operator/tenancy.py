@@ -2,8 +2,9 @@
 
 Whoever may create a TempAudioPolicy in a namespace would otherwise point the operator's
 signed AWS calls at any listener, expire any prefix of a shared bucket, and run Jobs with
-any image and ServiceAccount without holding pod-create rights. The platform team's
-operator configuration bounds all three; this module decides, the handlers report.
+any image and ServiceAccount without holding pod-create rights; whoever may create a
+TempAudioVoice would have it read any object it can. The platform team's operator
+configuration bounds them all; this module decides, the handlers report.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from tempaudio_api.policy import Policy
+from tempaudio_api.voice import S3Source, Voice
 
 ANY = "*"
 
@@ -95,3 +97,33 @@ def referenced_secrets(policy: Policy) -> list[str]:
         str((entry.get("secretRef") or {}).get("name") or "") for entry in policy.job.env_from
     ]
     return [name for name in names if name]
+
+
+def object_allowed(bucket: str, key: str, namespace: str, allowed: Iterable[str]) -> bool:
+    """An object the operator may read for ``namespace``: its bucket matches an entry's bucket
+    glob and its key lies under the entry's prefix glob."""
+    for entry in allowed:
+        if entry == ANY:
+            return True
+        bucket_glob, _, prefix = entry.replace("{namespace}", namespace).partition("/")
+        if fnmatch.fnmatchcase(bucket, bucket_glob) and fnmatch.fnmatchcase(key, prefix + ANY):
+            return True
+    return False
+
+
+def voice_refusal(voice: Voice, tenancy: Tenancy) -> str | None:
+    """Why the operator's configuration does not let it read this voice's objects, or None
+    (a path voice's file is the service's, never read by the operator)."""
+    source = voice.source
+    if not isinstance(source, S3Source):
+        return None
+    url = source.endpoint_url
+    if url and not endpoint_allowed(url, tenancy.allowed_endpoints):
+        return f"source.s3.endpointURL {url[:200]} is not among the endpoints the operator allows"
+    for key in (source.key, source.config_key):
+        if not object_allowed(source.bucket, key, voice.namespace, tenancy.allowed_storage):
+            return (
+                f"s3://{source.bucket}/{key[:200]} is not among the storage the operator allows"
+                f" namespace {voice.namespace}"
+            )
+    return None
