@@ -38,6 +38,7 @@ from tempaudio_service.speech.synth import PiperSynthesizer
 from tempaudio_service.speech.voices import Synthesizer
 from tempaudio_service.storage.repository import AudioRepository
 from tempaudio_service.storage.store import AudioStore, Stores
+from tempaudio_service.storage.voice_objects import S3ModelFetcher
 
 # The jobs' routes first: /tts/jobs/{id} would otherwise match /tts/{date}/{audio_id}.
 ROUTES = [*jobs_api.ROUTES, *tts_api.ROUTES, *status_api.ROUTES, *openai_api.ROUTES]
@@ -142,6 +143,14 @@ def load_synthesizer(settings: ServiceSettings) -> Synthesizer:
         max_chunk_phonemes=settings.max_chunk_phonemes,
         max_audio_seconds=settings.max_audio_seconds,
         model_cache=settings.model_cache,
+        voice_cache=settings.voice_cache,
+        fetcher=S3ModelFetcher(
+            timeout_seconds=max(30, settings.io_timeout_seconds),
+            region=settings.region,
+            endpoint_url=settings.s3_endpoint_url,
+            local=settings.local_aws,
+        ),
+        max_resident_voices=settings.max_resident_voices,
     )
     check_voices(settings, synth)
     return synth

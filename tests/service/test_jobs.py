@@ -371,7 +371,11 @@ def test_a_part_taken_too_often_fails_its_job(
     with TestClient(app) as crashing:
         answer = crashing.post("/tts/jobs", json={"text": SENTENCE})
         failed = wait_for(crashing, answer.headers["location"], "failed", "completed")
-        metrics = crashing.get("/metrics").text
+        for _ in range(100):  # the record says failed before the replica counts it
+            metrics = crashing.get("/metrics").text
+            if 'status="failed"} 1.0' in metrics:
+                break
+            time.sleep(0.05)
     assert failed["status"] == "failed"
     assert failed["error"]["code"] == "part_failed"
     assert "part 1 of 1" in failed["error"]["message"]
@@ -382,7 +386,11 @@ def test_a_part_taken_too_often_fails_its_job(
 def test_metrics_count_the_jobs(jobs: TestClient) -> None:
     answer = jobs.post("/tts/jobs", json={"text": " ".join([SENTENCE] * 5)})
     done = wait_for(jobs, answer.headers["location"], "completed")
-    metrics = jobs.get("/metrics").text
+    for _ in range(100):  # the record says completed before the replica counts it
+        metrics = jobs.get("/metrics").text
+        if 'status="completed"} 1.0' in metrics:
+            break
+        time.sleep(0.05)
     parts = done["progress"]["parts_total"]
     assert 'tempaudio_jobs_submitted_total{policy="default/default"} 1.0' in metrics
     assert f'tempaudio_jobs_parts_total{{outcome="done"}} {parts}.0' in metrics

@@ -69,6 +69,8 @@ def cache_key(tts: TtsRequest, policy: ServedPolicy, caller: str | None) -> str:
     }
     if tts.text_type != "text" or tts.timed:  # SSML; what is kept beside the audio
         what |= {"text_type": tts.text_type, "marks": tts.speech_marks, "captions": tts.captions}
+    if tts.voice_version is not None:  # a declared voice: a new hash is a new voice
+        what["voice_version"] = tts.voice_version
     if policy.lexicons:  # an edited lexicon is a new version: older audio is never reused
         what["lexicons"] = [[lexicon.name, lexicon.version] for lexicon in policy.lexicons]
     encoded = json.dumps(what, sort_keys=True, default=str).encode()

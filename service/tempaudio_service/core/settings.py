@@ -385,6 +385,26 @@ class ServiceSettings:
             shown="`$XDG_CACHE_HOME/tempaudio/models`, else `~/.cache/tempaudio/models`",
         ),
     )
+    voice_cache: Path | None = field(
+        default=None,
+        metadata=row(
+            "TEMPAUDIO_VOICE_CACHE",
+            PATH,
+            "where declared voices' models and configs are kept once fetched and verified, by"
+            " their SHA-256 (chart: an `emptyDir` with a size limit)",
+            shown="`$XDG_CACHE_HOME/tempaudio/voices`, else `~/.cache/tempaudio/voices`",
+        ),
+    )
+    max_resident_voices: int = field(
+        default=2,
+        metadata=row(
+            "TEMPAUDIO_MAX_RESIDENT_VOICES",
+            INTEGER,
+            "declared voices loaded at once (each holds its sessions; see BENCHMARKS.md"
+            ' "Voices" for the memory of one); the least recently used goes first',
+            maximum=64,
+        ),
+    )
     default_voice: str = field(
         default=DEFAULT_VOICE,
         metadata=row("TEMPAUDIO_DEFAULT_VOICE", TEXT, "the voice of requests that name none"),

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from tempaudio_api.access import Caller
 from tempaudio_service.audio.resolved import resolve
 from tempaudio_service.audio.services import Services, read_json, services_of
+from tempaudio_service.audio.voice_view import requested_policy
 from tempaudio_service.core.errors import InvalidRequest, JobConflict, JobNotFound
 from tempaudio_service.http import admission
 from tempaudio_service.jobs import answers, endings, submission, transitions
@@ -47,7 +48,7 @@ async def create_job(request: Request) -> JSONResponse:
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object")
     callback_url = body.pop("callback_url", None)
-    tts = engine.parse(body)
+    tts = engine.parse(body, requested_policy(services, body))
     audio = resolve(services, tts, caller)
     submission.check_policy(engine, audio)
     callback = submission.check_callback(engine, audio, callback_url)

@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from tempaudio_service.audio.resolved import resolve
 from tempaudio_service.audio.services import read_json, services_of
+from tempaudio_service.audio.voice_view import requested_policy, voice_view
 from tempaudio_service.core.errors import ModelNotFound, TempAudioError, cut
 from tempaudio_service.http import admission
 from tempaudio_service.wire.openai_schemas import (
@@ -33,28 +34,6 @@ from tempaudio_service.wire.openai_schemas import (
 from tempaudio_service.wire.tts_request import parse_speech_request
 
 PREFIX = "/v1/"
-# OpenAI's voices; each speaks with the voice TEMPAUDIO_OPENAI_VOICES maps it to, else the
-# default voice.
-OPENAI_VOICES = (
-    "alloy",
-    "ash",
-    "ballad",
-    "coral",
-    "echo",
-    "fable",
-    "nova",
-    "onyx",
-    "sage",
-    "shimmer",
-    "verse",
-    "marin",
-    "cedar",
-)
-
-
-def voice_aliases(configured: Mapping[str, str], default_voice: str) -> dict[str, str]:
-    """OpenAI voice name -> installed Piper voice (pure)."""
-    return {name: default_voice for name in OPENAI_VOICES} | dict(configured)
 
 
 async def speech(request: Request) -> Response:
@@ -63,12 +42,11 @@ async def speech(request: Request) -> Response:
     caller = await admission.caller_of(services, request)
     body = await read_json(request, settings.max_body_bytes, settings.body_timeout_seconds)
     _check_model(body)
+    view = voice_view(services, requested_policy(services, body))
     tts = parse_speech_request(
-        body,
-        voices=services.synth.voices,
-        aliases=voice_aliases(settings.openai_voices, settings.default_voice),
-        max_text_chars=settings.max_text_chars,
+        body, voices=view.voices, aliases=view.aliases, max_text_chars=settings.max_text_chars
     )
+    view.check(tts.voice)
     keep = tts.policy is not None
     # Refused before any work, by the rule of every synthesis route in every auth mode:
     # the named policy's clients and quotas, else the default policy's. Audio that is not
@@ -107,15 +85,24 @@ async def model(request: Request) -> JSONResponse:
 
 
 async def voices(request: Request) -> JSONResponse:
+    """The names ``/v1/audio/speech`` takes under the policy of ``?policy=`` (else the
+    default): OpenAI's, mapped by the service and the policy, and every voice the policy
+    allows by its own name."""
     services = services_of(request)
-    settings = services.settings
-    aliases = voice_aliases(settings.openai_voices, settings.default_voice)
-    installed = sorted(services.synth.voices)
+    view = voice_view(
+        services, requested_policy(services, {"policy": request.query_params.get("policy")})
+    )
+    allowed = sorted(
+        name
+        for name in view.voices
+        if "/" not in name and (view.allowed is None or name in view.allowed)
+    )
     listing = OpenAIVoiceList(
         voices=[
-            OpenAIVoice(id=name, name=name, piper_voice=voice) for name, voice in aliases.items()
+            OpenAIVoice(id=name, name=name, piper_voice=voice)
+            for name, voice in view.aliases.items()
         ]
-        + [OpenAIVoice(id=name, name=name, piper_voice=name) for name in installed]
+        + [OpenAIVoice(id=name, name=name, piper_voice=view.voices[name].name) for name in allowed]
     )
     return JSONResponse(listing.model_dump())
 

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from tempaudio_service.audio import audio_requests, pairs
 from tempaudio_service.audio.resolved import resolve
 from tempaudio_service.audio.services import Services, read_json, services_of
+from tempaudio_service.audio.voice_view import requested_policy, voice_view
 from tempaudio_service.core.errors import AudioNotFound, InvalidRequest
 from tempaudio_service.http import admission
 from tempaudio_service.policy.policies import ServedPolicy
@@ -38,12 +39,15 @@ async def tts_sync(request: Request) -> JSONResponse:
 async def _parse(services: Services, request: Request) -> TtsRequest:
     settings = services.settings
     body = await read_json(request, settings.max_body_bytes, settings.body_timeout_seconds)
-    return parse_tts_request(
+    view = voice_view(services, requested_policy(services, body))
+    tts = parse_tts_request(
         body,
-        voices=services.synth.voices,
-        default_voice=settings.default_voice,
+        voices=view.voices,
+        default_voice=view.default_voice,
         max_text_chars=settings.max_text_chars,
     )
+    view.check(tts.voice)
+    return tts
 
 
 async def _tts_sync(services: Services, request: Request) -> JSONResponse:

@@ -23,6 +23,7 @@ import anyio
 
 from tempaudio_api.jobs import MAX_JOB_CHARACTERS, JobsSpec
 from tempaudio_service.audio.services import Services
+from tempaudio_service.audio.voice_view import voice_view
 from tempaudio_service.core.errors import JobsUnavailable, StorageUnavailable
 from tempaudio_service.core.lru import LruIndex
 from tempaudio_service.jobs.parts import Part, parts_from_json
@@ -111,17 +112,22 @@ class JobEngine:
 
     # --- a job's request, read back ---------------------------------------------------------
 
-    def parse(self, body: Any) -> TtsRequest:
-        """A job's body as a request (the callback URL taken out before)."""
-        services = self.services
-        return parse_tts_request(
+    def parse(self, body: Any, policy: ServedPolicy | None) -> TtsRequest:
+        """A job's body as a request under ``policy`` (the callback URL taken out before):
+        the voices it may name are the policy's."""
+        view = voice_view(self.services, policy)
+        tts = parse_tts_request(
             body,
-            voices=services.synth.voices,
-            default_voice=services.settings.default_voice,
+            voices=view.voices,
+            default_voice=view.default_voice,
             max_text_chars=MAX_JOB_CHARACTERS,
         )
+        view.check(tts.voice)
+        return tts
 
-    async def request_of(self, store: AudioStore, job_id: str, folder: str) -> JobRequest:
+    async def request_of(
+        self, policy: ServedPolicy, store: AudioStore, job_id: str, folder: str
+    ) -> JobRequest:
         kept = self._requests.get(job_id)
         if kept is not None:
             return kept
@@ -131,7 +137,7 @@ class JobEngine:
             raise LookupError(f"job {job_id}'s request is gone (expired, or the job ended)")
         # What is said is in the parts (lexicons applied at submission); the request says
         # how: voice, format, marks, and the text the marks index.
-        tts = self.parse(json.loads(raw_body))
+        tts = self.parse(json.loads(raw_body), policy)
         request = JobRequest(tts, tuple(parts_from_json(json.loads(raw_parts))))
         self._requests.put(job_id, request)
         return request

@@ -18,7 +18,12 @@ import time
 
 import anyio
 
-from tempaudio_service.core.errors import InvalidRequest, StorageUnavailable, TempAudioError
+from tempaudio_service.core.errors import (
+    InvalidRequest,
+    StorageUnavailable,
+    TempAudioError,
+    VoiceNotAllowed,
+)
 from tempaudio_service.jobs import answers, assembly, callbacks, endings, part_work, transitions
 from tempaudio_service.jobs.engine import JobEngine, JobRequest
 from tempaudio_service.jobs.job import QUEUED, Job, is_valid_job_id
@@ -151,7 +156,7 @@ class JobWorkers:
             return True
         if body["kind"] == "finish":
             if not job.finished:
-                request = await self.engine.request_of(store, job.job_id, job.folder)
+                request = await self.engine.request_of(policy, store, job.job_id, job.folder)
                 await self._maybe_finish(policy, store, job, request)
             return True
         return await self._part(policy, store, job, int(body.get("part", -1)), message)
@@ -175,7 +180,11 @@ class JobWorkers:
                 " times and never done (its replicas stopped or failed while making it)",
             )
             return True
-        request = await engine.request_of(store, job.job_id, job.folder)
+        try:
+            request = await engine.request_of(policy, store, job.job_id, job.folder)
+        except (InvalidRequest, VoiceNotAllowed) as error:  # the policy changed under the job
+            await endings.fail(engine, policy, store, job, error.code, error.message)
+            return True
         if index in job.done:
             metrics.parts.labels("repeated").inc()
             await self._maybe_finish(policy, store, job, request)

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tempaudio_service.core.errors import VoiceNotReady
-from tempaudio_service.speech.declared_voices import (
+from tempaudio_service.core.declared_voices import (
     CONFIG_INVALID,
     HASH_MISMATCH,
     OBJECT_MISSING,
@@ -35,6 +34,7 @@ from tempaudio_service.speech.declared_voices import (
     ModelFetcher,
     VolumeSource,
 )
+from tempaudio_service.core.errors import VoiceNotReady
 from tempaudio_service.speech.prepared_models import file_sha256
 
 logger = logging.getLogger(__name__)

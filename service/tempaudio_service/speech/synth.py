@@ -23,15 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tempaudio_service.core.errors import InvalidRequest, VoiceNotReady
-from tempaudio_service.core.settings import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_CHUNK_PHONEMES
-from tempaudio_service.speech.chunking import phonemized
-from tempaudio_service.speech.declared_voices import (
+from tempaudio_service.core.declared_voices import (
     OBJECT_MISSING,
     UNREADABLE,
     DeclaredVoice,
     ModelFetcher,
 )
+from tempaudio_service.core.errors import InvalidRequest, VoiceNotReady
+from tempaudio_service.core.settings import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_CHUNK_PHONEMES
+from tempaudio_service.speech.chunking import phonemized
 from tempaudio_service.speech.prepared_models import SharedWeights, default_cache_dir, prepared
 from tempaudio_service.speech.resident_voices import Loaded, ResidentVoices
 from tempaudio_service.speech.script import Script, plain

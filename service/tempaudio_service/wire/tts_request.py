@@ -45,6 +45,8 @@ class TtsRequest:
     # Speech marks (marks.MARK_TYPES) and captions ("vtt", "srt") to make with the audio.
     speech_marks: tuple[str, ...] = ()
     captions: str | None = None
+    # A declared voice's version (its model's SHA-256): the repeat cache keys on it.
+    voice_version: str | None = None
 
     @property
     def audio_format(self) -> AudioFormat:
@@ -151,6 +153,7 @@ def parse_tts_request(
         speech_marks=tuple(parsed.speech_marks),
         captions=parsed.captions,
         max_said_chars=max_text_chars,
+        voice_version=voice.version,
     )
 
 
@@ -190,4 +193,5 @@ def parse_speech_request(
         speech_marks=tuple(parsed.speech_marks),
         max_said_chars=limit,
         text_field="input",
+        voice_version=voice.version,
     )

@@ -7,7 +7,9 @@ changing its hash (a new ETag, the same bytes) is the same voice, and a new hash
 resource is a new version of it (the repeat cache keys on the version).
 
 Where the bytes come from is a ``ModelFetcher``: the composition root gives the S3 one
-(storage/voice_objects.py); a ``path`` source reads the mounted voices volume.
+(storage/voice_objects.py) to the synthesizer (speech/resident_voices.py); a ``path``
+source reads the mounted voices volume. The policy room reads declarations from the API
+or a file. These values are what the three rooms share, hence here.
 """
 
 from __future__ import annotations
