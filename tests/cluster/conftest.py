@@ -1,12 +1,13 @@
 """The real-node tier: a cluster that `make e2e` (scripts/e2e.sh) brought up on this machine.
 
-S3 and DynamoDB are moto's server in this process, listening on the bridge address, so pods
-reach it and tests can set its clock. The chart is installed once per session with the
+S3, DynamoDB and SQS are moto's server in this process, listening on the bridge address, so
+pods reach it and tests can set its clock. The chart is installed once per session with the
 values a user of a small node would set, from the image built from the Dockerfile.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -14,11 +15,14 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import pytest
 from kubernetes import client, config
 
+from tempaudio_service.storage.aws_clients import make_sqs_client
 from tempaudio_service.storage.embedded import LocalAws
+from tempaudio_service.storage.job_queue import ensure_queue
 from tempaudio_service.storage.store import AudioStore, make_dynamodb_client, make_s3_client
 from tests.controlplane import REPO
 from tests.kube_fixtures import wait_for as kube_wait_for
@@ -29,6 +33,7 @@ BRIDGE_IP = "10.209.0.1"  # scripts/cluster/node.sh
 MOTO_PORT = 15000
 ENDPOINT = f"http://{BRIDGE_IP}:{MOTO_PORT}"
 NAMESPACE = "tempaudio"
+JOBS_QUEUE = "tempaudio-jobs"
 RELEASE = "ta"
 IMAGE = os.environ.get("TEMPAUDIO_E2E_IMAGE", "localhost/tempaudio:e2e")
 T = TypeVar("T")
@@ -75,7 +80,8 @@ def kube() -> client.ApiClient:
 
 @pytest.fixture(scope="session")
 def moto() -> Iterator[dict[str, Any]]:
-    """S3 + DynamoDB for the pods, with the chart's default bucket and table."""
+    """S3, DynamoDB and SQS for the pods: the chart's default bucket and table, and the
+    queue every replica takes job parts from."""
     with LocalAws(host=BRIDGE_IP, port=MOTO_PORT) as local:
         s3 = make_s3_client(region="us-east-1", endpoint_url=local.endpoint_url,
                             timeout_seconds=10, local=True)  # fmt: skip
@@ -84,7 +90,19 @@ def moto() -> Iterator[dict[str, Any]]:
         AudioStore(s3, dynamodb, bucket="tempaudio", table="tempaudio").ensure_resources(
             enable_ttl=False  # the operator's job
         )
-        yield {"s3": s3, "dynamodb": dynamodb, "endpoint": local.endpoint_url}
+        sqs = make_sqs_client(
+            region="us-east-1", endpoint_url=local.endpoint_url, timeout_seconds=10, local=True
+        )
+        queue_url = ensure_queue(sqs, JOBS_QUEUE)
+        # moto names the queue by the Host it was asked on: the pods must reach that host.
+        assert urlsplit(queue_url).netloc == urlsplit(ENDPOINT).netloc, queue_url
+        yield {
+            "s3": s3,
+            "dynamodb": dynamodb,
+            "sqs": sqs,
+            "queue_url": queue_url,
+            "endpoint": local.endpoint_url,
+        }
 
 
 VALUES = [
@@ -96,6 +114,13 @@ VALUES = [
     # Static keys in a Secret, as on MinIO or any cluster without IRSA.
     "--set", "aws.existingSecret=aws-keys",
     "--set", "service.logFormat=json",
+    "--set", f"jobs.sqsEndpointUrl={ENDPOINT}",
+    # Parts of 1,000 characters, so that one test's job spreads over every replica; a part
+    # a pod took comes back 15 s after the pod is gone (docs/api/jobs.md).
+    "--set-json", "service.extraEnv=" + json.dumps([
+        {"name": "TEMPAUDIO_JOBS_PART_CHARS", "value": "1000"},
+        {"name": "TEMPAUDIO_JOBS_VISIBILITY_SECONDS", "value": "15"},
+    ]),
 ]  # fmt: skip
 
 
@@ -109,7 +134,7 @@ def release(kube: client.ApiClient, moto: dict[str, Any]) -> Iterator[str]:
     })  # fmt: skip
     started = time.monotonic()
     run("helm", "install", RELEASE, str(REPO / "charts/tempaudio"), "-n", NAMESPACE, *VALUES,
-        "--wait", "--timeout", "8m")  # fmt: skip
+        "--set", f"jobs.queueUrl={moto['queue_url']}", "--wait", "--timeout", "8m")  # fmt: skip
     logging.getLogger("e2e").info("helm install --wait: %.0f s", time.monotonic() - started)
     yield RELEASE
     run("helm", "uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
