@@ -212,6 +212,12 @@ class ToneSynthesizer:
     def voices(self) -> Mapping[str, VoiceInfo]:
         return self._voices
 
+    def declare(self, voices: Mapping[str, object]) -> None:
+        """Declared voices are the Piper synthesizer's (tests/e2e/test_voices.py)."""
+
+    def resident(self) -> set[str]:
+        return set(self._voices)
+
     def speak(
         self,
         script: Script,

@@ -255,6 +255,7 @@ def test_the_watch_serves_each_policy_with_its_lexicons_and_follows_their_edits(
                                                 policy_namespaces=("team",)))  # fmt: skip
     source.relisted("team", "tempaudiopolicies", [policy_object(lexicons=["finance"])])
     source.relisted("team", "tempaudiolexicons", [])
+    source.relisted("team", "tempaudiovoices", [])
     refused = source.current().find("audio")
     assert isinstance(refused, Refusal)
     assert refused.reason == "LexiconMissing"

@@ -46,6 +46,7 @@ def test_the_watched_view_ages_from_its_last_contact_at_each_scrape() -> None:
     assert "tempaudio_policy_view_age_seconds +Inf" in generate_latest(metrics.registry).decode()
     source.relisted("team", "tempaudiopolicies", [])
     source.relisted("team", "tempaudiolexicons", [])
+    source.relisted("team", "tempaudiovoices", [])
     age = metrics.registry.get_sample_value("tempaudio_policy_view_age_seconds")
     assert age is not None
     assert 0 <= age < 60

@@ -172,7 +172,9 @@ class Services:
     draining: Draining = field(default_factory=Draining)
 
     def book(self) -> PolicyBook:
-        return self.policies.current()
+        book = self.policies.current()
+        self.synth.declare(book.voices)  # cheap when unchanged: one comparison
+        return book
 
     def served(self, requested: str | None) -> tuple[ServedPolicy, AudioStore]:
         """The policy a request gets and the store that holds its audio."""

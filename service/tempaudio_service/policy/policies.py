@@ -28,6 +28,7 @@ from tempaudio_api.errors import PolicyError
 from tempaudio_api.lexicon import Lexicon
 from tempaudio_api.policy import Policy
 from tempaudio_api.schema import check_fields
+from tempaudio_service.core.declared_voices import DeclaredVoice
 from tempaudio_service.core.errors import PolicyNotReady, PolicyStale, UnknownPolicy
 from tempaudio_service.core.locations import Storage
 
@@ -182,6 +183,8 @@ class PolicyBook:
     # time.monotonic() of the last contact with the source; None: a static declaration.
     synced_at: float | None = None
     max_staleness_seconds: float = 300.0
+    # Declared voices (TempAudioVoice) by namespace/name, with the operator's verdicts.
+    voices: Mapping[str, DeclaredVoice] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def of(cls, entries: Iterable[Entry], **fields: Any) -> PolicyBook:

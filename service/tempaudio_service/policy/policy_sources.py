@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import yaml
@@ -28,7 +29,10 @@ from tempaudio_api.durations import format_duration
 from tempaudio_api.errors import PolicyError
 from tempaudio_api.lexicon import Lexicon
 from tempaudio_api.lexicon_rules import PLURAL as LEXICONS
+from tempaudio_api.voice import is_voice, voice_documents
+from tempaudio_api.voice_rules import PLURAL as VOICES
 from tempaudio_service.core.config import ConfigError
+from tempaudio_service.core.declared_voices import DeclaredVoice
 from tempaudio_service.core.settings import ServiceSettings
 from tempaudio_service.policy.kube_client import api_client
 from tempaudio_service.policy.lexicons import (
@@ -40,11 +44,20 @@ from tempaudio_service.policy.lexicons import (
     missing,
     resolved,
 )
-from tempaudio_service.policy.policies import Entry, PolicyBook, Refusal, admitted, declared
+from tempaudio_service.policy.policies import (
+    DEFAULT_NAMESPACE,
+    Entry,
+    PolicyBook,
+    Refusal,
+    admitted,
+    declared,
+)
+from tempaudio_service.policy.voices import admitted_voice, declared_voice
 from tempaudio_service.policy.watches import follow
 
 logger = logging.getLogger(__name__)
-WATCHED = (PLURAL, LEXICONS)
+WATCHED = (PLURAL, LEXICONS, VOICES)
+OPTIONAL = frozenset({LEXICONS, VOICES})  # older releases' clusters lack their CRDs
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
@@ -130,11 +143,21 @@ def load_documents(path: Path) -> list[dict[str, Any]]:
     return documents
 
 
+def declared_voices(documents: list[dict[str, Any]]) -> dict[str, DeclaredVoice]:
+    """A file's TempAudioVoices, as written (the service verifies each when first used)."""
+    try:
+        found = voice_documents(documents, DEFAULT_NAMESPACE)
+    except PolicyError as error:
+        raise ConfigError(f"policy file: {error}") from None
+    return {key: declared_voice(voice) for key, voice in found.items()}
+
+
 def declared_book(settings: ServiceSettings, documents: list[dict[str, Any]]) -> PolicyBook:
     lexicons = declared_lexicons(documents)
+    voices = declared_voices(documents)
     entries: list[Entry] = []
     for index, document in enumerate(documents):
-        if is_lexicon(document):
+        if is_lexicon(document) or is_voice(document):
             continue
         try:
             entries.append(declared(document))
@@ -155,7 +178,9 @@ def declared_book(settings: ServiceSettings, documents: list[dict[str, Any]]) ->
         raise ConfigError(
             f"{len(entries)} policies; TEMPAUDIO_MAX_POLICIES is {settings.max_policies}"
         )
-    book = PolicyBook.of(entries, default=_default(settings, entries))
+    book = PolicyBook.of(
+        entries, default=_default(settings, entries), voices=MappingProxyType(voices)
+    )
     if book.default is not None:
         try:
             book.find(None)
@@ -194,6 +219,7 @@ class KubernetesPolicies:
         self._stopping = threading.Event()
         self._entries: dict[str, Entry] = {}  # as admitted, lexicons unresolved
         self._lexicons: dict[str, Known] = {}
+        self._voices: dict[str, DeclaredVoice] = {}
         # Last contact per (namespace, resource); none yet reads as never (stale).
         self._contact: dict[tuple[str, str], float] = {}
         self._book = PolicyBook(
@@ -213,13 +239,14 @@ class KubernetesPolicies:
                 thread = threading.Thread(
                     target=follow,
                     args=(self._api_client, namespace, plural, self, self._stopping),
-                    kwargs={"optional": plural == LEXICONS},
+                    kwargs={"optional": plural in OPTIONAL},
                     name=f"{plural}-{namespace}",
                     daemon=True,
                 )
                 thread.start()
         logger.info(
-            "watching TempAudioPolicies and TempAudioLexicons in %s", ", ".join(self._namespaces)
+            "watching TempAudioPolicies, TempAudioLexicons and TempAudioVoices in %s",
+            ", ".join(self._namespaces),
         )
 
     def stop(self) -> None:
@@ -228,12 +255,14 @@ class KubernetesPolicies:
     # -- the watch threads' sink (watches.Sink) ---------------------------------------
     def relisted(self, namespace: str, plural: str, items: list[Mapping[str, Any]]) -> None:
         with self._lock:
-            known: dict[str, Any] = self._entries if plural == PLURAL else self._lexicons
+            known = self._known(plural)
             keep = {k: e for k, e in known.items() if not k.startswith(f"{namespace}/")}
             for item in items:
                 self._admit(plural, item, keep)
             if plural == PLURAL:
                 self._entries = keep
+            elif plural == VOICES:
+                self._voices = keep
             else:
                 self._lexicons = keep
             self._contact[(namespace, plural)] = time.monotonic()
@@ -241,7 +270,7 @@ class KubernetesPolicies:
 
     def changed(self, namespace: str, plural: str, kind: str, document: Mapping[str, Any]) -> None:
         with self._lock:
-            known: dict[str, Any] = self._entries if plural == PLURAL else self._lexicons
+            known = self._known(plural)
             if kind in {"ADDED", "MODIFIED"}:
                 self._admit(plural, document, known)
             elif kind == "DELETED":
@@ -257,6 +286,11 @@ class KubernetesPolicies:
             self._contact[(namespace, plural)] = time.monotonic()
             self._publish()
 
+    def _known(self, plural: str) -> dict[str, Any]:
+        if plural == PLURAL:
+            return self._entries
+        return self._voices if plural == VOICES else self._lexicons
+
     def _admit(self, plural: str, document: Mapping[str, Any], known: dict[str, Any]) -> None:
         """``document`` as the service serves it, into ``known`` (logged when it changes)."""
         meta = document.get("metadata") or {}
@@ -264,7 +298,9 @@ class KubernetesPolicies:
         before = known.get(key)
         try:
             if plural == PLURAL:
-                entry: Entry | Known = admitted(document, before)
+                entry: Entry | Known | DeclaredVoice = admitted(document, before)
+            elif plural == VOICES:
+                entry = admitted_voice(document)
             else:
                 entry = admitted_lexicon(document, before)
         except PolicyError:
@@ -273,6 +309,8 @@ class KubernetesPolicies:
         if before != entry:
             if isinstance(entry, Lexicon):
                 state = f"version {entry.version}"
+            elif isinstance(entry, DeclaredVoice):
+                state = "ready" if entry.ready else f"not ready ({entry.reason})"
             elif isinstance(entry, Refusal | Unavailable):
                 state = f"refused ({entry.reason})"
             else:
@@ -286,7 +324,12 @@ class KubernetesPolicies:
         served = _capped(entries, self._settings.max_policies)
         watched = len(self._namespaces) * len(WATCHED)
         synced = min(self._contact.values()) if len(self._contact) == watched else -math.inf
-        self._book = replace(self._book, entries=PolicyBook.of(served).entries, synced_at=synced)
+        self._book = replace(
+            self._book,
+            entries=PolicyBook.of(served).entries,
+            synced_at=synced,
+            voices=MappingProxyType(dict(self._voices)),
+        )
 
 
 def policy_source(settings: ServiceSettings) -> PolicySource:

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tempaudio_service.core.declared_voices import DeclaredVoice
 from tempaudio_service.speech.script import Script, plain
 
 
@@ -88,6 +89,15 @@ class SynthesisResult:
 class Synthesizer(Protocol):
     @property
     def voices(self) -> Mapping[str, VoiceInfo]: ...
+
+    def declare(self, voices: Mapping[str, DeclaredVoice]) -> None:
+        """The declared voices (TempAudioVoice) as the policy view has them now: they join
+        ``voices``; a withdrawn or re-hashed one stops being resident."""
+        ...
+
+    def resident(self) -> set[str]:
+        """The voices whose sessions are loaded now."""
+        ...
 
     def speak(
         self,
