@@ -279,7 +279,7 @@ class VoiceNotReady(TempAudioError):
     retry_after_seconds = 30
 
     def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
+        super().__init__(message if reason in message else f"{reason}: {message}")
         self.reason = reason
 
 

@@ -207,8 +207,13 @@ OPERATIONS = (
         errors=(("404", "not_found: no such file."),), path_params=(("name", ""),),
         content=("text/javascript", "text/css", "image/svg+xml"), console=True,
     ),
-    Operation("/voices", "get", "listVoices", "Voices this service can speak with.",
-              answer=status_schemas.VoiceList),
+    Operation(
+        "/voices", "get", "listVoices",
+        "Voices this service can speak with: every one (declared voices as namespace/name), "
+        "or with ?policy= those a request under it may name, and whether it allows each.",
+        answer=status_schemas.VoiceList, query_policy=True,
+        errors=(("422", "unknown_policy: the service serves no such policy."),),
+    ),
     Operation(
         "/policies", "get", "listPolicies",
         "The TempAudioPolicies this service serves, with their retention.",

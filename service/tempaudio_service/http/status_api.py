@@ -12,8 +12,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tempaudio_service.audio.services import services_of
+from tempaudio_service.audio.voice_view import plain_name, requested_policy, voice_view
 from tempaudio_service.core.errors import TempAudioError
 from tempaudio_service.http.openapi import openapi_document
+from tempaudio_service.speech.voices import VoiceInfo
 
 
 async def list_policies(request: Request) -> JSONResponse:
@@ -21,9 +23,30 @@ async def list_policies(request: Request) -> JSONResponse:
 
 
 async def list_voices(request: Request) -> JSONResponse:
+    """Every voice the service knows (declared ones as ``namespace/name``); with
+    ``?policy=``, the voices a request under it may name, by the names it uses, and
+    whether the policy allows each."""
     services = services_of(request)
-    voices = [info.as_json() for _, info in sorted(services.synth.voices.items())]
-    return JSONResponse({"default": services.settings.default_voice, "voices": voices})
+    resident = services.synth.resident()
+    requested = request.query_params.get("policy")
+    if requested is None:
+        known = services.synth.voices
+        listed = [_voice(info, info.name, info.name in resident, True) for info in known.values()]
+        default = services.settings.default_voice
+    else:
+        view = voice_view(services, requested_policy(services, {"policy": requested}))
+        listed = [
+            _voice(info, name, info.name in resident, view.allowed is None or name in view.allowed)
+            for name, info in view.voices.items()
+            if "/" not in name
+        ]
+        default = plain_name(view.default_voice)
+    listed.sort(key=lambda voice: str(voice["name"]))
+    return JSONResponse({"default": default, "voices": listed})
+
+
+def _voice(info: VoiceInfo, name: str, resident: bool, allowed: bool) -> dict[str, object]:
+    return {**info.as_json(), "name": name, "resident": resident, "allowed": allowed}
 
 
 async def healthz(request: Request) -> JSONResponse:

@@ -256,6 +256,11 @@ class PiperSynthesizer:
                 declared.reason or UNREADABLE,
             )
         sessions: PiperSession = self._shelf.get(declared).voice
+        known = self._info.get(voice)
+        loaded = dataclasses.replace(sessions.info, version=declared.sha256)
+        if known != loaded and self._declared.get(voice) == declared:
+            with self._lock:  # what the voice is, now its config is read (copy on write)
+                self._info = {**self._info, voice: loaded}
         return sessions
 
     def _acquire(self, voice: str) -> tuple[Any, VoiceInfo]:

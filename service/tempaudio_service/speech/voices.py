@@ -41,6 +41,10 @@ class VoiceInfo:
             "num_speakers": self.num_speakers,
             "speakers": dict(self.speakers),
             "word_timings": self.word_timings,
+            "source": self.source,
+            "version": self.version,
+            "ready": self.ready,
+            "reason": self.reason,
         }
 
 

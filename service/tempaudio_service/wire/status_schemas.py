@@ -4,6 +4,8 @@ and the OpenAPI document."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -15,6 +17,21 @@ class Voice(BaseModel):
     num_speakers: int
     speakers: dict[str, int]
     word_timings: bool = Field(False, description="The voice can give speech marks and captions.")
+    source: Literal["bundled", "volume", "resource"] = Field(
+        "bundled",
+        description=(
+            "bundled (the image's), volume (TEMPAUDIO_VOICES_DIR) or resource (a "
+            "TempAudioVoice, named namespace/name without ?policy=)."
+        ),
+    )
+    version: str | None = Field(None, description="A declared voice's SHA-256 (its model's).")
+    ready: bool = Field(True, description="It can be spoken now.")
+    reason: str | None = Field(
+        None,
+        description="Why not: ObjectMissing, HashMismatch, ConfigInvalid, Unreadable, Pending.",
+    )
+    resident: bool = Field(False, description="Its sessions are loaded (no fetch, no load).")
+    allowed: bool = Field(True, description="The policy of ?policy= allows it (spec.voices).")
 
 
 class VoiceList(BaseModel):
