@@ -211,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from tempaudio_service.core.logsetup import configure_logging
 
-    from .app import create_app, load_synthesizer
+    from .app import create_app, load_synthesizer, model_fetcher
 
     configure_logging(settings.log_format, settings.log_level)
     try:
@@ -221,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         if settings.local_aws:
             settings, policies = _embedded_storage(stack, settings, policies)
+            synth.use_fetcher(model_fetcher(settings))
         logger.info("starting with %s", settings.describe())
         app = create_app(settings, synth=synth, policies=policies)
         main_config, health_config = server_configs(app, settings)

@@ -134,7 +134,7 @@ def storage_threads(settings: ServiceSettings) -> int:
     return max(8, 2 * (settings.synth_workers + settings.synth_queue))
 
 
-def load_synthesizer(settings: ServiceSettings) -> Synthesizer:
+def load_synthesizer(settings: ServiceSettings) -> PiperSynthesizer:
     """The Piper voices, checked against the settings (``ConfigError`` names a mistake)."""
     synth = PiperSynthesizer(
         settings.voices_dir,
@@ -144,16 +144,22 @@ def load_synthesizer(settings: ServiceSettings) -> Synthesizer:
         max_audio_seconds=settings.max_audio_seconds,
         model_cache=settings.model_cache,
         voice_cache=settings.voice_cache,
-        fetcher=S3ModelFetcher(
-            timeout_seconds=max(30, settings.io_timeout_seconds),
-            region=settings.region,
-            endpoint_url=settings.s3_endpoint_url,
-            local=settings.local_aws,
-        ),
+        fetcher=model_fetcher(settings),
         max_resident_voices=settings.max_resident_voices,
     )
     check_voices(settings, synth)
     return synth
+
+
+def model_fetcher(settings: ServiceSettings) -> S3ModelFetcher:
+    """Where declared voices are fetched from: their own S3 endpoints (the service's by
+    default), or the embedded one, which holds every object in the local mode."""
+    return S3ModelFetcher(
+        timeout_seconds=max(30, settings.io_timeout_seconds),
+        region=settings.region,
+        endpoint_url=settings.s3_endpoint_url,
+        local=settings.local_aws,
+    )
 
 
 def check_voices(settings: ServiceSettings, synth: Synthesizer) -> None:

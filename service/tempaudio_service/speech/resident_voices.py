@@ -62,7 +62,7 @@ class ResidentVoices:
         load: Load,
     ) -> None:
         self._cache = cache
-        self._fetcher = fetcher
+        self.fetcher = fetcher
         self._volume = volume
         self._most = max(1, most)
         self._load = load
@@ -145,7 +145,7 @@ class ResidentVoices:
         config = self._cache / f"{declared.sha256}.onnx.json"
         if model.is_file() and config.is_file():
             return model, config  # kept by hash: fetched and checked before
-        if self._fetcher is None:
+        if self.fetcher is None:
             raise VoiceNotReady(
                 f"voice {declared.key}: no object store to fetch it from", UNREADABLE
             )
@@ -154,7 +154,7 @@ class ResidentVoices:
         model_part, config_part = Path(f"{model}{partial}"), Path(f"{config}{partial}")
         try:
             self.fetches += 1
-            self._fetcher.fetch(declared, model_part, config_part)
+            self.fetcher.fetch(declared, model_part, config_part)
             config_part.replace(config)
             model_part.replace(model)  # last: a model in the cache means both are whole
         finally:

@@ -234,6 +234,11 @@ class PiperSynthesizer:
         # Withdrawn, or declared with another hash (a new version): no longer resident.
         self._shelf.forget(lambda key, version: key in voices and voices[key].version == version)
 
+    def use_fetcher(self, fetcher: ModelFetcher) -> None:
+        """Fetch declared voices through ``fetcher`` from now on (the embedded mode's
+        endpoint is known only once it listens)."""
+        self._shelf.fetcher = fetcher
+
     def resident(self) -> set[str]:
         """The declared voices whose sessions are loaded now (and every static one)."""
         return set(self._static) | self._shelf.resident()
