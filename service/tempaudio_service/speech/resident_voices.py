@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ from tempaudio_service.core.errors import VoiceNotReady
 from tempaudio_service.speech.prepared_models import file_sha256
 
 logger = logging.getLogger(__name__)
+# How long a voice that failed to load is refused before it is tried again.
+FAILURE_SECONDS = 30.0
 
 
 @dataclass
@@ -60,15 +63,19 @@ class ResidentVoices:
         volume: Path | None,
         most: int,
         load: Load,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._cache = cache
         self.fetcher = fetcher
         self._volume = volume
         self._most = max(1, most)
         self._load = load
+        self._clock = clock
         self._resident: OrderedDict[str, Loaded] = OrderedDict()
         self._loading: dict[str, threading.Event] = {}
-        self._failed: dict[str, VoiceNotReady] = {}
+        # A failed load, and when: told to every request for a while, not tried again for
+        # each (a tampered voice would be fetched whole every time).
+        self._failed: dict[str, tuple[VoiceNotReady, float]] = {}
         self._lock = threading.Lock()
         self.fetches = 0  # models fetched (tests and the benchmark count them)
 
@@ -93,20 +100,19 @@ class ResidentVoices:
                 if found is not None and found.version == declared.version:
                     self._resident.move_to_end(key)
                     return found
+                failed = self._failed.get(key)
+                if failed is not None and self._clock() - failed[1] < FAILURE_SECONDS:
+                    raise failed[0]
                 waiting = self._loading.get(key)
                 if waiting is None:
                     self._loading[key] = threading.Event()
                     break
             waiting.wait()
-            with self._lock:
-                failure = self._failed.get(key)
-            if failure is not None:
-                raise failure
         try:
             loaded = self._fetch_and_load(declared)
         except VoiceNotReady as error:
             with self._lock:
-                self._failed[key] = error
+                self._failed[key] = (error, self._clock())
             raise
         finally:
             with self._lock:
