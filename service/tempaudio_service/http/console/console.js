@@ -1,4 +1,5 @@
-// The web console: lists the policies and voices, speaks through POST /tts/sync as any
+// The web console: lists the policies and voices, offers the voices the chosen policy allows
+// (GET /voices?policy=, asked again when the policy changes), speaks through POST /tts/sync as any
 // client does (text longer than one request may say: POST /tts/jobs, followed to its end),
 // plays the presigned URL and highlights each word as its speech mark comes due.
 // No framework, no build step; the token lives in the password field only.
@@ -23,7 +24,9 @@
   const SUBMIT_ATTEMPTS = 3;
   const FINISHED = new Set(["completed", "failed", "cancelled"]);
   const policies = new Map();
-  const voices = new Map();
+  // The voices the picker offers, by the names a request under the chosen policy uses.
+  const offered = new Map();
+  let asked = 0; // the picker's latest listing; an answer to an earlier one is dropped
   // Which route a text takes (GET /console/config); until it is read, every text is sync.
   let config = { max_text_chars: Infinity, jobs: false, max_job_chars: 0 };
   let following = null; // the job being followed, if any
@@ -125,17 +128,74 @@
       : "This policy says text without lexicons.";
   }
 
+  const readiness = (voice) => (voice.ready ? "Ready" : `Not ready: ${voice.reason}`);
+
+  // Every voice the service knows (a TempAudioVoice as namespace/name), whatever the policy.
   async function loadVoices() {
     const listing = await (await call("/voices")).json();
     const rows = $("voices").tBodies[0];
     for (const voice of listing.voices) {
-      voices.set(voice.name, voice);
       const row = rows.insertRow();
       heading(row, voice.name);
       cells(row, voice.language || "", `${voice.sample_rate} Hz`, voice.num_speakers,
-            voice.word_timings ? "yes" : "no");
-      option($("voice"), voice.name, voice.name, voice.name === listing.default);
+            voice.word_timings ? "yes" : "no", voice.source, readiness(voice));
     }
+  }
+
+  // The voices a request under the chosen policy may name: the ones it allows, a declared
+  // voice that is not ready listed but not choosable (its reason in its label), the policy's
+  // default chosen. ``keep``: the voice chosen stays chosen while it still may be.
+  async function loadPicker(keep = false) {
+    const ask = ++asked;
+    const policy = $("policy").value;
+    const chosen = $("voice").value;
+    const path = policy ? `/voices?policy=${encodeURIComponent(policy)}` : "/voices";
+    let listing;
+    try {
+      listing = await (await call(path)).json();
+    } catch (error) {
+      const help = `The policy's voices could not be listed (${described(error)}).`;
+      if (ask === asked) fillPicker([], null, help);
+      return;
+    }
+    if (ask !== asked) return;
+    // Without a policy a request names no TempAudioVoice (those are a namespace's).
+    const named = listing.voices.filter((v) => (policy ? v.allowed : v.source !== "resource"));
+    const usable = named.filter((voice) => voice.ready).map((voice) => voice.name);
+    let pick = usable.includes(listing.default) ? listing.default : usable[0];
+    if (keep && usable.includes(chosen)) pick = chosen;
+    const help = policy ? voicesSaid(named, listing.voices.length)
+      : "Without a policy: the service's own voices.";
+    fillPicker(named, pick, help);
+  }
+
+  function fillPicker(named, pick, help) {
+    const select = $("voice");
+    offered.clear();
+    select.replaceChildren();
+    for (const voice of named) {
+      offered.set(voice.name, voice);
+      const label = voice.ready ? voice.name : `${voice.name} (not ready: ${voice.reason})`;
+      const item = option(select, voice.name, label, voice.name === pick);
+      item.disabled = !voice.ready;
+      if (!voice.ready) item.title = `${readiness(voice)}: refused (503 voice_not_ready)`;
+    }
+    $("policy-voices").textContent = help;
+  }
+
+  function voicesSaid(named, total) {
+    let text = named.length < total
+      ? `This policy allows ${named.length} of the service's ${total} voices.`
+      : "This policy allows every voice the service serves.";
+    if (!named.length) text = "This policy allows none of the voices the service serves.";
+    const waiting = named.filter((voice) => !voice.ready).map((voice) => voice.name);
+    if (waiting.length) text += ` Not ready, so not choosable: ${waiting.join(", ")}.`;
+    return text;
+  }
+
+  function choosePolicy() {
+    showLexicons();
+    loadPicker().catch(showError);
   }
 
   async function loadConfig() {
@@ -406,12 +466,13 @@
     const policy = $("policy").value;
     const body = {
       text,
-      voice: $("voice").value,
       response_format: $("format").value,
       text_type: $("text-type").value,
     };
+    // No voice to choose: the service says why (the policy's default refused, say).
+    if ($("voice").value) body.voice = $("voice").value;
     if (policy) body.policy = policy;
-    if (voices.get(body.voice)?.word_timings) body.speech_marks = ["word"];
+    if (offered.get(body.voice)?.word_timings) body.speech_marks = ["word"];
     $("error").textContent = "";
     $("speak").disabled = true;
     $("job").hidden = true;
@@ -423,6 +484,8 @@
     } catch (error) {
       say("");
       showError(error);
+      // The voice's readiness or the policy's list changed since the picker was filled.
+      if (error instanceof Refused && error.code.startsWith("voice_not_")) loadPicker(true);
     } finally {
       $("speak").disabled = false;
     }
@@ -437,7 +500,7 @@
     $("token").addEventListener("keydown", (event) => {
       if (event.key === "Enter") $("speak-form").requestSubmit();
     });
-    $("policy").addEventListener("change", showLexicons);
+    $("policy").addEventListener("change", choosePolicy);
     const audio = $("audio");
     audio.addEventListener("play", () => {
       cancelAnimationFrame(frame);
@@ -453,7 +516,7 @@
       showError(new Error(`The audio did not load from its URL (${audio.error?.message || "error"}).`));
     });
     try {
-      await Promise.all([loadPolicies(), loadVoices(), loadConfig()]);
+      await Promise.all([loadPolicies().then(() => loadPicker()), loadVoices(), loadConfig()]);
     } catch (error) {
       showError(error);
     }
