@@ -654,16 +654,15 @@ class ServiceSettings:
         ),
     )
     jobs_workers: int = field(
-        default=_CORES,
+        default=1,
         metadata=row(
             "TEMPAUDIO_JOBS_WORKERS",
             INTEGER,
             "job parts this replica synthesizes at once, each only while no request of"
-            " `/tts/sync`, `/tts/stream` or `/v1` waits for a synthesis worker; `0`: none",
+            " `/tts/sync`, `/tts/stream` or `/v1` waits for a synthesis worker (one: the"
+            " other cores stay free for requests, and replicas add workers); `0`: none",
             minimum=0,
             maximum=64,
-            derived=lambda _, read: read["synth_workers"],
-            shown="`TEMPAUDIO_SYNTH_WORKERS`",
         ),
     )
     jobs_part_chars: int = field(
