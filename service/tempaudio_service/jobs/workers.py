@@ -64,10 +64,19 @@ class JobWorkers:
                 await slots.acquire()
                 try:
                     await part_work.wait_for_requests(self.engine)
+                    if self.engine.services.draining.started:  # SIGTERM: take no more work
+                        slots.release()
+                        await anyio.sleep(1)
+                        continue
                     received = await self.engine.queue_call(receive)
                 except StorageUnavailable as error:
                     slots.release()
                     logger.warning("the job queue did not answer: %s", error.message)
+                    await anyio.sleep(QUEUE_BACKOFF_SECONDS)
+                    continue
+                except Exception:  # a bug must not stop this replica's workers for good
+                    slots.release()
+                    logger.exception("receiving from the job queue failed")
                     await anyio.sleep(QUEUE_BACKOFF_SECONDS)
                     continue
                 except BaseException:
@@ -87,8 +96,8 @@ class JobWorkers:
                 waiting, in_flight = await self.engine.queue_call(queue.depth)
                 gauge.labels("waiting").set(waiting)
                 gauge.labels("in_flight").set(in_flight)
-            except StorageUnavailable:
-                pass
+            except Exception as error:  # noqa: BLE001 - a sample missed is only that
+                logger.debug("the job queue's depth was not read: %s", error)
             await anyio.sleep(DEPTH_SAMPLE_SECONDS)
 
     async def _handle(self, message: Received, slots: anyio.Semaphore) -> None:

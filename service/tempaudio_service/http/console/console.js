@@ -516,7 +516,9 @@
       showError(new Error(`The audio did not load from its URL (${audio.error?.message || "error"}).`));
     });
     try {
-      await Promise.all([loadPolicies().then(() => loadPicker()), loadVoices(), loadConfig()]);
+      // The policies first: the service learns its declared voices with them.
+      await Promise.all([loadPolicies().then(() => Promise.all([loadPicker(), loadVoices()])),
+                         loadConfig()]);
     } catch (error) {
       showError(error);
     }
