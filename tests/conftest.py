@@ -218,6 +218,9 @@ class ToneSynthesizer:
     def resident(self) -> set[str]:
         return set(self._voices)
 
+    def failed(self) -> dict[str, object]:
+        return {}
+
     def speak(
         self,
         script: Script,

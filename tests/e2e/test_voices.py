@@ -193,3 +193,17 @@ def test_at_most_the_resident_bound_is_loaded_and_concurrent_first_requests_fetc
         assert len(declared) <= 2
     assert {v for v in synth.resident() if "/" in v} == {"default/joe-copy", "default/joe-b"}
     assert synth.fetches == 1  # the same hash: kept in the cache, never fetched again
+
+
+def test_a_voice_that_failed_to_load_is_listed_not_ready_with_its_reason(
+    voices: tuple[TestClient, PiperSynthesizer],
+) -> None:
+    client, _ = voices
+    listed = {v["name"]: v for v in client.get("/voices").json()["voices"]}
+    assert listed["default/joe-tampered"]["ready"] is True  # not tried yet: not known
+    client.post("/tts/sync", json={"text": TEXT, "voice": "joe-tampered"})
+    listed = {v["name"]: v for v in client.get("/voices?policy=open").json()["voices"]}
+    assert (listed["joe-tampered"]["ready"], listed["joe-tampered"]["reason"]) == (
+        False,
+        "HashMismatch",
+    )

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from tempaudio_service.audio.services import services_of
 from tempaudio_service.audio.voice_view import plain_name, requested_policy, voice_view
-from tempaudio_service.core.errors import TempAudioError
+from tempaudio_service.core.errors import TempAudioError, VoiceNotReady
 from tempaudio_service.http.openapi import openapi_document
 from tempaudio_service.speech.voices import VoiceInfo
 
@@ -27,16 +27,27 @@ async def list_voices(request: Request) -> JSONResponse:
     ``?policy=``, the voices a request under it may name, by the names it uses, and
     whether the policy allows each."""
     services = services_of(request)
+    services.book()  # the declared voices as the policy view has them now
     resident = services.synth.resident()
+    failed = services.synth.failed()
     requested = request.query_params.get("policy")
     if requested is None:
         known = services.synth.voices
-        listed = [_voice(info, info.name, info.name in resident, True) for info in known.values()]
+        listed = [
+            _voice(info, info.name, info.name in resident, True, failed.get(info.name))
+            for info in known.values()
+        ]
         default = services.settings.default_voice
     else:
         view = voice_view(services, requested_policy(services, {"policy": requested}))
         listed = [
-            _voice(info, name, info.name in resident, view.allowed is None or name in view.allowed)
+            _voice(
+                info,
+                name,
+                info.name in resident,
+                view.allowed is None or name in view.allowed,
+                failed.get(info.name),
+            )
             for name, info in view.voices.items()
             if "/" not in name
         ]
@@ -45,8 +56,15 @@ async def list_voices(request: Request) -> JSONResponse:
     return JSONResponse({"default": default, "voices": listed})
 
 
-def _voice(info: VoiceInfo, name: str, resident: bool, allowed: bool) -> dict[str, object]:
-    return {**info.as_json(), "name": name, "resident": resident, "allowed": allowed}
+def _voice(
+    info: VoiceInfo, name: str, resident: bool, allowed: bool, failure: VoiceNotReady | None
+) -> dict[str, object]:
+    """A voice as listed; one whose last load failed is not ready, for that reason, while
+    requests for it are refused."""
+    listed = {**info.as_json(), "name": name, "resident": resident, "allowed": allowed}
+    if failure is not None:
+        listed |= {"ready": False, "reason": failure.reason}
+    return listed
 
 
 async def healthz(request: Request) -> JSONResponse:

@@ -83,6 +83,16 @@ class ResidentVoices:
         with self._lock:
             return set(self._resident)
 
+    def failed(self) -> dict[str, VoiceNotReady]:
+        """The voices whose last load failed, while they are refused for it."""
+        now = self._clock()
+        with self._lock:
+            return {
+                key: error
+                for key, (error, at) in self._failed.items()
+                if now - at < FAILURE_SECONDS
+            }
+
     def forget(self, keep: Callable[[str, str | None], bool]) -> None:
         """Drop the resident voices (and remembered failures) ``keep`` rejects: a voice no
         longer declared, or declared with another hash."""

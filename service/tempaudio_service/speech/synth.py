@@ -243,6 +243,9 @@ class PiperSynthesizer:
         """The declared voices whose sessions are loaded now (and every static one)."""
         return set(self._static) | self._shelf.resident()
 
+    def failed(self) -> dict[str, VoiceNotReady]:
+        return self._shelf.failed()
+
     @property
     def fetches(self) -> int:
         return self._shelf.fetches

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tempaudio_service.core.declared_voices import DeclaredVoice
+from tempaudio_service.core.errors import VoiceNotReady
 from tempaudio_service.speech.script import Script, plain
 
 
@@ -101,6 +102,10 @@ class Synthesizer(Protocol):
 
     def resident(self) -> set[str]:
         """The voices whose sessions are loaded now."""
+        ...
+
+    def failed(self) -> Mapping[str, VoiceNotReady]:
+        """Declared voices whose last load failed (refused for a while, for this)."""
         ...
 
     def speak(
