@@ -168,3 +168,16 @@ def test_a_failed_voice_is_refused_for_a_while_then_tried_again(tmp_path: Path) 
     with pytest.raises(VoiceNotReady):
         voices.get(tampered)
     assert files.fetched == ["f" * 64] * 2
+
+
+def test_the_cache_keeps_only_the_declared_and_the_loaded_hashes(tmp_path: Path) -> None:
+    voices = shelf(tmp_path, Files())
+    voices.get(declared("de", A))
+    for sha256 in (B, "c" * 64):
+        (tmp_path / f"{sha256}.onnx").write_bytes(b"old")
+        (tmp_path / f"{sha256}.onnx.json").write_text("{}")
+        (voices.models / f"{sha256}-v1").mkdir(parents=True)
+    voices.prune({B})  # B is declared; A is loaded; c is neither
+    left = sorted(path.name for path in tmp_path.glob("*.onnx*"))
+    assert left == sorted([f"{A}.onnx", f"{A}.onnx.json", f"{B}.onnx", f"{B}.onnx.json"])
+    assert sorted(path.name for path in voices.models.iterdir()) == [f"{B}-v1"]

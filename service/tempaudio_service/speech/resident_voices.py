@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 from collections import OrderedDict
@@ -79,9 +80,30 @@ class ResidentVoices:
         self._lock = threading.Lock()
         self.fetches = 0  # models fetched (tests and the benchmark count them)
 
+    @property
+    def models(self) -> Path:
+        """Where declared voices are prepared for word timings (prepared_models.py)."""
+        return self._cache / "models"
+
     def resident(self) -> set[str]:
         with self._lock:
             return set(self._resident)
+
+    def prune(self, declared: set[str]) -> None:
+        """Delete the cached files of every hash no voice is declared with now: the cache
+        holds the declared voices' models and no more (a pod that saw many versions does
+        not fill its volume). A voice loaded now keeps its mapped files until it goes."""
+        with self._lock:
+            if self._loading:
+                return  # a fetch writes into the cache: prune at the next change
+            kept = declared | {v.version for v in self._resident.values() if v.version}
+        for path in [*self._cache.glob("*.onnx"), *self._cache.glob("*.onnx.json")]:
+            sha256 = path.name.split(".", 1)[0]
+            if sha256 not in kept:
+                path.unlink(missing_ok=True)
+        for entry in self.models.glob("*-v*") if self.models.is_dir() else ():
+            if entry.name.split("-v", 1)[0] not in kept:
+                shutil.rmtree(entry, ignore_errors=True)
 
     def failed(self) -> dict[str, VoiceNotReady]:
         """The voices whose last load failed, while they are refused for it."""

@@ -32,7 +32,13 @@ from tempaudio_service.core.declared_voices import (
 from tempaudio_service.core.errors import InvalidRequest, VoiceNotReady
 from tempaudio_service.core.settings import DEFAULT_MAX_AUDIO_SECONDS, DEFAULT_MAX_CHUNK_PHONEMES
 from tempaudio_service.speech.chunking import phonemized
-from tempaudio_service.speech.prepared_models import SharedWeights, default_cache_dir, prepared
+from tempaudio_service.speech.prepared_models import (
+    SharedWeights,
+    default_cache_dir,
+    entry_name,
+    prepared,
+    read_entry,
+)
 from tempaudio_service.speech.resident_voices import Loaded, ResidentVoices
 from tempaudio_service.speech.script import Script, plain
 from tempaudio_service.speech.speaking import Renderer, check_estimate, plan, with_words
@@ -206,7 +212,7 @@ class PiperSynthesizer:
 
         config = json.loads(config_path.read_text(encoding="utf-8"))
         piper_config = PiperConfig.from_dict(config)
-        model = prepared(path, self._model_cache)
+        model = prepared(path, self._models_for(path, source))
         weights = SharedWeights(model)
         narrow = PiperVoice(
             config=piper_config, session=onnx_session(model, weights, self._intra_op_threads)
@@ -220,6 +226,14 @@ class PiperSynthesizer:
         info = dataclasses.replace(info, word_timings=model.timed, source=source)
         return PiperSession(narrow, wide, weights, info)
 
+    def _models_for(self, path: Path, source: str) -> Path:
+        """Where a voice is prepared: the model cache (the image ships the bundled voice's
+        there), or for a declared voice not already in it, the voice cache, which is
+        writable, bounded and pruned (the image's model cache is read-only)."""
+        if source != "resource" or read_entry(self._model_cache / entry_name(path.stem)):
+            return self._model_cache
+        return self._shelf.models
+
     def declare(self, voices: Mapping[str, DeclaredVoice]) -> None:
         """The declared voices as they are now (a policy view's): new ones become known,
         changed or withdrawn ones stop being resident."""
@@ -231,8 +245,10 @@ class PiperSynthesizer:
             for key, declared in voices.items():
                 info[key] = described(declared)
             self._info = info
-        # Withdrawn, or declared with another hash (a new version): no longer resident.
+        # Withdrawn, or declared with another hash (a new version): no longer resident,
+        # and its files go from the voice cache.
         self._shelf.forget(lambda key, version: key in voices and voices[key].version == version)
+        self._shelf.prune({declared.sha256 for declared in voices.values()})
 
     def use_fetcher(self, fetcher: ModelFetcher) -> None:
         """Fetch declared voices through ``fetcher`` from now on (the embedded mode's
