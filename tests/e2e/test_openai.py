@@ -116,6 +116,15 @@ class GatedPiper:
     def voices(self) -> Mapping[str, VoiceInfo]:
         return self._piper.voices
 
+    def declare(self, voices: Mapping[str, Any]) -> None:
+        self._piper.declare(voices)
+
+    def resident(self) -> set[str]:
+        return self._piper.resident()
+
+    def failed(self) -> dict[str, Any]:
+        return self._piper.failed()
+
     def speak(
         self, script: Script, voice: str, options: SynthesisOptions, **how: Any
     ) -> Iterator[bytes]:
