@@ -14,9 +14,10 @@ with the ``sentence_silence`` the synthesizer puts before every sentence but the
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from tempaudio_service.speech.script import Item, Mark, Pause, Said, Script, Source
@@ -37,64 +38,103 @@ class Part:
     characters: int
 
 
-def _uncuttable(said: Said) -> list[tuple[int, int]]:
-    """Stretches of ``said.text`` a cut may not fall strictly inside."""
+def _blocked(said: Said) -> list[tuple[int, int]]:
+    """Stretches of ``said.text`` a cut may not fall strictly inside, merged and in order."""
     spans = [(m.start(), m.end()) for m in _PHONEME_BLOCK.finditer(said.text)]
     spans += [(s.said_start, s.said_end) for s in said.sources if not s.verbatim]
-    return spans
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(spans):
+        if merged and lo < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
 
 
-def _cuts(said: Said, pattern: re.Pattern[str]) -> list[int]:
-    blocked = _uncuttable(said)
+def _cuts(said: Said, pattern: re.Pattern[str], blocked: list[tuple[int, int]]) -> list[int]:
+    """Where ``pattern`` ends inside the text and outside every blocked stretch, in order:
+    one pass over the text and one over the stretches."""
+    found: list[int] = []
+    at = 0
+    for match in pattern.finditer(said.text):
+        cut = match.end()
+        if not 0 < cut < len(said.text):
+            continue
+        while at < len(blocked) and blocked[at][1] <= cut:
+            at += 1
+        if at < len(blocked) and blocked[at][0] < cut:
+            continue  # strictly inside a blocked stretch
+        found.append(cut)
+    return found
+
+
+def _last_in(cuts: list[int], after: int, limit: int) -> int | None:
+    """The last cut in ``(after, limit]``."""
+    index = bisect.bisect_right(cuts, limit) - 1
+    return cuts[index] if index >= 0 and cuts[index] > after else None
+
+
+def _first_after(cuts: list[int], limit: int) -> int | None:
+    index = bisect.bisect_right(cuts, limit)
+    return cuts[index] if index < len(cuts) else None
+
+
+def _split(said: Said, cuts: Sequence[int]) -> list[Said]:
+    """``said`` cut at each of ``cuts`` (in order): a verbatim source across a cut is cut
+    with it; no other source lies across one (``_blocked``). One pass over the sources."""
+    bounds = [0, *cuts, len(said.text)]
+    sources: list[list[Source]] = [[] for _ in range(len(bounds) - 1)]
+    piece = 0
+    for source in said.sources:
+        start = source.said_start
+        while start < source.said_end:
+            while bounds[piece + 1] <= start:
+                piece += 1
+            end = min(source.said_end, bounds[piece + 1])
+            base = bounds[piece]
+            if source.verbatim:
+                shift = start - source.said_start
+                lo, hi = source.start + shift, source.start + shift + (end - start)
+            else:
+                lo, hi = source.start, source.end
+            sources[piece].append(Source(start - base, end - base, lo, hi, source.replaced))
+            start = end
     return [
-        m.end()
-        for m in pattern.finditer(said.text)
-        if 0 < m.end() < len(said.text) and not any(lo < m.end() < hi for lo, hi in blocked)
+        Said(said.text[bounds[i] : bounds[i + 1]], tuple(sources[i]), said.rate)
+        for i in range(len(bounds) - 1)
     ]
 
 
-def _split(said: Said, at: int) -> tuple[Said, Said]:
-    """``said`` cut at ``at``: a verbatim source across the cut is cut with it."""
-    left: list[Source] = []
-    right: list[Source] = []
-    for source in said.sources:
-        if source.said_end <= at:
-            left.append(source)
-        elif source.said_start >= at:
-            right.append(
-                replace(source, said_start=source.said_start - at, said_end=source.said_end - at)
-            )
-        else:
-            shift = at - source.said_start
-            left.append(Source(source.said_start, at, source.start, source.start + shift))
-            right.append(Source(0, source.said_end - at, source.start + shift, source.end))
-    return (
-        Said(said.text[:at], tuple(left), said.rate),
-        Said(said.text[at:], tuple(right), said.rate),
-    )
-
-
-def _cut_point(said: Said, room: int) -> int | None:
-    """The last sentence end within ``room`` characters, else the last word end, else the
-    first sentence or word end after it (a long sentence is one part); None: no cut."""
-    for pattern in (_SENTENCE_END, _WORD_END):
-        cuts = _cuts(said, pattern)
-        within = [cut for cut in cuts if cut <= room]
-        if within:
-            return within[-1]
-    for pattern in (_SENTENCE_END, _WORD_END):
-        cuts = _cuts(said, pattern)
-        if cuts:
-            return cuts[0]
-    return None
+def _said_cuts(said: Said, room: int, size: int) -> tuple[bool, list[int]]:
+    """Where a Said too long for the ``room`` left in the current part is cut: whether it
+    starts a new part, and the cuts. Each cut is the last sentence end in reach, else the
+    last word end, else the first of either past it (a sentence longer than a part is one
+    part). Linear in the text: the candidate cuts are found once, then bisected."""
+    blocked = _blocked(said)
+    sentences, words = _cuts(said, _SENTENCE_END, blocked), _cuts(said, _WORD_END, blocked)
+    length = len(said.text)
+    fresh = False
+    chosen: list[int] = []
+    position = 0
+    while length - position > room:
+        limit = position + room
+        cut = _last_in(sentences, position, limit) or _last_in(words, position, limit)
+        if cut is None and position == 0 and room < size:
+            fresh, room = True, size  # its first sentence does not fit: a new part
+            continue
+        if cut is None:
+            cut = _first_after(sentences, limit) or _first_after(words, limit)
+            if cut is None:
+                break
+        chosen.append(cut)
+        position, room = cut, size
+    return fresh, chosen
 
 
 def _pieces(script: Script, size: int) -> list[list[Item]]:
     parts: list[list[Item]] = [[]]
     used = 0
-    queue = list(script)
-    while queue:
-        item = queue.pop(0)
+    for item in script:
         if not isinstance(item, Said):
             parts[-1].append(item)
             used += 1  # a pause or a mark: the items of a part are bounded too
@@ -104,24 +144,15 @@ def _pieces(script: Script, size: int) -> list[list[Item]]:
             parts[-1].append(item)
             used += len(item.text)
             continue
-        at = _cut_point(item, room) if room > 0 or not parts[-1] else 0
-        if at is not None and at > room and used:
-            at = 0  # its first sentence does not fit: it starts the next part
-        if at is None:
-            if parts[-1] and used:  # the whole of it in a part of its own
-                parts.append([])
-                used = 0
-            parts[-1].append(item)
-            used += len(item.text)
-            continue
-        if at > 0:
-            head, tail = _split(item, at)
-            parts[-1].append(head)
-            queue.insert(0, tail)
-        else:
-            queue.insert(0, item)
-        parts.append([])
-        used = 0
+        fresh, cuts = _said_cuts(item, max(0, room), size)
+        pieces = _split(item, cuts)
+        if fresh and parts[-1]:
+            parts.append([])
+            used = 0
+        parts[-1].append(pieces[0])
+        for piece in pieces[1:]:
+            parts.append([piece])
+        used = len(pieces[-1].text) + (used if len(pieces) == 1 else 0)
     return [part for part in parts if part]
 
 
