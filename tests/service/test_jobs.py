@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -465,3 +466,112 @@ def test_a_job_is_its_callers_and_its_audio_is_charged_once(
             time.sleep(0.05)
         over = test.post("/tts/jobs", json={"text": "Hi."}, headers=auth("t-notifier"))
         assert over.status_code == 429, over.text  # 12.9 s: over the hour's 10
+
+
+# --- what a hostile probe found (each failed before its fix) -----------------------------
+
+
+def test_concurrent_submissions_with_one_key_and_other_bodies_make_the_winners_audio(
+    jobs: TestClient, store: AudioStore
+) -> None:
+    bodies = [{"text": f"Body number {i} says this. " * (i + 1)} for i in range(12)]
+
+    def submit(body: dict[str, Any]) -> Any:
+        return jobs.post("/tts/jobs", json=body, headers={"Idempotency-Key": "race"})
+
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(submit, bodies))
+    won = [(body, a) for body, a in zip(bodies, answers, strict=True) if a.status_code == 202]
+    assert len(won) == 1
+    assert sorted(a.status_code for a in answers) == [202] + [409] * 11
+    body, answer = won[0]
+    done = wait_for(jobs, answer.headers["location"], "completed", "failed")
+    item = store.get_item(done["date"], done["audio_id"])
+    assert item is not None
+    assert item["text"] == body["text"]  # the winner's, not a refused body's
+
+
+def test_a_join_over_the_jobs_audio_cap_fails_as_such(
+    job_settings: ServiceSettings, store: AudioStore, tone: ToneSynthesizer
+) -> None:
+    settings = replace(job_settings, jobs_max_audio_seconds=60)
+    with TestClient(create_app(settings, synth=tone, store=store, clock=lambda: NOW)) as app:
+        answer = app.post("/tts/jobs", json={"text": " ".join([SENTENCE] * 110)})  # 70 s
+        failed = wait_for(app, answer.headers["location"], "failed", "completed")
+    assert failed["error"]["code"] == "audio_too_long", failed
+
+
+def test_messages_that_are_not_the_services_are_dropped_not_retried(
+    jobs: TestClient, job_settings: ServiceSettings
+) -> None:
+    import json as _json
+
+    assert job_settings.s3_endpoint_url is not None
+    assert job_settings.jobs_queue_url is not None
+    sqs = make_sqs_client(
+        region="us-east-1", endpoint_url=job_settings.s3_endpoint_url, timeout_seconds=5, local=True
+    )
+    job = jobs.post("/tts/jobs", json={"text": SENTENCE}).json()
+    wait_for(jobs, f"/tts/jobs/{job['job_id']}", "completed")
+    poison = [
+        "not json",
+        {"kind": "part", "job": job["job_id"], "policy": "default/default", "part": "zero"},
+        {"kind": "part", "job": job["job_id"], "policy": "default/default", "part": None},
+        {"kind": "callback", "job": job["job_id"], "policy": "default/default", "attempt": -3},
+        {"kind": "callback", "job": job["job_id"], "policy": "default/default", "attempt": "x"},
+        {"kind": "part", "job": job["job_id"], "policy": "default/default", "part": 10**30},
+    ]
+    for body in poison:
+        text = body if isinstance(body, str) else _json.dumps(body)
+        sqs.send_message(QueueUrl=job_settings.jobs_queue_url, MessageBody=text)
+    for _ in range(200):
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=job_settings.jobs_queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        if sum(int(v) for v in attributes.values()) == 0:
+            break
+        time.sleep(0.05)
+    assert sum(int(v) for v in attributes.values()) == 0, attributes
+
+
+def test_a_receiver_that_never_ends_its_answer_does_not_hold_the_worker(
+    tmp_path: Path, job_settings: ServiceSettings, tone: ToneSynthesizer
+) -> None:
+    """Its status is what counts; its body is never read (a trickle, or 400 MB)."""
+
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            self.send_response(200)
+            self.send_header("content-length", "1000000000")
+            self.end_headers()
+            self.wfile.write(b"x")
+            self.wfile.flush()
+            time.sleep(30)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    prefix = f"http://127.0.0.1:{server.server_address[1]}/hooks/"
+    try:
+        app = callback_app(tmp_path, job_settings, tone, prefix, callback_timeout_seconds=2)
+        with app:
+            answer = app.post("/tts/jobs", json={"text": SENTENCE, "callback_url": prefix})
+            location = answer.headers["location"]
+            wait_for(app, location, "completed")
+            for _ in range(200):
+                job = app.get(location).json()
+                if job["callback"]["delivered_at"]:
+                    break
+                time.sleep(0.05)
+            assert job["callback"]["last_status"] == 200
+            assert job["callback"]["attempts"] == 1
+            second = app.post("/tts/jobs", json={"text": SENTENCE})  # the worker is free
+            wait_for(app, second.headers["location"], "completed")
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -25,7 +25,7 @@ import anyio.to_thread
 from tempaudio_service.access import quotas
 from tempaudio_service.audio import companions
 from tempaudio_service.audio.pairs import Pair, abort_later, save, with_duration, writer_of
-from tempaudio_service.core.errors import AudioTooLong
+from tempaudio_service.core.errors import AudioTooLong, StorageUnavailable
 from tempaudio_service.jobs import transitions
 from tempaudio_service.jobs.engine import JobEngine, JobRequest, part_key
 from tempaudio_service.jobs.job import Job
@@ -142,14 +142,20 @@ async def finish(
     if claimed is None:
         return None
     started = time.perf_counter()
+    made: list[Job | None] = []
+    failed: list[Exception] = []
     async with anyio.create_task_group() as holding:
         holding.start_soon(_keep_holding, engine, store, claimed)
         try:
-            done = await _make(engine, policy, store, claimed, request)
+            made.append(await _make(engine, policy, store, claimed, request))
+        except Exception as error:  # noqa: BLE001 - raised as itself below, not in a group
+            failed.append(error)
         finally:
             holding.cancel_scope.cancel()
+    if failed:
+        raise failed[0]
     engine.services.metrics.jobs.assembly_seconds.observe(time.perf_counter() - started)
-    return done
+    return made[0]
 
 
 async def _keep_holding(engine: JobEngine, store: AudioStore, job: Job) -> None:
@@ -157,7 +163,10 @@ async def _keep_holding(engine: JobEngine, store: AudioStore, job: Job) -> None:
     while True:
         await anyio.sleep(every)
         until = engine.now() + engine.settings.jobs_visibility_seconds
-        await engine.call(transitions.hold, store.jobs, job.job_id, engine.name, until)
+        try:
+            await engine.call(transitions.hold, store.jobs, job.job_id, engine.name, until)
+        except StorageUnavailable as error:  # the next extension may get through
+            logger.warning("job %s: its hold was not extended: %s", job.job_id, error.message)
 
 
 async def _make(

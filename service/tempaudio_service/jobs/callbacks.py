@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 import anyio.to_thread
 import httpx
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
@@ -37,10 +38,22 @@ from tempaudio_service.storage.store import AudioStore
 
 logger = logging.getLogger(__name__)
 Resolve = Callable[[str, int], Sequence[str]]
-# The metadata services' addresses (AWS's IPv6 one is not link-local).
+# The metadata services' addresses that are not link-local: AWS's IPv6 one, Alibaba's.
 _METADATA = frozenset(
-    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+    {ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("100.100.100.200")}
 )
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _risky(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Link-local or a metadata service, also as an IPv4-mapped or NAT64 IPv6 address."""
+    inner: ipaddress.IPv4Address | ipaddress.IPv6Address = address
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            inner = address.ipv4_mapped
+        elif address in _NAT64:
+            inner = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address.is_link_local or inner.is_link_local or {address, inner} & _METADATA != set()
 
 
 def signer(secret: str | None) -> Webhook | None:
@@ -72,8 +85,7 @@ def refused_address(url: str, prefixes: Sequence[str], resolve: Resolve) -> str 
     except (OSError, ValueError):
         return None  # not resolvable now: the attempt fails and is retried
     for address in addresses:
-        risky = address.is_link_local or address in _METADATA
-        if risky and str(address) not in named:
+        if _risky(address) and str(address) not in named:
             return f"its host resolves to {address}, a link-local or metadata address"
     return None
 
@@ -108,6 +120,8 @@ async def deliver(
         await engine.call(transitions.callback_tried, store.jobs, job.job_id, None, None, refusal)
         return
     message_id, data = payload(job, body)
+    if job.callback.given_up is not None:
+        return  # a forged or repeated message: what was given up stays given up
     sent_at = engine.services.clock()
     headers = {
         "content-type": "application/json",
@@ -117,14 +131,20 @@ async def deliver(
         "user-agent": "tempaudio-callbacks",
     }
     status: int | None = None
+    deadline = settings.callback_timeout_seconds
     try:
-        async with httpx.AsyncClient(
-            follow_redirects=False, timeout=settings.callback_timeout_seconds, trust_env=False
-        ) as client:
-            answer = await client.post(url, content=data, headers=headers)
-            status = answer.status_code
-    except httpx.HTTPError as error:
-        logger.info("job %s: callback attempt %d failed: %s", job.job_id, attempt, error)
+        # One deadline for the whole attempt (httpx's timeouts are per read: a receiver
+        # that trickles would hold the worker), and the answer's body is never read.
+        with anyio.fail_after(deadline):
+            async with httpx.AsyncClient(
+                follow_redirects=False, timeout=deadline, trust_env=False
+            ) as client:
+                request = client.build_request("POST", url, content=data, headers=headers)
+                answer = await client.send(request, stream=True)
+                status = answer.status_code
+                await answer.aclose()
+    except (httpx.HTTPError, TimeoutError) as error:
+        logger.info("job %s: callback attempt %d failed: %r", job.job_id, attempt, error)
     if status is not None and 200 <= status < 300:
         metrics.callbacks.labels("delivered").inc()
         await engine.call(

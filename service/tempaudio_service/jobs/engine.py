@@ -104,11 +104,11 @@ class JobEngine:
 
     async def queue_call(self, func: Any, *args: Any) -> Any:
         """A queue call; a long poll outlasts the storage budget, so it has its own."""
-        with anyio.fail_after(60):
-            try:
+        try:
+            with anyio.fail_after(60):
                 return await anyio.to_thread.run_sync(func, *args, abandon_on_cancel=True)
-            except TimeoutError as error:
-                raise StorageUnavailable("SQS did not answer in time; retry later") from error
+        except TimeoutError as error:
+            raise StorageUnavailable("SQS did not answer in time; retry later") from error
 
     # --- a job's request, read back ---------------------------------------------------------
 

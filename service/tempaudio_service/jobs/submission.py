@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio.to_thread
@@ -32,7 +32,7 @@ from tempaudio_service.core.errors import (
     TextTooLong,
     cut,
 )
-from tempaudio_service.jobs import transitions
+from tempaudio_service.jobs import endings
 from tempaudio_service.jobs.engine import (
     PARTS_OBJECT,
     REQUEST_OBJECT,
@@ -166,8 +166,13 @@ async def submit(
         record = await engine.call(store.jobs.get, job_id)
         if record is not None and not _expired(Job.from_record(record), now):
             return _answer_existing(Job.from_record(record), digest)
-    parts = await anyio.to_thread.run_sync(cut_into_parts, engine, audio)
-    folder = f"{policy.storage.prefix}{layout.date_folder(engine.services.clock())}/{job_id}/"
+    # What the lexicons make it say counts against the policy's limit too.
+    said = replace(audio.tts, max_said_chars=engine.max_characters(policy))
+    parts = await anyio.to_thread.run_sync(cut_into_parts, engine, replace(audio, tts=said))
+    # A folder of this submission's own: two submissions with one key at once each write
+    # theirs, and the one whose record is not written deletes its own.
+    day = layout.date_folder(engine.services.clock())
+    folder = f"{policy.storage.prefix}{day}/{job_id}/{uuid.uuid4().hex[:12]}/"
     job = Job(
         job_id=job_id,
         status=QUEUED,
@@ -186,8 +191,12 @@ async def submit(
     )
     existing = await engine.call(store.jobs.create, job.record(store.jobs.expiry), now)
     if existing is not None:  # the same key at the same moment: one of the two made it
+        await endings.clear(engine, store, job)
         return _answer_existing(Job.from_record(existing), digest)
-    await engine.call(store.jobs.remember, owner_of(job), job_id, job.ttl)
+    try:
+        await engine.call(store.jobs.remember, owner_of(job), job_id, job.ttl)
+    except StorageUnavailable as error:  # the job stands; only a listing misses it
+        logger.warning("job %s is not in its caller's listing: %s", job_id, error.message)
     messages = [
         {"kind": "part", "job": job_id, "policy": policy.key, "part": index}
         for index in range(len(parts))
@@ -195,15 +204,10 @@ async def submit(
     try:
         await engine.queue_call(queue.send, messages)
     except StorageUnavailable:
-        await engine.call(
-            transitions.failed,
-            store.jobs,
-            job_id,
-            "queue_unavailable",
-            "the job queue did not take the job's parts",
-            now,
-            job.ttl,
-        )
+        # Nothing was done: the job goes, so that the same request (and key) may be sent
+        # again. Parts the queue took find no job and are dropped.
+        await engine.call(store.jobs.delete, job_id)
+        await endings.clear(engine, store, job)
         raise
     engine.services.metrics.jobs.submitted.labels(policy.key).inc()
     logger.info("job %s queued: %d part(s) under %s", job_id, len(parts), policy.key)

@@ -85,6 +85,10 @@ class JobWorkers:
                 if not received:
                     slots.release()
                     continue
+                if self.engine.services.draining.started:  # it came as SIGTERM did
+                    await self._give_back(received[0])
+                    slots.release()
+                    continue
                 group.start_soon(self._handle, received[0], slots)
 
     async def _sample_depth(self) -> None:
@@ -144,7 +148,15 @@ class JobWorkers:
         """Do what the message asks; True: delete it."""
         body = message.body
         job_id, policy_key = str(body.get("job", "")), str(body.get("policy", ""))
-        if not is_valid_job_id(job_id) or body.get("kind") not in ("part", "finish", "callback"):
+        kind = body.get("kind")
+        number = body.get("part" if kind == "part" else "attempt", 1)
+        if (
+            not is_valid_job_id(job_id)
+            or kind not in ("part", "finish", "callback")
+            or not isinstance(number, int)
+            or isinstance(number, bool)
+            or message.receive_count > 4 * self.engine.settings.jobs_max_receives
+        ):
             logger.warning("dropped a job message that is not the service's: %.200s", body)
             return True
         try:
@@ -158,23 +170,34 @@ class JobWorkers:
         if record is None:
             return True
         job = Job.from_record(record)
-        if body["kind"] == "callback":
-            answer = await answers.answer(self.engine, policy, store, job)
-            attempt = int(body.get("attempt", 1))
-            await callbacks.deliver(self.engine, policy, store, job, answer, attempt)
+        if job.policy != policy.key:  # a message that names another policy is not the job's
+            logger.warning("dropped a message of job %s naming policy %s", job_id, policy_key)
             return True
-        if body["kind"] == "finish":
+        if kind == "callback":
+            if not 1 <= number <= self.engine.settings.callback_attempts:
+                return True
+            answer = await answers.answer(self.engine, policy, store, job)
+            await callbacks.deliver(self.engine, policy, store, job, answer, number)
+            return True
+        if kind == "finish":
             if not job.finished:
                 request = await self.engine.request_of(policy, store, job.job_id, job.folder)
                 await self._maybe_finish(policy, store, job, request)
             return True
-        return await self._part(policy, store, job, int(body.get("part", -1)), message)
+        return await self._part(policy, store, job, number, message)
 
     async def _part(
         self, policy: ServedPolicy, store: AudioStore, job: Job, index: int, message: Received
     ) -> bool:
         engine, metrics = self.engine, self.engine.services.metrics.jobs
-        if job.finished or not 0 <= index < job.parts_total:
+        if job.finished:
+            metrics.parts.labels("dropped").inc()
+            if await engine.call(store.list_keys, job.folder):
+                # Its end was cut short (the finisher stopped as the record was written):
+                # the parts are still there, the callback maybe not queued. Finish it.
+                await endings.ended(engine, policy, store, job)
+            return True
+        if not 0 <= index < job.parts_total:
             metrics.parts.labels("dropped").inc()
             return True
         if message.receive_count > engine.settings.jobs_max_receives:

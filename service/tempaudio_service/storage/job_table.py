@@ -120,6 +120,13 @@ class JobTable:
             raise unavailable("DynamoDB", "UpdateItem", error) from error
         return deserialize_item(dict(answer.get("Attributes", {})))
 
+    def delete(self, job_id: str) -> None:
+        """Remove a job that was never queued (its submission failed)."""
+        try:
+            self._dynamodb.delete_item(TableName=self.table, Key=self._job_key(job_id))
+        except (BotoCoreError, ClientError) as error:
+            raise unavailable("DynamoDB", "DeleteItem", error) from error
+
     def expiry_names(self) -> tuple[str, dict[str, str]]:
         """``#e0 = :expires, #e1 = :expires`` and its names: a SET of every TTL attribute."""
         names = {f"#e{i}": name for i, name in enumerate(self.expiry)}
