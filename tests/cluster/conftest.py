@@ -133,8 +133,20 @@ def release(kube: client.ApiClient, moto: dict[str, Any]) -> Iterator[str]:
         "stringData": {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
     })  # fmt: skip
     started = time.monotonic()
-    run("helm", "install", RELEASE, str(REPO / "charts/tempaudio"), "-n", NAMESPACE, *VALUES,
-        "--set", f"jobs.queueUrl={moto['queue_url']}", "--wait", "--timeout", "8m")  # fmt: skip
+    run(
+        "helm",
+        "install",
+        RELEASE,
+        str(REPO / "charts/tempaudio"),
+        "-n",
+        NAMESPACE,
+        *VALUES,
+        "--set",
+        f"jobs.queueUrl={moto['queue_url']}",
+        "--wait",
+        "--timeout",
+        "8m",
+    )
     logging.getLogger("e2e").info("helm install --wait: %.0f s", time.monotonic() - started)
     yield RELEASE
     run("helm", "uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)

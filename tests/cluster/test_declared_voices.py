@@ -111,8 +111,9 @@ def samples(answer: dict[str, Any]) -> np.ndarray:
 
 def in_the_pod(kube: client.ApiClient) -> dict[str, Any]:
     (pod,) = service_pods(kube)  # values-small.yaml: one replica
-    result = run("kubectl", "exec", "-n", NAMESPACE, pod.metadata.name, "--", "python3", "-c",
-                 IN_THE_POD)  # fmt: skip
+    result = run(
+        "kubectl", "exec", "-n", NAMESPACE, pod.metadata.name, "--", "python3", "-c", IN_THE_POD
+    )
     found: dict[str, Any] = json.loads(result.stdout)
     return found
 
@@ -143,12 +144,15 @@ def voices(kube: client.ApiClient, moto: dict[str, Any], tmp_path_factory: Any) 
         log.info("voices: the operator judged both in %.1f s", time.monotonic() - started)
         base = cluster_url(kube)
         wait_for(
-            lambda: (found := listed(base)).get(COPY, {}).get("ready")
-            and found.get(TAMPERED, {}).get("reason") == "HashMismatch",
+            lambda: (
+                (found := listed(base)).get(COPY, {}).get("ready")
+                and found.get(TAMPERED, {}).get("reason") == "HashMismatch"
+            ),
             what="the service's view of the verdicts",
-        )  # fmt: skip
-        log.info("voices: the service saw them %.1f s after kubectl apply",
-                 time.monotonic() - started)  # fmt: skip
+        )
+        log.info(
+            "voices: the service saw them %.1f s after kubectl apply", time.monotonic() - started
+        )
         yield base
     finally:
         run("kubectl", "delete", "-f", str(manifest), "--wait", "--timeout", "60s", check=False)
@@ -221,20 +225,42 @@ def test_a_pod_speaks_the_declared_voice_its_policy_allows(
         # Fetched into the chart's emptyDir, by its hash; nothing of a partial download left.
         pod = in_the_pod(kube)
         assert pod["files"] == [f"{SHA256}.onnx", f"{SHA256}.onnx.json"]
-        log.info("voices: %s first spoken in %.1f s (fetch, verify, load), then in %.1f s;"
-                 " %s holds %s; the pod's RSS with it and %s resident: %s", COPY, fetched_in,
-                 resident_in, CACHE, pod["files"], BUNDLED, pod["rss"])  # fmt: skip
+        log.info(
+            "voices: %s first spoken in %.1f s (fetch, verify, load), then in %.1f s;"
+            " %s holds %s; the pod's RSS with it and %s resident: %s",
+            COPY,
+            fetched_in,
+            resident_in,
+            CACHE,
+            pod["files"],
+            BUNDLED,
+            pod["rss"],
+        )
 
         # The policy allows the copy and the tampered voice only, and speaks the copy when a
         # request names none. It names a voice that is not Ready: accepted, but not Ready.
-        run("helm", "upgrade", RELEASE, str(REPO / "charts/tempaudio"), "-n", NAMESPACE,
-            "--reuse-values", "--set-json", f'policy.voices=["{COPY}", "{TAMPERED}"]',
-            "--set", f"policy.defaultVoice={COPY}", "--wait", "--timeout", "5m")  # fmt: skip
+        run(
+            "helm",
+            "upgrade",
+            RELEASE,
+            str(REPO / "charts/tempaudio"),
+            "-n",
+            NAMESPACE,
+            "--reuse-values",
+            "--set-json",
+            f'policy.voices=["{COPY}", "{TAMPERED}"]',
+            "--set",
+            f"policy.defaultVoice={COPY}",
+            "--wait",
+            "--timeout",
+            "5m",
+        )
         wait_for(lambda: accepted(kube), what="the policy accepted")
         conditions = {c["type"]: c for c in policy(kube)["status"]["conditions"]}
         assert (conditions["VoicesReady"]["status"], conditions["VoicesReady"]["reason"]) == (
-            "False", "VoiceNotReady",
-        )  # fmt: skip
+            "False",
+            "VoiceNotReady",
+        )
         assert TAMPERED in conditions["VoicesReady"]["message"]
         assert conditions["Ready"]["status"] == "False"
         wait_for(lambda: listed(voices)[BUNDLED]["allowed"] is False, what="the service's view")
@@ -252,16 +278,33 @@ def test_a_pod_speaks_the_declared_voice_its_policy_allows(
         outside = speak(voices, made, voice=BUNDLED)
         assert outside.status_code == 403, outside.text
         assert outside.json()["error"] == "voice_not_allowed"
-        log.info("voices: policy %s: VoicesReady %s (%s); default voice %s; %s refused %s,"
-                 " %s refused %s", POLICY, conditions["VoicesReady"]["reason"],
-                 conditions["VoicesReady"]["message"], default.json()["voice_id"], TAMPERED,
-                 refused.json()["error"], BUNDLED, outside.json()["error"])  # fmt: skip
+        log.info(
+            "voices: policy %s: VoicesReady %s (%s); default voice %s; %s refused %s,"
+            " %s refused %s",
+            POLICY,
+            conditions["VoicesReady"]["reason"],
+            conditions["VoicesReady"]["message"],
+            default.json()["voice_id"],
+            TAMPERED,
+            refused.json()["error"],
+            BUNDLED,
+            outside.json()["error"],
+        )
     finally:
         for answer in made:
             remove_audio(moto["s3"], moto["dynamodb"], answer)
         # As the session installed it: the later modules expect the original policy.
-        run("helm", "rollback", RELEASE, str(found_revision), "-n", NAMESPACE, "--wait",
-            "--timeout", "3m")  # fmt: skip
+        run(
+            "helm",
+            "rollback",
+            RELEASE,
+            str(found_revision),
+            "-n",
+            NAMESPACE,
+            "--wait",
+            "--timeout",
+            "3m",
+        )
         wait_for(lambda: accepted(kube), what="the policy accepted again")
         assert not {"voices", "defaultVoice"} & set(policy(kube)["spec"])
         wait_for(lambda: listed(voices)[BUNDLED]["allowed"] or None, what="every voice again")

@@ -39,9 +39,17 @@ SHA256 = "ab" * 32
 def declared(key: str, *, ready: bool = True, reason: str | None = None) -> VoiceInfo:
     """A TempAudioVoice as the synthesizer describes it before its bytes are here."""
     return VoiceInfo(
-        name=key, sample_rate=22050, language="de_DE", quality="medium", num_speakers=1,
-        word_timings=True, source="resource", version=SHA256, ready=ready, reason=reason,
-    )  # fmt: skip
+        name=key,
+        sample_rate=22050,
+        language="de_DE",
+        quality="medium",
+        num_speakers=1,
+        word_timings=True,
+        source="resource",
+        version=SHA256,
+        ready=ready,
+        reason=reason,
+    )
 
 
 class DeclaringTone(ToneSynthesizer):
