@@ -229,6 +229,7 @@ class ToneSynthesizer:
         *,
         timings: list[Timing] | None = None,
         early: bool = False,
+        background: bool = False,
     ) -> Iterator[bytes]:
         """The text said (``sentences``), pauses aside; each word of a plain script is
         marked where its sentence starts plus 10 ms per character before it."""

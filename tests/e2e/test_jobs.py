@@ -135,3 +135,43 @@ def test_a_long_job_decodes_at_its_length_and_its_marks_index_the_whole_text(
     starts = [m["start"] for m in words]
     assert starts == sorted(starts)
     assert words[-1]["end"] == len(text) - 1  # the last word, before its full stop
+
+
+class Recording:
+    """An onnxruntime session that notes that it ran."""
+
+    def __init__(self, session: Any, name: str, runs: list[str]) -> None:
+        self._session, self._name, self._runs = session, name, runs
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        self._runs.append(self._name)
+        return self._session.run(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+
+def test_a_part_takes_one_thread_and_leaves_a_request_the_quiet_service_s_session() -> None:
+    from tempaudio_service.speech.synth import PiperSynthesizer
+
+    synth = PiperSynthesizer(idle_threads=2)
+    joe = synth._static["en_US-joe-medium"]
+    runs: list[str] = []
+    joe.narrow.session = Recording(joe.narrow.session, "narrow", runs)
+    joe.wide.session = Recording(joe.wide.session, "wide", runs)
+    part = synth.speak(
+        plain("The first sentence of a part. The second one. And a third."),
+        "en_US-joe-medium",
+        SynthesisOptions(),
+        background=True,
+    )
+    assert next(part)  # the part is being made: its first sentence is out
+    request = b"".join(
+        synth.sentences("A request meanwhile.", "en_US-joe-medium", SynthesisOptions())
+    )
+    rest = b"".join(part)
+    assert request
+    assert rest
+    # The part's sentences on the narrow session, the request's on the wide one, as on a
+    # service with nothing else to do; before, the request took the narrow one.
+    assert runs == ["narrow", "wide", "narrow", "narrow"]

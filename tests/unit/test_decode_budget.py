@@ -1,4 +1,5 @@
-"""DecodeBudget: full-size pieces take turns, short ones run side by side, first come first served."""
+"""DecodeBudget: full-size pieces take turns, short ones run side by side, first come first
+served, requests before background work."""
 
 from __future__ import annotations
 
@@ -105,6 +106,41 @@ def test_a_piece_over_the_budget_runs_alone() -> None:
     huge.finish()
     assert small.entered.wait(10)
     small.finish()
+
+
+def test_a_request_never_waits_for_a_part() -> None:
+    budget: DecodeBudget = DecodeBudget(225)
+    order: list[str] = []
+    part = Piece(budget.background(), 150, order, "part")
+    assert part.entered.wait(10)
+    waiting_part = Piece(budget.background(), 150, order, "waiting part")
+    queued(budget, 1)
+    request = Piece(budget, 150, order, "request")  # after both, beside the running one
+    assert request.entered.wait(10)
+    part.finish()
+    assert not waiting_part.entered.is_set()  # the request's 150 and its 150 do not fit
+    request.finish()
+    assert waiting_part.entered.wait(10)
+    waiting_part.finish()
+    assert order == ["part", "request", "waiting part"]
+
+
+def test_a_part_waits_for_the_requests_even_those_that_came_later() -> None:
+    budget: DecodeBudget = DecodeBudget(225)
+    order: list[str] = []
+    first = Piece(budget, 150, order, "first request")
+    assert first.entered.wait(10)
+    part = Piece(budget.background(), 150, order, "part")
+    queued(budget, 1)
+    second = Piece(budget, 150, order, "second request")  # 150 + 150 do not fit: it waits
+    queued(budget, 2)
+    first.finish()
+    assert second.entered.wait(10)  # it goes before the part that came first
+    assert not part.entered.is_set()
+    second.finish()
+    assert part.entered.wait(10)
+    part.finish()
+    assert order == ["first request", "second request", "part"]
 
 
 class BrokenBudget:

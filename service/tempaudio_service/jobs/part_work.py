@@ -5,7 +5,10 @@ and counted once (transitions.part_done).
 
 Requests keep priority: the part is made sentence by sentence, and before each sentence it
 waits while any request of ``/tts/sync``, ``/tts/stream`` or ``/v1`` is admitted to the
-synthesis pool. A request that arrives waits at most for the sentence being made.
+synthesis pool. The sentences are made on the jobs' own threads at the lowest CPU priority
+(low_priority.py), with one onnxruntime thread, and are not counted as running syntheses: a
+request that arrives while one is made takes the cores from it, and is served as it would be
+on a quiet replica.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import anyio
-import anyio.to_thread
 
 from tempaudio_service.core.errors import NoSpeech
 from tempaudio_service.jobs.engine import JobEngine, JobRequest, dumps, part_key
+from tempaudio_service.jobs.low_priority import LowPriorityThreads
 from tempaudio_service.speech.voices import Timing
 from tempaudio_service.storage.store import AudioStore
 
@@ -62,7 +65,7 @@ async def wait_for_requests(engine: JobEngine) -> None:
 
 
 async def synthesize(
-    engine: JobEngine, request: JobRequest, index: int, limiter: anyio.CapacityLimiter
+    engine: JobEngine, request: JobRequest, index: int, threads: LowPriorityThreads
 ) -> MadePart:
     """Part ``index``'s audio and marks, sentence by sentence, after the requests.
 
@@ -76,12 +79,13 @@ async def synthesize(
         tts.voice,
         tts.options,
         timings=timings if tts.timed else None,
+        background=True,
     )
     pcm = bytearray()
     try:
         while True:
             await wait_for_requests(engine)
-            piece = await anyio.to_thread.run_sync(next, pieces, None, limiter=limiter)
+            piece = await threads.run(next, pieces, None)
             if piece is None:
                 break
             pcm.extend(piece)
@@ -90,7 +94,7 @@ async def synthesize(
     finally:
         close = getattr(pieces, "close", None)
         if close is not None:
-            await anyio.to_thread.run_sync(close, limiter=limiter)
+            await threads.run(close)
     return MadePart(bytes(pcm), tuple(timings))
 
 

@@ -27,8 +27,9 @@ from tempaudio_service.core.errors import (
 from tempaudio_service.jobs import answers, assembly, callbacks, endings, part_work, transitions
 from tempaudio_service.jobs.engine import JobEngine, JobRequest
 from tempaudio_service.jobs.job import QUEUED, Job, is_valid_job_id
+from tempaudio_service.jobs.low_priority import LowPriorityThreads
 from tempaudio_service.policy.policies import ServedPolicy
-from tempaudio_service.storage.job_queue import Received
+from tempaudio_service.storage.job_queue import JobQueue, Received
 from tempaudio_service.storage.store import AudioStore
 
 logger = logging.getLogger(__name__)
@@ -43,14 +44,21 @@ class JobWorkers:
     def __init__(self, engine: JobEngine) -> None:
         self.engine = engine
         self.slots = engine.settings.jobs_workers
-        # Threads that synthesize parts: as many as parts are worked at once.
-        self.limiter = anyio.CapacityLimiter(max(1, self.slots))
+        # Threads that synthesize parts, at the lowest CPU priority: as many as parts are
+        # worked at once.
+        self.threads = LowPriorityThreads(self.slots)
 
     async def run(self) -> None:
         """Work the queue until cancelled (the lifespan's end)."""
         queue = self.engine.queue
         if queue is None or self.slots == 0:
             return
+        try:
+            await self._work(queue)
+        finally:
+            self.threads.close()
+
+    async def _work(self, queue: JobQueue) -> None:
         slots = anyio.Semaphore(self.slots)
         receive = functools.partial(
             queue.receive,
@@ -226,7 +234,7 @@ class JobWorkers:
             await engine.call(transitions.started, store.jobs, job.job_id, engine.now())
         metrics.parts_running.inc()
         try:
-            made = await part_work.synthesize(engine, request, index, self.limiter)
+            made = await part_work.synthesize(engine, request, index, self.threads)
         except InvalidRequest as error:
             metrics.parts.labels("failed").inc()
             await endings.fail(engine, policy, store, job, error.code, error.message)

@@ -82,32 +82,70 @@ class DecodeBudget:
     the activations of one. With a budget of 1.5 pieces, a full-size piece waits for another
     full-size one to finish, while ordinary short sentences run side by side. First come,
     first served: a heavy piece is never overtaken by a stream of light ones.
+
+    Background pieces (jobs' parts) come after every request's piece, and a request's piece
+    counts only the other requests' pieces: it never waits for a part, which at worst
+    decodes beside it (one more full-size piece per job worker while a job runs; a part
+    starts only where everything decoding leaves it room).
     """
 
     def __init__(self, capacity: float) -> None:
         self._capacity = capacity
         self._used = 0.0
-        self._queue: deque[object] = deque()
+        self._background_used = 0.0
+        self._queue: deque[_Ticket] = deque()
         self._changed = threading.Condition()
 
     @contextlib.contextmanager
-    def hold(self, weight: float) -> Iterator[None]:
+    def hold(self, weight: float, *, background: bool = False) -> Iterator[None]:
         weight = min(weight, self._capacity)  # a piece over the budget runs alone
-        ticket = object()
+        ticket = _Ticket(background)
         with self._changed:
             self._queue.append(ticket)
-            self._changed.wait_for(
-                lambda: self._queue[0] is ticket and self._used + weight <= self._capacity
-            )
-            self._queue.popleft()
+            self._changed.wait_for(lambda: self._next() is ticket and self._fits(ticket, weight))
+            self._queue.remove(ticket)
             self._used += weight
+            if background:
+                self._background_used += weight
             self._changed.notify_all()
         try:
             yield
         finally:
             with self._changed:
                 self._used -= weight
+                if background:
+                    self._background_used -= weight
                 self._changed.notify_all()
+
+    def _fits(self, ticket: _Ticket, weight: float) -> bool:
+        """A background piece fits beside everything decoding; a request's piece beside
+        the other requests' pieces (it never waits for a part's)."""
+        used = self._used if ticket.background else self._used - self._background_used
+        return used + weight <= self._capacity
+
+    def background(self) -> _BackgroundBudget:
+        """This budget as background work holds it."""
+        return _BackgroundBudget(self)
+
+    def _next(self) -> _Ticket | None:
+        """The first request's ticket in the queue, else the first background one."""
+        for ticket in self._queue:
+            if not ticket.background:
+                return ticket
+        return self._queue[0] if self._queue else None
+
+
+@dataclass(eq=False)
+class _Ticket:
+    background: bool
+
+
+@dataclass(frozen=True)
+class _BackgroundBudget:
+    budget: DecodeBudget
+
+    def hold(self, weight: float) -> contextlib.AbstractContextManager[None]:
+        return self.budget.hold(weight, background=True)
 
 
 @dataclass(frozen=True)
@@ -287,15 +325,22 @@ class PiperSynthesizer:
                 self._info = {**self._info, voice: loaded}
         return sessions
 
-    def _acquire(self, voice: str) -> tuple[Any, VoiceInfo]:
+    def _acquire(self, voice: str, background: bool) -> tuple[Any, VoiceInfo]:
+        """The session to use: the wide one for a request that starts alone; the narrow one
+        otherwise, and always for background work, which is not counted (it runs at a lower
+        CPU priority, jobs/low_priority.py, so a request beside it has the cores)."""
         sessions = self._sessions(voice)
+        if background:
+            return sessions.narrow, sessions.info
         with self._lock:
             alone = self._running == 0
             self._running += 1
         chosen = sessions.wide if alone and sessions.wide is not None else sessions.narrow
         return chosen, sessions.info
 
-    def _release(self) -> None:
+    def _release(self, background: bool) -> None:
+        if background:
+            return
         with self._lock:
             self._running -= 1
 
@@ -318,16 +363,18 @@ class PiperSynthesizer:
         *,
         timings: list[Timing] | None = None,
         early: bool = False,
+        background: bool = False,
     ) -> Iterator[bytes]:
-        piper_voice, info = self._acquire(voice)
+        piper_voice, info = self._acquire(voice, background)
         try:
             if timings is not None and not info.word_timings:
                 raise InvalidRequest(
                     f"voice {voice} cannot give word timings", param="speech_marks"
                 )
-            yield from self._render(piper_voice, script, info, options, timings, early)
+            budget = self._budget.background() if background else self._budget
+            yield from self._render(piper_voice, script, info, options, timings, early, budget)
         finally:
-            self._release()
+            self._release(background)
 
     def _render(
         self,
@@ -337,6 +384,7 @@ class PiperSynthesizer:
         options: SynthesisOptions,
         timings: list[Timing] | None,
         early: bool,
+        budget: DecodeBudget | _BackgroundBudget,
     ) -> Iterator[bytes]:
         """See speaking.py: raises ``NoSpeech`` when there is nothing to say and
         ``AudioTooLong`` before decoding when the estimate is over the cap, or as soon as
@@ -354,7 +402,7 @@ class PiperSynthesizer:
             steps = with_words(steps, lambda word: said_alone(language, word))
         renderer = Renderer(
             functools.partial(_decode, piper_voice, options),
-            self._budget,
+            budget,
             sample_rate=info.sample_rate,
             voice_scale=voice_scale,
             max_chunk_phonemes=self._max_chunk_phonemes,

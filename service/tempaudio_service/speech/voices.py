@@ -116,6 +116,7 @@ class Synthesizer(Protocol):
         *,
         timings: list[Timing] | None = None,
         early: bool = False,
+        background: bool = False,
     ) -> Iterator[bytes]:
         """16-bit mono PCM at the voice's rate, in pieces as they are made (a sentence, or a
         stretch of a long one, with the silence before it).
@@ -124,7 +125,9 @@ class Synthesizer(Protocol):
         come from the first ``next()``, before any audio; closing the iterator stops work.
         With ``timings``, each speech mark is appended as its audio is made (the voice must
         have ``word_timings``). With ``early``, the first sentence's first words are sent
-        ahead of the rest of it (a stream's first audio).
+        ahead of the rest of it (a stream's first audio). With ``background`` (a job's
+        part), the synthesis takes one thread and is not counted as running: a request that
+        starts meanwhile is still served as on a quiet service.
         """
         ...
 
