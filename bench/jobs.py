@@ -23,22 +23,28 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import random
 import statistics
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
-from bench.common import SENTENCES, free_port, machine_line, write_section
+from bench.common import SENTENCES, free_port, machine_line, previous_version, write_section
 from bench.synthesis import MOTO, local_moto, tempaudio_server
 
 SHORT = SENTENCES[0]
 CORES = 2
 VOICE = "en_US-joe-medium"
 PART_CHARS = 1500
+# Requests under a job: rounds per block, the conditions alternating block by block.
+BLOCK = 5
+# Each replica's process, by its base URL.
+PIDS: dict[str, int] = {}
 
 
 def article(characters: int, seed: int = 5) -> str:
@@ -102,22 +108,32 @@ def queue_url() -> str:
 
 
 @contextlib.contextmanager
-def replicas(count: int, workers: int) -> Iterator[list[str]]:
+def replicas(
+    count: int, workers: int, *, defaults: bool = False, env: dict[str, str] | None = None
+) -> Iterator[list[str]]:
     """``count`` replicas of the service on one queue, each with ``workers`` job workers
-    (and as many synthesis workers), one onnxruntime thread per synthesis."""
+    (and as many synthesis workers), one onnxruntime thread per synthesis; with
+    ``defaults``, the service's own synthesis settings (2 workers, a 2-thread session for a
+    request that runs alone); ``env`` adds to their environment (a previous version's)."""
     url = queue_url()
     env = {
+        **(env or {}),
         "TEMPAUDIO_JOBS_QUEUE_URL": url,
         "TEMPAUDIO_JOBS_WORKERS": str(workers),
         "TEMPAUDIO_JOBS_PART_CHARS": str(PART_CHARS),
-        "TEMPAUDIO_ONNX_IDLE_THREADS": "1",
     }
+    if not defaults:
+        env["TEMPAUDIO_ONNX_IDLE_THREADS"] = "1"
     with contextlib.ExitStack() as stack:
         bases = []
         for _ in range(count):
             port = free_port()
-            stack.enter_context(tempaudio_server(workers=workers, port=port, extra_env=env))
+            synthesis_workers = CORES if defaults else workers
+            _, process = stack.enter_context(
+                tempaudio_server(workers=synthesis_workers, port=port, extra_env=env)
+            )
             bases.append(f"http://127.0.0.1:{port}")
+            PIDS[bases[-1]] = process.pid
         yield bases
 
 
@@ -127,6 +143,8 @@ class JobRun:
     wall: float
     duration: float
     join: float = 0.0  # seconds the finisher took to join the parts
+    service_cpu: float = 0.0  # the replicas' CPU seconds during the job
+    bench_cpu: float = 0.0  # this process's (moto's and the polls')
 
 
 def joined_seconds(bases: list[str]) -> float:
@@ -139,7 +157,18 @@ def joined_seconds(bases: list[str]) -> float:
     return total
 
 
-def run_job(base: str, text: str) -> JobRun:
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far, its children's included (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(field) for field in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def run_job(base: str, text: str, bases: list[str] | None = None) -> JobRun:
+    """Submit ``text`` as a job and poll it to its end; with ``bases`` (the replicas), the
+    CPU time they and this process used meanwhile."""
+    pids = [PIDS[b] for b in bases or []]
+    before = [cpu_seconds(pid) for pid in pids]
+    own = time.process_time()
     client = httpx.Client(timeout=60)
     started = time.perf_counter()
     answer = client.post(f"{base}/tts/jobs", json={"text": text})
@@ -152,14 +181,36 @@ def run_job(base: str, text: str) -> JobRun:
             to_running = time.perf_counter() - started
         if job["status"] in ("completed", "failed", "cancelled"):
             break
-        time.sleep(0.02)
+        # Every 20 ms while the start or the end is near, every second between: a poll is
+        # a request and a DynamoDB read, and 50 a second would take a tenth of the cores
+        # from the parts (moto shares them here).
+        progress = job["progress"]
+        near = to_running is None or progress["parts_done"] >= progress["parts_total"] - 1
+        time.sleep(0.02 if near else 1.0)
     assert job["status"] == "completed", job
-    return JobRun(to_running or 0.0, time.perf_counter() - started, float(job["duration"]))
+    run = JobRun(to_running or 0.0, time.perf_counter() - started, float(job["duration"]))
+    run.service_cpu = sum(cpu_seconds(pid) - was for pid, was in zip(pids, before, strict=True))
+    run.bench_cpu = time.process_time() - own
+    return run
 
 
-def requests_alone_and_under_a_job(text: str, rounds: int) -> dict[str, tuple[float, float]]:
-    """p50 of c=1 sync latency and stream first audio, without a job and with one."""
-    with replicas(1, CORES) as (base,):
+def parts_running(base: str) -> float:
+    for line in httpx.get(f"{base}/metrics", timeout=10).text.splitlines():
+        if line.startswith("tempaudio_jobs_parts_running "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def requests_alone_and_under_a_job(
+    text: str, rounds: int, job_workers: int, env: dict[str, str] | None = None
+) -> dict[str, tuple[float, float]]:
+    """p50 of c=1 sync latency and stream first audio, without a job and with one, on a
+    replica with the service's synthesis defaults and ``job_workers`` job workers.
+
+    The two conditions alternate in blocks of ``BLOCK`` rounds (a job submitted, measured
+    under, cancelled, its parts ended, then measured alone), so that the machine's drift
+    falls on both alike."""
+    with replicas(1, job_workers, defaults=True, env=env) as (base,):
         client = httpx.Client(timeout=60)
 
         def sync() -> float:
@@ -178,27 +229,37 @@ def requests_alone_and_under_a_job(text: str, rounds: int) -> dict[str, tuple[fl
             assert first is not None
             return first
 
-        def measure() -> dict[str, float]:
-            sync(), first_audio()  # warm up
-            times: dict[str, list[float]] = {"sync": [], "stream": []}
-            for _ in range(rounds):
-                times["sync"].append(sync())
-                time.sleep(0.3)  # a gap: the job's parts go on between requests
-                times["stream"].append(first_audio())
-                time.sleep(0.3)
-            return {name: statistics.median(values) for name, values in times.items()}
+        times: dict[str, dict[str, list[float]]] = {
+            condition: {"sync": [], "stream": []} for condition in ("alone", "under")
+        }
 
-        alone = measure()
-        answer = client.post(f"{base}/tts/jobs", json={"text": text})
-        answer.raise_for_status()
-        location = base + answer.headers["location"]
-        while client.get(location).json()["status"] == "queued":
-            time.sleep(0.05)
-        under = measure()
-        still = client.get(location).json()["status"]
-        client.delete(location)
-    assert still == "running", "the job ended before the requests under it were measured"
-    return {name: (alone[name], under[name]) for name in alone}
+        def measure(condition: str, count: int) -> None:
+            for _ in range(count):
+                times[condition]["sync"].append(sync())
+                time.sleep(0.3)  # a gap: the job's parts go on between requests
+                times[condition]["stream"].append(first_audio())
+                time.sleep(0.3)
+
+        sync(), first_audio()  # warm up
+        for block in range(0, rounds, BLOCK):
+            count = min(BLOCK, rounds - block)
+            measure("alone", count)
+            answer = client.post(f"{base}/tts/jobs", json={"text": text})
+            answer.raise_for_status()
+            location = base + answer.headers["location"]
+            while parts_running(base) < job_workers:  # every job worker on a part
+                time.sleep(0.05)
+            measure("under", count)
+            still = client.get(location).json()["status"]
+            client.delete(location)
+            assert still == "running", "the job ended before the requests under it were measured"
+            while parts_running(base) > 0:
+                time.sleep(0.1)
+    median = {
+        condition: {name: statistics.median(values) for name, values in found.items()}
+        for condition, found in times.items()
+    }
+    return {name: (median["alone"][name], median["under"][name]) for name in ("sync", "stream")}
 
 
 # --- the scale on paper: what one job asks of SQS, DynamoDB and S3 -----------------------
@@ -281,12 +342,59 @@ def paper(measured: Direct, join_seconds: float, characters: int) -> str:
     )
 
 
+def under_rows(
+    text: str, rounds: int, against: str | None
+) -> tuple[list[str], dict[str, dict[int, dict[str, tuple[float, float]]]]]:
+    """The table of requests under a job: this version (and ``against``'s), with the
+    default single job worker and with two."""
+    found: dict[str, dict[int, dict[str, tuple[float, float]]]] = {}
+    with contextlib.ExitStack() as stack:
+        versions: list[tuple[str, dict[str, str]]] = [("now", {})]
+        if against:
+            versions.append((against, stack.enter_context(previous_version(against))))
+        for label, env in versions:
+            for job_workers in (1, CORES):
+                under = requests_alone_and_under_a_job(text, rounds, job_workers, env)
+                print(label, job_workers, under, flush=True)
+                found.setdefault(label, {})[job_workers] = under
+    rows = []
+    for label, by_workers in found.items():
+        for job_workers, under in by_workers.items():
+            who = "this version" if label == "now" else f"`{label}`"
+            workers = (
+                "1 job worker (the default)" if job_workers == 1 else f"{job_workers} job workers"
+            )
+            for name, request in (
+                ("sync", "`/tts/sync` latency"),
+                ("stream", "`/tts/stream` first audio"),
+            ):
+                alone, under_job = under[name]
+                rows.append(
+                    f"| {who} | {workers} | {request} | {alone:.3f} | {under_job:.3f}"
+                    f" | {under_job / alone:.2f}x |"
+                )
+    return rows, found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    quick = parser.parse_args().quick
+    parser.add_argument(
+        "--against", metavar="REV", help="requests under a job: also a previous version's"
+    )
+    parser.add_argument(
+        "--only", choices=["requests"], help="print one part (not written to BENCHMARKS.md)"
+    )
+    args = parser.parse_args()
+    quick = args.quick
     characters = 20_000 if quick else 100_000
     text = article(characters)
+    rounds = 10 if quick else 20
+    if args.only == "requests":
+        with local_moto():
+            rows, _ = under_rows(text, rounds, args.against)
+        print("\n".join(rows))
+        return
     print(f"direct synthesis of {characters} characters ...", flush=True)
     measured = direct(text)
     print(measured, flush=True)
@@ -296,11 +404,10 @@ def main() -> None:
             with replicas(count, workers) as bases:
                 run_job(bases[0], article(3_000, seed=9))  # warm up every replica's path
                 before = joined_seconds(bases)
-                runs[f"{count}x{workers}"] = run = run_job(bases[0], text)
+                runs[f"{count}x{workers}"] = run = run_job(bases[0], text, bases)
                 run.join = joined_seconds(bases) - before
                 print(count, workers, runs[f"{count}x{workers}"], flush=True)
-        under = requests_alone_and_under_a_job(text, 6 if quick else 15)
-        print(under, flush=True)
+        under, _ = under_rows(text, rounds, args.against)
     rows = []
     for name, key, cores in (
         ("1 replica, 1 job worker (the default)", "1x1", 1),
@@ -311,11 +418,12 @@ def main() -> None:
         direct_wall = measured.serial_seconds if cores == 1 else measured.threaded_seconds
         rows.append(
             f"| {name} | {cores} | {run.wall:.1f} | {measured.cpu_seconds / cores / run.wall:.0%}"
-            f" | {run.wall / direct_wall:.2f}x | {run.to_running:.2f} | {run.duration:.0f} |"
+            f" | {run.wall / direct_wall:.2f}x | {run.to_running:.2f} | {run.duration:.0f}"
+            f" | {run.service_cpu:.0f} | {run.bench_cpu:.0f} |"
         )
     body = f"""## Jobs: long-form audio over the queue
 
-`python -m bench.jobs{" --quick" if quick else ""}` ({machine_line()}). A {characters:,}-character
+`python -m bench.jobs{" --quick" if quick else ""}{f" --against {args.against}" if args.against else ""}` ({machine_line()}). A {characters:,}-character
 text ({measured.parts} parts of at most {PART_CHARS} characters, {measured.audio_seconds / 60:.0f}
 minutes of audio) as a job, with the real program and moto's SQS, S3 and DynamoDB in the
 benchmark's process. Its parts synthesized directly in one process: **{measured.cpu_seconds:.0f} s**
@@ -324,22 +432,28 @@ time), **{measured.threaded_seconds:.1f} s** of wall time on {CORES} threads of 
 "Efficiency" is that CPU time over the cores the job's workers use, against the job's wall
 time (target >= 90%); "overhead" is the job's wall time against the direct synthesis of the
 same parts on as many threads (target <= 1.05x); "to running" is from the POST to
-the first poll (every 20 ms) that sees `running` (target < 1 s).
+the first poll that sees `running` (target < 1 s). The benchmark polls the job every 20 ms
+until it runs and once its last part is near, every second between: each poll is a request
+and a DynamoDB read, and moto shares the 2 cores with the workers. The CPU columns are what
+the replicas and the benchmark's process (moto and the polls) used during the job.
 
-| run | cores used | wall (s) | efficiency | overhead | to running (s) | audio (s) |
-|---|---|---|---|---|---|---|
+| run | cores used | wall (s) | efficiency | overhead | to running (s) | audio (s) | replicas' CPU (s) | moto's CPU (s) |
+|---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
-Requests while a job runs on the same replica (2 synthesis workers, 2 job workers: the
-job takes both cores between requests; c=1, a
-short sentence, p50 of {6 if quick else 15}, alternating with a pause): a part waits between
-sentences while a request is admitted, so a request waits at most for the sentences being
-made when it arrives.
+Requests while a job runs on the same replica, with the service's synthesis defaults (2
+workers, a 2-thread session for a request that runs alone) and 1 or 2 job workers; c=1, a
+short sentence, p50 of {rounds} each, alone and under a job alternating in blocks of {BLOCK}
+(a job submitted, measured under once every job worker is on a part, cancelled, its parts
+ended). A part waits between sentences while a request is admitted; its sentences are made
+on the jobs' own threads at `nice 19` with one onnxruntime thread, are not counted as running
+syntheses (a request alone still gets the 2-thread session) and never hold up a request's
+decoding (jobs/low_priority.py, speech/synth.py `DecodeBudget`). Target: first audio under
+a job <= 1.1x alone.
 
-| request | alone (s) | under a job (s) | ratio |
-|---|---|---|---|
-| `/tts/sync` latency | {under["sync"][0]:.3f} | {under["sync"][1]:.3f} | {under["sync"][1] / under["sync"][0]:.2f}x |
-| `/tts/stream` first audio | {under["stream"][0]:.3f} | {under["stream"][1]:.3f} | {under["stream"][1] / under["stream"][0]:.2f}x |
+| version | job workers | request | alone (s) | under a job (s) | ratio |
+|---|---|---|---|---|---|
+{chr(10).join(under)}
 
 The finisher joined the parts in {runs["1x1"].join:.1f} s, {runs["1x2"].join:.1f} s and
 {runs["2x1"].join:.1f} s, included in the wall times above.
