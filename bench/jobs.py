@@ -196,7 +196,7 @@ def run_job(base: str, text: str, bases: list[str] | None = None) -> JobRun:
 
 def parts_running(base: str) -> float:
     for line in httpx.get(f"{base}/metrics", timeout=10).text.splitlines():
-        if line.startswith("tempaudio_jobs_parts_running "):
+        if line.startswith("tempaudio_jobs_running_parts "):
             return float(line.split()[-1])
     return 0.0
 
@@ -248,6 +248,7 @@ def requests_alone_and_under_a_job(
             answer.raise_for_status()
             location = base + answer.headers["location"]
             while parts_running(base) < job_workers:  # every job worker on a part
+                assert client.get(location).json()["status"] in ("queued", "running")
                 time.sleep(0.05)
             measure("under", count)
             still = client.get(location).json()["status"]
