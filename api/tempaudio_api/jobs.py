@@ -38,9 +38,10 @@ AUTHORITY_PATTERN = r"^https?://([A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(:" + PORT_P
 # Printable ASCII, no backslash (browsers read one as '/'): an international host is
 # written in its xn-- form.
 TEXT_PATTERN = r"^[!-\[\]-~]*$"
-# A '.' or '..' path segment, also percent-encoded: a client resolving it would leave the
-# prefix's path (/hooks/../admin is /admin).
-DOT_SEGMENT_PATTERN = r"/(\.|%2[eE]){1,2}(/|$)"
+# A '.' or '..' path segment, also percent-encoded, also with ';' parameters (Tomcat and
+# Jetty read /hooks/..;x/admin as /admin): a client or a server resolving it would leave
+# the prefix's path (/hooks/../admin is /admin).
+DOT_SEGMENT_PATTERN = r"/(\.|%2[eE]){1,2}(;[^/]*)?(/|$)"
 # A '/' or '\' hidden in one segment (%2F, %5C), which some servers split on.
 ENCODED_SEPARATOR_PATTERN = r"%(2[fF]|5[cC])"
 # A '%' that does not start an escape (two hex digits); RE2 has no lookahead.

@@ -245,6 +245,13 @@ PREFIXES = (
         ("https://ok.example/hooks/%2e%2E/admin", False),
         ("https://ok.example/hooks/..%2Fadmin", False),
         ("https://ok.example/hooks/x/.", False),
+        # Dot segments with parameters, which Tomcat and Jetty resolve as dot segments.
+        ("https://ok.example/hooks/..;/admin", False),
+        ("https://ok.example/hooks/..;jsessionid=1/admin", False),
+        ("https://ok.example/hooks/.;x/y", False),
+        ("https://ok.example/hooks/%2e%2e;/admin", False),
+        ("https://ok.example/hooks/x/..;", False),
+        ("https://ok.example/hooks/a;b/..c;d", True),  # parameters, but no dot segment
         ("https://ok.example/hooks\\..\\admin", False),
         ("https://ok.example/hooks/%zz", False),
         # What parsers read differently: never allowed.
