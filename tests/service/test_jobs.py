@@ -26,7 +26,7 @@ from starlette.testclient import TestClient
 from tempaudio_service.app import create_app
 from tempaudio_service.core.settings import ServiceSettings
 from tempaudio_service.jobs import assembly
-from tempaudio_service.jobs.callbacks import refused_address
+from tempaudio_service.jobs.callbacks import Destination, destination
 from tempaudio_service.policy.policy_sources import static_source
 from tempaudio_service.storage.aws_clients import make_sqs_client
 from tempaudio_service.storage.job_queue import ensure_queue
@@ -305,17 +305,75 @@ def test_a_callback_outside_the_prefixes_is_refused_at_submission(
     assert receiver.received == []
 
 
+def test_the_callback_goes_to_the_address_checked_never_to_the_name_resolved_again(
+    tmp_path: Path,
+    job_settings: ServiceSettings,
+    tone: ToneSynthesizer,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DNS rebinding: the name answers a harmless address when checked and the metadata
+    service's afterwards. The request connects to the address checked, with the name as
+    its Host; nothing resolves the name again (``hooks.invalid`` resolves nowhere else)."""
+    from tempaudio_service.jobs import callbacks
+
+    answers = iter([["127.0.0.1"], ["127.0.0.1"]])
+    asked: list[str] = []
+
+    def rebinding(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return next(answers, ["169.254.169.254"])
+
+    monkeypatch.setattr(callbacks, "resolve_host", rebinding)
+    prefix = f"http://hooks.invalid:{receiver.port}/hooks/"
+    with callback_app(tmp_path, job_settings, tone, prefix) as app:
+        answer = app.post("/tts/jobs", json={"text": SENTENCE, "callback_url": prefix + "a"})
+        assert answer.status_code == 202, answer.text
+        location = answer.headers["location"]
+        wait_for(app, location, "completed")
+        for _ in range(200):  # the second attempt comes a second after the first
+            job = app.get(location).json()
+            if job["callback"]["delivered_at"]:
+                break
+            time.sleep(0.05)
+    assert job["callback"]["attempts"] == 2
+    assert job["callback"]["last_status"] == 204
+    assert asked == ["hooks.invalid", "hooks.invalid"]  # once an attempt, by the check
+    assert [headers["host"] for headers, _ in receiver.received] == [
+        f"hooks.invalid:{receiver.port}"
+    ] * 2
+    Webhook(SECRET).verify(receiver.received[1][1], receiver.received[1][0])
+
+
+def test_an_attempt_connects_to_the_checked_address_with_the_name_for_tls() -> None:
+    prefixes = ["https://hooks.example:8443/", "https://[fd00::7]/v1/"]
+    two = lambda host, port: ["10.0.0.7", "10.0.0.8"]
+    first = destination("https://hooks.example:8443/x?a=1", prefixes, two, attempt=1)
+    second = destination("https://hooks.example:8443/x?a=1", prefixes, two, attempt=2)
+    assert first == Destination(
+        "https://10.0.0.7:8443/x?a=1", "hooks.example:8443", "hooks.example"
+    )
+    assert second == Destination(
+        "https://10.0.0.8:8443/x?a=1", "hooks.example:8443", "hooks.example"
+    )
+    literal = destination("https://[fd00::7]/v1/x", prefixes, two)
+    assert literal == Destination("https://[fd00::7]/v1/x", "[fd00::7]", None)
+    assert destination("https://hooks.example:8443/x", prefixes, lambda h, p: []) is None
+
+
 def test_a_host_that_resolves_to_a_link_local_address_is_not_called() -> None:
     """The prefix names a host; where it points now decides (DNS can change)."""
     prefixes = ["https://hooks.example/"]
     metadata = lambda host, port: ["169.254.169.254"]
-    assert refused_address("https://hooks.example/x", prefixes, metadata)
-    assert refused_address("https://hooks.example/x", prefixes, lambda h, p: ["fe80::1"])
-    assert refused_address("https://hooks.example/x", prefixes, lambda h, p: ["10.0.0.7"]) is None
+
+    def refused(url: str, prefixes: list[str], resolve: Any) -> bool:
+        return isinstance(destination(url, prefixes, resolve), str)
+
+    assert refused("https://hooks.example/x", prefixes, metadata)
+    assert refused("https://hooks.example/x", prefixes, lambda h, p: ["fe80::1"])
+    assert not refused("https://hooks.example/x", prefixes, lambda h, p: ["10.0.0.7"])
     named = ["http://169.254.170.2/v1/"]
-    assert (
-        refused_address("http://169.254.170.2/v1/x", named, lambda h, p: ["169.254.170.2"]) is None
-    )
+    assert not refused("http://169.254.170.2/v1/x", named, lambda h, p: ["169.254.170.2"])
 
 
 def test_a_finisher_that_goes_away_is_replaced_once_its_hold_lapses(

@@ -11,7 +11,11 @@ the same for every attempt of one end, so a receiver can drop a repeat.
 Where it is sent: the URL was under one of the policy's ``callbackUrlPrefixes`` at
 submission, and still must be. Redirects are not followed. A host that resolves to a
 link-local address (the cloud metadata service among them) is refused unless the
-prefix names that address itself.
+prefix names that address itself. The request goes to an address that was checked, never
+to the name resolved again (a name whose answers change between the check and the
+connection, DNS rebinding, cannot slip through): the URL's host is replaced by the
+address, the ``Host`` header keeps the name, and over TLS the certificate is verified for
+the name (SNI).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -72,8 +77,21 @@ def resolve_host(host: str, port: int) -> list[str]:
     return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, port)})
 
 
-def refused_address(url: str, prefixes: Sequence[str], resolve: Resolve) -> str | None:
-    """Why ``url`` may not be called now, or None."""
+@dataclass(frozen=True)
+class Destination:
+    """Where one attempt connects: ``url`` with a checked address for its host."""
+
+    url: str
+    host_header: str  # the URL's host and port, as written
+    tls_name: str | None  # the name the certificate is verified for (https to a name)
+
+
+def destination(
+    url: str, prefixes: Sequence[str], resolve: Resolve, attempt: int = 1
+) -> Destination | str | None:
+    """Where ``url`` is called now: a checked address (the attempt's turn among them); or
+    why it may not be (a refusal); or None when its host does not resolve now (the attempt
+    fails and is retried)."""
     if not callback_allowed(prefixes, url):
         return "its URL is no longer under a prefix the policy allows"
     parts = urlsplit(url)
@@ -81,13 +99,29 @@ def refused_address(url: str, prefixes: Sequence[str], resolve: Resolve) -> str 
     port = parts.port or (443 if parts.scheme == "https" else 80)
     named = {urlsplit(prefix).hostname for prefix in prefixes if callback_allowed([prefix], url)}
     try:
-        addresses = [ipaddress.ip_address(a.split("%")[0]) for a in resolve(host, port)]
+        ipaddress.ip_address(host)
+    except ValueError:
+        literal = False
+    else:
+        literal = True
+    try:
+        found = [host] if literal else resolve(host, port)
+        addresses = [ipaddress.ip_address(a.split("%")[0]) for a in found]
     except (OSError, ValueError):
-        return None  # not resolvable now: the attempt fails and is retried
+        return None
+    if not addresses:
+        return None
     for address in addresses:
         if _risky(address) and str(address) not in named:
             return f"its host resolves to {address}, a link-local or metadata address"
-    return None
+    if literal:
+        return Destination(url, parts.netloc, None)
+    chosen = str(addresses[(attempt - 1) % len(addresses)])
+    return Destination(
+        str(httpx.URL(url).copy_with(host=chosen)),
+        parts.netloc,
+        host if parts.scheme == "https" else None,
+    )
 
 
 def payload(job: Job, body: dict[str, Any]) -> tuple[str, bytes]:
@@ -103,7 +137,7 @@ async def deliver(
     body: dict[str, Any],
     attempt: int,
     *,
-    resolve: Resolve = resolve_host,
+    resolve: Resolve | None = None,
 ) -> None:
     """One attempt; the next one queued when it fails and attempts are left."""
     settings = engine.settings
@@ -113,8 +147,11 @@ async def deliver(
         return
     url = job.callback.url
     prefixes = engine.spec_of(policy).callback_url_prefixes
-    refusal = await anyio.to_thread.run_sync(refused_address, url, prefixes, resolve)
-    if refusal is not None:
+    where = await anyio.to_thread.run_sync(
+        destination, url, prefixes, resolve or resolve_host, attempt
+    )
+    if isinstance(where, str):
+        refusal = where
         logger.warning("job %s: callback not sent: %s", job.job_id, refusal)
         metrics.callbacks.labels("refused").inc()
         await engine.call(transitions.callback_tried, store.jobs, job.job_id, None, None, refusal)
@@ -139,7 +176,15 @@ async def deliver(
             async with httpx.AsyncClient(
                 follow_redirects=False, timeout=deadline, trust_env=False
             ) as client:
-                request = client.build_request("POST", url, content=data, headers=headers)
+                if where is None:  # its host does not resolve now: a failed attempt
+                    raise httpx.ConnectError(f"{urlsplit(url).hostname} does not resolve")
+                request = client.build_request(
+                    "POST",
+                    where.url,
+                    content=data,
+                    headers={**headers, "host": where.host_header},
+                    extensions={} if where.tls_name is None else {"sni_hostname": where.tls_name},
+                )
                 answer = await client.send(request, stream=True)
                 status = answer.status_code
                 await answer.aclose()
