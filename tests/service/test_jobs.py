@@ -256,20 +256,27 @@ def callback_app(
     return TestClient(create_app(settings, synth=tone, policies=source))
 
 
+def called_back(app: TestClient, callback_url: str) -> tuple[Any, dict[str, Any]]:
+    """A job with ``callback_url``, completed and waited on until its callback was
+    delivered (or 10 s): the submission's answer, and the job as it ends."""
+    answer = app.post("/tts/jobs", json={"text": SENTENCE, "callback_url": callback_url})
+    assert answer.status_code == 202, answer.text
+    location = answer.headers["location"]
+    wait_for(app, location, "completed")
+    for _ in range(200):  # the second attempt comes a second after the first
+        job: dict[str, Any] = app.get(location).json()
+        if job["callback"]["delivered_at"]:
+            break
+        time.sleep(0.05)
+    return answer, job
+
+
 def test_the_callback_is_signed_retried_and_recorded(
     tmp_path: Path, job_settings: ServiceSettings, tone: ToneSynthesizer, receiver: Receiver
 ) -> None:
     prefix = f"http://127.0.0.1:{receiver.port}/hooks/"
     with callback_app(tmp_path, job_settings, tone, prefix) as app:
-        answer = app.post("/tts/jobs", json={"text": SENTENCE, "callback_url": prefix + "a"})
-        assert answer.status_code == 202, answer.text
-        location = answer.headers["location"]
-        wait_for(app, location, "completed")
-        for _ in range(200):  # the second attempt comes a second after the first
-            job = app.get(location).json()
-            if job["callback"]["delivered_at"]:
-                break
-            time.sleep(0.05)
+        answer, job = called_back(app, prefix + "a")
     assert job["callback"]["attempts"] == 2
     assert job["callback"]["last_status"] == 204
     assert len(receiver.received) == 2
@@ -327,15 +334,7 @@ def test_the_callback_goes_to_the_address_checked_never_to_the_name_resolved_aga
     monkeypatch.setattr(callbacks, "resolve_host", rebinding)
     prefix = f"http://hooks.invalid:{receiver.port}/hooks/"
     with callback_app(tmp_path, job_settings, tone, prefix) as app:
-        answer = app.post("/tts/jobs", json={"text": SENTENCE, "callback_url": prefix + "a"})
-        assert answer.status_code == 202, answer.text
-        location = answer.headers["location"]
-        wait_for(app, location, "completed")
-        for _ in range(200):  # the second attempt comes a second after the first
-            job = app.get(location).json()
-            if job["callback"]["delivered_at"]:
-                break
-            time.sleep(0.05)
+        _, job = called_back(app, prefix + "a")
     assert job["callback"]["attempts"] == 2
     assert job["callback"]["last_status"] == 204
     assert asked == ["hooks.invalid", "hooks.invalid"]  # once an attempt, by the check
