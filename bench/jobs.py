@@ -449,7 +449,7 @@ short sentence, p50 of {rounds} each, alone and under a job alternating in block
 ended). A part waits between sentences while a request is admitted; its sentences are made
 on the jobs' own threads at `nice 19` with one onnxruntime thread, are not counted as running
 syntheses (a request alone still gets the 2-thread session) and never hold up a request's
-decoding (jobs/low_priority.py, speech/synth.py `DecodeBudget`). Target: first audio under
+decoding (jobs/low_priority.py, speech/decode_budget.py). Target: first audio under
 a job <= 1.1x alone.
 
 | version | job workers | request | alone (s) | under a job (s) | ratio |

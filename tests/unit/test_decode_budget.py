@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tempaudio_service.speech.synth import DecodeBudget
+from tempaudio_service.speech.decode_budget import DecodeBudget
 
 WAIT = 30  # seconds a step may take before the test fails
 
