@@ -390,7 +390,7 @@ def main() -> None:
     quick = args.quick
     characters = 20_000 if quick else 100_000
     text = article(characters)
-    rounds = 10 if quick else 20
+    rounds = 10 if quick else 40
     if args.only == "requests":
         with local_moto():
             rows, _ = under_rows(text, rounds, args.against)
