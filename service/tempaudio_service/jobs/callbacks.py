@@ -86,6 +86,15 @@ class Destination:
     tls_name: str | None  # the name the certificate is verified for (https to a name)
 
 
+def _is_address(host: str) -> bool:
+    """Whether ``host`` is written as an address (then nothing resolves it)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def destination(
     url: str, prefixes: Sequence[str], resolve: Resolve, attempt: int = 1
 ) -> Destination | str | None:
@@ -98,12 +107,7 @@ def destination(
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     named = {urlsplit(prefix).hostname for prefix in prefixes if callback_allowed([prefix], url)}
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        literal = False
-    else:
-        literal = True
+    literal = _is_address(host)
     try:
         found = [host] if literal else resolve(host, port)
         addresses = [ipaddress.ip_address(a.split("%")[0]) for a in found]
@@ -150,11 +154,10 @@ async def deliver(
     where = await anyio.to_thread.run_sync(
         destination, url, prefixes, resolve or resolve_host, attempt
     )
-    if isinstance(where, str):
-        refusal = where
-        logger.warning("job %s: callback not sent: %s", job.job_id, refusal)
+    if isinstance(where, str):  # refused
+        logger.warning("job %s: callback not sent: %s", job.job_id, where)
         metrics.callbacks.labels("refused").inc()
-        await engine.call(transitions.callback_tried, store.jobs, job.job_id, None, None, refusal)
+        await engine.call(transitions.callback_tried, store.jobs, job.job_id, None, None, where)
         return
     message_id, data = payload(job, body)
     if job.callback.given_up is not None:
@@ -172,12 +175,12 @@ async def deliver(
     try:
         # One deadline for the whole attempt (httpx's timeouts are per read: a receiver
         # that trickles would hold the worker), and the answer's body is never read.
+        if where is None:  # its host does not resolve now: a failed attempt
+            raise httpx.ConnectError(f"{urlsplit(url).hostname} does not resolve")
         with anyio.fail_after(deadline):
             async with httpx.AsyncClient(
                 follow_redirects=False, timeout=deadline, trust_env=False
             ) as client:
-                if where is None:  # its host does not resolve now: a failed attempt
-                    raise httpx.ConnectError(f"{urlsplit(url).hostname} does not resolve")
                 request = client.build_request(
                     "POST",
                     where.url,
