@@ -196,13 +196,15 @@ def test_narrow_and_wide_sessions_share_one_arena_without_memory_patterns() -> N
     first = PiperSynthesizer(intra_op_threads=1, idle_threads=2)
     second = PiperSynthesizer(intra_op_threads=1, idle_threads=2)  # registers nothing twice
     sessions = [
-        piper_voice.session
+        session
         for synth in (first, second)
         for piper_voice in (
             synth._static["en_US-joe-medium"].narrow,
             synth._static["en_US-joe-medium"].wide,
         )
+        for session in piper_voice.session.sessions()  # the front and the windowed decoder
     ]
+    assert len(sessions) == 8
     for session in sessions:
         options = session.get_session_options()
         assert options.enable_mem_pattern is False

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy
 import pytest
 
 from tempaudio_service.speech import prepared_models
@@ -139,3 +140,70 @@ def test_both_sessions_of_a_voice_read_one_mapped_copy_of_the_weights(
     maps = Path("/proc/self/maps").read_text().splitlines()
     assert sum(1 for line in maps if line.endswith(str(entry.weights_file))) == 1
     assert mapped is not None
+
+
+def test_the_entry_splits_at_the_decoder_whose_halves_read_the_one_weights_file(
+    entry: PreparedModel,
+) -> None:
+    from tempaudio_service.speech.windowed_decoder import Split
+
+    # The bundled voice's decoder reaches 12 frames either side (16 is the context tried
+    # that covers it); a frame is 256 samples.
+    assert entry.split == Split("/Mul_7_output_0", (), 16, 256)
+    for half in (entry.front, entry.decoder):
+        assert half.stat().st_size < 1_000_000  # the graph only: its weights are apart
+        assert b"weights.bin" in half.read_bytes()
+
+
+class _Frames:
+    """A decoder session that records how many latent frames each run gets."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.frames: list[int] = []
+
+    def run(self, names: Any, feed: dict[str, Any]) -> Any:
+        self.frames.append(next(iter(feed.values())).shape[-1])
+        return self.session.run(names, feed)
+
+
+def test_a_long_sentence_decodes_in_windows_to_the_whole_graph_s_samples(
+    entry: PreparedModel,
+) -> None:
+    """Without noise the model is deterministic: the windows' audio is the whole graph's,
+    and the decoder never holds more than a window and its context."""
+    from tempaudio_service.speech.synth import PiperSynthesizer, SynthesisOptions
+    from tempaudio_service.speech.voice_files import _inference_session
+    from tempaudio_service.speech.windowed_decoder import WINDOW_FRAMES
+
+    synth = PiperSynthesizer(
+        idle_threads=2, model_cache=entry.folder.parent, max_chunk_phonemes=10_000
+    )
+    joe = synth._static["en_US-joe-medium"]
+    quiet = SynthesisOptions(noise_scale=0.0, noise_w=0.0)
+    long = (
+        "After a long and tiresome debate about the budget for the coming year, the "
+        "committee finally agreed that the new library would open in the spring and that "
+        "every child in the town would receive a card of their own."
+    )
+    recorded = []
+    for piper_voice in (joe.narrow, joe.wide):
+        frames = _Frames(piper_voice.session.decoder.session)
+        piper_voice.session.decoder._session = frames
+        recorded.append(frames)
+    windowed = synth.synthesize(long, "en_US-joe-medium", quiet)
+    assert windowed.duration_seconds > 8  # over three windows of 2.3 s, in one piece
+    decoded = [n for frames in recorded for n in frames.frames]
+    assert len(decoded) >= 4
+    assert max(decoded) <= WINDOW_FRAMES + 2 * 16
+    joe.narrow.session = _inference_session(entry.graph, joe.weights, 1)
+    joe.wide.session = _inference_session(entry.graph, joe.weights, 2)
+    whole = synth.synthesize(long, "en_US-joe-medium", quiet)
+    # Two threads split a convolution's sums by its size, so a float may differ in its last
+    # bit and a rare sample by one step of 16 bits; a window short of its context is off by
+    # tens of steps (8 frames: 38, on 2,468 samples).
+    a = numpy.frombuffer(windowed.pcm, numpy.int16).astype(numpy.int32)
+    b = numpy.frombuffer(whole.pcm, numpy.int16).astype(numpy.int32)
+    assert a.shape == b.shape
+    assert numpy.abs(a - b).max() <= 1
+    assert numpy.count_nonzero(a - b) < a.size / 10_000

@@ -12,6 +12,10 @@ service never imports ``onnx`` nor holds a second copy of a model. The result is
 a temporary folder and renamed into place: processes that prepare at once (replicas on one
 volume, test runs) each find a whole entry.
 
+Where the graph splits at its decoder (windowed_decoder.py), the entry also has the two
+halves, ``front.onnx`` and ``decoder.onnx``, whose weights point into the same
+``weights.bin``: the service runs those, the decoder in windows of bounded length.
+
 At load, ``weights.bin`` is mapped read-only and each weight is handed to onnxruntime as an
 initializer (``SessionOptions.add_initializer``): the narrow and the wide session of a voice
 read the same pages, which are the page cache's, not the heap's.
@@ -32,11 +36,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tempaudio_service.speech.windowed_decoder import Split, split_graph
+
 logger = logging.getLogger(__name__)
 # Bumped when what ``prepare_into`` writes changes: an old entry is then prepared again.
-FORMAT = 1
+FORMAT = 2
 MANIFEST = "manifest.json"
 GRAPH = "model.onnx"
+FRONT = "front.onnx"
+DECODER = "decoder.onnx"
 WEIGHTS = "weights.bin"
 # Weights smaller than this stay in the graph (shape constants that inference reads).
 EXTERNAL_THRESHOLD = 1024
@@ -56,15 +64,25 @@ class Weight:
 
 @dataclass(frozen=True)
 class PreparedModel:
-    """A prepared entry: the graph, its weights and whether it gives phoneme durations."""
+    """A prepared entry: the graph, its weights, whether it gives phoneme durations and
+    where it splits at its decoder (None: it is run whole)."""
 
     folder: Path
     timed: bool
     weights: tuple[Weight, ...]
+    split: Split | None = None
 
     @property
     def graph(self) -> Path:
         return self.folder / GRAPH
+
+    @property
+    def front(self) -> Path:
+        return self.folder / FRONT
+
+    @property
+    def decoder(self) -> Path:
+        return self.folder / DECODER
 
     @property
     def weights_file(self) -> Path:
@@ -104,7 +122,18 @@ def read_entry(folder: Path) -> PreparedModel | None:
     )
     if not (folder / GRAPH).is_file() or not (folder / WEIGHTS).is_file():
         return None
-    return PreparedModel(folder, bool(manifest.get("timed")), weights)
+    split = None
+    found = manifest.get("split")
+    if isinstance(found, dict):
+        if not (folder / FRONT).is_file() or not (folder / DECODER).is_file():
+            return None
+        split = Split(
+            str(found["latent"]),
+            tuple(str(name) for name in found["conditions"]),
+            int(found["context"]),
+            int(found["hop"]),
+        )
+    return PreparedModel(folder, bool(manifest.get("timed")), weights, split)
 
 
 def prepared(source: Path, cache_dir: Path) -> PreparedModel:
@@ -143,10 +172,7 @@ def prepared(source: Path, cache_dir: Path) -> PreparedModel:
 
 def prepare_into(source: Path, cache_dir: Path) -> Path:
     """Prepare ``source`` into ``cache_dir`` (the child process's work); the entry's folder."""
-    import numpy
     import onnx
-    from onnx import numpy_helper
-    from onnx.external_data_helper import set_external_data
 
     name = entry_name(file_sha256(source))
     final = cache_dir / name
@@ -154,33 +180,34 @@ def prepare_into(source: Path, cache_dir: Path) -> Path:
         return final
     model = onnx.load(str(source))
     timed = _patched(model, source)
+    halves = split_graph(model)
     work = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=cache_dir))
     work.chmod(0o755)  # readable by the service user when prepared at image build
     try:
-        weights: list[dict[str, Any]] = []
-        with (work / WEIGHTS).open("wb") as out:
-            for tensor in model.graph.initializer:
-                array = numpy.ascontiguousarray(numpy_helper.to_array(tensor))
-                if array.nbytes < EXTERNAL_THRESHOLD:
-                    continue
-                out.write(b"\0" * (-out.tell() % ALIGNMENT))
-                offset = out.tell()
-                out.write(array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes())
-                weights.append(
-                    {
-                        "name": tensor.name,
-                        "dtype": array.dtype.str,
-                        "shape": list(array.shape),
-                        "offset": offset,
-                    }
-                )
-                # As raw data (a weight may come as float_data), then pointed at the file.
-                tensor.CopyFrom(numpy_helper.from_array(array, tensor.name))
-                set_external_data(tensor, WEIGHTS, offset, array.nbytes)
-                tensor.ClearField("raw_data")
-                tensor.data_location = onnx.TensorProto.EXTERNAL
+        weights, placed = _write_weights(model, work / WEIGHTS)
+        _point(model.graph, placed)
         onnx.save_model(model, str(work / GRAPH))
-        manifest = {"format": FORMAT, "source": source.name, "timed": timed, "weights": weights}
+        split: dict[str, Any] | None = None
+        if halves is not None:
+            front, decoder, where = halves
+            for half, file in ((front, FRONT), (decoder, DECODER)):
+                _point(half.graph, placed)
+                onnx.save_model(half, str(work / file))
+            split = {
+                "latent": where.latent,
+                "conditions": list(where.conditions),
+                "context": where.context,
+                "hop": where.hop,
+            }
+        else:
+            logger.warning("voice %s is decoded whole: its graph does not split", source.name)
+        manifest = {
+            "format": FORMAT,
+            "source": source.name,
+            "timed": timed,
+            "weights": weights,
+            "split": split,
+        }
         (work / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
         try:
             work.rename(final)
@@ -190,6 +217,55 @@ def prepare_into(source: Path, cache_dir: Path) -> Path:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return final
+
+
+def _write_weights(
+    model: Any, path: Path
+) -> tuple[list[dict[str, Any]], dict[str, tuple[int, int]]]:
+    """Every weight of 1 KiB or more written to ``path`` at a 64-byte boundary: the
+    manifest's list, and each weight's (offset, size) by name."""
+    import numpy
+    from onnx import numpy_helper
+
+    weights: list[dict[str, Any]] = []
+    placed: dict[str, tuple[int, int]] = {}
+    with path.open("wb") as out:
+        for tensor in model.graph.initializer:
+            array = numpy.ascontiguousarray(numpy_helper.to_array(tensor))
+            if array.nbytes < EXTERNAL_THRESHOLD:
+                continue
+            out.write(b"\0" * (-out.tell() % ALIGNMENT))
+            offset = out.tell()
+            out.write(array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes())
+            weights.append(
+                {
+                    "name": tensor.name,
+                    "dtype": array.dtype.str,
+                    "shape": list(array.shape),
+                    "offset": offset,
+                }
+            )
+            placed[tensor.name] = (offset, array.nbytes)
+    return weights, placed
+
+
+def _point(graph: Any, placed: dict[str, tuple[int, int]]) -> None:
+    """The graph's weights that are in ``weights.bin`` pointed at it as external data (as
+    raw data first: a weight may come as float_data)."""
+    import numpy
+    import onnx
+    from onnx import numpy_helper
+    from onnx.external_data_helper import set_external_data
+
+    for tensor in graph.initializer:
+        if tensor.name not in placed:
+            continue
+        offset, size = placed[tensor.name]
+        array = numpy.ascontiguousarray(numpy_helper.to_array(tensor))
+        tensor.CopyFrom(numpy_helper.from_array(array, tensor.name))
+        set_external_data(tensor, WEIGHTS, offset, size)
+        tensor.ClearField("raw_data")
+        tensor.data_location = onnx.TensorProto.EXTERNAL
 
 
 def _patched(model: Any, source: Path) -> bool:

@@ -1,6 +1,7 @@
 """Where Piper voices come from and how their models run: the bundled voice and a voices
 directory, and onnxruntime sessions that share one memory arena and one mapped copy of the
-weights (prepared_models.py). Never from the network."""
+weights (prepared_models.py), with the decoder run in windows (windowed_decoder.py). Never
+from the network."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tempaudio_service.speech.prepared_models import PreparedModel, SharedWeights
+from tempaudio_service.speech.windowed_decoder import WindowedSession
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +67,18 @@ def _register_shared_arena() -> None:
 
 def onnx_session(model: PreparedModel, weights: SharedWeights, threads: int) -> Any:
     """A session of the prepared model whose weights are ``weights`` (shared by every
-    session of the voice)."""
+    session of the voice): its front and decoder run as one, the decoder in windows
+    (windowed_decoder.py), or the whole graph when it does not split."""
+    if model.split is None:
+        return _inference_session(model.graph, weights, threads)
+    return WindowedSession(
+        _inference_session(model.front, weights, threads),
+        _inference_session(model.decoder, weights, threads),
+        model.split,
+    )
+
+
+def _inference_session(graph: Path, weights: SharedWeights, threads: int) -> Any:
     import onnxruntime
 
     _register_shared_arena()
@@ -78,9 +91,9 @@ def onnx_session(model: PreparedModel, weights: SharedWeights, threads: int) -> 
     # A memory pattern is planned per input shape and allocated as one block; with text of
     # every length the blocks fragment the arena (measured: +215 MB peak, no speed gain).
     options.enable_mem_pattern = False
-    weights.add_to(options)
+    weights.add_to(options)  # the names that are not the graph's are ignored
     return onnxruntime.InferenceSession(
-        str(model.graph),
+        str(graph),
         sess_options=options,
         providers=["CPUExecutionProvider"],
     )
