@@ -11,11 +11,13 @@ The decoder is convolutions only, so a sample depends on the latent frames withi
 reach of its own (its receptive field). At preparation, the model's graph is split where
 the decoder begins (its ``/dec/`` nodes, as Piper's VITS export names them), and that reach
 is measured: a random latent decoded whole and in windows, with ``context`` frames either
-side of each window, until the windows' samples are the whole decode's, bit for bit (16
-frames for the bundled voice). At run time the first graph gives the latent; the decoder
-runs on windows of ``WINDOW_FRAMES`` frames (about 2.3 s at 22,050 Hz) with that context,
-and each window's own samples are copied into the piece's audio. The audio is the same as
-the whole graph's; only the decoder's peak memory is bounded by the window.
+side of each window, until the windows' samples are the whole decode's, bit for bit (12
+frames for the bundled voice). At run time the first graph gives the latent; a latent of
+more than ``WINDOW_FRAMES`` frames (about 3.7 s at 22,050 Hz) is decoded in as few windows
+of equal length as keep each under it, with that context, and each window's own samples
+are copied into the piece's audio. The audio is the same as the whole graph's; only the
+decoder's peak memory is bounded by the window. Each seam decodes twice the context again
+(24 frames): a shorter window would hold less and cost more (BENCHMARKS.md "Memory").
 
 A graph that does not split this way (no ``/dec/`` nodes, a decoder fed from elsewhere, no
 reach found within ``CONTEXTS``) is run whole, as before.
@@ -29,12 +31,12 @@ from dataclasses import dataclass
 from typing import Any
 
 logger = logging.getLogger(__name__)
-# Latent frames per window: 200 x 256 samples at 22,050 Hz is 2.3 s. Measured on the bundled
-# voice (BENCHMARKS.md "Memory"): 100, 150, 200 and 300 frames decode at the whole graph's
-# speed within the noise; the peak grows with the window.
-WINDOW_FRAMES = 200
+# Latent frames a window holds at most: 320 x 256 samples at 22,050 Hz is 3.7 s, so an
+# ordinary short sentence is one window, decoded whole. Measured on the bundled voice: with
+# windows of 200 frames a short sentence (290 frames) took two, at 1.05x its time whole.
+WINDOW_FRAMES = 320
 # Context frames tried at preparation, smallest first.
-CONTEXTS = (8, 16, 24, 32, 48, 64)
+CONTEXTS = (8, 12, 16, 24, 32, 48, 64)
 DECODER_PREFIX = "/dec/"
 DECODER_FIRST = "/dec/conv_pre/Conv"
 # Frames of random latent decoded to measure the reach: three windows' worth of the largest
@@ -153,11 +155,15 @@ class WindowedDecoder:
         import numpy
 
         frames = latent.shape[-1]
-        if frames <= self._window + self._context:
+        if frames <= self._window:
             return self._session.run(None, {self._latent: latent, **conditions})[0]
+        # Windows of equal length: as few seams (each decodes 2 x context frames twice) as
+        # windows of at most ``window`` frames allow.
+        count = -(-frames // self._window)
+        length = -(-frames // count)
         audio: Any = None
-        for start in range(0, frames, self._window):
-            end = min(frames, start + self._window)
+        for start in range(0, frames, length):
+            end = min(frames, start + length)
             first = max(0, start - self._context)
             last = min(frames, end + self._context)
             window = numpy.ascontiguousarray(latent[:, :, first:last])
