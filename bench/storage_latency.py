@@ -190,7 +190,7 @@ def report(
         old_plain = short[f"tempaudio {against}, S3 on moto"][0]
         old_slow = short[f"tempaudio {against}, S3 on proxy + 20 ms"][0]
         lines.append(
-            f"At {against} (the two writes one after the other), in the same run: "
+            f"At {against}, in the same run: "
             f"{old_plain / raw:.2f}x raw on moto and {old_slow / raw:.2f}x with 20 ms on S3; "
             f"now {plain[0] / old_plain:.2f}x and {slow[0] / old_slow:.2f}x of that."
         )
