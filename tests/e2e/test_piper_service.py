@@ -212,7 +212,10 @@ def test_narrow_and_wide_sessions_share_one_arena_without_memory_patterns() -> N
     # Alone, a synthesis takes the wide session; both render the same text to full length.
     alone = first.synthesize(TEXT, "en_US-joe-medium", SynthesisOptions())
     joe = first._static["en_US-joe-medium"]
-    narrow = b"".join(first._render(joe.narrow, plain(TEXT), joe.info, SynthesisOptions(), None,
-                                    False, first._budget))  # fmt: skip
+    narrow = b"".join(
+        first._render(
+            joe.narrow, plain(TEXT), joe.info, SynthesisOptions(), None, False, first._budget
+        )
+    )
     check_wav(wav_bytes(alone.pcm, alone.sample_rate), alone.duration_seconds)
     assert alone.duration_seconds == pytest.approx(len(narrow) / 2 / 22050, rel=0.25)

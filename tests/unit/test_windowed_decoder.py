@@ -36,10 +36,13 @@ def vits_like(*, speaker: bool, decoder_prefix: str = "/dec/") -> Any:
         helper.make_node("Mul", ["input", "mask"], ["/Mul_7_output_0"], name="/Mul_7"),
         helper.make_node("Ceil", ["input"], ["/Ceil_output_0"], name="/Ceil"),
         helper.make_node(
-            "Conv", ["/Mul_7_output_0", "dec.conv_pre.weight", "dec.conv_pre.bias"], ["pre"],
-            name=f"{d}conv_pre/Conv", pads=[3, 3],
+            "Conv",
+            ["/Mul_7_output_0", "dec.conv_pre.weight", "dec.conv_pre.bias"],
+            ["pre"],
+            name=f"{d}conv_pre/Conv",
+            pads=[3, 3],
         ),
-    ]  # fmt: skip
+    ]
     inits = [
         numpy_helper.from_array(numpy.ones((1, 1, 1), numpy.float32), "mask"),
         _weight("dec.conv_pre.weight", (8, CHANNELS, 7), 1),
@@ -63,19 +66,27 @@ def vits_like(*, speaker: bool, decoder_prefix: str = "/dec/") -> Any:
     nodes += [
         helper.make_node("LeakyRelu", [before], ["act"], name=f"{d}LeakyRelu", alpha=0.1),
         helper.make_node(
-            "ConvTranspose", ["act", "dec.ups.0.weight"], ["up"], name=f"{d}ups.0/ConvTranspose",
-            strides=[4], pads=[2, 2],
+            "ConvTranspose",
+            ["act", "dec.ups.0.weight"],
+            ["up"],
+            name=f"{d}ups.0/ConvTranspose",
+            strides=[4],
+            pads=[2, 2],
         ),
         helper.make_node(
-            "Conv", ["up", "dec.resblock.weight"], ["res"], name=f"{d}resblock/Conv",
-            dilations=[3], pads=[3, 3],
+            "Conv",
+            ["up", "dec.resblock.weight"],
+            ["res"],
+            name=f"{d}resblock/Conv",
+            dilations=[3],
+            pads=[3, 3],
         ),
         helper.make_node("ReduceMean", ["res"], ["mean"], name=f"{d}ReduceMean", axes=[1]),
         helper.make_node("Tanh", ["mean"], ["/dec/Tanh_output_0"], name=f"{d}Tanh"),
         helper.make_node(
             "Unsqueeze", ["/dec/Tanh_output_0", "axis"], ["output"], name="/Unsqueeze_11"
         ),
-    ]  # fmt: skip
+    ]
     inits.append(numpy_helper.from_array(numpy.array([1], numpy.int64), "axis"))
     graph = helper.make_graph(
         nodes,
@@ -116,8 +127,9 @@ def test_the_graph_splits_where_the_decoder_begins_and_the_reach_is_measured() -
     assert split == Split("/Mul_7_output_0", (), 8, 4)
     assert [value.name for value in front.graph.output] == ["/Mul_7_output_0", "/Ceil_output_0"]
     assert [value.name for value in decoder.graph.input] == ["/Mul_7_output_0"]
-    assert all(node.name.startswith("/dec/") or node.op_type == "Unsqueeze"
-               for node in decoder.graph.node)  # fmt: skip
+    assert all(
+        node.name.startswith("/dec/") or node.op_type == "Unsqueeze" for node in decoder.graph.node
+    )
 
 
 def test_windows_give_the_whole_graph_s_outputs_exactly() -> None:
