@@ -192,23 +192,31 @@ def test_a_long_sentence_decoded_in_pieces_keeps_all_of_its_audio(piper: Any) ->
 def test_narrow_and_wide_sessions_share_one_arena_without_memory_patterns() -> None:
     from tempaudio_service.speech.script import plain
     from tempaudio_service.speech.synth import PiperSynthesizer, SynthesisOptions
+    from tempaudio_service.speech.voice_files import SPIN_MICROSECONDS
 
     first = PiperSynthesizer(intra_op_threads=1, idle_threads=2)
     second = PiperSynthesizer(intra_op_threads=1, idle_threads=2)  # registers nothing twice
     sessions = [
-        session
+        (width, session)
         for synth in (first, second)
-        for piper_voice in (
-            synth._static["en_US-joe-medium"].narrow,
-            synth._static["en_US-joe-medium"].wide,
+        for width, piper_voice in (
+            ("narrow", synth._static["en_US-joe-medium"].narrow),
+            ("wide", synth._static["en_US-joe-medium"].wide),
         )
         for session in piper_voice.session.sessions()  # the front and the windowed decoder
     ]
     assert len(sessions) == 8
-    for session in sessions:
+    for width, session in sessions:
         options = session.get_session_options()
         assert options.enable_mem_pattern is False
         assert options.get_session_config_entry("session.use_env_allocators") == "1"
+        # Only the wide session, which runs alone, spins: briefly, and only while a run lasts.
+        spins = "1" if width == "wide" else "0"
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == spins
+        assert options.get_session_config_entry("session.force_spinning_stop") == spins
+        if width == "wide":
+            spin = options.get_session_config_entry("session.intra_op.spin_duration_us")
+            assert spin == str(SPIN_MICROSECONDS) == "20"
     # Alone, a synthesis takes the wide session; both render the same text to full length.
     alone = first.synthesize(TEXT, "en_US-joe-medium", SynthesisOptions())
     joe = first._static["en_US-joe-medium"]

@@ -122,7 +122,8 @@ class PiperSynthesizer:
     Each voice has a narrow session (``intra_op_threads``, default 1) for when several
     syntheses share the cores, which gives the best throughput, and, when
     ``idle_threads`` is larger, a wide session used by a synthesis that starts while no
-    other is running, which gives the lowest latency on a quiet service.
+    other is running, which gives the lowest latency on a quiet service (its threads spin
+    briefly between operators: voice_files.SPIN_MICROSECONDS).
     """
 
     def __init__(
@@ -184,7 +185,8 @@ class PiperSynthesizer:
         wide = None
         if self._idle_threads > self._intra_op_threads:
             wide = PiperVoice(
-                config=piper_config, session=onnx_session(model, weights, self._idle_threads)
+                config=piper_config,
+                session=onnx_session(model, weights, self._idle_threads, spin=True),
             )
         info = voice_info_from_config(name, config)
         info = dataclasses.replace(info, word_timings=model.timed, source=source)

@@ -18,6 +18,14 @@ logger = logging.getLogger(__name__)
 
 BUNDLED_VOICE = "en_US-joe-medium"
 
+# How long a thread of the wide session spins for its next operator before it sleeps. A
+# thread that sleeps at once is woken for each of the model's hundreds of operators: a
+# short sentence alone took 8% longer to synthesize (measured, bench/storage_latency.py).
+# onnxruntime's default spin (about 40 ms after a run, measured) took the cores from a
+# synthesis that started beside it: 3-8% less throughput at concurrency 2 and 4. With 20 us
+# the throughput is the same within the benchmark's spread.
+SPIN_MICROSECONDS = 20
+
 
 def discover_voices(voices_dir: Path | None) -> dict[str, tuple[Path, Path]]:
     """Voice name -> (model, config) for the bundled voice and every pair in voices_dir."""
@@ -65,28 +73,42 @@ def _register_shared_arena() -> None:
         _shared_arena_registered = True
 
 
-def onnx_session(model: PreparedModel, weights: SharedWeights, threads: int) -> Any:
+def onnx_session(
+    model: PreparedModel, weights: SharedWeights, threads: int, *, spin: bool = False
+) -> Any:
     """A session of the prepared model whose weights are ``weights`` (shared by every
     session of the voice): its front and decoder run as one, the decoder in windows
-    (windowed_decoder.py), or the whole graph when it does not split."""
+    (windowed_decoder.py), or the whole graph when it does not split.
+
+    ``spin``: for the session that runs alone (the wide one, synth.py). Its threads wait
+    for the next operator spinning for SPIN_MICROSECONDS before they sleep, and none spin
+    once a run returns.
+    """
     if model.split is None:
-        return _inference_session(model.graph, weights, threads)
+        return _inference_session(model.graph, weights, threads, spin)
     return WindowedSession(
-        _inference_session(model.front, weights, threads),
-        _inference_session(model.decoder, weights, threads),
+        _inference_session(model.front, weights, threads, spin),
+        _inference_session(model.decoder, weights, threads, spin),
         model.split,
     )
 
 
-def _inference_session(graph: Path, weights: SharedWeights, threads: int) -> Any:
+def _inference_session(graph: Path, weights: SharedWeights, threads: int, spin: bool) -> Any:
     import onnxruntime
 
     _register_shared_arena()
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    # Idle threads sleep instead of spinning: sessions share the cores without burning them.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Without ``spin``, idle threads sleep at once: sessions share the cores without
+    # burning them. With it, briefly first (see SPIN_MICROSECONDS), and only while a run of
+    # this session lasts: the front's threads stop before the decoder's start.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    options.add_session_config_entry("session.force_spinning_stop", "1" if spin else "0")
+    if spin:
+        options.add_session_config_entry(
+            "session.intra_op.spin_duration_us", str(SPIN_MICROSECONDS)
+        )
     options.add_session_config_entry("session.use_env_allocators", "1")
     # A memory pattern is planned per input shape and allocated as one block; with text of
     # every length the blocks fragment the arena (measured: +215 MB peak, no speed gain).
