@@ -53,12 +53,27 @@ def percentile(values: Sequence[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def alternate(calls: Mapping[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+# How long a synthesis waits for the one before it to be over (see ``alternate``).
+SETTLE_SECONDS = 0.1
+
+
+def alternate(
+    calls: Mapping[str, Callable[[], object]], rounds: int, settle: float = 0.0
+) -> dict[str, list[float]]:
     """Seconds of each call, the calls taking turns ``rounds`` times at concurrency 1, so a
-    drift in the machine's speed (other tenants) hits all alike."""
+    drift in the machine's speed (other tenants) hits all alike.
+
+    With ``settle`` (SETTLE_SECONDS where syntheses alternate), each call starts that long
+    after the one before it ended: what a call leaves running must not be charged to the
+    next. onnxruntime's threads spin after a run unless told to stop: after each raw Piper
+    synthesis (its default session) its process burns a core for about 40 ms more
+    (measured), which the system measured right after it lost.
+    """
     seconds: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(rounds):
         for name, call in calls.items():
+            if settle:
+                time.sleep(settle)
             started = time.perf_counter()
             call()
             seconds[name].append(time.perf_counter() - started)

@@ -17,8 +17,10 @@ from functools import partial
 from typing import Any
 
 import httpx
+import psutil
 
 from bench.common import (
+    SETTLE_SECONDS,
     TEXTS,
     alternate,
     free_port,
@@ -29,7 +31,8 @@ from bench.common import (
 from bench.faultproxy import FaultProxy
 
 S3_DELAY = 0.020
-ROUNDS = {"short": 15, "medium": 6}
+# Short text's p50 varies by a few percent from run to run with 15 rounds; 40 hold it.
+ROUNDS = {"short": 40, "medium": 6}
 
 
 @dataclass
@@ -37,7 +40,24 @@ class Variant:
     name: str
     call: Callable[[str], object]
     port: int | None = None  # the service's, for its histograms
+    pid: int | None = None  # the service's, for its CPU
     latencies: list[float] | None = None
+
+    def cpu_seconds(self) -> float:
+        """The service's CPU time so far (user + system), 0 for raw Piper."""
+        if self.pid is None:
+            return 0.0
+        times = psutil.Process(self.pid).cpu_times()
+        return float(times.user + times.system)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One system's figures for one text, in ms per request."""
+
+    p50: float
+    besides: float = 0.0  # in the service besides synthesis
+    cpu: float = 0.0  # the service process's CPU time
 
 
 def _sums(port: int) -> tuple[float, float]:
@@ -94,20 +114,20 @@ def _variants(
                 proxy.set("slow", delay=delay)
             env["TEMPAUDIO_S3_ENDPOINT_URL"] = proxy.url
         port = free_port()
-        call, _ = stack.enter_context(systems.tempaudio_server(port=port, extra_env=env))
-        variants.append(Variant(f"{label}, S3 on {name}", call, port))
+        call, process = stack.enter_context(systems.tempaudio_server(port=port, extra_env=env))
+        variants.append(Variant(f"{label}, S3 on {name}", call, port, process.pid))
     return variants
 
 
 def scenario(quick: bool, systems: Any, against: str | None = None) -> None:
     rows = []
-    # text -> variant name -> (p50, in the service besides synthesis), in ms
-    split_ms: dict[str, dict[str, tuple[float, float]]] = {}
+    figures: dict[str, dict[str, Figures]] = {}  # text -> variant name -> its figures
     with services(systems, against) as variants:
         for text, rounds in ROUNDS.items():
             before = {v.name: _sums(v.port) for v in variants if v.port}
+            cpu = {v.name: v.cpu_seconds() for v in variants}
             calls = {v.name: partial(v.call, TEXTS[text]) for v in variants}
-            seconds = alternate(calls, max(3, rounds // 3) if quick else rounds)
+            seconds = alternate(calls, max(3, rounds // 3) if quick else rounds, SETTLE_SECONDS)
             for variant in variants:
                 variant.latencies = seconds[variant.name]
             raw = statistics.median(variants[0].latencies or [0.0])
@@ -120,30 +140,28 @@ def scenario(quick: bool, systems: Any, against: str | None = None) -> None:
                     request -= before[variant.name][0]
                     synthesis -= before[variant.name][1]
                     n = len(latencies)
+                    used = variant.cpu_seconds() - cpu[variant.name]
                     split = (
                         f"{synthesis / n * 1000:.0f} | {(request - synthesis) / n * 1000:.0f} | "
-                        f"{(sum(latencies) - request) / n * 1000:.0f}"
+                        f"{(sum(latencies) - request) / n * 1000:.0f} | {used / n * 1000:.0f}"
                     )
-                    split_ms.setdefault(text, {})[variant.name] = (
-                        p50 * 1000,
-                        (request - synthesis) / n * 1000,
+                    figures.setdefault(text, {})[variant.name] = Figures(
+                        p50 * 1000, (request - synthesis) / n * 1000, used / n * 1000
                     )
                 else:
-                    split = f"{p50 * 1000:.0f} | - | -"
-                    split_ms.setdefault(text, {})[variant.name] = (p50 * 1000, 0.0)
+                    split = f"{p50 * 1000:.0f} | - | - | -"
+                    figures.setdefault(text, {})[variant.name] = Figures(p50 * 1000)
                 rows.append(
                     f"| {text} | {variant.name} | {p50 * 1000:.0f} | {p50 / raw:.2f}x | {split} |"
                 )
                 print(rows[-1], flush=True)
-    write_section("BENCHMARKS.md", "storage-latency", report(rows, split_ms, against), "Benchmarks")
+    write_section("BENCHMARKS.md", "storage-latency", report(rows, figures, against), "Benchmarks")
 
 
-def report(
-    rows: list[str], split_ms: dict[str, dict[str, tuple[float, float]]], against: str | None
-) -> str:
-    short = split_ms["short"]
+def report(rows: list[str], figures: dict[str, dict[str, Figures]], against: str | None) -> str:
+    short = figures["short"]
     slow, proxied = short["tempaudio, S3 on proxy + 20 ms"], short["tempaudio, S3 on proxy"]
-    plain, raw = short["tempaudio, S3 on moto"], short["raw Piper"][0]
+    plain, raw = short["tempaudio, S3 on moto"], short["raw Piper"].p50
     lines = [
         "## Storage latency at concurrency 1",
         "",
@@ -166,32 +184,47 @@ def report(
             + " The service's split is per request, from its own histograms: "
             "synthesis (in the pool), the rest of the request inside the service (PutObject, "
             "PutItem, signing, the JSON answer), and what remains of the client's latency "
-            "(HTTP on loopback, the client)."
+            "(HTTP on loopback, the client); and the service process's CPU time per request. "
+            "Each request starts 0.1 s after the one before it ended (bench/common.py "
+            "`alternate`): raw Piper's onnxruntime threads spin on for about 40 ms after each "
+            "synthesis, which the system measured next used to lose."
         ),
         "",
         (
             "| text | system | p50 (ms) | vs raw | synthesis (ms) | in the service besides "
-            "synthesis (ms) | outside the service (ms) |"
+            "synthesis (ms) | outside the service (ms) | service CPU (ms) |"
         ),
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
         *rows,
         "",
         (
-            f"Short text: the service's own time besides synthesis is {plain[1]:.0f} ms on moto "
-            f"and {slow[1]:.0f} ms with 20 ms on S3 ({slow[1] - proxied[1]:+.0f} ms against the "
-            "proxy without delay). The PutObject and the PutItem are sent at once: a request "
-            "waits for the slower of the two, not for both; if either fails, both are undone "
-            "(the item revoked by a tombstone, the object deleted), so no item outlives its "
-            "object. Short text costs "
-            f"{plain[0] / raw:.2f}x raw on moto and {slow[0] / raw:.2f}x with 20 ms on S3."
+            f"Short text costs {plain.p50 / raw:.2f}x raw on moto and {slow.p50 / raw:.2f}x "
+            f"with 20 ms on S3. The service's own time besides synthesis is {plain.besides:.0f} "
+            f"ms on moto and {slow.besides:.0f} ms with 20 ms on S3 "
+            f"({slow.besides - proxied.besides:+.0f} ms against the proxy without delay). "
+            "The PutObject and the PutItem are sent at once: a request waits for the slower of "
+            "the two, not for both; if either fails, both are undone (the item revoked by a "
+            "tombstone, the object deleted), so no item outlives its object. On moto the two "
+            "take about as long at once as one after the other: one Python process serves "
+            "both (by hand, boto3 on loopback: PutObject of 90 kB 4.5 ms, conditional PutItem "
+            "3.6 ms, both at once 8.5 ms)."
+        ),
+        (
+            "A synthesis that runs alone takes the wide session (2 threads), whose threads "
+            "spin for 20 us waiting for the next operator before they sleep, and stop "
+            "spinning when a run returns (onnxruntime's `spin_duration_us` and "
+            "`force_spinning_stop`; speech/voice_files.py). Threads that slept at once were "
+            "woken for each of the model's operators. The spinning costs CPU that a quiet "
+            "replica has spare: the CPU column."
         ),
     ]
     if against:
-        old_plain = short[f"tempaudio {against}, S3 on moto"][0]
-        old_slow = short[f"tempaudio {against}, S3 on proxy + 20 ms"][0]
+        old_plain = short[f"tempaudio {against}, S3 on moto"]
+        old_slow = short[f"tempaudio {against}, S3 on proxy + 20 ms"]
         lines.append(
             f"At {against}, in the same run: "
-            f"{old_plain / raw:.2f}x raw on moto and {old_slow / raw:.2f}x with 20 ms on S3; "
-            f"now {plain[0] / old_plain:.2f}x and {slow[0] / old_slow:.2f}x of that."
+            f"{old_plain.p50 / raw:.2f}x raw on moto and {old_slow.p50 / raw:.2f}x with 20 ms "
+            f"on S3; now {plain.p50 / old_plain.p50:.2f}x and {slow.p50 / old_slow.p50:.2f}x of "
+            f"that, for {plain.cpu / old_plain.cpu:.2f}x its CPU per request on moto."
         )
     return "\n".join(lines)

@@ -36,6 +36,7 @@ from bench import repeats, storage_latency
 from bench.common import (
     BIN,
     REPO,
+    SETTLE_SECONDS,
     TEXTS,
     alternate,
     clean_env,
@@ -307,7 +308,7 @@ def paired_latency(
     medians = {}
     for text, pairs in PAIRS.items():
         calls = {"raw": partial(raw, TEXTS[text]), "tempaudio": partial(tempaudio, TEXTS[text])}
-        latencies = alternate(calls, max(2, pairs // 2) if quick else pairs)
+        latencies = alternate(calls, max(2, pairs // 2) if quick else pairs, SETTLE_SECONDS)
         medians[text] = (
             statistics.median(latencies["raw"]),
             statistics.median(latencies["tempaudio"]),
