@@ -195,8 +195,8 @@ def test_a_long_sentence_decodes_in_windows_to_the_whole_graph_s_samples(
     decoded = [n for frames in recorded for n in frames.frames]
     assert len(decoded) >= 3
     assert max(decoded) <= WINDOW_FRAMES + 2 * 12
-    joe.narrow.session = _inference_session(entry.graph, joe.weights, 1)
-    joe.wide.session = _inference_session(entry.graph, joe.weights, 2)
+    joe.narrow.session = _inference_session(entry.graph, joe.weights, 1, spin=False)
+    joe.wide.session = _inference_session(entry.graph, joe.weights, 2, spin=True)
     whole = synth.synthesize(long, "en_US-joe-medium", quiet)
     # Two threads split a convolution's sums by its size, so a float may differ in its last
     # bit and a rare sample by one step of 16 bits; a window short of its context is off by

@@ -85,15 +85,15 @@ def onnx_session(
     once a run returns.
     """
     if model.split is None:
-        return _inference_session(model.graph, weights, threads, spin)
+        return _inference_session(model.graph, weights, threads, spin=spin)
     return WindowedSession(
-        _inference_session(model.front, weights, threads, spin),
-        _inference_session(model.decoder, weights, threads, spin),
+        _inference_session(model.front, weights, threads, spin=spin),
+        _inference_session(model.decoder, weights, threads, spin=spin),
         model.split,
     )
 
 
-def _inference_session(graph: Path, weights: SharedWeights, threads: int, spin: bool) -> Any:
+def _inference_session(graph: Path, weights: SharedWeights, threads: int, *, spin: bool) -> Any:
     import onnxruntime
 
     _register_shared_arena()
