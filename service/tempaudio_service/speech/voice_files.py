@@ -20,10 +20,11 @@ BUNDLED_VOICE = "en_US-joe-medium"
 
 # How long a thread of the wide session spins for its next operator before it sleeps. A
 # thread that sleeps at once is woken for each of the model's hundreds of operators: a
-# short sentence alone took 8% longer to synthesize (measured, bench/storage_latency.py).
-# onnxruntime's default spin (about 40 ms after a run, measured) took the cores from a
-# synthesis that started beside it: 3-8% less throughput at concurrency 2 and 4. With 20 us
-# the throughput is the same within the benchmark's spread.
+# short sentence alone took 4-8% longer to synthesize (measured, bench/storage_latency.py).
+# Spinning as long as onnxruntime does by default took the cores from a synthesis that
+# started beside the wide one: 3-8% less throughput at concurrency 2 and 4. With 20 us the
+# throughput is the same within the benchmarks' spread (BENCHMARKS.md, "Memory against
+# the previous version").
 SPIN_MICROSECONDS = 20
 
 
