@@ -23,6 +23,7 @@ read the same pages, which are the page cache's, not the heap's.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -193,12 +194,7 @@ def prepare_into(source: Path, cache_dir: Path) -> Path:
             for half, file in ((front, FRONT), (decoder, DECODER)):
                 _point(half.graph, placed)
                 onnx.save_model(half, str(work / file))
-            split = {
-                "latent": where.latent,
-                "conditions": list(where.conditions),
-                "context": where.context,
-                "hop": where.hop,
-            }
+            split = dataclasses.asdict(where)  # read back by read_entry
         else:
             logger.warning("voice %s is decoded whole: its graph does not split", source.name)
         manifest = {
