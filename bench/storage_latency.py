@@ -29,6 +29,7 @@ from bench.common import (
     write_section,
 )
 from bench.faultproxy import FaultProxy
+from tempaudio_service.speech.voice_files import SPIN_MICROSECONDS
 
 S3_DELAY = 0.020
 # Short text's p50 varies by a few percent from run to run with 15 rounds; 40 hold it.
@@ -211,11 +212,12 @@ def report(rows: list[str], figures: dict[str, dict[str, Figures]], against: str
         ),
         (
             "A synthesis that runs alone takes the wide session (2 threads), whose threads "
-            "spin for 20 us waiting for the next operator before they sleep, and stop "
-            "spinning when a run returns (onnxruntime's `spin_duration_us` and "
+            f"spin for {SPIN_MICROSECONDS} us waiting for the next operator before they sleep, "
+            "and stop spinning when a run returns (onnxruntime's `spin_duration_us` and "
             "`force_spinning_stop`; speech/voice_files.py). Threads that slept at once were "
-            "woken for each of the model's operators. The spinning costs CPU that a quiet "
-            "replica has spare: the CPU column."
+            "woken for each of the model's operators; with a 20 us spin, still for many of "
+            "the front's small ones. The spinning costs CPU that a quiet replica has spare: "
+            "the CPU column."
         ),
     ]
     if against:

@@ -216,7 +216,7 @@ def test_narrow_and_wide_sessions_share_one_arena_without_memory_patterns() -> N
         assert options.get_session_config_entry("session.force_spinning_stop") == spins
         if width == "wide":
             spin = options.get_session_config_entry("session.intra_op.spin_duration_us")
-            assert spin == str(SPIN_MICROSECONDS) == "20"
+            assert spin == str(SPIN_MICROSECONDS) == "200"
     # Alone, a synthesis takes the wide session; both render the same text to full length.
     alone = first.synthesize(TEXT, "en_US-joe-medium", SynthesisOptions())
     joe = first._static["en_US-joe-medium"]

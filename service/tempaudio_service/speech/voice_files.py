@@ -21,11 +21,14 @@ BUNDLED_VOICE = "en_US-joe-medium"
 # How long a thread of the wide session spins for its next operator before it sleeps. A
 # thread that sleeps at once is woken for each of the model's hundreds of operators: a
 # short sentence alone took 4-8% longer to synthesize (measured, bench/storage_latency.py).
-# Spinning as long as onnxruntime does by default took the cores from a synthesis that
-# started beside the wide one: 3-8% less throughput at concurrency 2 and 4. With 20 us the
-# throughput is the same within the benchmarks' spread (BENCHMARKS.md, "Memory against
-# the previous version").
-SPIN_MICROSECONDS = 20
+# The front's operators are small, and a sequence of them on one thread outlasts a short
+# spin: at the onnxruntime level, 60 runs of each, the short sentence's front took 50.0 ms
+# with 20 us, 48.0 with 100, 46.6 with 200 and 47.5 with 500; its decoder 102, 99, 99 and
+# 101 ms. Spinning as long as onnxruntime does by default took the cores from a synthesis
+# that started beside the wide one: 3-8% less throughput at concurrency 2 and 4. With
+# 200 us the throughput is the same within the benchmarks' spread (1.01x against 20 us,
+# BENCHMARKS.md, "Memory against the previous version"), for about 2% more CPU a request.
+SPIN_MICROSECONDS = 200
 
 
 def discover_voices(voices_dir: Path | None) -> dict[str, tuple[Path, Path]]:
