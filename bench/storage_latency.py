@@ -1,19 +1,24 @@
 """What storage adds to a request at concurrency 1: raw Piper against tempaudio with S3 on moto
 directly, through the fault proxy, and through the fault proxy with 20 ms added to every S3
-call (real S3's typical PutObject latency; DynamoDB stays direct). Requests alternate system by
-system, so a drift in the machine's speed hits all alike. The service's own histograms split
-its time into synthesis and the rest (storage, signing, the answer). Run by
-``python -m bench.synthesis`` (alone: ``--only storage-latency``); writes the
-"storage-latency" section of BENCHMARKS.md.
+call (real S3's typical PutObject latency); DynamoDB on the same moto, or on a moto of its own
+(two services, as in AWS). Requests alternate system by system, so a drift in the machine's
+speed hits all alike, and every system is started afresh for each of ``REPEATS`` repeats, so
+one process's luck does not become the figure. The service's own histograms split its time
+into synthesis and the rest (storage, signing, the answer). Run by ``python -m
+bench.synthesis`` (alone: ``--only storage-latency``); writes the "storage-latency" section
+of BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import statistics
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
+from itertools import chain
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,12 +28,15 @@ from bench.common import (
     SETTLE_SECONDS,
     TEXTS,
     alternate,
+    clean_env,
     free_port,
     machine_line,
     previous_version,
     write_section,
 )
 from bench.faultproxy import FaultProxy
+from tempaudio_service.app import shorthand_store
+from tempaudio_service.core.settings import ServiceSettings
 from tempaudio_service.speech.voice_files import SPIN_MICROSECONDS
 
 S3_DELAY = 0.020
@@ -42,7 +50,6 @@ class Variant:
     call: Callable[[str], object]
     port: int | None = None  # the service's, for its histograms
     pid: int | None = None  # the service's, for its CPU
-    latencies: list[float] | None = None
 
     def cpu_seconds(self) -> float:
         """The service's CPU time so far (user + system), 0 for raw Piper."""
@@ -50,6 +57,42 @@ class Variant:
             return 0.0
         times = psutil.Process(self.pid).cpu_times()
         return float(times.user + times.system)
+
+
+@dataclass
+class Tally:
+    """One system's requests for one text, over every repeat."""
+
+    latencies: list[list[float]] = field(default_factory=list)  # seconds, per repeat
+    request: float = 0.0  # the service's own seconds, from its histograms
+    synthesis: float = 0.0
+    cpu: float = 0.0  # the service process's CPU seconds
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(chain.from_iterable(self.latencies))
+
+    @property
+    def count(self) -> int:
+        return sum(len(latencies) for latencies in self.latencies)
+
+    def figures(self, service: bool) -> Figures:
+        n = self.count
+        if not service:
+            return Figures(self.p50 * 1000)
+        return Figures(
+            self.p50 * 1000, (self.request - self.synthesis) / n * 1000, self.cpu / n * 1000
+        )
+
+    def split(self) -> str:
+        """The table's columns after p50 and the ratio: synthesis, the rest of the request in
+        the service, what is left outside it, and the service's CPU (ms per request)."""
+        n = self.count
+        total = sum(chain.from_iterable(self.latencies))
+        return (
+            f"{self.synthesis / n * 1000:.0f} | {(self.request - self.synthesis) / n * 1000:.0f}"
+            f" | {(total - self.request) / n * 1000:.0f} | {self.cpu / n * 1000:.0f}"
+        )
 
 
 @dataclass(frozen=True)
@@ -72,25 +115,48 @@ def _sums(port: int) -> tuple[float, float]:
     return request, synthesis
 
 
-# The tempaudio variants: (name, S3 delay: None for moto directly, else through the proxy).
-VARIANTS = (("moto", None), ("proxy", 0.0), ("proxy + 20 ms", S3_DELAY))
+# The tempaudio variants: (name, S3 delay: None for moto directly, else through the proxy,
+# DynamoDB on a moto of its own). One moto serves S3 and DynamoDB in one Python process, so
+# the two writes a request sends at once take turns there; in AWS they are two services.
+VARIANTS = (
+    ("moto", None, False),
+    ("moto, DynamoDB apart", None, True),
+    ("proxy", 0.0, False),
+    ("proxy + 20 ms", S3_DELAY, False),
+)
+# Each repeat starts every system afresh (raw Piper's session too): one process's luck
+# (where its threads land, how its memory is laid out) moved a ratio by 3-5% between runs.
+REPEATS = 3
 
 
 @contextmanager
-def services(systems: Any, against: str | None = None) -> Iterator[list[Variant]]:
-    """raw Piper and the three tempaudio variants, each service warm; with ``against`` (a
-    git revision), that version too, on moto and with 20 ms on S3."""
+def moto_apart(systems: Any) -> Iterator[str]:
+    """moto's server as a process of its own, with the table: DynamoDB apart from S3."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    command = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    with systems.server(command, clean_env(), f"{endpoint}/moto-api/"):
+        shorthand_store(ServiceSettings(local_aws=True).with_endpoint(endpoint)).ensure_resources()
+        yield endpoint
+
+
+@contextmanager
+def services(
+    systems: Any, dynamodb: str, previous: tuple[str, dict[str, str]] | None
+) -> Iterator[list[Variant]]:
+    """raw Piper and the tempaudio variants, each warm; with ``previous`` (a git revision and
+    the environment that runs it), that version too, on moto and with 20 ms on S3."""
     moto = systems.MOTO[0]
     with ExitStack() as stack:
         variants = [Variant("raw Piper", systems.raw_piper())]
-        versions: list[tuple[str, dict[str, str], tuple[tuple[str, float | None], ...]]] = [
+        versions: list[tuple[str, dict[str, str], tuple[tuple[str, float | None, bool], ...]]] = [
             ("tempaudio", {}, VARIANTS)
         ]
-        if against is not None:
-            previous = stack.enter_context(previous_version(against))
-            versions.append((f"tempaudio {against}", previous, (VARIANTS[0], VARIANTS[2])))
+        if previous is not None:
+            revision, previous_env = previous
+            versions.append((f"tempaudio {revision}", previous_env, (*VARIANTS[:2], VARIANTS[3])))
         for label, version_env, kinds in versions:
-            variants += _variants(stack, systems, moto, label, version_env, kinds)
+            variants += _variants(stack, systems, (moto, dynamodb), label, version_env, kinds)
         for variant in variants:
             for text in TEXTS.values():
                 variant.call(text)
@@ -100,14 +166,15 @@ def services(systems: Any, against: str | None = None) -> Iterator[list[Variant]
 def _variants(
     stack: ExitStack,
     systems: Any,
-    moto: str,
+    motos: tuple[str, str],
     label: str,
     version_env: dict[str, str],
-    kinds: tuple[tuple[str, float | None], ...],
+    kinds: tuple[tuple[str, float | None, bool], ...],
 ) -> list[Variant]:
+    moto, dynamodb = motos
     variants = []
-    for name, delay in kinds:
-        env = {"TEMPAUDIO_DYNAMODB_ENDPOINT_URL": moto, **version_env}
+    for name, delay, apart in kinds:
+        env = {"TEMPAUDIO_DYNAMODB_ENDPOINT_URL": dynamodb if apart else moto, **version_env}
         if delay is not None:
             proxy = FaultProxy(moto, "s3")
             stack.callback(proxy.close)
@@ -120,49 +187,81 @@ def _variants(
     return variants
 
 
+def measure(variants: list[Variant], rounds: int, text: str, tallies: dict[str, Tally]) -> None:
+    """One repeat of ``text``: the systems taking turns ``rounds`` times, into ``tallies``."""
+    before = {v.name: _sums(v.port) for v in variants if v.port}
+    cpu = {v.name: v.cpu_seconds() for v in variants}
+    calls = {v.name: partial(v.call, TEXTS[text]) for v in variants}
+    seconds = alternate(calls, rounds, SETTLE_SECONDS)
+    for variant in variants:
+        tally = tallies.setdefault(variant.name, Tally())
+        tally.latencies.append(seconds[variant.name])
+        tally.cpu += variant.cpu_seconds() - cpu[variant.name]
+        if variant.port:
+            request, synthesis = _sums(variant.port)
+            tally.request += request - before[variant.name][0]
+            tally.synthesis += synthesis - before[variant.name][1]
+
+
 def scenario(quick: bool, systems: Any, against: str | None = None) -> None:
+    tallies: dict[str, dict[str, Tally]] = {text: {} for text in ROUNDS}  # text -> system
+    used = {text: max(3, rounds // 3) if quick else rounds for text, rounds in ROUNDS.items()}
+    with ExitStack() as stack:
+        previous = None
+        if against is not None:
+            previous = (against, stack.enter_context(previous_version(against)))
+        dynamodb = stack.enter_context(moto_apart(systems))
+        for repeat in range(1 if quick else REPEATS):
+            with services(systems, dynamodb, previous) as variants:
+                for text, rounds in used.items():
+                    measure(variants, rounds, text, tallies[text])
+            ratios = repeat_ratios(tallies["short"])
+            print(f"repeat {repeat + 1}, short over raw Piper: {ratios}", flush=True)
     rows = []
-    figures: dict[str, dict[str, Figures]] = {}  # text -> variant name -> its figures
-    with services(systems, against) as variants:
-        for text, rounds in ROUNDS.items():
-            before = {v.name: _sums(v.port) for v in variants if v.port}
-            cpu = {v.name: v.cpu_seconds() for v in variants}
-            calls = {v.name: partial(v.call, TEXTS[text]) for v in variants}
-            seconds = alternate(calls, max(3, rounds // 3) if quick else rounds, SETTLE_SECONDS)
-            for variant in variants:
-                variant.latencies = seconds[variant.name]
-            raw = statistics.median(variants[0].latencies or [0.0])
-            for variant in variants:
-                latencies = variant.latencies or []
-                p50 = statistics.median(latencies)
-                split = ""
-                if variant.port:
-                    request, synthesis = _sums(variant.port)
-                    request -= before[variant.name][0]
-                    synthesis -= before[variant.name][1]
-                    n = len(latencies)
-                    used = variant.cpu_seconds() - cpu[variant.name]
-                    split = (
-                        f"{synthesis / n * 1000:.0f} | {(request - synthesis) / n * 1000:.0f} | "
-                        f"{(sum(latencies) - request) / n * 1000:.0f} | {used / n * 1000:.0f}"
-                    )
-                    figures.setdefault(text, {})[variant.name] = Figures(
-                        p50 * 1000, (request - synthesis) / n * 1000, used / n * 1000
-                    )
-                else:
-                    split = f"{p50 * 1000:.0f} | - | - | -"
-                    figures.setdefault(text, {})[variant.name] = Figures(p50 * 1000)
-                rows.append(
-                    f"| {text} | {variant.name} | {p50 * 1000:.0f} | {p50 / raw:.2f}x | {split} |"
-                )
-                print(rows[-1], flush=True)
-    write_section("BENCHMARKS.md", "storage-latency", report(rows, figures, against), "Benchmarks")
+    for text, systems_tallies in tallies.items():
+        raw = systems_tallies["raw Piper"].p50
+        for name, tally in systems_tallies.items():
+            split = tally.split() if name != "raw Piper" else f"{tally.p50 * 1000:.0f} | - | - | -"
+            rows.append(
+                f"| {text} | {name} | {tally.p50 * 1000:.0f} | {tally.p50 / raw:.2f}x | {split} |"
+            )
+    figures = {
+        text: {name: tally.figures(name != "raw Piper") for name, tally in systems_tallies.items()}
+        for text, systems_tallies in tallies.items()
+    }
+    report_text = report(rows, figures, against, repeat_ratios(tallies["short"]), used)
+    write_section("BENCHMARKS.md", "storage-latency", report_text, "Benchmarks")
 
 
-def report(rows: list[str], figures: dict[str, dict[str, Figures]], against: str | None) -> str:
+def repeat_ratios(short: dict[str, Tally]) -> dict[str, list[float]]:
+    """Each tempaudio system's short-text p50 over raw Piper's, repeat by repeat."""
+    raw = [statistics.median(latencies) for latencies in short["raw Piper"].latencies]
+    return {
+        name: [
+            round(statistics.median(mine) / r, 2)
+            for mine, r in zip(tally.latencies, raw, strict=True)
+        ]
+        for name, tally in short.items()
+        if name != "raw Piper"
+    }
+
+
+def report(
+    rows: list[str],
+    figures: dict[str, dict[str, Figures]],
+    against: str | None,
+    ratios: dict[str, list[float]],
+    rounds: dict[str, int],
+) -> str:
     short = figures["short"]
     slow, proxied = short["tempaudio, S3 on proxy + 20 ms"], short["tempaudio, S3 on proxy"]
     plain, raw = short["tempaudio, S3 on moto"], short["raw Piper"].p50
+    apart = short["tempaudio, S3 on moto, DynamoDB apart"]
+    repeats = len(ratios["tempaudio, S3 on moto"])
+
+    def per_repeat(name: str) -> str:
+        return ", ".join(f"{ratio:.2f}x" for ratio in ratios[name])
+
     lines = [
         "## Storage latency at concurrency 1",
         "",
@@ -172,10 +271,13 @@ def report(rows: list[str], figures: dict[str, dict[str, Figures]], against: str
             + f"` on {machine_line()}. "
             "Raw Piper in-process and tempaudio services (2 workers, repeat cache off), "
             "requests alternating system by system; p50 of "
-            + " and ".join(f"{n} {t}" for t, n in ROUNDS.items())
-            + " rounds. S3 on moto directly, through bench/faultproxy.py (a Python proxy: its own "
-            f"cost), and through it with {S3_DELAY * 1000:.0f} ms added to every S3 call; DynamoDB "
-            "is always direct."
+            + " and ".join(f"{n} {t}" for t, n in rounds.items())
+            + f" rounds in each of {repeats} repeat{'s' if repeats > 1 else ''}, every system started afresh for each "
+            "repeat (raw Piper's session too), all of them pooled. S3 on moto directly, through "
+            "bench/faultproxy.py (a Python proxy: its own cost), and through it with "
+            f"{S3_DELAY * 1000:.0f} ms added to every S3 call; DynamoDB on that moto directly, "
+            "or (DynamoDB apart) on a moto of its own in another process, as S3 and DynamoDB "
+            "are two services in AWS."
             + (
                 f" `tempaudio {against}` is the service as it was at that revision (a git worktree "
                 "first on PYTHONPATH), in the same run."
@@ -199,16 +301,21 @@ def report(rows: list[str], figures: dict[str, dict[str, Figures]], against: str
         *rows,
         "",
         (
-            f"Short text costs {plain.p50 / raw:.2f}x raw on moto and {slow.p50 / raw:.2f}x "
-            f"with 20 ms on S3. The service's own time besides synthesis is {plain.besides:.0f} "
-            f"ms on moto and {slow.besides:.0f} ms with 20 ms on S3 "
+            f"Short text costs {plain.p50 / raw:.2f}x raw on moto (per repeat: "
+            f"{per_repeat('tempaudio, S3 on moto')}), {apart.p50 / raw:.2f}x with DynamoDB "
+            f"apart ({per_repeat('tempaudio, S3 on moto, DynamoDB apart')}) and "
+            f"{slow.p50 / raw:.2f}x with 20 ms on S3. The service's own time besides synthesis is {plain.besides:.0f} "
+            f"ms on moto, {apart.besides:.0f} ms with DynamoDB apart and {slow.besides:.0f} ms "
+            "with 20 ms on S3 "
             f"({slow.besides - proxied.besides:+.0f} ms against the proxy without delay). "
             "The PutObject and the PutItem are sent at once: a request waits for the slower of "
             "the two, not for both; if either fails, both are undone (the item revoked by a "
-            "tombstone, the object deleted), so no item outlives its object. On moto, sending "
+            "tombstone, the object deleted), so no item outlives its object. On one moto, sending "
             "them at once saves little: one Python process serves both (by hand, boto3 from "
             "another process, calls 20 ms apart: PutObject of 90 kB 8.2 ms, conditional "
-            "PutItem 6.9 ms, both at once 12.2 ms, one after the other 14.4 ms)."
+            "PutItem 6.9 ms, both at once 12.2 ms, one after the other 14.4 ms). moto's "
+            "server (werkzeug) also closes every connection after one answer, so each call "
+            "opens a TCP connection of its own, which AWS's keep-alive spares."
         ),
         (
             "A synthesis that runs alone takes the wide session (2 threads), whose threads "
@@ -223,10 +330,12 @@ def report(rows: list[str], figures: dict[str, dict[str, Figures]], against: str
     if against:
         old_plain = short[f"tempaudio {against}, S3 on moto"]
         old_slow = short[f"tempaudio {against}, S3 on proxy + 20 ms"]
+        old_apart = short[f"tempaudio {against}, S3 on moto, DynamoDB apart"]
         lines.append(
             f"At {against}, in the same run: "
-            f"{old_plain.p50 / raw:.2f}x raw on moto and {old_slow.p50 / raw:.2f}x with 20 ms "
-            f"on S3; now {plain.p50 / old_plain.p50:.2f}x and {slow.p50 / old_slow.p50:.2f}x of "
+            f"{old_plain.p50 / raw:.2f}x raw on moto (per repeat: "
+            f"{per_repeat(f'tempaudio {against}, S3 on moto')}), {old_apart.p50 / raw:.2f}x with "
+            f"DynamoDB apart and {old_slow.p50 / raw:.2f}x with 20 ms on S3; now {plain.p50 / old_plain.p50:.2f}x and {slow.p50 / old_slow.p50:.2f}x of "
             f"that, for {plain.cpu / old_plain.cpu:.2f}x its CPU per request on moto."
         )
     return "\n".join(lines)
