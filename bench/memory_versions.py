@@ -26,8 +26,9 @@ from bench.common import TEXTS, free_port, machine_line, previous_version, write
 from bench.synthesis import local_moto, peak_rss, reset_peak_rss, tempaudio_server
 
 # The throughput of one round's 16 requests varies by up to 25% on this machine (one round
-# of 2026-12-06: 0.75x, the next 1.03x); the median of 4 holds it better than of 2.
-ROUNDS = 4
+# of 2026-12-06: 0.75x, the next 1.03x; two runs of 4 rounds on 2026-12-07: 0.91x, 1.06x);
+# the median of 8 holds it better than of 4.
+ROUNDS = 8
 # What the probe sent: two words and 59 ten-second breaks, at 48 kHz (56 MB of WAV).
 LONG_REQUEST = {
     "text": "<speak>a" + '<break time="10s"/>' * 59 + "b</speak>",
@@ -129,9 +130,15 @@ def report(runs: dict[str, list[Footprint]], against: str) -> str:
         ratio = f"{after / before:.2f}x" if before else "-"
         lines.append(f"| {label} | {shape.format(before)} | {shape.format(after)} | {ratio} |")
     statuses = sorted({run.long_status for run in old + new})
+    rounds = ", ".join(
+        f"{mine.requests_per_second / theirs.requests_per_second:.2f}x"
+        for mine, theirs in zip(new, old, strict=True)
+    )
     lines += [
         "",
         (
+            f"Throughput round by round (now / {against}, the versions started afresh each "
+            f"round): {rounds}. "
             f"The long request answered {', '.join(map(str, statuses))} every time. Targets "
             "(issue 29): after one request <= 300 MB; the c=4 peak < 400 MB at >= 0.97x the "
             "throughput; the 590 s request adds <= 64 MB."
