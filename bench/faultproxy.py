@@ -104,3 +104,4 @@ class FaultProxy:
 
     def close(self) -> None:
         self._server.shutdown()
+        self._server.server_close()

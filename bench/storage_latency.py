@@ -2,9 +2,9 @@
 directly, through the fault proxy, and through the fault proxy with 20 ms added to every S3
 call (real S3's typical PutObject latency); DynamoDB on the same moto, or on a moto of its own
 (two services, as in AWS). Requests alternate system by system, so a drift in the machine's
-speed hits all alike, and every system is started afresh for each of ``REPEATS`` repeats, so
-one process's luck does not become the figure. The service's own histograms split its time
-into synthesis and the rest (storage, signing, the answer). Run by ``python -m
+speed hits all alike, and every system (raw Piper's process too) is started afresh for each
+of ``REPEATS`` repeats, so one process's luck weighs a third. The service's own histograms
+split its time into synthesis and the rest (storage, signing, the answer). Run by ``python -m
 bench.synthesis`` (alone: ``--only storage-latency``); writes the "storage-latency" section
 of BENCHMARKS.md.
 """
@@ -76,6 +76,10 @@ class Tally:
     def count(self) -> int:
         return sum(len(latencies) for latencies in self.latencies)
 
+    @property
+    def mean(self) -> float:
+        return sum(chain.from_iterable(self.latencies)) / self.count
+
     def figures(self, service: bool) -> Figures:
         n = self.count
         if not service:
@@ -124,8 +128,8 @@ VARIANTS = (
     ("proxy", 0.0, False),
     ("proxy + 20 ms", S3_DELAY, False),
 )
-# Each repeat starts every system afresh (raw Piper's session too): one process's luck
-# (where its threads land, how its memory is laid out) moved a ratio by 3-5% between runs.
+# Each repeat starts every system afresh, raw Piper's process too: one process's luck (where
+# its threads land, how its memory is laid out) moved a ratio by 3-5% between runs.
 REPEATS = 3
 
 
@@ -148,7 +152,7 @@ def services(
     the environment that runs it), that version too, on moto and with 20 ms on S3."""
     moto = systems.MOTO[0]
     with ExitStack() as stack:
-        variants = [Variant("raw Piper", systems.raw_piper())]
+        variants = [Variant("raw Piper", stack.enter_context(systems.raw_piper_process()))]
         versions: list[tuple[str, dict[str, str], tuple[tuple[str, float | None, bool], ...]]] = [
             ("tempaudio", {}, VARIANTS)
         ]
@@ -221,7 +225,7 @@ def scenario(quick: bool, systems: Any, against: str | None = None) -> None:
     for text, systems_tallies in tallies.items():
         raw = systems_tallies["raw Piper"].p50
         for name, tally in systems_tallies.items():
-            split = tally.split() if name != "raw Piper" else f"{tally.p50 * 1000:.0f} | - | - | -"
+            split = tally.split() if name != "raw Piper" else f"{tally.mean * 1000:.0f} | - | - | -"
             rows.append(
                 f"| {text} | {name} | {tally.p50 * 1000:.0f} | {tally.p50 / raw:.2f}x | {split} |"
             )
@@ -269,11 +273,13 @@ def report(
             "Measured by `python -m bench.synthesis --only storage-latency"
             + (f" --against {against}" if against else "")
             + f"` on {machine_line()}. "
-            "Raw Piper in-process and tempaudio services (2 workers, repeat cache off), "
-            "requests alternating system by system; p50 of "
+            "Raw Piper (its own Python API, in a process of its own, a text at a time over a "
+            "pipe) and tempaudio services (2 workers, repeat cache off), requests alternating "
+            "system by system; p50 of "
             + " and ".join(f"{n} {t}" for t, n in rounds.items())
-            + f" rounds in each of {repeats} repeat{'s' if repeats > 1 else ''}, every system started afresh for each "
-            "repeat (raw Piper's session too), all of them pooled. S3 on moto directly, through "
+            + f" rounds in each of {repeats} repeat{'s' if repeats > 1 else ''}, every system "
+            "started afresh for each repeat (raw Piper's process too), all of them pooled. S3 on "
+            "moto directly, through "
             "bench/faultproxy.py (a Python proxy: its own cost), and through it with "
             f"{S3_DELAY * 1000:.0f} ms added to every S3 call; DynamoDB on that moto directly, "
             "or (DynamoDB apart) on a moto of its own in another process, as S3 and DynamoDB "
@@ -284,10 +290,12 @@ def report(
                 if against
                 else ""
             )
-            + " The service's split is per request, from its own histograms: "
+            + " The service's split is the mean per request, from its own histograms: "
             "synthesis (in the pool), the rest of the request inside the service (PutObject, "
             "PutItem, signing, the JSON answer), and what remains of the client's latency "
             "(HTTP on loopback, the client); and the service process's CPU time per request. "
+            "Raw Piper's synthesis column is the mean of its requests. Means and medians: the "
+            "columns do not add up to the p50. "
             "Each request starts 0.1 s after the one before it ended (bench/common.py "
             "`alternate`): raw Piper's onnxruntime threads spin on for about 40 ms after each "
             "synthesis, which the system measured next used to lose."
@@ -301,19 +309,22 @@ def report(
         *rows,
         "",
         (
-            f"Short text costs {plain.p50 / raw:.2f}x raw on moto (per repeat: "
-            f"{per_repeat('tempaudio, S3 on moto')}), {apart.p50 / raw:.2f}x with DynamoDB "
-            f"apart ({per_repeat('tempaudio, S3 on moto, DynamoDB apart')}) and "
-            f"{slow.p50 / raw:.2f}x with 20 ms on S3. The service's own time besides synthesis is {plain.besides:.0f} "
+            f"Short text costs {plain.p50 / raw:.2f}x raw on moto, pooled (per repeat: "
+            f"{per_repeat('tempaudio, S3 on moto')}; their median "
+            f"{statistics.median(ratios['tempaudio, S3 on moto']):.2f}x), "
+            f"{apart.p50 / raw:.2f}x with DynamoDB apart "
+            f"({per_repeat('tempaudio, S3 on moto, DynamoDB apart')}) and {slow.p50 / raw:.2f}x "
+            f"with 20 ms on S3. The service's own time besides synthesis is {plain.besides:.0f} "
             f"ms on moto, {apart.besides:.0f} ms with DynamoDB apart and {slow.besides:.0f} ms "
             "with 20 ms on S3 "
             f"({slow.besides - proxied.besides:+.0f} ms against the proxy without delay). "
             "The PutObject and the PutItem are sent at once: a request waits for the slower of "
             "the two, not for both; if either fails, both are undone (the item revoked by a "
-            "tombstone, the object deleted), so no item outlives its object. On one moto, sending "
-            "them at once saves little: one Python process serves both (by hand, boto3 from "
-            "another process, calls 20 ms apart: PutObject of 90 kB 8.2 ms, conditional "
-            "PutItem 6.9 ms, both at once 12.2 ms, one after the other 14.4 ms). moto's "
+            "tombstone, the object deleted), so no item outlives its object. On one moto, "
+            "sending them at once saves little: one Python process serves both (by hand on "
+            "2026-12-07, boto3 against moto_server in another process, 100 calls of each kind 20 ms apart: "
+            "PutObject of 148 kB 8.6 ms, conditional PutItem 6.9 ms, both at once 12.6 ms, one "
+            "after the other 14.7 ms). moto's "
             "server (werkzeug) also closes every connection after one answer, so each call "
             "opens a TCP connection of its own, which AWS's keep-alive spares."
         ),
@@ -335,7 +346,8 @@ def report(
             f"At {against}, in the same run: "
             f"{old_plain.p50 / raw:.2f}x raw on moto (per repeat: "
             f"{per_repeat(f'tempaudio {against}, S3 on moto')}), {old_apart.p50 / raw:.2f}x with "
-            f"DynamoDB apart and {old_slow.p50 / raw:.2f}x with 20 ms on S3; now {plain.p50 / old_plain.p50:.2f}x and {slow.p50 / old_slow.p50:.2f}x of "
-            f"that, for {plain.cpu / old_plain.cpu:.2f}x its CPU per request on moto."
+            f"DynamoDB apart and {old_slow.p50 / raw:.2f}x with 20 ms on S3; now "
+            f"{plain.p50 / old_plain.p50:.2f}x and {slow.p50 / old_slow.p50:.2f}x of that, for "
+            f"{plain.cpu / old_plain.cpu:.2f}x its CPU per request on moto."
         )
     return "\n".join(lines)

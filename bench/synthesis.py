@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import statistics
 import subprocess
@@ -134,6 +135,44 @@ def raw_piper() -> Callable[[str], float]:
     return call
 
 
+@contextmanager
+def raw_piper_process() -> Iterator[Callable[[str], float]]:
+    """``raw_piper`` in a process of its own, a text at a time over a pipe: started afresh
+    whenever a benchmark wants a fresh denominator (its threads, its memory)."""
+    command = [
+        sys.executable,
+        "-c",
+        "from bench.synthesis import serve_raw_piper; serve_raw_piper()",
+    ]
+    process = subprocess.Popen(
+        command, cwd=REPO, env=clean_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    stdin, stdout = process.stdin, process.stdout
+    assert stdin is not None
+    assert stdout is not None
+
+    def call(text: str) -> float:
+        stdin.write(json.dumps(text) + "\n")
+        stdin.flush()
+        return float(stdout.readline())
+
+    try:
+        if stdout.readline().strip() != "ready":
+            raise RuntimeError("raw Piper's process did not start")
+        yield call
+    finally:
+        stdin.close()
+        process.wait(30)
+
+
+def serve_raw_piper() -> None:
+    """The child of ``raw_piper_process``: one JSON text per line in, its seconds of audio out."""
+    call = raw_piper()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        print(call(json.loads(line)), flush=True)
+
+
 def reset_peak_rss(pid: int) -> None:
     """Start the kernel's RSS high-water mark (VmHWM) afresh (Linux, as root or the owner)."""
     Path(f"/proc/{pid}/clear_refs").write_text("5")
@@ -207,7 +246,8 @@ def peer_server() -> Iterator[tuple[Callable[[str], float], subprocess.Popen[byt
             answer.raise_for_status()
             return wav_seconds(answer.content)
 
-        yield call, process
+        with client:
+            yield call, process
 
 
 MOTO: list[str] = []  # the endpoint of moto's server, running in this process
@@ -278,7 +318,8 @@ def tempaudio_server(
             answer.raise_for_status()
             return float(answer.json()["duration"])
 
-        yield call, process
+        with client:
+            yield call, process
 
 
 # --- runs ------------------------------------------------------------------------------
