@@ -4,8 +4,9 @@ after one request, the default profile's peak under bench.memory's load at concu
 
 Each version runs as its own process against moto's server in this one (the stored audio
 is not the service's memory); the previous version is a git worktree of the revision first
-on PYTHONPATH. The two versions alternate, ``ROUNDS`` times, so a drift in the machine's
-speed hits both alike. Writes the "memory-versions" section of BENCHMARKS.md.
+on PYTHONPATH. The two versions alternate, ``ROUNDS`` times (each first in half of them), so
+a drift in the machine's speed hits both alike. Writes the "memory-versions" section of
+BENCHMARKS.md.
 
     python -m bench.memory --only versions --against d10a2cd
 """
@@ -88,8 +89,10 @@ def _long_request(port: int, pid: int, rss: Callable[[], Any]) -> tuple[int, int
 def scenario(against: str) -> str:
     runs: dict[str, list[Footprint]] = {"now": [], against: []}
     with local_moto(), previous_version(against) as old_env:
-        for _ in range(ROUNDS):
-            for name, env in ((against, old_env), ("now", {})):
+        for number in range(ROUNDS):
+            versions = ((against, old_env), ("now", {}))
+            # Each goes first in half the rounds: neither gains from the other's leftovers.
+            for name, env in versions if number % 2 == 0 else versions[::-1]:
                 runs[name].append(footprint(env))
                 print(name, runs[name][-1], flush=True)
     return report(runs, against)
@@ -116,10 +119,10 @@ def report(runs: dict[str, list[Footprint]], against: str) -> str:
         (
             f"Measured by `python -m bench.memory --only versions --against {against}` on "
             f"{machine_line()}: each version a fresh default service (2 workers, a 1-thread and a "
-            f"2-thread session), S3 and DynamoDB in another process, the versions alternating, "
-            f"median of {ROUNDS} rounds each. The load is bench.memory's (its warm-up, then 16 "
-            "mixed requests at concurrency 4); the long request is 590 s of 48 kHz WAV from SSML "
-            "breaks (56 MB of audio)."
+            f"2-thread session), S3 and DynamoDB in another process, the versions alternating "
+            f"(each first in half the rounds), median of {ROUNDS} rounds each. The load is "
+            "bench.memory's (its warm-up, then 16 mixed requests at concurrency 4); the long "
+            "request is 590 s of 48 kHz WAV from SSML breaks (56 MB of audio)."
         ),
         "",
         f"| figure | {against} | now | now / {against} |",
