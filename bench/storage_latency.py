@@ -12,19 +12,18 @@ of BENCHMARKS.md.
 from __future__ import annotations
 
 import statistics
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 
 from bench.common import (
+    BIN,
     SETTLE_SECONDS,
     TEXTS,
     alternate,
@@ -138,7 +137,7 @@ def moto_apart(systems: Any) -> Iterator[str]:
     """moto's server as a process of its own, with the table: DynamoDB apart from S3."""
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    command = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    command = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
     with systems.server(command, clean_env(), f"{endpoint}/moto-api/"):
         shorthand_store(ServiceSettings(local_aws=True).with_endpoint(endpoint)).ensure_resources()
         yield endpoint
