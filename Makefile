@@ -74,6 +74,7 @@ bench: $(STAMP) k8s-binaries
 	$(BIN)/python -m bench.shared_state
 	$(BIN)/python -m bench.storage_capacity
 	$(BIN)/python -m bench.stalls
+	$(BIN)/python -m bench.graph_rewrites
 
 reliability: $(STAMP)
 	$(BIN)/python -m bench.reliability

@@ -206,3 +206,51 @@ def test_a_long_sentence_decodes_in_windows_to_the_whole_graph_s_samples(
     assert a.shape == b.shape
     assert numpy.abs(a - b).max() <= 1
     assert numpy.count_nonzero(a - b) < a.size / 10_000
+
+
+def test_the_entry_is_rewritten_and_computes_what_the_voice_s_own_graph_does(
+    entry: PreparedModel, source: Path
+) -> None:
+    """graph_rewrites.py on the real voice: its 36 layer norms fused and its 3 upsamplings
+    made polyphase, and without noise the prepared graph gives the source graph's audio and
+    the same durations, to float rounding."""
+    import onnx
+    import onnxruntime
+    from piper import PiperVoice
+    from piper.patch_voice_with_alignment import add_alignment_output
+
+    from tempaudio_service.speech.prepared_models import SharedWeights
+
+    manifest = json.loads((entry.folder / MANIFEST).read_text())
+    assert manifest["rewritten"] == {"layer_norms": 36, "upsamplings": 3}
+    for graph in (entry.graph, entry.front, entry.decoder):
+        ops = {node.op_type for node in onnx.load(str(graph), load_external_data=False).graph.node}
+        assert "ConvTranspose" not in ops
+    front = onnx.load(str(entry.front), load_external_data=False)
+    assert sum(node.op_type == "LayerNormalization" for node in front.graph.node) == 36
+
+    voice = PiperVoice.load(str(source))
+    ids = voice.phonemes_to_ids(voice.phonemize(TEXT)[0])
+    feed = {
+        "input": numpy.array([ids], dtype=numpy.int64),
+        "input_lengths": numpy.array([len(ids)], dtype=numpy.int64),
+        "scales": numpy.array([0.0, 1.0, 0.0], dtype=numpy.float32),  # no noise
+    }
+    options = onnxruntime.SessionOptions()
+    weights = SharedWeights(entry)  # held while the session lives: it reads their pages
+    weights.add_to(options)
+    ours = onnxruntime.InferenceSession(
+        str(entry.graph), sess_options=options, providers=["CPUExecutionProvider"]
+    ).run(None, feed)
+    # The voice's own graph with Piper's alignment patch only: its durations are an output.
+    patched = onnx.load(str(source))
+    add_alignment_output(patched)
+    theirs = onnxruntime.InferenceSession(
+        patched.SerializeToString(), providers=["CPUExecutionProvider"]
+    ).run(None, feed)
+    del weights
+    assert len(ours) == len(theirs) == 2
+    assert ours[0].shape == theirs[0].shape
+    # Audio in [-1, 1]; a step of 16 bits is 3e-5.
+    assert float(numpy.abs(ours[0] - theirs[0]).max()) < 1e-4
+    assert numpy.array_equal(ours[1], theirs[1])  # every phoneme's duration in frames

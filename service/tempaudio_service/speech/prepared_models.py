@@ -4,8 +4,10 @@ process shares one copy.
 
 A voice's ``.onnx`` is prepared once per content (its SHA-256): Piper's alignment patch
 makes the duration predictor's ``Ceil`` an output (the phoneme durations behind speech
-marks), and every weight of 1 KiB or more moves into ``weights.bin``, each at a 64-byte
-boundary, with the graph pointing at it as ONNX external data. Preparing needs the ``onnx``
+marks), the graph is rewritten where onnxruntime runs another form of the same
+computation faster (graph_rewrites.py: its layer norms and its upsampling), and every
+weight of 1 KiB or more moves into ``weights.bin``, each at a 64-byte boundary, with the
+graph pointing at it as ONNX external data. Preparing needs the ``onnx``
 package and a parse of the whole model; it runs in a child process (``python -m
 tempaudio_service.speech.prepared_models DIR MODEL``), at image build for the bundled voice, so the
 service never imports ``onnx`` nor holds a second copy of a model. The result is written to
@@ -37,11 +39,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tempaudio_service.speech.graph_rewrites import rewrite
 from tempaudio_service.speech.windowed_decoder import Split, split_graph
 
 logger = logging.getLogger(__name__)
 # Bumped when what ``prepare_into`` writes changes: an old entry is then prepared again.
-FORMAT = 2
+FORMAT = 3
 MANIFEST = "manifest.json"
 GRAPH = "model.onnx"
 FRONT = "front.onnx"
@@ -181,6 +184,13 @@ def prepare_into(source: Path, cache_dir: Path) -> Path:
         return final
     model = onnx.load(str(source))
     timed = _patched(model, source)
+    rewritten = rewrite(model)
+    logger.info(
+        "voice %s: %d layer norms fused, %d upsamplings made polyphase",
+        source.name,
+        rewritten.layer_norms,
+        rewritten.upsamplings,
+    )
     halves = split_graph(model)
     work = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=cache_dir))
     work.chmod(0o755)  # readable by the service user when prepared at image build
@@ -201,6 +211,7 @@ def prepare_into(source: Path, cache_dir: Path) -> Path:
             "format": FORMAT,
             "source": source.name,
             "timed": timed,
+            "rewritten": dataclasses.asdict(rewritten),
             "weights": weights,
             "split": split,
         }
