@@ -20,25 +20,32 @@ from tempaudio_service.speech.graph_rewrites import (
     polyphase_upsampling,
     rewrite,
 )
+from tempaudio_service.speech.windowed_decoder import WindowedSession, split_graph
+from tests.unit.test_windowed_decoder import CHANNELS, vits_like
 
 
 def _array(shape: tuple[int, ...], seed: int) -> Any:
     return numpy.random.default_rng(seed).standard_normal(shape).astype(numpy.float32)
 
 
-def _model(nodes: list[Any], inputs: list[Any], outputs: list[Any], inits: list[Any]) -> Any:
+def _model(
+    nodes: list[Any], inputs: list[Any], outputs: list[Any], inits: list[Any], opset: int = 15
+) -> Any:
     graph = helper.make_graph(nodes, "small", inputs, outputs, inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
 
 
-def _run(model: Any, feed: dict[str, Any]) -> list[Any]:
-    session = onnxruntime.InferenceSession(
+def _session(model: Any) -> Any:
+    return onnxruntime.InferenceSession(
         model.SerializeToString(), providers=["CPUExecutionProvider"]
     )
-    return list(session.run(None, feed))
+
+
+def _run(model: Any, feed: dict[str, Any]) -> list[Any]:
+    return list(_session(model).run(None, feed))
 
 
 def _ops(model: Any) -> Counter[str]:
@@ -127,9 +134,19 @@ def test_an_upsampling_of_another_form_is_left_as_it_is(other: dict[str, Any]) -
     assert model.SerializeToString() == before
 
 
-def layer_norm(*, exponent: float = 2.0, centred_read_elsewhere: bool = False) -> Any:
+def layer_norm(
+    *,
+    exponent: float = 2.0,
+    read_elsewhere: str | None = None,
+    opset: int = 15,
+    swapped: bool = False,
+    keepdims: int = 1,
+    scale: tuple[int, ...] = (6,),
+) -> Any:
     """[1, C, T] -> Transpose -> the export's nine-node layer norm over C -> Transpose, its
-    exponent and epsilon as Constant nodes, gamma and beta as initializers."""
+    exponent and epsilon as Constant nodes, gamma and beta as initializers. Its forms:
+    ``read_elsewhere`` an intermediate value also a graph output, the Sub's operands
+    ``swapped``, the ReduceMeans' ``keepdims``, gamma's ``scale`` shape."""
     channels = 6
 
     def constant(name: str, value: float) -> Any:
@@ -143,8 +160,12 @@ def layer_norm(*, exponent: float = 2.0, centred_read_elsewhere: bool = False) -
 
     nodes = [
         helper.make_node("Transpose", ["x"], ["last"], name="/norm/Transpose", perm=[0, 2, 1]),
-        helper.make_node("ReduceMean", ["last"], ["mean"], name="/norm/ReduceMean", axes=[-1]),
-        helper.make_node("Sub", ["last", "mean"], ["centred"], name="/norm/Sub"),
+        helper.make_node(
+            "ReduceMean", ["last"], ["mean"], name="/norm/ReduceMean", axes=[-1], keepdims=keepdims
+        ),
+        helper.make_node(
+            "Sub", ["mean", "last"] if swapped else ["last", "mean"], ["centred"], name="/norm/Sub"
+        ),
         constant("two", exponent),
         helper.make_node("Pow", ["centred", "two"], ["squared"], name="/norm/Pow"),
         helper.make_node(
@@ -159,18 +180,19 @@ def layer_norm(*, exponent: float = 2.0, centred_read_elsewhere: bool = False) -
         helper.make_node("Transpose", ["normed"], ["y"], name="/norm/Transpose_1", perm=[0, 2, 1]),
     ]
     outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, channels, "T"])]
-    if centred_read_elsewhere:
+    if read_elsewhere is not None:
         outputs.append(
-            helper.make_tensor_value_info("centred", TensorProto.FLOAT, [1, "T", channels])
+            helper.make_tensor_value_info(read_elsewhere, TensorProto.FLOAT, [1, "T", "C"])
         )
     return _model(
         nodes,
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, channels, "T"])],
         outputs,
         [
-            numpy_helper.from_array(_array((channels,), 1), "gamma"),
+            numpy_helper.from_array(_array(scale, 1), "gamma"),
             numpy_helper.from_array(_array((channels,), 2), "beta"),
         ],
+        opset,
     )
 
 
@@ -186,13 +208,39 @@ def test_a_spelled_out_layer_norm_becomes_one_layer_normalization() -> None:
 
 
 @pytest.mark.parametrize(
-    "form", [{"exponent": 3.0}, {"centred_read_elsewhere": True}], ids=["cubed", "read"]
+    "form",
+    [
+        {"exponent": 3.0},
+        {"read_elsewhere": "centred"},
+        {"read_elsewhere": "deviation"},
+        {"read_elsewhere": "normalized"},
+        {"swapped": True},
+        {"keepdims": 0},
+        {"scale": (1,)},
+        {"opset": 13},  # declaring 17 would change other ops' meaning
+    ],
+    ids=["cubed", "centred", "deviation", "normalized", "swapped", "keepdims", "scalar", "13"],
 )
 def test_a_normalization_of_another_form_is_left_as_it_is(form: dict[str, Any]) -> None:
     model = layer_norm(**form)
     before = model.SerializeToString()
     assert fuse_layer_norms(model) == 0
     assert model.SerializeToString() == before
+
+
+def test_a_constant_the_norm_shares_with_another_node_stays() -> None:
+    model = layer_norm()
+    model.graph.node.append(helper.make_node("Mul", ["x", "two"], ["doubled"], name="/Mul"))
+    model.graph.output.append(
+        helper.make_tensor_value_info("doubled", TensorProto.FLOAT, [1, 6, "T"])
+    )
+    feed = {"x": _array((1, 6, 5), 4)}
+    before = _run(model, feed)
+    assert fuse_layer_norms(model) == 1
+    assert "two" in {name for node in model.graph.node for name in node.output}
+    assert "epsilon" not in {name for node in model.graph.node for name in node.output}
+    for after, expected in zip(_run(model, feed), before, strict=True):
+        numpy.testing.assert_allclose(after, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_a_graph_whose_ops_would_change_meaning_at_opset_17_keeps_its_layer_norms() -> None:
@@ -204,7 +252,8 @@ def test_a_graph_whose_ops_would_change_meaning_at_opset_17_keeps_its_layer_norm
     assert {entry.domain: entry.version for entry in model.opset_import}[""] == 15
 
 
-def test_rewrite_makes_both_and_counts_them() -> None:
+@pytest.mark.parametrize("names", ["torch's", "none", "one for all"])
+def test_rewrite_makes_both_and_counts_them(names: str) -> None:
     norm, upsample = layer_norm(), upsampling(6, 3, 4)
     # One graph with both: the layer norm's output upsampled.
     for node in upsample.graph.node:
@@ -221,5 +270,28 @@ def test_rewrite_makes_both_and_counts_them() -> None:
     model.ir_version = 8
     feed = {"x": _array((1, 6, 10), 5)}
     before = _run(model, feed)[0]
+    if names != "torch's":  # other exporters leave names out, or repeat them
+        for node in model.graph.node:
+            node.name = "" if names == "none" else "/same"
     assert rewrite(model) == Rewritten(layer_norms=1, upsamplings=1)
+    onnx.checker.check_model(model)
+    assert _ops(model) == Counter(
+        {"Transpose": 3, "LayerNormalization": 1, "LeakyRelu": 1, "Conv": 2}
+        | {"Concat": 1, "Reshape": 2}
+    )
     numpy.testing.assert_allclose(_run(model, feed)[0], before, rtol=1e-5, atol=1e-5)
+
+
+def test_a_rewritten_graph_splits_at_its_decoder_and_decodes_in_windows_exactly() -> None:
+    """The polyphase nodes keep the decoder's ``/dec/`` names: windowed_decoder.py splits the
+    rewritten graph, measures its reach, and its windows give the whole graph's samples."""
+    model = vits_like(speaker=False)
+    assert rewrite(model).upsamplings == 1
+    found = split_graph(model)
+    assert found is not None
+    front, decoder, split = found
+    assert all(node.op_type != "ConvTranspose" for node in decoder.graph.node)
+    feed = {"input": _array((1, CHANNELS, 101), 9)}
+    whole = _run(model, feed)
+    windowed = WindowedSession(_session(front), _session(decoder), split, window=10)
+    assert numpy.array_equal(windowed.run(None, feed)[0], whole[0])

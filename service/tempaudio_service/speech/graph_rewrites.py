@@ -1,6 +1,8 @@
 """Rewrites of a voice's graph, made once when it is prepared (prepared_models.py), that keep
 what it computes and let onnxruntime run it in less time. onnxruntime's own optimizers make
-neither of them on a Piper export.
+neither on a Piper export: the graph they leave of the bundled voice (``ORT_ENABLE_ALL``,
+saved by ``optimized_model_filepath``) still has its 72 ``ReduceMean`` and 3
+``ConvTranspose``.
 
 - **Layer norms.** VITS normalizes its text encoder's and duration predictor's channels with a
   layer norm that the export spells as nine operators: ``ReduceMean``, ``Sub``, ``Pow`` 2,
@@ -25,7 +27,9 @@ medium text's 0.96x. The sums run in another order, so the audio differs in floa
 only: at most 2 steps of 16 bits, in about 1% of the samples, the phoneme durations the same.
 
 A node that does not have exactly these shapes (another kernel, groups, dilation, output
-padding; a normalization whose intermediate values are read elsewhere) is left as it is.
+padding; a normalization whose intermediate values are read elsewhere, or whose gamma is
+one value) is left as it is, and so are the layer norms of a graph declared before opset
+15.
 Needs ``onnx`` and ``numpy``: the preparing child process's work.
 """
 
@@ -37,8 +41,11 @@ from typing import Any
 
 # LayerNormalization's first ONNX opset.
 LAYER_NORM_OPSET = 17
-# Ops whose meaning changed between the opsets a Piper export declares (15) and 17: a graph
-# with one keeps its opset, and its layer norms as they are.
+# The oldest opset a graph may declare for its layer norms to be fused: declaring 17 instead
+# of 15 or 16 keeps every other op's meaning but RoiAlign's (opset 16 gave it a new default;
+# a graph with one is left as it is), while 13 and 14 moved and changed several ops' inputs.
+# Piper's exports declare 15.
+RAISABLE_FROM = 15
 _CHANGED_BEFORE_17 = frozenset({"RoiAlign"})
 
 
@@ -60,15 +67,26 @@ class _Graph:
 
     def __init__(self, graph: Any) -> None:
         self.graph = graph
+        _name_uniquely(graph)
+        self.names = {node.name for node in graph.node}
         self.maker: dict[str, Any] = {}
         self.readers: dict[str, list[Any]] = defaultdict(list)
         for node in graph.node:
             for name in node.output:
                 self.maker[name] = node
-            for name in node.input:
+            for name in _read_names([node]):  # in its subgraphs too
                 self.readers[name].append(node)
         self.outputs = {value.name for value in graph.output}
         self.initializers = {tensor.name: tensor for tensor in graph.initializer}
+
+    def fresh_name(self, wanted: str) -> str:
+        """``wanted``, or with a number after it when a node has that name already."""
+        name, number = wanted, 0
+        while name in self.names:
+            number += 1
+            name = f"{wanted}_{number}"
+        self.names.add(name)
+        return name
 
     def constant(self, name: str) -> Any:
         """The value of ``name`` as an array when the graph fixes it, else None."""
@@ -101,13 +119,28 @@ class _Graph:
                 nodes.extend(replaced[node.name])
             elif node.name not in dropped:
                 nodes.append(node)
-        unread = freed - _read_names(nodes) - self.outputs
+        unread = freed - _read_names(nodes) - self.outputs - {""}
         nodes = [node for node in nodes if not set(node.output) & unread]
         del self.graph.node[:]
         self.graph.node.extend(nodes)
         kept = [tensor for tensor in self.graph.initializer if tensor.name not in unread]
         del self.graph.initializer[:]
         self.graph.initializer.extend(kept)
+        # An older graph may list its initializers as inputs too.
+        inputs = [value for value in self.graph.input if value.name not in unread]
+        del self.graph.input[:]
+        self.graph.input.extend(inputs)
+
+
+def _name_uniquely(graph: Any) -> None:
+    """Nodes without a name, or with a name another node has, named by their place: the
+    rewrites find nodes by name. (Torch's exports, Piper's among them, name every node.)"""
+    from collections import Counter
+
+    counts = Counter(node.name for node in graph.node)
+    for index, node in enumerate(graph.node):
+        if not node.name or counts[node.name] > 1:
+            node.name = f"/graph_rewrites/{index}/{node.op_type}"
 
 
 def _read_names(nodes: Any) -> set[str]:
@@ -119,11 +152,30 @@ def _read_names(nodes: Any) -> set[str]:
         read.update(node.input)
         for attribute in node.attribute:
             if attribute.type == AttributeProto.GRAPH:
-                read |= _read_names(attribute.g.node)
+                graphs = [attribute.g]
             elif attribute.type == AttributeProto.GRAPHS:
-                for graph in attribute.graphs:
-                    read |= _read_names(graph.node)
+                graphs = list(attribute.graphs)
+            else:
+                continue
+            for graph in graphs:  # a body's outputs may name an outer value
+                read |= _read_names(graph.node) | {value.name for value in graph.output}
     return read
+
+
+def _op_types(graph: Any) -> set[str]:
+    """Every op type of the graph, in its subgraphs too."""
+    from onnx import AttributeProto
+
+    found: set[str] = set()
+    for node in graph.node:
+        found.add(node.op_type)
+        for attribute in node.attribute:
+            if attribute.type == AttributeProto.GRAPH:
+                found |= _op_types(attribute.g)
+            elif attribute.type == AttributeProto.GRAPHS:
+                for body in attribute.graphs:
+                    found |= _op_types(body)
+    return found
 
 
 def _attribute(node: Any, name: str, default: Any = None) -> Any:
@@ -153,14 +205,12 @@ def fuse_layer_norms(model: Any) -> int:
     """Each layer norm spelled as the export spells it made one ``LayerNormalization``."""
     from onnx import helper
 
-    graph = _Graph(model.graph)
     default = [entry for entry in model.opset_import if entry.domain in ("", "ai.onnx")]
-    if not default:
+    if not default or default[0].version < RAISABLE_FROM:
         return 0
-    if default[0].version < LAYER_NORM_OPSET and any(
-        node.op_type in _CHANGED_BEFORE_17 for node in model.graph.node
-    ):
+    if default[0].version < LAYER_NORM_OPSET and _op_types(model.graph) & _CHANGED_BEFORE_17:
         return 0
+    graph = _Graph(model.graph)
     replaced: dict[str, list[Any]] = {}
     dropped: set[str] = set()
     freed: set[str] = set()
@@ -173,7 +223,7 @@ def fuse_layer_norms(model: Any) -> int:
             "LayerNormalization",
             [found.source, found.gamma, found.beta],
             [last.output[0]],
-            name=mean.name.rsplit("/", 1)[0] + "/LayerNormalization",
+            name=graph.fresh_name(mean.name.rsplit("/", 1)[0] + "/LayerNormalization"),
             axis=-1,
             epsilon=found.epsilon,
         )
@@ -184,6 +234,7 @@ def fuse_layer_norms(model: Any) -> int:
         return 0
     graph.replace(replaced, dropped, freed)
     default[0].version = max(default[0].version, LAYER_NORM_OPSET)
+    model.ir_version = max(model.ir_version, 8)  # opset 17's
     return len(replaced)
 
 
@@ -211,10 +262,16 @@ def _layer_norm_at(graph: _Graph, mean: Any) -> _LayerNorm | None:
         return None
     gamma = _other(scale, divide.output[0])
     beta = _other(shift, scale.output[0])
+    # LayerNormalization takes gamma and beta of the normalized axis's length; a Mul or
+    # Add would also broadcast one value (or a wrong length), which it would not.
+    sizes = set()
     for name in (gamma, beta):
         value = graph.constant(name)
         if name not in graph.initializers or value is None or value.ndim != 1:
             return None
+        sizes.add(value.size)
+    if len(sizes) != 1 or sizes == {1}:
+        return None
     return _LayerNorm((*nodes, scale, shift), mean.input[0], gamma, beta, epsilon)
 
 
@@ -241,6 +298,8 @@ def _normalized_at(graph: _Graph, mean: Any) -> tuple[tuple[Any, ...], float] | 
     root = None if add_epsilon is None else graph.only_reader(add_epsilon.output[0], "Sqrt")
     if add_epsilon is None or root is None or list(divide.input) != [centred, root.output[0]]:
         return None
+    if graph.only_reader(root.output[0], "Div") is not divide:
+        return None
     epsilon = _scalar(graph, _other(add_epsilon, variance.output[0]))
     if epsilon is None:
         return None
@@ -265,7 +324,7 @@ def polyphase_upsampling(model: Any) -> int:
         if made is not None:
             nodes, weights = made
             replaced[node.name] = nodes
-            freed.update(node.input[1:])
+            freed.update(name for name in node.input[1:] if name)
             model.graph.initializer.extend(weights)
     if replaced:
         graph.replace(replaced, set(), freed)
@@ -311,7 +370,7 @@ def _polyphase(graph: _Graph, node: Any) -> tuple[list[Any], list[Any]] | None:
         numpy.stack([weight[:, :, q], weight[:, :, q - stride]], -1)
         for q in range(stride, stride + half)
     ]
-    base = node.name.rsplit("/", 1)[0] + "/polyphase"
+    base = graph.fresh_name(node.name.rsplit("/", 1)[0] + "/polyphase")
     made = {
         f"{base}/left.weight": numpy.concatenate([w.transpose(1, 0, 2) for w in left]),
         f"{base}/right.weight": numpy.concatenate([w.transpose(1, 0, 2) for w in right]),
