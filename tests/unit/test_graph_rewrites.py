@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy
 import onnx
-import onnxruntime
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -21,7 +20,7 @@ from tempaudio_service.speech.graph_rewrites import (
     rewrite,
 )
 from tempaudio_service.speech.windowed_decoder import WindowedSession, split_graph
-from tests.unit.test_windowed_decoder import CHANNELS, vits_like
+from tests.unit.test_windowed_decoder import CHANNELS, _session, vits_like
 
 
 def _array(shape: tuple[int, ...], seed: int) -> Any:
@@ -36,12 +35,6 @@ def _model(
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
-
-
-def _session(model: Any) -> Any:
-    return onnxruntime.InferenceSession(
-        model.SerializeToString(), providers=["CPUExecutionProvider"]
-    )
 
 
 def _run(model: Any, feed: dict[str, Any]) -> list[Any]:
