@@ -143,38 +143,36 @@ def _name_uniquely(graph: Any) -> None:
             node.name = f"/graph_rewrites/{index}/{node.op_type}"
 
 
-def _read_names(nodes: Any) -> set[str]:
-    """Every value the nodes read, in their subgraphs (If, Loop, Scan) too."""
+def _bodies(node: Any) -> list[Any]:
+    """The subgraphs a node holds (an If's branches, a Loop's or Scan's body)."""
     from onnx import AttributeProto
 
+    bodies: list[Any] = []
+    for attribute in node.attribute:
+        if attribute.type == AttributeProto.GRAPH:
+            bodies.append(attribute.g)
+        elif attribute.type == AttributeProto.GRAPHS:
+            bodies.extend(attribute.graphs)
+    return bodies
+
+
+def _read_names(nodes: Any) -> set[str]:
+    """Every value the nodes read, in their subgraphs too."""
     read: set[str] = set()
     for node in nodes:
         read.update(node.input)
-        for attribute in node.attribute:
-            if attribute.type == AttributeProto.GRAPH:
-                graphs = [attribute.g]
-            elif attribute.type == AttributeProto.GRAPHS:
-                graphs = list(attribute.graphs)
-            else:
-                continue
-            for graph in graphs:  # a body's outputs may name an outer value
-                read |= _read_names(graph.node) | {value.name for value in graph.output}
+        for body in _bodies(node):  # a body's outputs may name an outer value
+            read |= _read_names(body.node) | {value.name for value in body.output}
     return read
 
 
 def _op_types(graph: Any) -> set[str]:
     """Every op type of the graph, in its subgraphs too."""
-    from onnx import AttributeProto
-
     found: set[str] = set()
     for node in graph.node:
         found.add(node.op_type)
-        for attribute in node.attribute:
-            if attribute.type == AttributeProto.GRAPH:
-                found |= _op_types(attribute.g)
-            elif attribute.type == AttributeProto.GRAPHS:
-                for body in attribute.graphs:
-                    found |= _op_types(body)
+        for body in _bodies(node):
+            found |= _op_types(body)
     return found
 
 
